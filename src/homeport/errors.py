@@ -1,0 +1,92 @@
+"""Typed errors. Each carries its AWS error code and HTTP status, mapped once per wire format."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HomeportError(Exception):
+    code: ClassVar[str] = "InternalFailure"
+    status: ClassVar[int] = 500
+    # botocore parses a JSON 1.1 error's "__type"; some clients also read the query-style fault.
+    sender_fault: ClassVar[bool] = False
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class ValidationError(HomeportError):
+    """A request that breaks the API's rules; SageMaker's control plane calls it ValidationException."""
+
+    code = "ValidationException"
+    status = 400
+    sender_fault = True
+
+
+class ResourceNotFound(HomeportError):
+    code = "ResourceNotFound"
+    status = 400
+    sender_fault = True
+
+
+class ResourceInUse(HomeportError):
+    code = "ResourceInUse"
+    status = 400
+    sender_fault = True
+
+
+class ResourceLimitExceeded(HomeportError):
+    code = "ResourceLimitExceeded"
+    status = 400
+    sender_fault = True
+
+
+class UnknownOperation(HomeportError):
+    code = "UnknownOperationException"
+    status = 400
+    sender_fault = True
+
+
+class InternalFailure(HomeportError):
+    code = "InternalFailure"
+    status = 500
+
+
+# --- runtime API (sagemaker-runtime) -------------------------------------------------------------
+
+
+class RuntimeValidationError(HomeportError):
+    """The runtime API spells it ValidationError, not ValidationException."""
+
+    code = "ValidationError"
+    status = 400
+    sender_fault = True
+
+
+class ModelError(HomeportError):
+    """The model container answered with a non-2xx status."""
+
+    code = "ModelError"
+    status = 424
+    sender_fault = True
+
+    def __init__(self, message: str, original_status: int, original_message: str, log_stream: str) -> None:
+        super().__init__(
+            message,
+            OriginalStatusCode=original_status,
+            OriginalMessage=original_message,
+            LogStreamArn=log_stream,
+        )
+
+
+class ModelNotReady(HomeportError):
+    code = "ModelNotReadyException"
+    status = 429
+    sender_fault = True
+
+
+class ServiceUnavailable(HomeportError):
+    code = "ServiceUnavailable"
+    status = 503

@@ -1,0 +1,88 @@
+"""One settings object: `HOMEPORT_*` environment variables, then command-line flags.
+
+Nothing reads the environment at import time; the CLI builds a `Settings` and passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "HOMEPORT_"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".homeport"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=_default_data_dir)
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    access_key_id: str = "homeport"
+    secret_access_key: str = "homeport-secret"
+    # SageMaker's container contract: a model has 60 s to answer /invocations.
+    model_timeout_s: float = 60.0
+    # How long a new instance has to pass /ping before the endpoint is Failed.
+    startup_timeout_s: float = 240.0
+    # How often the endpoint controller checks instance health.
+    health_interval_s: float = 1.0
+    max_endpoints: int = 100
+    max_instances_per_variant: int = 16
+    # Largest unpacked model archive accepted (bytes).
+    max_model_bytes: int = 20 * 1024**3
+    log_level: str = "info"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'homeport.db'}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `HOMEPORT_*` variables from `env`, then explicit overrides (flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser().resolve()
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind}") from exc
+    if kind == "Path":
+        return Path(raw)
+    return raw
