@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, and invoke it.
+
+The deployment half is plain SageMaker code: the same boto3 calls (create_model, create_endpoint_config,
+create_endpoint, the waiters, invoke_endpoint, the deletes) that you would make against AWS, pointed at
+homeport with `endpoint_url`. The model artefact is what SageMaker's built-in XGBoost container expects:
+a `model.tar.gz` with a booster file named `xgboost-model` at its root, trained on CSV rows whose first
+column is the label.
+
+    python examples/abalone/run.py                      # starts a homeport server for the run
+    python examples/abalone/run.py --endpoint-url http://127.0.0.1:8080   # uses one you started
+    python examples/abalone/run.py --prepare-only       # data prep, training and the tarball only
+
+The script's functions can be imported too (`prepare`, `train`, `package_model`, `deploy`, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+HERE = Path(__file__).resolve().parent
+DATA_PATH = HERE / "data" / "abalone.data"
+DEFAULT_OUTPUT_DIR = HERE / "output"
+
+COLUMNS = [
+    "Sex", "Length", "Diameter", "Height", "Whole_weight",
+    "Shucked_weight", "Viscera_weight", "Shell_weight", "Rings",
+]
+LABEL = "Rings"
+SEED = 42
+SPLIT = (0.7, 0.2, 0.1)  # train, validation, test
+
+# The hyperparameters of the chapter (the SageMaker built-in XGBoost abalone example).
+HYPERPARAMETERS: dict[str, Any] = {
+    "max_depth": 5,
+    "eta": 0.2,
+    "gamma": 4,
+    "min_child_weight": 6,
+    "subsample": 0.7,
+    "objective": "reg:squarederror",
+    "eval_metric": "rmse",
+    "seed": SEED,
+}
+NUM_ROUND = 50
+
+MODEL_FILE = "xgboost-model"  # the file name SageMaker's built-in XGBoost container loads
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+ROLE_ARN = "arn:aws:iam::000000000000:role/homeport-example"
+REGION = "us-east-1"
+INSTANCE_TYPE = "ml.m5.large"
+TOLERANCE = 1e-5  # how closely the server's test RMSE must match the in-process one
+
+
+# --------------------------------------------------------------------------------------------------------
+# Data preparation
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Splits:
+    """Train/validation/test frames, label (`Rings`) first, then the features."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def load(data_path: Path = DATA_PATH) -> pd.DataFrame:
+    """The raw data set: 4,177 rows, the nine UCI columns."""
+    return pd.read_csv(data_path, header=None, names=COLUMNS)
+
+
+def encode(raw: pd.DataFrame) -> pd.DataFrame:
+    """One-hot encode `Sex` (Sex_F, Sex_I, Sex_M) and move `Rings` to the first column."""
+    encoded = pd.get_dummies(raw, columns=["Sex"], dtype=np.int64)
+    features = [c for c in encoded.columns if c != LABEL]
+    return encoded[[LABEL, *features]]
+
+
+def split(frame: pd.DataFrame, seed: int = SEED) -> Splits:
+    """Shuffle with a fixed seed and cut 70/20/10 into train, validation and test."""
+    order = np.random.default_rng(seed).permutation(len(frame))
+    shuffled = frame.iloc[order].reset_index(drop=True)
+    n_train = int(SPLIT[0] * len(frame))
+    n_validation = int(SPLIT[1] * len(frame))
+    return Splits(
+        train=shuffled.iloc[:n_train].reset_index(drop=True),
+        validation=shuffled.iloc[n_train:n_train + n_validation].reset_index(drop=True),
+        test=shuffled.iloc[n_train + n_validation:].reset_index(drop=True),
+    )
+
+
+def prepare(data_path: Path = DATA_PATH, seed: int = SEED) -> Splits:
+    """Read, encode and split the data."""
+    return split(encode(load(data_path)), seed)
+
+
+def write_splits(splits: Splits, output_dir: Path) -> dict[str, Path]:
+    """Write train.csv, validation.csv, test.csv (label first, no header: the built-in XGBoost format)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in ("train", "validation", "test"):
+        path = output_dir / f"{name}.csv"
+        getattr(splits, name).to_csv(path, header=False, index=False)
+        paths[name] = path
+    return paths
+
+
+def features_and_label(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return frame.drop(columns=[LABEL]).to_numpy(dtype=np.float64), frame[LABEL].to_numpy(dtype=np.float64)
+
+
+def to_csv_body(features: pd.DataFrame) -> str:
+    """Rows of features (no label, no header) as one `text/csv` request body."""
+    return str(features.to_csv(header=False, index=False))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training and packaging
+# --------------------------------------------------------------------------------------------------------
+
+
+def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual, np.float64) - np.asarray(predicted, np.float64)) ** 2)))
+
+
+def train(splits: Splits, num_round: int = NUM_ROUND) -> tuple[xgb.Booster, float]:
+    """Train on `train` with `validation` as the eval set; return the booster and the validation RMSE.
+
+    The matrices are built from plain arrays (no feature names), as the built-in container builds them
+    from CSV, so the saved booster predicts on any array with the same column order.
+    """
+    x_train, y_train = features_and_label(splits.train)
+    x_val, y_val = features_and_label(splits.validation)
+    dtrain = xgb.DMatrix(x_train, label=y_train)
+    dval = xgb.DMatrix(x_val, label=y_val)
+    booster = xgb.train(
+        HYPERPARAMETERS, dtrain, num_boost_round=num_round,
+        evals=[(dtrain, "train"), (dval, "validation")], verbose_eval=False,
+    )
+    return booster, rmse(y_val, booster.predict(dval))
+
+
+def predict_local(booster: xgb.Booster, frame: pd.DataFrame) -> np.ndarray:
+    """Predictions of the in-process booster for a label-first frame."""
+    features, _ = features_and_label(frame)
+    return np.asarray(booster.predict(xgb.DMatrix(features)), dtype=np.float64)
+
+
+def package_model(booster: xgb.Booster, output_dir: Path) -> Path:
+    """Save the booster as `xgboost-model` and pack `model.tar.gz` with just that file at its root.
+
+    A name without an extension leaves xgboost guessing the format (it warns and picks UBJSON), so the
+    model is saved as `model.ubj` and renamed; `Booster().load_model` reads it back (checked here).
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="abalone-model-") as tmp:
+        ubj = Path(tmp) / "model.ubj"
+        booster.save_model(str(ubj))
+        model_file = ubj.rename(Path(tmp) / MODEL_FILE)
+        check_round_trip(booster, model_file)
+        tarball = output_dir / "model.tar.gz"
+        with tarfile.open(tarball, "w:gz") as tar:
+            tar.add(model_file, arcname=MODEL_FILE)
+    return tarball
+
+
+def load_booster(model_file: Path) -> xgb.Booster:
+    """Load `xgboost-model` the way a server would, without xgboost's unknown-extension warning."""
+    with open(model_file, "rb") as f:
+        raw = bytearray(f.read())
+    booster = xgb.Booster()
+    booster.load_model(raw)
+    return booster
+
+
+def check_round_trip(booster: xgb.Booster, model_file: Path) -> None:
+    """The saved file, loaded into a fresh Booster, must predict exactly what `booster` predicts."""
+    probe = xgb.DMatrix(np.random.default_rng(0).random((16, booster.num_features())))
+    if not np.array_equal(booster.predict(probe), load_booster(model_file).predict(probe)):
+        raise RuntimeError(f"{model_file} does not load back into the same model")
+
+
+def tarball_members(tarball: Path) -> list[str]:
+    with tarfile.open(tarball, "r:gz") as tar:
+        return tar.getnames()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Deployment with boto3 (plain SageMaker API calls)
+# --------------------------------------------------------------------------------------------------------
+
+
+def credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": os.environ.get("HOMEPORT_ACCESS_KEY_ID", "homeport"),
+        "aws_secret_access_key": os.environ.get("HOMEPORT_SECRET_ACCESS_KEY", "homeport-secret"),
+    }
+
+
+def clients(endpoint_url: str) -> tuple[Any, Any]:
+    """The `sagemaker` and `sagemaker-runtime` clients, pointed at homeport."""
+    import boto3
+
+    common: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": REGION, **credentials()}
+    return boto3.client("sagemaker", **common), boto3.client("sagemaker-runtime", **common)
+
+
+@dataclass
+class Names:
+    model: str
+    endpoint_config: str
+    endpoint: str
+
+    @classmethod
+    def unique(cls, prefix: str = "homeport-abalone") -> Names:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return cls(model=f"{prefix}-model-{stamp}", endpoint_config=f"{prefix}-config-{stamp}",
+                   endpoint=f"{prefix}-{stamp}")
+
+
+def deploy(sm: Any, names: Names, tarball: Path) -> None:
+    """create_model, create_endpoint_config, create_endpoint, then wait for InService."""
+    sm.create_model(
+        ModelName=names.model,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": tarball.resolve().as_uri()},
+        ExecutionRoleArn=ROLE_ARN,
+    )
+    print(f"created model {names.model}")
+    sm.create_endpoint_config(
+        EndpointConfigName=names.endpoint_config,
+        ProductionVariants=[{
+            "VariantName": "AllTraffic",
+            "ModelName": names.model,
+            "InitialInstanceCount": 1,
+            "InstanceType": INSTANCE_TYPE,
+            "InitialVariantWeight": 1.0,
+        }],
+    )
+    print(f"created endpoint config {names.endpoint_config}")
+    sm.create_endpoint(EndpointName=names.endpoint, EndpointConfigName=names.endpoint_config)
+    print(f"creating endpoint {names.endpoint} ...")
+    started = time.monotonic()
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=names.endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+        )
+    except Exception:
+        with contextlib.suppress(Exception):
+            described = sm.describe_endpoint(EndpointName=names.endpoint)
+            print(f"endpoint {described['EndpointStatus']}: {described.get('FailureReason', '')}",
+                  file=sys.stderr)
+        raise
+    print(f"endpoint {names.endpoint} is InService after {time.monotonic() - started:.1f}s")
+
+
+def parse_csv_predictions(body: str) -> np.ndarray:
+    """Predictions from a `text/csv` reply: one per line (a comma-separated line is accepted too)."""
+    values = [v for line in body.strip().splitlines() for v in line.split(",") if v.strip()]
+    return np.array([float(v) for v in values], dtype=np.float64)
+
+
+def invoke_csv(runtime: Any, endpoint: str, features: pd.DataFrame) -> np.ndarray:
+    """All rows in one `text/csv` request, predictions back as `text/csv`."""
+    reply = runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body=to_csv_body(features)
+    )
+    return parse_csv_predictions(reply["Body"].read().decode("utf-8"))
+
+
+def invoke_json(runtime: Any, endpoint: str, features: pd.DataFrame) -> Any:
+    """Rows as `text/csv`, the reply as `application/json` (the built-in container's JSON format)."""
+    reply = runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=to_csv_body(features)
+    )
+    return json.loads(reply["Body"].read())
+
+
+def clean_up(sm: Any, names: Names) -> None:
+    """Delete the endpoint (and wait until it is gone), the endpoint config and the model."""
+    steps = [
+        ("endpoint", lambda: sm.delete_endpoint(EndpointName=names.endpoint)),
+        ("endpoint wait", lambda: sm.get_waiter("endpoint_deleted").wait(
+            EndpointName=names.endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})),
+        ("endpoint config", lambda: sm.delete_endpoint_config(EndpointConfigName=names.endpoint_config)),
+        ("model", lambda: sm.delete_model(ModelName=names.model)),
+    ]
+    for what, step in steps:
+        try:
+            step()
+        except Exception as e:  # keep going: delete what can be deleted
+            print(f"cleanup: {what}: {e}", file=sys.stderr)
+    print(f"deleted endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
+
+
+@contextlib.contextmanager
+def server_url(endpoint_url: str | None) -> Iterator[str]:
+    """`endpoint_url` if given; otherwise a `homeport serve` started for the run on a temporary data dir."""
+    if endpoint_url:
+        yield endpoint_url
+        return
+    try:
+        from homeport.launch import ServerProcess
+    except ImportError as e:
+        raise SystemExit(
+            "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository root,"
+            " or pass --endpoint-url of a running `homeport serve`"
+        ) from e
+    with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, \
+            ServerProcess(Path(data_dir)) as server:
+        print(f"started homeport at {server.url} (data dir {data_dir})")
+        yield server.url
+    print("stopped homeport")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------------------
+
+
+def print_table(actual: np.ndarray, predicted: np.ndarray, rows: int = 20) -> None:
+    print(f"\n{'row':>4}  {'actual':>6}  {'predicted':>9}  {'error':>7}")
+    for i in range(min(rows, len(actual))):
+        print(f"{i:>4}  {actual[i]:>6.0f}  {predicted[i]:>9.3f}  {predicted[i] - actual[i]:>+7.3f}")
+    print()
+
+
+def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path) -> Path:
+    """Scatter of actual vs predicted Rings with a y = x line, the RMSE in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.scatter(actual, predicted, s=14, alpha=0.6, label="test rows")
+    lo = float(min(actual.min(), predicted.min())) - 1
+    hi = float(max(actual.max(), predicted.max())) + 1
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, linestyle="--", label="y = x")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("actual Rings")
+    ax.set_ylabel("predicted Rings (homeport endpoint)")
+    ax.set_title(f"Abalone XGBoost on homeport: test RMSE {test_rmse:.3f} ({len(actual)} rows)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--endpoint-url", help="URL of a running `homeport serve` (default: start one for the run)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help=f"where model.tar.gz, the CSV splits and the plot go (default: {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--data", type=Path, default=DATA_PATH, help="the abalone.data file")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the model, endpoint config and endpoint in place (useful with --endpoint-url)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="prepare the data, train and pack model.tar.gz, then stop before the server part")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    output_dir: Path = args.output_dir.resolve()
+
+    splits = prepare(args.data)
+    paths = write_splits(splits, output_dir)
+    print(f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test rows"
+          f" -> {paths['train'].parent}")
+    booster, validation_rmse = train(splits)
+    print(f"trained XGBoost ({NUM_ROUND} rounds): validation RMSE {validation_rmse:.4f}")
+    tarball = package_model(booster, output_dir)
+    print(f"model: {tarball} ({', '.join(tarball_members(tarball))})")
+
+    actual = splits.test[LABEL].to_numpy(dtype=np.float64)
+    local = predict_local(booster, splits.test)
+    local_rmse = rmse(actual, local)
+    if args.prepare_only:
+        print(f"in-process test RMSE {local_rmse:.4f}")
+        return 0
+
+    features = splits.test.drop(columns=[LABEL])
+    names = Names.unique()
+    with server_url(args.endpoint_url) as url:
+        sm, runtime = clients(url)
+        try:
+            deploy(sm, names, tarball)
+            predicted = invoke_csv(runtime, names.endpoint, features)
+            print(f"invoked {names.endpoint} with {len(features)} rows as text/csv")
+            single = invoke_json(runtime, names.endpoint, features.iloc[:1])
+            print(f"one row with Accept application/json:\n{json.dumps(single, indent=2)}")
+        finally:
+            if args.keep:
+                print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config},"
+                      f" model {names.model}")
+            else:
+                clean_up(sm, names)
+
+    if len(predicted) != len(actual):
+        print(f"FAIL: {len(predicted)} predictions for {len(actual)} rows", file=sys.stderr)
+        return 1
+    print_table(actual, predicted)
+    server_rmse = rmse(actual, predicted)
+    difference = abs(server_rmse - local_rmse)
+    print(f"test RMSE from the endpoint:   {server_rmse:.6f}")
+    print(f"test RMSE in-process:          {local_rmse:.6f}")
+    print(f"difference {difference:.2e}, largest per-row difference {np.abs(predicted - local).max():.2e}")
+    png = plot(actual, predicted, server_rmse, output_dir / "abalone-actual-vs-predicted.png")
+    print(f"plot: {png}")
+    if difference > TOLERANCE:
+        print(f"FAIL: the endpoint's RMSE differs from the in-process model's by more than {TOLERANCE}",
+              file=sys.stderr)
+        return 1
+    print("OK: the endpoint served the model trained here")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
