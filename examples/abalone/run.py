@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import sys
 import tarfile
 import tempfile
@@ -319,8 +318,8 @@ def server_url(endpoint_url: str | None) -> Iterator[str]:
         from homeport.launch import ServerProcess
     except ImportError as e:
         raise SystemExit(
-            "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository root,"
-            " or pass --endpoint-url of a running `homeport serve`"
+            "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository"
+            " root, or pass --endpoint-url of a running `homeport serve`"
         ) from e
     with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, \
             ServerProcess(Path(data_dir)) as server:
@@ -373,14 +372,23 @@ def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--endpoint-url", help="URL of a running `homeport serve` (default: start one for the run)")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                        help=f"where model.tar.gz, the CSV splits and the plot go (default: {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument(
+        "--endpoint-url", help="URL of a running `homeport serve` (default: start one for the run)"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+        help=f"where model.tar.gz, the CSV splits and the plot go (default: {DEFAULT_OUTPUT_DIR})",
+    )
     parser.add_argument("--data", type=Path, default=DATA_PATH, help="the abalone.data file")
-    parser.add_argument("--keep", action="store_true",
-                        help="leave the model, endpoint config and endpoint in place (useful with --endpoint-url)")
-    parser.add_argument("--prepare-only", action="store_true",
-                        help="prepare the data, train and pack model.tar.gz, then stop before the server part")
+    parser.add_argument(
+        "--keep", action="store_true",
+        help="leave the model, endpoint config and endpoint in place (only useful with --endpoint-url:"
+        " a server started for the run stops at the end anyway)",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true",
+        help="prepare the data, train and pack model.tar.gz, then stop before the server part",
+    )
     return parser.parse_args(argv)
 
 
@@ -390,8 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     splits = prepare(args.data)
     paths = write_splits(splits, output_dir)
-    print(f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test rows"
-          f" -> {paths['train'].parent}")
+    print(f"data: {len(splits.train)} train, {len(splits.validation)} validation,"
+          f" {len(splits.test)} test rows -> {paths['train'].parent}")
     booster, validation_rmse = train(splits)
     print(f"trained XGBoost ({NUM_ROUND} rounds): validation RMSE {validation_rmse:.4f}")
     tarball = package_model(booster, output_dir)

@@ -1,0 +1,1 @@
+"""Thin adapters: parse a request, call a service, render the reply."""

@@ -126,13 +126,14 @@ class Store:
     def insert(self, conn: Connection, kind: Kind, doc: dict[str, Any], *, name: str, arn: str,
                status: str | None = None) -> None:
         table = TABLES[kind]
+        if conn.execute(select(table.c.name).where(table.c.name == name)).first() is not None:
+            raise Duplicate(name)
         try:
-            with conn.begin_nested():
-                conn.execute(table.insert().values(
-                    name=name, arn=arn, status=status, creation_time=doc["CreationTime"],
-                    last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]), doc=json.dumps(doc),
-                ))
-        except IntegrityError as exc:
+            conn.execute(table.insert().values(
+                name=name, arn=arn, status=status, creation_time=doc["CreationTime"],
+                last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]), doc=json.dumps(doc),
+            ))
+        except IntegrityError as exc:  # a concurrent create won the race
             raise Duplicate(name) from exc
 
     def replace(self, conn: Connection, kind: Kind, name: str, doc: dict[str, Any],

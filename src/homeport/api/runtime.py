@@ -1,0 +1,131 @@
+"""The SageMaker runtime API: `POST /endpoints/{EndpointName}/invocations` (InvokeEndpoint)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from homeport.api.asgi import BodyTooLarge, Receive, Send, read_body, respond
+from homeport.arns import log_group
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.router import NoHealthyInstance, NoRoute, Router, UnknownVariant
+from homeport.errors import (
+    HomeportError,
+    InternalFailure,
+    ModelError,
+    RuntimeValidationError,
+    ServiceUnavailable,
+)
+from homeport.settings import Settings
+
+log = logging.getLogger("homeport.runtime_api")
+
+MAX_BODY = 6 * 1024 * 1024  # 6 MB, as SageMaker's BodyBlob
+JSON = b"application/json"
+
+# Request headers passed on to the instance, by their SageMaker names.
+FORWARDED = {
+    b"content-type": "Content-Type",
+    b"accept": "Accept",
+    b"x-amzn-sagemaker-custom-attributes": "X-Amzn-SageMaker-Custom-Attributes",
+    b"x-amzn-sagemaker-inference-id": "X-Amzn-SageMaker-Inference-Id",
+}
+TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
+UNSUPPORTED = {
+    b"x-amzn-sagemaker-target-model": "TargetModel (multi-model endpoints)",
+    b"x-amzn-sagemaker-target-container-hostname": "TargetContainerHostname (multi-container endpoints)",
+    b"x-amzn-sagemaker-inference-component": "InferenceComponentName",
+    b"x-amzn-sagemaker-session-id": "SessionId (stateful sessions)",
+}
+
+
+class RuntimeApi:
+    def __init__(self, settings: Settings, router: Router, endpoint_status: Callable[[str], str | None]) -> None:
+        self.settings = settings
+        self.router = router
+        self.endpoint_status = endpoint_status  # None when the endpoint does not exist
+
+    async def invoke(self, scope: Any, receive: Receive, send: Send, endpoint: str) -> None:
+        try:
+            await self._invoke(scope, receive, send, endpoint)
+        except HomeportError as exc:
+            await _error(send, exc)
+        except Exception:
+            log.exception("InvokeEndpoint %s failed", endpoint)
+            await _error(send, InternalFailure("homeport failed to invoke the endpoint; see the server log."))
+
+    async def _invoke(self, scope: Any, receive: Receive, send: Send, endpoint: str) -> None:
+        forward: list[tuple[str, str]] = []
+        target_variant = None
+        for name, value in scope["headers"]:
+            if name in FORWARDED:
+                forward.append((FORWARDED[name], value.decode("latin-1")))
+            elif name == TARGET_VARIANT:
+                target_variant = value.decode("latin-1")
+            elif name in UNSUPPORTED:
+                raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
+            raise RuntimeValidationError(
+                f"The request body is over {MAX_BODY} bytes (6 MB), InvokeEndpoint's limit. Send fewer "
+                "records per request, or use a batch transform job."
+            ) from None
+        try:
+            variant, instance, reply = await self.router.invoke(
+                endpoint, target_variant, forward, body, self.settings.model_timeout_s
+            )
+        except NoRoute:
+            raise self._not_serving(endpoint) from None
+        except UnknownVariant as exc:
+            raise RuntimeValidationError(
+                f'The variant "{exc}" is not valid for endpoint "{endpoint}"; check TargetVariant.'
+            ) from None
+        except NoHealthyInstance as exc:
+            raise ServiceUnavailable(f"Endpoint {endpoint} has no healthy instance right now ({exc}); "
+                                     "retry shortly.") from None
+        except InstanceUnreachable as exc:
+            raise ServiceUnavailable(f"Endpoint {endpoint} could not reach an instance ({exc}); retry shortly.") \
+                from None
+        except InstanceTimeout:
+            raise self._model_error(endpoint, variant_name=target_variant or "primary", status=0,
+                                    message=f"Your invocation timed out while waiting for a response from the "
+                                            f"model after {self.settings.model_timeout_s:g} seconds.") from None
+        except InstanceDropped as exc:
+            raise self._model_error(endpoint, target_variant or "primary", 500, str(exc)) from None
+        if not 200 <= reply.status < 300:
+            raise self._model_error(endpoint, variant.name, reply.status, reply.body.decode("utf-8", "replace"),
+                                    instance.log_path.as_posix())
+        headers = [
+            (b"content-type", reply.headers.get(b"content-type", b"application/octet-stream")),
+            (b"x-amzn-invoked-production-variant", variant.name.encode()),
+        ]
+        custom = reply.headers.get(b"x-amzn-sagemaker-custom-attributes")
+        if custom is not None:
+            headers.append((b"x-amzn-sagemaker-custom-attributes", custom))
+        await respond(send, 200, reply.body, headers)
+
+    def _not_serving(self, endpoint: str) -> HomeportError:
+        status = self.endpoint_status(endpoint)
+        if status is None:
+            return RuntimeValidationError(f"Endpoint {endpoint} of account {self.settings.account_id} not found.")
+        return RuntimeValidationError(
+            f"Endpoint {endpoint} is not in service (status {status}); wait until it is InService."
+        )
+
+    def _model_error(self, endpoint: str, variant_name: str, status: int, message: str,
+                     log_path: str | None = None) -> ModelError:
+        kind = "client" if 400 <= status < 500 else "server"
+        where = f"the instance log {log_path}" if log_path else "the instance logs"
+        return ModelError(
+            f'Received {kind} error ({status}) from {variant_name} with message "{message[:2048]}". '
+            f"See {where} for more information.",
+            original_status=status, original_message=message[:2048], log_stream=log_group(self.settings, endpoint),
+        )
+
+
+async def _error(send: Send, exc: HomeportError) -> None:
+    payload = json.dumps({"message": exc.message, **exc.extra}).encode()
+    await respond(send, exc.status, payload, [(b"content-type", JSON), (b"x-amzn-errortype", exc.code.encode())])

@@ -1,0 +1,172 @@
+"""The `homeport` command: run the server, and look at or invoke its endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from homeport.settings import Settings
+
+
+def _client(settings: Settings, url: str | None, service: str) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    return session.create_client(
+        service,
+        endpoint_url=url or os.environ.get("HOMEPORT_ENDPOINT_URL") or f"http://{settings.host}:{settings.port}",
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        config=Config(retries={"max_attempts": 2}, read_timeout=settings.model_timeout_s + 10),
+    )
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_when))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.server import run
+
+    run(settings)
+    return 0
+
+
+def cmd_endpoints(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings, args.endpoint_url, "sagemaker")
+    endpoints: list[dict[str, Any]] = []
+    for page in client.get_paginator("list_endpoints").paginate(SortBy="Name", SortOrder="Ascending"):
+        endpoints.extend(page["Endpoints"])
+    if args.json:
+        _print_json(endpoints)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(endpoints)} endpoint(s)")
+    for column in ("Name", "Status", "Created", "Modified"):
+        table.add_column(column)
+    for e in endpoints:
+        table.add_row(e["EndpointName"], e["EndpointStatus"], _when(e["CreationTime"]), _when(e["LastModifiedTime"]))
+    Console().print(table)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings, args.endpoint_url, "sagemaker")
+    doc = client.describe_endpoint(EndpointName=args.endpoint)
+    doc.pop("ResponseMetadata", None)
+    if args.json:
+        _print_json(doc)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{doc['EndpointName']}[/bold]  {doc['EndpointStatus']}  config {doc['EndpointConfigName']}")
+    console.print(f"  {doc['EndpointArn']}\n  created {_when(doc['CreationTime'])}, "
+                  f"modified {_when(doc['LastModifiedTime'])}")
+    if doc.get("FailureReason"):
+        console.print(f"  [red]FailureReason:[/red] {doc['FailureReason']}")
+    table = Table()
+    for column in ("Variant", "Image", "Instances (current/desired)", "Weight (current/desired)"):
+        table.add_column(column)
+    for v in doc.get("ProductionVariants", []):
+        images = ", ".join(i["SpecifiedImage"] for i in v.get("DeployedImages", []))
+        table.add_row(v["VariantName"], images, f"{v.get('CurrentInstanceCount')}/{v.get('DesiredInstanceCount')}",
+                      f"{v.get('CurrentWeight')}/{v.get('DesiredWeight')}")
+    console.print(table)
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
+    body: bytes
+    if args.body.startswith("@"):
+        source = args.body[1:]
+        body = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    else:
+        body = args.body.encode()
+    client = _client(settings, args.endpoint_url, "sagemaker-runtime")
+    request: dict[str, Any] = {"EndpointName": args.endpoint, "Body": body, "ContentType": args.content_type}
+    if args.accept:
+        request["Accept"] = args.accept
+    if args.target_variant:
+        request["TargetVariant"] = args.target_variant
+    if args.custom_attributes:
+        request["CustomAttributes"] = args.custom_attributes
+    reply = client.invoke_endpoint(**request)
+    payload = reply["Body"].read()
+    if args.json:
+        _print_json({"ContentType": reply.get("ContentType"), "InvokedProductionVariant":
+                     reply.get("InvokedProductionVariant"), "Body": payload.decode("utf-8", "replace")})
+    else:
+        sys.stdout.write(payload.decode("utf-8", "replace"))
+        if not payload.endswith(b"\n"):
+            sys.stdout.write("\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="homeport", description="SageMaker hosting on your own machines.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (embedded default: SQLite and a local object store)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1, HOMEPORT_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080, HOMEPORT_PORT; 0 picks a free one)")
+    serve.add_argument("--data-dir", help="state directory (default ~/.homeport, HOMEPORT_DATA_DIR)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--endpoint-url", help="homeport's URL (default HOMEPORT_ENDPOINT_URL or the local server)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    endpoints = client_command("endpoints", "list endpoints")
+    endpoints.set_defaults(func=cmd_endpoints)
+    describe = client_command("describe", "describe one endpoint")
+    describe.add_argument("endpoint")
+    describe.set_defaults(func=cmd_describe)
+    invoke = client_command("invoke", "send one request to an endpoint")
+    invoke.add_argument("endpoint")
+    invoke.add_argument("--body", required=True, help="the payload, or @FILE, or @- for standard input")
+    invoke.add_argument("--content-type", default="text/csv")
+    invoke.add_argument("--accept")
+    invoke.add_argument("--target-variant")
+    invoke.add_argument("--custom-attributes")
+    invoke.set_defaults(func=cmd_invoke)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level")}
+    try:
+        settings = Settings.load(**overrides)
+    except ValueError as exc:
+        print(f"homeport: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.func(args, settings)
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError | BotoCoreError):
+            print(f"homeport: {exc}", file=sys.stderr)
+            return 1
+        raise
+    return result

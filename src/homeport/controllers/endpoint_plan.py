@@ -1,0 +1,147 @@
+"""The endpoint controller's decisions, as a pure function of desired and observed state and the time.
+
+`plan(endpoints, instances, now, startup_timeout_s)` returns the actions that move each endpoint's
+instances towards its target; the executor in `endpoints.py` applies them. A *fleet* is the instances of
+one (endpoint config, variant) pair: an update starts the new config's fleets beside the old ones, and
+traffic moves only when every new fleet is healthy at full size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.instances import LIVE, Instance, InstanceState
+from homeport.states import EndpointStatus
+
+S = EndpointStatus
+FleetKey = tuple[str, str]  # (endpoint config name, variant name)
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    name: str
+    status: EndpointStatus
+    target: dict[str, Any]
+    serving: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StartInstance:
+    endpoint: str
+    config: str
+    variant: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StopInstance:
+    instance_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Promote:
+    """Every target fleet is healthy at full size: route to it and report InService."""
+
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class FailEndpoint:
+    endpoint: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AbortUpdate:
+    """An update's new instances failed: keep serving the old target, report InService with the reason."""
+
+    endpoint: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    """A deleted endpoint has no instances left: remove its record."""
+
+    endpoint: str
+
+
+Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | Forget
+
+PENDING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING})
+
+
+def fleet_keys(deployment: dict[str, Any] | None) -> set[FleetKey]:
+    if not deployment:
+        return set()
+    return {(deployment["config"], v["VariantName"]) for v in deployment["variants"]}
+
+
+def plan(endpoints: Sequence[EndpointView], instances: Iterable[Instance], now: float,
+         startup_timeout_s: float) -> list[Action]:
+    actions: list[Action] = []
+    by_endpoint: dict[str, list[Instance]] = defaultdict(list)
+    for inst in instances:
+        if inst.state != InstanceState.DRAINING:
+            by_endpoint[inst.endpoint].append(inst)
+    known = {e.name for e in endpoints}
+    for name, orphans in by_endpoint.items():
+        if name not in known:
+            actions.extend(StopInstance(i.id, "its endpoint no longer exists") for i in orphans)
+    for endpoint in endpoints:
+        actions.extend(_plan_endpoint(endpoint, by_endpoint.get(endpoint.name, []), now, startup_timeout_s))
+    return actions
+
+
+def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_timeout_s: float) -> list[Action]:
+    if ep.status == S.DELETING:
+        if not mine:
+            return [Forget(ep.name)]
+        return [StopInstance(i.id, "the endpoint is being deleted") for i in mine]
+    if ep.status not in PENDING and ep.status != S.IN_SERVICE:
+        return [StopInstance(i.id, f"the endpoint is {ep.status.value}") for i in mine]
+
+    actions: list[Action] = []
+    wanted = fleet_keys(ep.target) | fleet_keys(ep.serving)
+    broken: list[str] = []
+    kept: list[Instance] = []
+    for inst in mine:
+        if (inst.config, inst.variant) not in wanted:
+            actions.append(StopInstance(inst.id, "its fleet is no longer part of the endpoint"))
+        elif inst.state in (InstanceState.EXITED, InstanceState.UNHEALTHY):
+            actions.append(StopInstance(inst.id, inst.failure or "the instance stopped"))
+            if not inst.ever_healthy:
+                broken.append(inst.failure or f"instance {inst.id} exited before it passed /ping")
+        elif inst.state in (InstanceState.PROVISIONING, InstanceState.STARTING) and \
+                now - inst.started_at > startup_timeout_s:
+            actions.append(StopInstance(inst.id, "startup timeout"))
+            broken.append(f"instance {inst.id} did not pass /ping within {startup_timeout_s:g} seconds")
+        else:
+            kept.append(inst)
+
+    if broken and ep.status in PENDING:
+        if ep.status == S.UPDATING and ep.serving is not None:
+            return [*actions, AbortUpdate(ep.name, broken[0])]
+        return [*actions, *(StopInstance(i.id, "the endpoint failed") for i in kept), FailEndpoint(ep.name, broken[0])]
+
+    ready = True
+    for variant in ep.target["variants"]:
+        key = (ep.target["config"], variant["VariantName"])
+        live = [i for i in kept if (i.config, i.variant) == key and i.state in LIVE]
+        healthy = sum(1 for i in live if i.state == InstanceState.HEALTHY)
+        want = variant["Count"]
+        if len(live) < want:
+            actions.extend(StartInstance(ep.name, ep.target["config"], variant) for _ in range(want - len(live)))
+        elif len(live) > want:
+            # Scale in: not-yet-healthy instances first, then the newest.
+            order = sorted(live, key=lambda i: (i.state == InstanceState.HEALTHY, -i.started_at))
+            actions.extend(StopInstance(i.id, "scale in") for i in order[: len(live) - want])
+            healthy = min(healthy, want)
+        if healthy < want:
+            ready = False
+    if ready and (ep.status != S.IN_SERVICE or ep.serving != ep.target):
+        actions.append(Promote(ep.name))
+    return actions

@@ -1,0 +1,293 @@
+"""The endpoint controller: observes instances, asks `endpoint_plan.plan` what to do, and does it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from homeport import artifacts
+from homeport.controllers.endpoint_plan import (
+    AbortUpdate,
+    Action,
+    EndpointView,
+    FailEndpoint,
+    Forget,
+    Promote,
+    StartInstance,
+    StopInstance,
+    plan,
+)
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.router import Route, Router, VariantRoute
+from homeport.engines.base import Engine, InstanceSpec
+from homeport.instances import Instance, InstanceState
+from homeport.services.context import Context
+from homeport.services.endpoints import variant_summary
+from homeport.states import EndpointStatus
+from homeport.store import Kind
+
+log = logging.getLogger("homeport.controller")
+
+PING_TIMEOUT_S = 2.0  # SageMaker's /ping timeout
+UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
+STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
+FAST_TICK_S = 0.05  # while instances are starting, look again soon
+
+
+class EndpointController:
+    def __init__(self, ctx: Context, engine: Engine, router: Router) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.router = router
+        self.instances: dict[str, Instance] = {}
+        self._numbers = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        digest = hashlib.sha256(str(ctx.settings.data_dir).encode()).hexdigest()[:12]
+        # Unix socket paths are limited to ~100 bytes, so they live in a short directory of their own.
+        self.socket_dir = Path(tempfile.gettempdir()) / f"homeport-{digest}"
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """After a restart: every endpoint that was serving comes back through SystemUpdating."""
+        store = self.ctx.store
+        with store.transaction() as conn:
+            for doc in store.all(conn, Kind.ENDPOINT):
+                if doc["EndpointStatus"] == EndpointStatus.IN_SERVICE.value:
+                    doc["EndpointStatus"] = EndpointStatus.SYSTEM_UPDATING.value
+                    store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # the controller must outlive any one bad tick
+                log.exception("endpoint controller tick failed")
+            starting = any(i.state in (InstanceState.PROVISIONING, InstanceState.STARTING)
+                           for i in self.instances.values())
+            delay = FAST_TICK_S if starting else self.ctx.settings.health_interval_s
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        stops = [self.engine.stop(i.handle, STOP_GRACE_S) for i in self.instances.values() if i.handle is not None]
+        for inst in self.instances.values():
+            inst.client.close()
+        try:
+            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), STOP_GRACE_S + 5)
+        finally:
+            self.engine.kill_all()
+            self.instances.clear()
+
+    # --- one tick --------------------------------------------------------------------------------------
+
+    async def run_once(self) -> None:
+        await self._observe()
+        store = self.ctx.store
+        with store.transaction() as conn:
+            docs = store.all(conn, Kind.ENDPOINT)
+        views = [EndpointView(d["EndpointName"], EndpointStatus(d["EndpointStatus"]), d["_target"], d["_serving"])
+                 for d in docs]
+        actions = plan(views, list(self.instances.values()), self.ctx.clock.now(),
+                       self.ctx.settings.startup_timeout_s)
+        for action in actions:
+            self._apply(action)
+        self._publish()
+
+    async def _observe(self) -> None:
+        checks = [self._check(i) for i in self.instances.values()
+                  if i.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)]
+        if checks:
+            await asyncio.gather(*checks)
+
+    async def _check(self, inst: Instance) -> None:
+        code = self.engine.exit_code(inst.handle)
+        if code is not None:
+            inst.state = InstanceState.EXITED
+            inst.failure = f"instance {inst.id} exited with code {code}: {_log_tail(inst.log_path)}"
+            return
+        try:
+            reply = await inst.client.request("GET", "/ping", [], b"", PING_TIMEOUT_S)
+            ok = reply.status == 200
+        except (InstanceUnreachable, InstanceDropped, InstanceTimeout):
+            ok = False
+        if ok:
+            inst.state = InstanceState.HEALTHY
+            inst.ever_healthy = True
+            inst.ping_failures = 0
+        elif inst.ever_healthy:
+            inst.ping_failures += 1
+            if inst.ping_failures >= UNHEALTHY_AFTER:
+                inst.state = InstanceState.UNHEALTHY
+                inst.failure = f"instance {inst.id} stopped answering /ping"
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    def _apply(self, action: Action) -> None:
+        log.debug("apply %s", action)
+        match action:
+            case StartInstance():
+                self._start(action)
+            case StopInstance():
+                inst = self.instances.get(action.instance_id)
+                if inst is not None and inst.state != InstanceState.DRAINING:
+                    log.info("stopping %s: %s", inst.id, action.reason)
+                    inst.state = InstanceState.DRAINING
+                    self._spawn(self._stop(inst))
+            case Promote():
+                self._update_doc(action.endpoint, _promote)
+            case FailEndpoint():
+                log.warning("endpoint %s failed: %s", action.endpoint, action.reason)
+                self._update_doc(action.endpoint, lambda d: _fail(d, action.reason))
+            case AbortUpdate():
+                log.warning("update of endpoint %s abandoned: %s", action.endpoint, action.reason)
+                self._update_doc(action.endpoint, lambda d: _abort(d, action.reason))
+            case Forget():
+                with self.ctx.store.transaction() as conn:
+                    self.ctx.store.delete(conn, Kind.ENDPOINT, action.endpoint)
+
+    def _update_doc(self, name: str, change: Any) -> None:
+        store = self.ctx.store
+        with store.transaction() as conn:
+            doc = store.get(conn, Kind.ENDPOINT, name)
+            if doc is None:
+                return
+            change(doc)
+            doc["LastModifiedTime"] = self.ctx.clock.now()
+            store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+
+    def _start(self, action: StartInstance) -> None:
+        variant = action.variant
+        number = next(self._numbers)
+        instance_id = f"{action.endpoint}-{variant['VariantName']}-{number}"
+        settings = self.ctx.settings
+        inst = Instance(
+            id=instance_id, endpoint=action.endpoint, config=action.config, variant=variant["VariantName"],
+            started_at=self.ctx.clock.now(), socket_path=self.socket_dir / f"{number}.sock",
+            log_path=settings.data_dir / "logs" / "endpoints" / action.endpoint / f"{instance_id}.log",
+        )
+        self.instances[instance_id] = inst
+        self._spawn(self._provision(inst, variant))
+
+    async def _provision(self, inst: Instance, variant: dict[str, Any]) -> None:
+        settings = self.ctx.settings
+        container = variant["Container"]
+        try:
+            model_dir = await asyncio.to_thread(
+                artifacts.fetch, container.get("ModelDataUrl"), settings.cache_dir / "models", settings.max_model_bytes
+            )
+        except artifacts.ArtifactError as exc:
+            inst.state = InstanceState.EXITED
+            inst.failure = str(exc)
+            self.wake()
+            return
+        environment = {
+            "SAGEMAKER_REGION": settings.region,
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
+            **container.get("Environment", {}),
+        }
+        spec = InstanceSpec(inst.id, variant["Runtime"], model_dir, environment, inst.socket_path, inst.log_path)
+        if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
+            return
+        try:
+            inst.handle = self.engine.start(spec)
+        except OSError as exc:
+            inst.state = InstanceState.EXITED
+            inst.failure = f"could not start instance {inst.id}: {exc}"
+        else:
+            inst.state = InstanceState.STARTING
+        self.wake()
+
+    async def _stop(self, inst: Instance) -> None:
+        self._publish()  # out of routing before anything else
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ctx.settings.model_timeout_s
+        while inst.outstanding and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        inst.client.close()
+        if inst.handle is not None:
+            await self.engine.stop(inst.handle, STOP_GRACE_S)
+        inst.socket_path.unlink(missing_ok=True)
+        self.instances.pop(inst.id, None)
+        self.wake()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- what the router and DescribeEndpoint see ------------------------------------------------------
+
+    def _publish(self) -> None:
+        store = self.ctx.store
+        routes: dict[str, Route] = {}
+        with store.transaction() as conn:
+            for doc in store.all(conn, Kind.ENDPOINT):
+                serving = doc["_serving"]
+                if serving and doc["EndpointStatus"] != EndpointStatus.DELETING.value:
+                    routes[doc["EndpointName"]] = Route(doc["EndpointName"], [
+                        VariantRoute(v["VariantName"], v["Weight"], self._healthy(doc["EndpointName"], serving, v))
+                        for v in serving["variants"]
+                    ])
+                summaries = self._summaries(doc)
+                if summaries != doc["ProductionVariants"]:
+                    doc["ProductionVariants"] = summaries
+                    store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+        self.router.publish(routes)
+
+    def _healthy(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> list[Instance]:
+        return [i for i in self.instances.values()
+                if i.endpoint == endpoint and i.config == deployment["config"]
+                and i.variant == variant["VariantName"] and i.state == InstanceState.HEALTHY]
+
+    def _summaries(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        target, serving = doc["_target"], doc["_serving"]
+        current = {v["VariantName"]: v for v in (serving or {}).get("variants", [])}
+        shown = serving if serving and serving["config"] != target["config"] else target
+        out = []
+        for variant in shown["variants"]:
+            now = current.get(variant["VariantName"])
+            count = len(self._healthy(doc["EndpointName"], serving, now)) if serving and now else 0
+            summary = variant_summary(variant, current_weight=now["Weight"] if now else 0.0, current_count=count)
+            out.append(summary)
+        return out
+
+
+def _promote(doc: dict[str, Any]) -> None:
+    doc["_serving"] = doc["_target"]
+    doc["EndpointConfigName"] = doc["_target"]["config"]
+    doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+    doc.pop("FailureReason", None)
+
+
+def _fail(doc: dict[str, Any], reason: str) -> None:
+    doc["EndpointStatus"] = EndpointStatus.FAILED.value
+    doc["FailureReason"] = reason[:1024]
+
+
+def _abort(doc: dict[str, Any], reason: str) -> None:
+    doc["_target"] = doc["_serving"]
+    doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+    doc["FailureReason"] = reason[:1024]
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return " | ".join(text[-lines:]) or "no output"

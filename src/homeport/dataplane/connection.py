@@ -1,0 +1,165 @@
+"""Pooled keep-alive HTTP/1.1 connections to model instances, parsed with httptools.
+
+The router sits on the hot path of every invocation, so this is a lean asyncio Protocol rather than a
+general-purpose client: one request at a time per connection, idle connections reused, timeouts by a
+loop timer instead of a task per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httptools
+
+
+class InstanceUnreachable(Exception):
+    """The request never reached the instance (connect failed, or a reused connection was closed)."""
+
+
+class InstanceDropped(Exception):
+    """The instance closed the connection after the request was sent, before a full reply."""
+
+
+class InstanceTimeout(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    headers: dict[bytes, bytes]
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Reply] | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.chunks: list[bytes] = []
+        self.got_bytes = False
+        self.closed = False
+        self.keep_alive = True
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(InstanceDropped(f"unreadable reply from the instance: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.got_bytes or self.waiter is None:
+            self._fail(InstanceDropped("the instance closed the connection before it replied in full"))
+        else:
+            self._fail(InstanceUnreachable("the connection was closed before the instance read the request"))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+            waiter.set_result(Reply(self.parser.get_status_code(), self.headers, body))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def request(self, head: bytes, body: bytes, timeout: float) -> Reply:
+        assert self.transport is not None
+        self.headers = {}
+        self.chunks = []
+        self.got_bytes = False
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, self._fail, InstanceTimeout())
+        self.transport.write(head + body if len(body) < 65536 else head)
+        if len(body) >= 65536:
+            self.transport.write(body)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+
+class InstanceClient:
+    """Requests to one instance over a pool of keep-alive connections on its Unix socket."""
+
+    def __init__(self, socket_path: str, max_idle: int = 64) -> None:
+        self.socket_path = socket_path
+        self.max_idle = max_idle
+        self.idle: list[_Connection] = []
+        self.outstanding = 0
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_unix_connection(lambda: _Connection(loop), self.socket_path)
+        except OSError as exc:
+            raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
+        return conn
+
+    async def request(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"",
+                      timeout: float = 60.0) -> Reply:
+        self.outstanding += 1
+        try:
+            head = _head(method, path, headers, len(body))
+            while self.idle:
+                conn = self.idle.pop()
+                if conn.closed:
+                    continue
+                try:
+                    return self._release(conn, await conn.request(head, body, timeout))
+                except InstanceUnreachable:
+                    continue  # a stale pooled connection: try the next one
+                except BaseException:
+                    conn.close()
+                    raise
+            conn = await self._connect()
+            try:
+                return self._release(conn, await conn.request(head, body, timeout))
+            except BaseException:
+                conn.close()
+                raise
+        finally:
+            self.outstanding -= 1
+
+    def _release(self, conn: _Connection, reply: Reply) -> Reply:
+        if conn.keep_alive and not conn.closed and len(self.idle) < self.max_idle:
+            self.idle.append(conn)
+        else:
+            conn.close()
+        return reply
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+def _head(method: str, path: str, headers: list[tuple[str, str]], length: int) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "host: instance", f"content-length: {length}"]
+    lines.extend(f"{k}: {v}" for k, v in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

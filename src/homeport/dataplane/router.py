@@ -1,0 +1,92 @@
+"""The router: variant by weight (or TargetVariant), instance by least outstanding requests."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from homeport.dataplane.connection import InstanceUnreachable, Reply
+from homeport.instances import Instance, InstanceState
+
+
+class NoRoute(Exception):
+    """The endpoint has no serving route (unknown, or not in service)."""
+
+
+class UnknownVariant(Exception):
+    pass
+
+
+class NoHealthyInstance(Exception):
+    pass
+
+
+@dataclass
+class VariantRoute:
+    name: str
+    weight: float
+    instances: list[Instance]
+
+
+@dataclass
+class Route:
+    endpoint: str
+    variants: list[VariantRoute]
+    _cumulative: list[float] = field(init=False)
+    _total: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._cumulative = list(itertools.accumulate(v.weight for v in self.variants))
+        self._total = self._cumulative[-1] if self._cumulative else 0.0
+
+    def variant(self, target: str | None) -> VariantRoute:
+        if target is not None:
+            for v in self.variants:
+                if v.name == target:
+                    return v
+            raise UnknownVariant(target)
+        if len(self.variants) == 1:
+            return self.variants[0]
+        if self._total <= 0:
+            raise NoHealthyInstance("every variant has weight 0")
+        return self.variants[bisect.bisect_right(self._cumulative, random.random() * self._total)]
+
+
+def least_outstanding(instances: list[Instance], exclude: Instance | None = None) -> Instance | None:
+    best: Instance | None = None
+    for inst in instances:
+        if inst is exclude or inst.state != InstanceState.HEALTHY:
+            continue
+        if best is None or inst.outstanding < best.outstanding:
+            best = inst
+    return best
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+
+    def publish(self, routes: dict[str, Route]) -> None:
+        self.routes = routes  # swapped whole: a request sees the old table or the new, never half of each
+
+    async def invoke(self, endpoint: str, target_variant: str | None, headers: list[tuple[str, str]],
+                     body: bytes, timeout: float) -> tuple[VariantRoute, Instance, Reply]:
+        route = self.routes.get(endpoint)
+        if route is None:
+            raise NoRoute(endpoint)
+        variant = route.variant(target_variant)
+        instance = least_outstanding(variant.instances)
+        if instance is None:
+            raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+        try:
+            reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
+        except InstanceUnreachable:
+            # The request never reached that instance (it is stopping or crashed): one other try.
+            retry = least_outstanding(variant.instances, exclude=instance)
+            if retry is None:
+                raise
+            instance = retry
+            reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
+        return variant, instance, reply

@@ -1,0 +1,46 @@
+"""A model instance as homeport sees it: the controller observes it, the router sends it requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from homeport.dataplane.connection import InstanceClient
+
+
+class InstanceState(StrEnum):
+    PROVISIONING = "Provisioning"  # fetching the model, spawning the process
+    STARTING = "Starting"  # process running, /ping not yet passed
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"  # passed /ping once, then stopped answering
+    EXITED = "Exited"  # the process ended (or never started)
+    DRAINING = "Draining"  # out of routing, waiting for in-flight requests, then stopped
+
+
+LIVE = frozenset({InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.HEALTHY})
+
+
+@dataclass
+class Instance:
+    id: str
+    endpoint: str
+    config: str
+    variant: str
+    started_at: float
+    socket_path: Path
+    log_path: Path
+    state: InstanceState = InstanceState.PROVISIONING
+    ever_healthy: bool = False
+    ping_failures: int = 0
+    failure: str | None = None
+    handle: Any = None
+    client: InstanceClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = InstanceClient(str(self.socket_path))
+
+    @property
+    def outstanding(self) -> int:
+        return self.client.outstanding

@@ -1,0 +1,102 @@
+"""`homeport serve`: wire settings, store, engine, controllers, services and API into one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from homeport.api.app import App, handlers
+from homeport.api.runtime import RuntimeApi
+from homeport.api.sagemaker import SageMakerApi
+from homeport.clock import Clock, SystemClock
+from homeport.controllers.endpoints import EndpointController
+from homeport.dataplane.router import Router
+from homeport.engines.local import LocalEngine
+from homeport.launch import READY_PREFIX
+from homeport.services.context import Context
+from homeport.services.endpoint_configs import EndpointConfigService
+from homeport.services.endpoints import EndpointService
+from homeport.services.models import ModelService
+from homeport.services.tags import TagService
+from homeport.settings import Settings
+from homeport.store import Kind, Store
+
+log = logging.getLogger("homeport")
+
+
+@dataclass
+class Services:
+    models: ModelService
+    endpoint_configs: EndpointConfigService
+    endpoints: EndpointService
+    tags: TagService
+
+
+def build_services(ctx: Context) -> Services:
+    models = ModelService(ctx)
+    configs = EndpointConfigService(ctx, models)
+    return Services(models, configs, EndpointService(ctx, models, configs), TagService(ctx))
+
+
+class Server:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.store = Store(settings.database_url)
+        self.router = Router()
+        self.ctx = Context(settings, self.store, clock or SystemClock())
+        self.controller = EndpointController(self.ctx, LocalEngine(), self.router)
+        self.ctx.wake = self.controller.wake
+        self.services = build_services(self.ctx)
+        self._loop_task: asyncio.Task[None] | None = None
+        self.app = App(
+            SageMakerApi(handlers(self.services)),
+            RuntimeApi(settings, self.router, self._endpoint_status),
+            self.startup,
+            self.shutdown,
+        )
+        self.url = ""
+
+    def _endpoint_status(self, name: str) -> str | None:
+        with self.store.transaction() as conn:
+            doc = self.store.get(conn, Kind.ENDPOINT, name)
+        return doc["EndpointStatus"] if doc else None
+
+    async def startup(self) -> None:
+        self.controller.restore()
+        self._loop_task = asyncio.get_running_loop().create_task(self.controller.run_forever())
+        print(f"{READY_PREFIX}{self.url}", flush=True)
+
+    async def shutdown(self) -> None:
+        log.info("stopping: shutting down every instance")
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        await self.controller.shutdown()
+        self.store.close()
+
+    def serve(self) -> None:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError as exc:
+            sys.exit(f"homeport: cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}")
+        sock.listen(2048)  # listening before the ready line is printed: early clients queue, never refused
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        config = uvicorn.Config(
+            self.app, http="httptools", loop="uvloop", lifespan="on", access_log=False,
+            log_level=self.settings.log_level, timeout_graceful_shutdown=int(self.settings.model_timeout_s) + 5,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(settings: Settings, **_: Any) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Server(settings).serve()

@@ -1,0 +1,25 @@
+"""What every service needs: settings, the store, the clock, and a way to wake the controllers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.clock import Clock
+from homeport.settings import Settings
+from homeport.store import Store
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    clock: Clock
+    # Called after a change the endpoint controller must act on.
+    wake: Callable[[], None] = field(default=lambda: None)
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as the API shows it: keys starting with '_' are homeport's own bookkeeping."""
+    return {k: v for k, v in doc.items() if not k.startswith("_")}

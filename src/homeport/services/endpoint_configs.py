@@ -1,0 +1,114 @@
+"""CreateEndpointConfig, DescribeEndpointConfig, ListEndpointConfigs, DeleteEndpointConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.arns import arn
+from homeport.errors import ResourceLimitExceeded, ValidationError
+from homeport.services import listing
+from homeport.services.context import Context, public
+from homeport.services.models import ModelService
+from homeport.store import Kind
+from homeport.store.db import Duplicate
+
+# Parts of the API that later issues build; refused now rather than accepted and ignored.
+NOT_YET = {
+    "DataCaptureConfig": "data capture",
+    "AsyncInferenceConfig": "asynchronous inference",
+    "ShadowProductionVariants": "shadow variants",
+    "ExplainerConfig": "explainers",
+}
+VARIANT_NOT_YET = {
+    "ServerlessConfig": "serverless variants",
+    "ManagedInstanceScaling": "managed instance scaling",
+    "RoutingConfig": "routing strategies",
+}
+
+
+class EndpointConfigService:
+    def __init__(self, ctx: Context, models: ModelService) -> None:
+        self.ctx = ctx
+        self.models = models
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointConfigName"]
+        for key, what in NOT_YET.items():
+            if key in params:
+                raise ValidationError(f"homeport does not support {what} ({key}) yet; remove {key}.")
+        variants = [self._variant(v) for v in params["ProductionVariants"]]
+        names = [v["VariantName"] for v in variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValidationError(f"Variant names must be unique within an endpoint config: "
+                                  f"{', '.join(duplicates)} appears more than once.")
+        if sum(v["InitialVariantWeight"] for v in variants) <= 0:
+            raise ValidationError("At least one production variant needs an InitialVariantWeight above 0.")
+        config_arn = arn(self.ctx.settings, "endpoint-config", name)
+        doc: dict[str, Any] = {
+            "EndpointConfigName": name,
+            "EndpointConfigArn": config_arn,
+            "ProductionVariants": variants,
+            "CreationTime": self.ctx.clock.now(),
+        }
+        for key in ("KmsKeyId", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
+            if key in params:
+                doc[key] = params[key]
+        store = self.ctx.store
+        with store.transaction() as conn:
+            for variant in variants:
+                self.models.get(conn, variant["ModelName"])
+            try:
+                store.insert(conn, Kind.ENDPOINT_CONFIG, doc, name=name, arn=config_arn)
+            except Duplicate:
+                raise ValidationError(
+                    f'Cannot create already existing endpoint configuration "{config_arn}".'
+                ) from None
+            store.put_tags(conn, config_arn, params.get("Tags", []))
+        return {"EndpointConfigArn": config_arn}
+
+    def _variant(self, variant: dict[str, Any]) -> dict[str, Any]:
+        name = variant["VariantName"]
+        for key, what in VARIANT_NOT_YET.items():
+            if key in variant:
+                raise ValidationError(f"homeport does not support {what} ({key}) yet; variant {name}.")
+        if "InstanceType" not in variant or "InitialInstanceCount" not in variant:
+            raise ValidationError(
+                f"Variant {name} needs InstanceType and InitialInstanceCount (serverless variants are "
+                "not supported yet)."
+            )
+        limit = self.ctx.settings.max_instances_per_variant
+        if variant["InitialInstanceCount"] > limit:
+            raise ResourceLimitExceeded(
+                f"Variant {name} asks for {variant['InitialInstanceCount']} instances; this server allows "
+                f"at most {limit} per variant (HOMEPORT_MAX_INSTANCES_PER_VARIANT)."
+            )
+        return {**variant, "InitialVariantWeight": variant.get("InitialVariantWeight", 1.0)}
+
+    def get(self, conn: Any, name: str) -> dict[str, Any]:
+        doc = self.ctx.store.get(conn, Kind.ENDPOINT_CONFIG, name)
+        if doc is None:
+            raise ValidationError(f'Could not find endpoint configuration "{name}".')
+        return doc
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            return public(self.get(conn, name))
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        query = listing.query_from(params)
+        with self.ctx.store.transaction() as conn:
+            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.ENDPOINT_CONFIG, q), query)
+        reply: dict[str, Any] = {"EndpointConfigs": [
+            {k: d[k] for k in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")} for d in page.items
+        ]}
+        if page.next_token:
+            reply["NextToken"] = page.next_token
+        return reply
+
+    def delete(self, name: str) -> dict[str, Any]:
+        # As in SageMaker, a config in use may be deleted: the endpoint keeps what it deployed.
+        with self.ctx.store.transaction() as conn:
+            self.get(conn, name)
+            self.ctx.store.delete(conn, Kind.ENDPOINT_CONFIG, name)
+        return {}

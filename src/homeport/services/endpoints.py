@@ -1,0 +1,212 @@
+"""CreateEndpoint, DescribeEndpoint, ListEndpoints, DeleteEndpoint, UpdateEndpoint,
+UpdateEndpointWeightsAndCapacities.
+
+The service records what the user wants — the endpoint's *target*: which config, and per variant its
+container, instance count and weight, copied from the config and model so that deleting those later
+changes nothing — and wakes the endpoint controller, which makes the instances match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport import images
+from homeport.arns import arn
+from homeport.errors import ResourceLimitExceeded, ValidationError
+from homeport.services import listing
+from homeport.services.context import Context, public
+from homeport.services.endpoint_configs import EndpointConfigService
+from homeport.services.models import ModelService, primary_container
+from homeport.states import UPDATABLE, EndpointStatus
+from homeport.store import Kind
+from homeport.store.db import Duplicate
+
+
+class EndpointService:
+    def __init__(self, ctx: Context, models: ModelService, configs: EndpointConfigService) -> None:
+        self.ctx = ctx
+        self.models = models
+        self.configs = configs
+
+    # --- create / describe / list / delete -----------------------------------------------------------
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointName"]
+        if "DeploymentConfig" in params:
+            raise _deployment_config_not_yet()
+        endpoint_arn = arn(self.ctx.settings, "endpoint", name)
+        store = self.ctx.store
+        with store.transaction() as conn:
+            config = self.configs.get(conn, params["EndpointConfigName"])
+            target = self._target(conn, config, current=None, retain=False)
+            if store.count(conn, Kind.ENDPOINT) >= self.ctx.settings.max_endpoints:
+                raise ResourceLimitExceeded(
+                    f"This server allows at most {self.ctx.settings.max_endpoints} endpoints "
+                    "(HOMEPORT_MAX_ENDPOINTS); delete one first."
+                )
+            now = self.ctx.clock.now()
+            doc: dict[str, Any] = {
+                "EndpointName": name,
+                "EndpointArn": endpoint_arn,
+                "EndpointConfigName": config["EndpointConfigName"],
+                "ProductionVariants": [variant_summary(v, current_weight=0.0, current_count=0) for v in target["variants"]],
+                "EndpointStatus": EndpointStatus.CREATING.value,
+                "CreationTime": now,
+                "LastModifiedTime": now,
+                "_target": target,
+                "_serving": None,
+            }
+            try:
+                store.insert(conn, Kind.ENDPOINT, doc, name=name, arn=endpoint_arn, status=doc["EndpointStatus"])
+            except Duplicate:
+                raise ValidationError(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
+            store.put_tags(conn, endpoint_arn, params.get("Tags", []))
+        self.ctx.wake()
+        return {"EndpointArn": endpoint_arn}
+
+    def get(self, conn: Any, name: str) -> dict[str, Any]:
+        doc = self.ctx.store.get(conn, Kind.ENDPOINT, name)
+        if doc is None:
+            raise ValidationError(f'Could not find endpoint "{name}".')
+        return doc
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            return public(self.get(conn, name))
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        query = listing.query_from(params, status_key="StatusEquals")
+        with self.ctx.store.transaction() as conn:
+            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.ENDPOINT, q), query)
+        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+        reply: dict[str, Any] = {"Endpoints": [{k: d[k] for k in keys} for d in page.items]}
+        if page.next_token:
+            reply["NextToken"] = page.next_token
+        return reply
+
+    def delete(self, name: str) -> dict[str, Any]:
+        store = self.ctx.store
+        with store.transaction() as conn:
+            doc = self.get(conn, name)
+            doc["EndpointStatus"] = EndpointStatus.DELETING.value
+            doc["LastModifiedTime"] = self.ctx.clock.now()
+            store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+        self.ctx.wake()
+        return {}
+
+    # --- updates -------------------------------------------------------------------------------------
+
+    def update(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointName"]
+        if "DeploymentConfig" in params:
+            raise _deployment_config_not_yet()
+        store = self.ctx.store
+        with store.transaction() as conn:
+            doc = self._updatable(conn, name)
+            config = self.configs.get(conn, params["EndpointConfigName"])
+            excluded = {p["VariantPropertyType"] for p in params.get("ExcludeRetainedVariantProperties", [])}
+            doc["_target"] = self._target(
+                conn, config, current=doc["_serving"], retain=params.get("RetainAllVariantProperties", False),
+                excluded=excluded,
+            )
+            self._mark_updating(conn, doc)
+        self.ctx.wake()
+        return {"EndpointArn": doc["EndpointArn"]}
+
+    def update_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointName"]
+        store = self.ctx.store
+        with store.transaction() as conn:
+            doc = self._updatable(conn, name)
+            target = {**doc["_serving"], "variants": [dict(v) for v in doc["_serving"]["variants"]]}
+            by_name = {v["VariantName"]: v for v in target["variants"]}
+            unknown = [d["VariantName"] for d in params["DesiredWeightsAndCapacities"] if d["VariantName"] not in by_name]
+            if unknown:
+                raise ValidationError(
+                    f"The variant(s) \"[{', '.join(unknown)}]\" is/are not present in endpoint \"{name}\"; "
+                    f"its variants are {', '.join(by_name)}."
+                )
+            for desired in params["DesiredWeightsAndCapacities"]:
+                if "ServerlessUpdateConfig" in desired:
+                    raise ValidationError("homeport does not support serverless variants yet.")
+                variant = by_name[desired["VariantName"]]
+                if "DesiredWeight" in desired:
+                    variant["Weight"] = desired["DesiredWeight"]
+                if "DesiredInstanceCount" in desired:
+                    self._check_count(variant["VariantName"], desired["DesiredInstanceCount"])
+                    variant["Count"] = desired["DesiredInstanceCount"]
+            if sum(v["Weight"] for v in target["variants"]) <= 0:
+                raise ValidationError("At least one variant must keep a DesiredWeight above 0.")
+            doc["_target"] = target
+            self._mark_updating(conn, doc)
+        self.ctx.wake()
+        return {"EndpointArn": doc["EndpointArn"]}
+
+    def _updatable(self, conn: Any, name: str) -> dict[str, Any]:
+        doc = self.get(conn, name)
+        if EndpointStatus(doc["EndpointStatus"]) not in UPDATABLE or doc["_serving"] is None:
+            raise ValidationError(
+                f'Cannot update in-progress endpoint "{doc["EndpointArn"]}" (status {doc["EndpointStatus"]}); '
+                "wait until it is InService."
+            )
+        return doc
+
+    def _mark_updating(self, conn: Any, doc: dict[str, Any]) -> None:
+        doc["EndpointStatus"] = EndpointStatus.UPDATING.value
+        doc["LastModifiedTime"] = self.ctx.clock.now()
+        doc.pop("FailureReason", None)
+        self.ctx.store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+
+    def _check_count(self, variant: str, count: int) -> None:
+        limit = self.ctx.settings.max_instances_per_variant
+        if count > limit:
+            raise ResourceLimitExceeded(
+                f"Variant {variant} asks for {count} instances; this server allows at most {limit} per variant."
+            )
+
+    def _target(self, conn: Any, config: dict[str, Any], current: dict[str, Any] | None, retain: bool,
+                excluded: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+        """What the controller must deploy for `config`, with every model resolved now."""
+        previous = {v["VariantName"]: v for v in (current or {}).get("variants", [])}
+        variants = []
+        for spec in config["ProductionVariants"]:
+            model = self.models.get(conn, spec["ModelName"])
+            container = primary_container(model)
+            count = spec["InitialInstanceCount"]
+            weight = spec["InitialVariantWeight"]
+            old = previous.get(spec["VariantName"])
+            if retain and old is not None:
+                count = count if "DesiredInstanceCount" in excluded else old["Count"]
+                weight = weight if "DesiredWeight" in excluded else old["Weight"]
+            variants.append({
+                "VariantName": spec["VariantName"],
+                "ModelName": spec["ModelName"],
+                "InstanceType": spec["InstanceType"],
+                "Count": count,
+                "Weight": weight,
+                "Runtime": images.runtime_for(container["Image"]).value,
+                "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
+            })
+        return {"config": config["EndpointConfigName"], "variants": variants}
+
+
+def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:
+    image = variant["Container"]["Image"]
+    return {
+        "VariantName": variant["VariantName"],
+        "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image}],
+        "CurrentWeight": current_weight,
+        "DesiredWeight": variant["Weight"],
+        "CurrentInstanceCount": current_count,
+        "DesiredInstanceCount": variant["Count"],
+    }
+
+
+
+
+def _deployment_config_not_yet() -> ValidationError:
+    return ValidationError(
+        "homeport does not support DeploymentConfig (blue/green traffic shifting, rolling updates, "
+        "auto-rollback) yet. Without it an update starts the new instances, moves all traffic once they "
+        "pass /ping and then stops the old ones."
+    )

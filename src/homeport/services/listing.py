@@ -1,0 +1,35 @@
+"""The List* operations' shared filters, sort and pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.errors import ValidationError
+from homeport.store.db import BadToken, ListQuery, Page
+
+
+def query_from(params: dict[str, Any], status_key: str | None = None) -> ListQuery:
+    return ListQuery(
+        name_contains=params.get("NameContains"),
+        status=params.get(status_key) if status_key else None,
+        created_after=params.get("CreationTimeAfter"),
+        created_before=params.get("CreationTimeBefore"),
+        modified_after=params.get("LastModifiedTimeAfter"),
+        modified_before=params.get("LastModifiedTimeBefore"),
+        sort_by=params.get("SortBy", "CreationTime"),
+        sort_order=params.get("SortOrder", "Descending"),
+        max_results=params.get("MaxResults", 10),
+        next_token=params.get("NextToken"),
+    )
+
+
+def bad_token(token: str | None) -> ValidationError:
+    return ValidationError(f"The NextToken '{token}' is not valid; pass the NextToken of a previous reply.")
+
+
+def run(list_fn: Any, query: ListQuery) -> Page:
+    try:
+        page: Page = list_fn(query)
+    except BadToken:
+        raise bad_token(query.next_token) from None
+    return page

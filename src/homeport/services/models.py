@@ -1,0 +1,106 @@
+"""CreateModel, DescribeModel, ListModels, DeleteModel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport import artifacts, images
+from homeport.arns import arn
+from homeport.errors import ValidationError
+from homeport.services import listing
+from homeport.services.context import Context, public
+from homeport.store import Kind
+from homeport.store.db import Duplicate
+
+UNSUPPORTED_CONTAINER_KEYS = ("ModelPackageName", "InferenceSpecificationName", "ModelDataSource")
+
+
+class ModelService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["ModelName"]
+        containers = _containers(params)
+        for container in containers:
+            images.runtime_for(container.get("Image", ""))
+            url = container.get("ModelDataUrl")
+            if url:
+                try:
+                    artifacts.check_exists(url)
+                except artifacts.ArtifactError as exc:
+                    raise ValidationError(str(exc)) from exc
+        model_arn = arn(self.ctx.settings, "model", name)
+        now = self.ctx.clock.now()
+        doc: dict[str, Any] = {"ModelName": name}
+        for key in ("PrimaryContainer", "Containers", "InferenceExecutionConfig", "ExecutionRoleArn",
+                    "VpcConfig", "EnableNetworkIsolation"):
+            if key in params:
+                doc[key] = params[key]
+        doc.update(CreationTime=now, ModelArn=model_arn, EnableNetworkIsolation=params.get(
+            "EnableNetworkIsolation", False))
+        store = self.ctx.store
+        with store.transaction() as conn:
+            try:
+                store.insert(conn, Kind.MODEL, doc, name=name, arn=model_arn)
+            except Duplicate:
+                raise ValidationError(f'Cannot create already existing model "{model_arn}".') from None
+            store.put_tags(conn, model_arn, params.get("Tags", []))
+        return {"ModelArn": model_arn}
+
+    def get(self, conn: Any, name: str) -> dict[str, Any]:
+        doc = self.ctx.store.get(conn, Kind.MODEL, name)
+        if doc is None:
+            raise ValidationError(f'Could not find model "{arn(self.ctx.settings, "model", name)}".')
+        return doc
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            return public(self.get(conn, name))
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        query = listing.query_from(params)
+        with self.ctx.store.transaction() as conn:
+            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.MODEL, q), query)
+        reply: dict[str, Any] = {"Models": [
+            {"ModelName": d["ModelName"], "ModelArn": d["ModelArn"], "CreationTime": d["CreationTime"]}
+            for d in page.items
+        ]}
+        if page.next_token:
+            reply["NextToken"] = page.next_token
+        return reply
+
+    def delete(self, name: str) -> dict[str, Any]:
+        # SageMaker lets a model be deleted while endpoints use it: they keep running their instances.
+        with self.ctx.store.transaction() as conn:
+            self.get(conn, name)
+            self.ctx.store.delete(conn, Kind.MODEL, name)
+        return {}
+
+
+def _containers(params: dict[str, Any]) -> list[dict[str, Any]]:
+    primary = params.get("PrimaryContainer")
+    containers = params.get("Containers")
+    if primary and containers:
+        raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
+    if not primary and not containers:
+        raise ValidationError("A model needs a container: specify PrimaryContainer or Containers.")
+    listed = [primary] if primary else list(containers or [])
+    if len(listed) > 1:
+        raise ValidationError(
+            "homeport serves one container per model so far; multi-container models and serial "
+            "inference pipelines are not supported yet. Pass a single container."
+        )
+    for container in listed:
+        for key in UNSUPPORTED_CONTAINER_KEYS:
+            if key in container:
+                raise ValidationError(f"homeport does not support {key} in a container definition yet.")
+        if not container.get("Image"):
+            raise ValidationError("The container needs an Image; homeport maps it to a built-in runtime.")
+        if container.get("Mode", "SingleModel") != "SingleModel":
+            raise ValidationError("homeport does not support multi-model containers (Mode=MultiModel) yet.")
+    return listed
+
+
+def primary_container(model: dict[str, Any]) -> dict[str, Any]:
+    return model.get("PrimaryContainer") or model["Containers"][0]
