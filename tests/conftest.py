@@ -1,0 +1,111 @@
+"""Shared fixtures: a real `homeport serve` on an ephemeral port, boto3 clients, small real models."""
+
+from __future__ import annotations
+
+import itertools
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::000000000000:role/homeport-tests"
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+def boto_client(service: str, url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="homeport",
+        aws_secret_access_key="homeport-secret", config=Config(retries={"max_attempts": 1}, read_timeout=90),
+    )
+
+
+def synthetic_regression(rows: int = 300, features: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)).astype(np.float32)
+    y = x @ np.arange(1, features + 1, dtype=np.float32) + rng.normal(scale=0.1, size=rows).astype(np.float32)
+    return x, y
+
+
+def pack(directory: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in sorted(directory.iterdir()):
+            tar.add(item, item.name)
+    return archive
+
+
+@pytest.fixture(scope="session")
+def xgb_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A trained XGBoost booster saved as the built-in container's `xgboost-model`, and its archive."""
+    import xgboost
+
+    root = tmp_path_factory.mktemp("xgb")
+    x, y = synthetic_regression()
+    booster = xgboost.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror"},
+                            xgboost.DMatrix(x, label=y), num_boost_round=10)
+    model_dir = root / "model"
+    model_dir.mkdir()
+    booster.save_model(str(model_dir / "model.ubj"))
+    (model_dir / "model.ubj").rename(model_dir / "xgboost-model")
+    archive = pack(model_dir, root / "model.tar.gz")
+    return {"booster": booster, "x": x, "url": archive.as_uri(), "path": archive}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from homeport.launch import ServerProcess
+
+    data_dir = tmp_path_factory.mktemp("homeport-data")
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def sm(server: Any) -> Any:
+    return boto_client("sagemaker", server.url)
+
+
+@pytest.fixture(scope="session")
+def runtime(server: Any) -> Any:
+    return boto_client("sagemaker-runtime", server.url)
+
+
+def wait_in_service(sm: Any, name: str) -> dict[str, Any]:
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    return dict(sm.describe_endpoint(EndpointName=name))
+
+
+def deploy(sm: Any, model_url: str, *, image: str = XGBOOST_IMAGE, count: int = 1, variants: int = 1,
+           environment: dict[str, str] | None = None, wait: bool = True) -> dict[str, str]:
+    """Create model, config and endpoint; return their names."""
+    model = unique("model")
+    container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url}
+    if environment:
+        container["Environment"] = environment
+    sm.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+    config = unique("config")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": f"v{i}", "ModelName": model, "InitialInstanceCount": count,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}
+        for i in range(1, variants + 1)
+    ])
+    endpoint = unique("endpoint")
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    if wait:
+        wait_in_service(sm, endpoint)
+    return {"model": model, "config": config, "endpoint": endpoint}
+
+
+def csv_rows(x: np.ndarray) -> bytes:
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in x).encode()
