@@ -91,6 +91,10 @@ def unpack(archive: Path, dest: Path, max_bytes: int) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            for member in members:
+                # The 'data' filter would quietly strip a leading '/'; an archive that has one is refused.
+                if member.name.startswith("/") or ".." in Path(member.name).parts:
+                    raise tarfile.FilterError(f"member {member.name!r} points outside the model directory")
             total = sum(m.size for m in members if m.isfile())
             if total > max_bytes:
                 raise ArtifactError(
