@@ -1,0 +1,116 @@
+"""Endpoint lifecycle with real instances: updates without a failed request, crashes, restarts, shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from homeport.launch import ServerProcess
+from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
+
+
+def runtime_children(server: ServerProcess) -> list[int]:
+    assert server.proc is not None
+    out = subprocess.run(["pgrep", "-P", str(server.proc.pid), "-f", "homeport.runtime"],
+                         capture_output=True, text=True, check=False).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def until(condition: Any, timeout: float = 60.0) -> None:
+    """Poll a condition with a bounded loop; the work itself is what we wait for, not a fixed time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_update_endpoint_switches_config_without_one_failed_request(sm: Any, runtime: Any,
+                                                                     xgb_model: dict[str, Any]) -> None:
+    names = deploy(sm, xgb_model["url"])
+    endpoint = names["endpoint"]
+    body = csv_rows(xgb_model["x"][:1])
+    failures: list[Exception] = []
+    count = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal count
+        while not stop.is_set():
+            try:
+                runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+                count += 1
+            except Exception as exc:
+                failures.append(exc)
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        new_config = unique("config")
+        sm.create_endpoint_config(EndpointConfigName=new_config, ProductionVariants=[{
+            "VariantName": "v1", "ModelName": names["model"], "InitialInstanceCount": 2,
+            "InstanceType": "ml.m5.xlarge"}])
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+        described = wait_in_service(sm, endpoint)
+        before = count
+        until(lambda: count > before + 20)  # traffic keeps flowing on the new fleet
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert failures == []
+    assert described["EndpointConfigName"] == new_config
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_update_weights_and_capacities_scales_out(sm: Any, xgb_model: dict[str, Any]) -> None:
+    names = deploy(sm, xgb_model["url"])
+    sm.update_endpoint_weights_and_capacities(EndpointName=names["endpoint"], DesiredWeightsAndCapacities=[
+        {"VariantName": "v1", "DesiredInstanceCount": 2}])
+    described = wait_in_service(sm, names["endpoint"])
+    variant = described["ProductionVariants"][0]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (2, 2)
+    sm.delete_endpoint(EndpointName=names["endpoint"])
+
+
+def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -> None:
+    """A killed instance is replaced; a restarted server brings endpoints back; stopping stops every instance."""
+    data_dir = tmp_path / "data"
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as server:
+        sm = boto_client("sagemaker", server.url)
+        rt = boto_client("sagemaker-runtime", server.url)
+        names = deploy(sm, xgb_model["url"])
+        endpoint = names["endpoint"]
+        body = csv_rows(xgb_model["x"][:5])
+        first = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
+        (pid,) = runtime_children(server)
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: runtime_children(server) not in ([], [pid]))
+        until(lambda: sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+              ["CurrentInstanceCount"] == 1)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+        assert rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read() == first
+        children = runtime_children(server)
+    # uvicorn ends by re-raising the SIGTERM it handled, after the graceful shutdown.
+    assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
+    for child in children:  # every instance stopped with the server
+        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as server:
+        sm = boto_client("sagemaker", server.url)
+        rt = boto_client("sagemaker-runtime", server.url)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] in ("SystemUpdating", "InService")
+        wait_in_service(sm, endpoint)
+        assert rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read() == first
+        assert sm.describe_model(ModelName=names["model"])["PrimaryContainer"]["Image"] == XGBOOST_IMAGE
+        assert sm.describe_model(ModelName=names["model"])["ExecutionRoleArn"] == ROLE
+        np.testing.assert_equal(len(runtime_children(server)), 1)
