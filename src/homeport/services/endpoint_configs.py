@@ -98,7 +98,7 @@ class EndpointConfigService:
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         query = listing.query_from(params)
         with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.ENDPOINT_CONFIG, q), query)
+            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.ENDPOINT_CONFIG, q), query)
         reply: dict[str, Any] = {"EndpointConfigs": [
             {k: d[k] for k in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")} for d in page.items
         ]}

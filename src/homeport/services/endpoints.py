@@ -77,7 +77,7 @@ class EndpointService:
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         query = listing.query_from(params, status_key="StatusEquals")
         with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.ENDPOINT, q), query)
+            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.ENDPOINT, q), query)
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
         reply: dict[str, Any] = {"Endpoints": [{k: d[k] for k in keys} for d in page.items]}
         if page.next_token:

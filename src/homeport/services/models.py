@@ -61,7 +61,7 @@ class ModelService:
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         query = listing.query_from(params)
         with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.list(conn, Kind.MODEL, q), query)
+            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.MODEL, q), query)
         reply: dict[str, Any] = {"Models": [
             {"ModelName": d["ModelName"], "ModelArn": d["ModelArn"], "CreationTime": d["CreationTime"]}
             for d in page.items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from homeport.errors import ValidationError
@@ -18,7 +19,7 @@ class TagService:
         if not self.ctx.store.arn_exists(conn, arn):
             raise ValidationError(f'Could not find resource "{arn}". Check the ResourceArn.')
 
-    def add(self, arn: str, tags: list[dict[str, str]]) -> dict[str, Any]:
+    def add(self, arn: str, tags: builtins.list[dict[str, str]]) -> dict[str, Any]:
         store = self.ctx.store
         with store.transaction() as conn:
             self._require(conn, arn)
@@ -38,7 +39,7 @@ class TagService:
             reply["NextToken"] = str(start + max_results)
         return reply
 
-    def delete(self, arn: str, keys: list[str]) -> dict[str, Any]:
+    def delete(self, arn: str, keys: builtins.list[str]) -> dict[str, Any]:
         with self.ctx.store.transaction() as conn:
             self._require(conn, arn)
             self.ctx.store.remove_tags(conn, arn, keys)

@@ -165,7 +165,7 @@ class Store:
         table = TABLES[kind]
         return [json.loads(doc) for (doc,) in conn.execute(select(table.c.doc).order_by(table.c.creation_time))]
 
-    def list(self, conn: Connection, kind: Kind, query: ListQuery) -> Page:
+    def page(self, conn: Connection, kind: Kind, query: ListQuery) -> Page:
         table = TABLES[kind]
         stmt = select(table.c.doc)
         if query.name_contains:
