@@ -62,7 +62,7 @@ def test_oversize_archives_are_refused(tmp_path: Path) -> None:
 def test_not_an_archive_and_missing_files_say_what_is_wrong(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not a tarball")
-    with pytest.raises(artifacts.ArtifactError, match="not a readable .tar.gz"):
+    with pytest.raises(artifacts.ArtifactError, match=r"not a readable \.tar\.gz"):
         artifacts.fetch(junk.as_uri(), tmp_path / "cache", 10**6)
     with pytest.raises(artifacts.ArtifactError, match="no such file"):
         artifacts.check_exists((tmp_path / "missing.tar.gz").as_uri())

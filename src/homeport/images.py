@@ -37,7 +37,10 @@ _SHORT_NAMES: dict[str, Runtime] = {
     "homeport/toolkit": Runtime.TOOLKIT,
 }
 
-_ECR = re.compile(r"^(?:\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/)?(?P<repo>[a-z0-9._/-]+)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$")
+_ECR = re.compile(
+    r"^(?:\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/)?"  # registry (optional)
+    r"(?P<repo>[a-z0-9._/-]+)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
 
 
 def supported() -> list[str]:

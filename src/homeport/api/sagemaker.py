@@ -39,7 +39,8 @@ class SageMakerApi:
             status, payload = _error(exc)
         except Exception:
             log.exception("%s failed", target)
-            status, payload = _error(InternalFailure(f"homeport failed on {target}; see the server log ({request_id})."))
+            failure = InternalFailure(f"homeport failed on {target}; see the server log ({request_id}).")
+            status, payload = _error(failure)
         await respond(send, status, payload, [(b"content-type", CONTENT_TYPE),
                                               (b"x-amzn-requestid", request_id.encode())])
 

@@ -24,6 +24,10 @@ _JAVA_CLASSES = {
     "Digit": r"0-9",
     "Punct": r"!-/:-@\[-`{-~",
     "XDigit": r"0-9a-fA-F",
+    # Unicode categories, as close as `re` gets: letters (and, looser, digits and '_'), digits, spaces.
+    "L": r"\w",
+    "N": r"\d",
+    "Z": r"\s",
 }
 
 
@@ -57,7 +61,7 @@ def _python_regex(java: str) -> str:
 LOCAL_URL_SHAPES = frozenset({"Url"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def service_model(name: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -75,10 +76,8 @@ class EndpointController:
             starting = any(i.state in (InstanceState.PROVISIONING, InstanceState.STARTING)
                            for i in self.instances.values())
             delay = FAST_TICK_S if starting else self.ctx.settings.health_interval_s
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def shutdown(self) -> None:

@@ -72,6 +72,8 @@ class EndpointConfigService:
         for key, what in VARIANT_NOT_YET.items():
             if key in variant:
                 raise ValidationError(f"homeport does not support {what} ({key}) yet; variant {name}.")
+        if not variant.get("ModelName"):
+            raise ValidationError(f"Variant {name} needs a ModelName: the model it serves.")
         if "InstanceType" not in variant or "InitialInstanceCount" not in variant:
             raise ValidationError(
                 f"Variant {name} needs InstanceType and InitialInstanceCount (serverless variants are "

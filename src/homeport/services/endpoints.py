@@ -49,7 +49,7 @@ class EndpointService:
                 "EndpointName": name,
                 "EndpointArn": endpoint_arn,
                 "EndpointConfigName": config["EndpointConfigName"],
-                "ProductionVariants": [variant_summary(v, current_weight=0.0, current_count=0) for v in target["variants"]],
+                "ProductionVariants": [variant_summary(v, 0.0, 0) for v in target["variants"]],
                 "EndpointStatus": EndpointStatus.CREATING.value,
                 "CreationTime": now,
                 "LastModifiedTime": now,
@@ -120,7 +120,8 @@ class EndpointService:
             doc = self._updatable(conn, name)
             target = {**doc["_serving"], "variants": [dict(v) for v in doc["_serving"]["variants"]]}
             by_name = {v["VariantName"]: v for v in target["variants"]}
-            unknown = [d["VariantName"] for d in params["DesiredWeightsAndCapacities"] if d["VariantName"] not in by_name]
+            desired_list = params["DesiredWeightsAndCapacities"]
+            unknown = [d["VariantName"] for d in desired_list if d["VariantName"] not in by_name]
             if unknown:
                 raise ValidationError(
                     f"The variant(s) \"[{', '.join(unknown)}]\" is/are not present in endpoint \"{name}\"; "
