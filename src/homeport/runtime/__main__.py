@@ -1,0 +1,111 @@
+"""`python -m homeport.runtime`: one model instance, serving the SageMaker container contract.
+
+    python -m homeport.runtime --runtime {xgboost,sklearn,toolkit} --model-dir DIR \\
+        (--uds PATH | --host HOST --port PORT) [--workers N]
+
+The model is loaded before the server listens; if it cannot be, the process prints one line saying why
+on stderr and exits with status 1 (2 for bad arguments or settings). SIGTERM or SIGINT stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from homeport.images import Runtime
+from homeport.runtime.environment import ContainerEnvironment
+from homeport.runtime.errors import ModelLoadError, first_line
+
+log = logging.getLogger("homeport.runtime")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m homeport.runtime", description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", required=True, choices=[r.value for r in Runtime])
+    parser.add_argument("--model-dir", required=True, type=Path, help="the unpacked model artifact")
+    parser.add_argument("--uds", help="serve on this Unix socket")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    parser.add_argument(
+        "--workers", type=int, help="threads for blocking work (default: SAGEMAKER_MODEL_SERVER_WORKERS or 1)"
+    )
+    args = parser.parse_args(argv)
+    if (args.uds is None) == (args.port is None):
+        parser.error("give either --uds PATH or --port N")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        env = ContainerEnvironment.from_environ(os.environ, workers=args.workers)
+    except ValueError as exc:
+        print(f"homeport.runtime: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=env.log_level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    pool = ThreadPoolExecutor(env.workers, thread_name_prefix="homeport-worker")
+    model_dir = args.model_dir.resolve()
+    try:
+        from homeport.runtime.loader import load_handler
+
+        handler = load_handler(Runtime(args.runtime), model_dir, env, pool)
+    except ModelLoadError as exc:
+        print(f"homeport.runtime: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(
+            f"homeport.runtime: cannot load the model in {model_dir}: "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
+
+    import uvicorn
+
+    from homeport.runtime.server import ContainerApp
+
+    app = ContainerApp(
+        handler,
+        max_payload_bytes=env.max_payload_bytes,
+        workers=env.workers,
+        max_payload_mb=env.max_payload_mb,
+    )
+    where = {"uds": args.uds} if args.uds else {"host": args.host, "port": args.port}
+    config = uvicorn.Config(
+        app,
+        **where,
+        http="httptools",
+        loop=_loop(),
+        lifespan="off",
+        access_log=False,
+        log_level=max(env.log_level, logging.WARNING),
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=75,  # outlive the data plane's idle pooled connections
+    )
+    log.info("serving %s runtime on %s", args.runtime, args.uds or f"{args.host}:{args.port}")
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return 0
+
+
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

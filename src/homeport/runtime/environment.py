@@ -1,0 +1,88 @@
+"""The container's settings: SageMaker's environment variables, read once at start.
+
+Nothing here reads `os.environ` at import time; `__main__` passes the process environment in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's body limit, 6291456 bytes
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ValueError(f"environment variable {name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEnvironment:
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
+    default_accept: str | None = (
+        None  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT; each runtime has its own default
+    )
+    workers: int = 1  # threads for blocking work; reported as MaxConcurrentTransforms
+    model_threads: int = 1  # the booster's nthread
+    program: str | None = None  # SAGEMAKER_PROGRAM, ".py" stripped
+    submit_directory: str | None = None  # SAGEMAKER_SUBMIT_DIRECTORY, as given
+    batch: bool = False  # SAGEMAKER_BATCH: batch transform output framing
+    log_level: int = logging.INFO
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str], workers: int | None = None) -> ContainerEnvironment:
+        if env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "").strip():
+            max_payload = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6) * 1024 * 1024
+        else:
+            max_payload = _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_PAYLOAD)
+        program = env.get("SAGEMAKER_PROGRAM", "").strip() or None
+        if program and program.endswith(".py"):
+            program = program[: -len(".py")]
+        level_name = env.get("SAGEMAKER_CONTAINER_LOG_LEVEL", "").strip()
+        if level_name.isdigit():
+            log_level = int(level_name)
+        else:
+            log_level = logging.getLevelNamesMapping().get(level_name.upper(), logging.INFO)
+        return cls(
+            max_payload_bytes=max_payload,
+            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "").strip() or None,
+            workers=workers if workers is not None else _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", 1),
+            model_threads=_int(env, "HOMEPORT_MODEL_THREADS", 1),
+            program=program,
+            submit_directory=env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip() or None,
+            batch=_truthy(env.get("SAGEMAKER_BATCH")),
+            log_level=log_level,
+        )
+
+    def code_directory(self, model_dir: Path) -> Path:
+        """Where user code lives: SAGEMAKER_SUBMIT_DIRECTORY (a path or file:// URI) or `<model_dir>/code`."""
+        where = self.submit_directory
+        if not where:
+            return model_dir / "code"
+        if where.startswith("file://"):
+            return Path(where[len("file://") :])
+        if "://" in where:
+            # An s3:// source archive is fetched and unpacked by homeport's engine, not by the model server.
+            raise ValueError(
+                f"SAGEMAKER_SUBMIT_DIRECTORY={where} is not a local directory; the model server reads code "
+                "from a local path or file:// URI"
+            )
+        return Path(where)
+
+    @property
+    def max_payload_mb(self) -> int:
+        return max(1, self.max_payload_bytes // (1024 * 1024))
