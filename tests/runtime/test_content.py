@@ -90,7 +90,7 @@ def test_big_scores_encode_like_small_ones() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_big_and_small_formatting_agree(dtype: type) -> None:
     rng = np.random.default_rng(2)
-    values = (rng.standard_normal(20000) * 10.0 ** rng.integers(-8, 20, 20000)).astype(dtype)
+    values: np.ndarray = (rng.standard_normal(20000) * 10.0 ** rng.integers(-8, 20, 20000)).astype(dtype)
     values[:6] = [0.0, -0.0, 1.0, np.nan, np.inf, -np.inf]
     small = content.format_small(values)
     assert content.format_large(values).to_pylist() == small

@@ -170,7 +170,7 @@ def format_small(values: np.ndarray) -> list[str]:
     Used for small outputs: an Arrow kernel on the single-record path costs ~35 µs next to xgboost (it
     evicts the model from the CPU caches); numpy costs ~1 µs.
     """
-    return np.asarray(values).reshape(-1).astype(str).tolist()  # type: ignore[no-any-return]
+    return np.asarray(values).reshape(-1).astype(str).tolist()
 
 
 def format_large(values: np.ndarray) -> pa.Array:
