@@ -1,0 +1,86 @@
+"""User code as the SageMaker inference toolkit runs it, behind a real endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import SKLEARN_IMAGE, deploy, pack, synthetic_regression
+
+INFERENCE = '''
+import json
+import os
+
+import joblib
+import numpy as np
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
+def input_fn(body, content_type):
+    if content_type != "application/json":
+        raise ValueError(f"unsupported content type {content_type}")
+    return np.asarray(json.loads(body)["instances"], dtype=float)
+
+
+def predict_fn(data, model):
+    return model.predict(data)
+
+
+def output_fn(prediction, accept, context):
+    context.response_custom_attributes = "seen=" + (context.custom_attributes or "none")
+    return json.dumps({"values": prediction.tolist()}), "application/json"
+'''
+
+
+@pytest.fixture(scope="module")
+def sklearn_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    root = tmp_path_factory.mktemp("sk")
+    x, y = synthetic_regression(features=3)
+    model = LinearRegression().fit(x, y)
+    model_dir = root / "model"
+    (model_dir / "code").mkdir(parents=True)
+    joblib.dump(model, model_dir / "model.joblib")
+    (model_dir / "code" / "inference.py").write_text(INFERENCE)
+    return {"model": model, "x": x, "url": pack(model_dir, root / "model.tar.gz").as_uri()}
+
+
+def test_sklearn_user_code_end_to_end(sm: Any, runtime: Any, sklearn_model: dict[str, Any]) -> None:
+    endpoint = deploy(sm, sklearn_model["url"], image=SKLEARN_IMAGE)["endpoint"]
+    x = sklearn_model["x"][:5]
+    reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                    Body=json.dumps({"instances": x.tolist()}), CustomAttributes="trace=1")
+    assert reply["ContentType"] == "application/json"
+    assert reply["CustomAttributes"] == "seen=trace=1"
+    got = json.loads(reply["Body"].read())["values"]
+    np.testing.assert_allclose(got, sklearn_model["model"].predict(x.astype(float)), rtol=1e-9)
+
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"1,2,3")
+    assert info.value.response["Error"]["Code"] == "ModelError"
+    assert info.value.response["OriginalStatusCode"] == 500
+    assert "unsupported content type text/csv" in info.value.response["OriginalMessage"]
+    sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_user_code_that_cannot_load_fails_the_endpoint(sm: Any, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    (model_dir / "code").mkdir(parents=True)
+    (model_dir / "code" / "inference.py").write_text("def model_fn(model_dir):\n    raise RuntimeError('no weights')\n")
+    names = deploy(sm, pack(model_dir, tmp_path / "model.tar.gz").as_uri(), image=SKLEARN_IMAGE, wait=False)
+    with pytest.raises(Exception):  # noqa: B017 - the waiter stops on Failed
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=names["endpoint"],
+                                                  WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    described = sm.describe_endpoint(EndpointName=names["endpoint"])
+    assert described["EndpointStatus"] == "Failed"
+    assert "no weights" in described["FailureReason"]
