@@ -98,15 +98,8 @@ class EndpointConfigService:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        query = listing.query_from(params)
-        with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.ENDPOINT_CONFIG, q), query)
-        reply: dict[str, Any] = {"EndpointConfigs": [
-            {k: d[k] for k in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")} for d in page.items
-        ]}
-        if page.next_token:
-            reply["NextToken"] = page.next_token
-        return reply
+        return listing.list_reply(self.ctx.store, Kind.ENDPOINT_CONFIG, params, "EndpointConfigs",
+                                  ("EndpointConfigName", "EndpointConfigArn", "CreationTime"))
 
     def delete(self, name: str) -> dict[str, Any]:
         # As in SageMaker, a config in use may be deleted: the endpoint keeps what it deployed.

@@ -75,14 +75,10 @@ class EndpointService:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        query = listing.query_from(params, status_key="StatusEquals")
-        with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.ENDPOINT, q), query)
-        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
-        reply: dict[str, Any] = {"Endpoints": [{k: d[k] for k in keys} for d in page.items]}
-        if page.next_token:
-            reply["NextToken"] = page.next_token
-        return reply
+        return listing.list_reply(
+            self.ctx.store, Kind.ENDPOINT, params, "Endpoints",
+            ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus"), "StatusEquals",
+        )
 
     def delete(self, name: str) -> dict[str, Any]:
         store = self.ctx.store

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeport.errors import ValidationError
+from homeport.store import Kind, Store
 from homeport.store.db import BadToken, ListQuery, Page
 
 
@@ -27,9 +28,16 @@ def bad_token(token: str | None) -> ValidationError:
     return ValidationError(f"The NextToken '{token}' is not valid; pass the NextToken of a previous reply.")
 
 
-def run(list_fn: Any, query: ListQuery) -> Page:
-    try:
-        page: Page = list_fn(query)
-    except BadToken:
-        raise bad_token(query.next_token) from None
-    return page
+def list_reply(store: Store, kind: Kind, params: dict[str, Any], reply_key: str, fields: tuple[str, ...],
+               status_key: str | None = None) -> dict[str, Any]:
+    """One List* reply: the filtered, sorted page of summaries under `reply_key`, and the NextToken."""
+    query = query_from(params, status_key)
+    with store.transaction() as conn:
+        try:
+            page: Page = store.page(conn, kind, query)
+        except BadToken:
+            raise bad_token(query.next_token) from None
+    reply: dict[str, Any] = {reply_key: [{k: d[k] for k in fields} for d in page.items]}
+    if page.next_token:
+        reply["NextToken"] = page.next_token
+    return reply

@@ -59,16 +59,8 @@ class ModelService:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        query = listing.query_from(params)
-        with self.ctx.store.transaction() as conn:
-            page = listing.run(lambda q: self.ctx.store.page(conn, Kind.MODEL, q), query)
-        reply: dict[str, Any] = {"Models": [
-            {"ModelName": d["ModelName"], "ModelArn": d["ModelArn"], "CreationTime": d["CreationTime"]}
-            for d in page.items
-        ]}
-        if page.next_token:
-            reply["NextToken"] = page.next_token
-        return reply
+        return listing.list_reply(self.ctx.store, Kind.MODEL, params, "Models",
+                                  ("ModelName", "ModelArn", "CreationTime"))
 
     def delete(self, name: str) -> dict[str, Any]:
         # SageMaker lets a model be deleted while endpoints use it: they keep running their instances.
