@@ -49,9 +49,11 @@ class EndpointController:
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        digest = hashlib.sha256(str(ctx.settings.data_dir).encode()).hexdigest()[:12]
-        # Unix socket paths are limited to ~100 bytes, so they live in a short directory of their own.
-        self.socket_dir = Path(tempfile.gettempdir()) / f"homeport-{digest}"
+        # Sockets live in the data directory unless its path is too long for a Unix socket (~100 bytes).
+        self.socket_dir = ctx.settings.run_dir
+        if len(str(self.socket_dir)) > 80:
+            digest = hashlib.sha256(str(ctx.settings.data_dir).encode()).hexdigest()[:12]
+            self.socket_dir = Path(tempfile.gettempdir()) / f"homeport-{digest}"
 
     def wake(self) -> None:
         self._wake.set()
