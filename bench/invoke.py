@@ -109,8 +109,11 @@ def predict_floor(booster: Any, row: np.ndarray, calls: int = 2000) -> dict[str,
 # --------------------------------------------------------------------------------------------------------
 
 
+ALLOWED = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()  # before any pinning
+
+
 def can_pin() -> bool:
-    return hasattr(os, "sched_setaffinity") and {LOADGEN_CORE, SERVER_CORE} <= os.sched_getaffinity(0)
+    return {LOADGEN_CORE, SERVER_CORE} <= ALLOWED
 
 
 @contextlib.contextmanager
