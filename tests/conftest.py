@@ -26,8 +26,12 @@ def boto_client(service: str, url: str) -> Any:
     from botocore.config import Config
 
     return boto3.client(
-        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="homeport",
-        aws_secret_access_key="homeport-secret", config=Config(retries={"max_attempts": 1}, read_timeout=90),
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="homeport",
+        aws_secret_access_key="homeport-secret",
+        config=Config(retries={"max_attempts": 1}, read_timeout=90),
     )
 
 
@@ -52,8 +56,9 @@ def xgb_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     root = tmp_path_factory.mktemp("xgb")
     x, y = synthetic_regression()
-    booster = xgboost.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror"},
-                            xgboost.DMatrix(x, label=y), num_boost_round=10)
+    booster = xgboost.train(
+        {"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror"}, xgboost.DMatrix(x, label=y), num_boost_round=10
+    )
     model_dir = root / "model"
     model_dir.mkdir()
     booster.save_model(str(model_dir / "model.ubj"))
@@ -86,8 +91,16 @@ def wait_in_service(sm: Any, name: str) -> dict[str, Any]:
     return dict(sm.describe_endpoint(EndpointName=name))
 
 
-def deploy(sm: Any, model_url: str, *, image: str = XGBOOST_IMAGE, count: int = 1, variants: int = 1,
-           environment: dict[str, str] | None = None, wait: bool = True) -> dict[str, str]:
+def deploy(
+    sm: Any,
+    model_url: str,
+    *,
+    image: str = XGBOOST_IMAGE,
+    count: int = 1,
+    variants: int = 1,
+    environment: dict[str, str] | None = None,
+    wait: bool = True,
+) -> dict[str, str]:
     """Create model, config and endpoint; return their names."""
     model = unique("model")
     container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url}
@@ -95,11 +108,19 @@ def deploy(sm: Any, model_url: str, *, image: str = XGBOOST_IMAGE, count: int = 
         container["Environment"] = environment
     sm.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=ROLE)
     config = unique("config")
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
-        {"VariantName": f"v{i}", "ModelName": model, "InitialInstanceCount": count,
-         "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}
-        for i in range(1, variants + 1)
-    ])
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": f"v{i}",
+                "ModelName": model,
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+            for i in range(1, variants + 1)
+        ],
+    )
     endpoint = unique("endpoint")
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     if wait:

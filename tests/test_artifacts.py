@@ -25,8 +25,9 @@ def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 
 def test_fetch_unpacks_once_and_reuses_the_cache(tmp_path: Path) -> None:
-    archive = make_tar(tmp_path / "model.tar.gz", [file_member("xgboost-model", b"abc"),
-                                                   file_member("code/inference.py", b"x = 1\n")])
+    archive = make_tar(
+        tmp_path / "model.tar.gz", [file_member("xgboost-model", b"abc"), file_member("code/inference.py", b"x = 1\n")]
+    )
     first = artifacts.fetch(archive.as_uri(), tmp_path / "cache", 10**6)
     assert (first / "xgboost-model").read_bytes() == b"abc"
     assert (first / "code" / "inference.py").exists()

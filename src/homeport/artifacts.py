@@ -44,16 +44,14 @@ def check_exists(url: str, storage_options: dict[str, Any] | None = None) -> Non
     try:
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         if not fs.isfile(path):
-            raise ArtifactError(f"Could not access model data at {url}: no such file. "
-                                "Check the path in ModelDataUrl.")
+            raise ArtifactError(f"Could not access model data at {url}: no such file. Check the path in ModelDataUrl.")
     except ArtifactError:
         raise
     except Exception as exc:  # fsspec raises whatever its back end raises
         raise ArtifactError(f"Could not access model data at {url}: {exc}") from exc
 
 
-def fetch(url: str | None, cache_dir: Path, max_bytes: int,
-          storage_options: dict[str, Any] | None = None) -> Path:
+def fetch(url: str | None, cache_dir: Path, max_bytes: int, storage_options: dict[str, Any] | None = None) -> Path:
     """The directory holding the unpacked archive at `url` (an empty directory when there is none)."""
     if not url:
         empty = cache_dir / "empty"

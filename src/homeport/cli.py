@@ -77,8 +77,9 @@ def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
 
     console = Console()
     console.print(f"[bold]{doc['EndpointName']}[/bold]  {doc['EndpointStatus']}  config {doc['EndpointConfigName']}")
-    console.print(f"  {doc['EndpointArn']}\n  created {_when(doc['CreationTime'])}, "
-                  f"modified {_when(doc['LastModifiedTime'])}")
+    console.print(
+        f"  {doc['EndpointArn']}\n  created {_when(doc['CreationTime'])}, modified {_when(doc['LastModifiedTime'])}"
+    )
     if doc.get("FailureReason"):
         console.print(f"  [red]FailureReason:[/red] {doc['FailureReason']}")
     table = Table()
@@ -86,8 +87,12 @@ def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
         table.add_column(column)
     for v in doc.get("ProductionVariants", []):
         images = ", ".join(i["SpecifiedImage"] for i in v.get("DeployedImages", []))
-        table.add_row(v["VariantName"], images, f"{v.get('CurrentInstanceCount')}/{v.get('DesiredInstanceCount')}",
-                      f"{v.get('CurrentWeight')}/{v.get('DesiredWeight')}")
+        table.add_row(
+            v["VariantName"],
+            images,
+            f"{v.get('CurrentInstanceCount')}/{v.get('DesiredInstanceCount')}",
+            f"{v.get('CurrentWeight')}/{v.get('DesiredWeight')}",
+        )
     console.print(table)
     return 0
 
@@ -110,8 +115,13 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     reply = client.invoke_endpoint(**request)
     payload = reply["Body"].read()
     if args.json:
-        _print_json({"ContentType": reply.get("ContentType"), "InvokedProductionVariant":
-                     reply.get("InvokedProductionVariant"), "Body": payload.decode("utf-8", "replace")})
+        _print_json(
+            {
+                "ContentType": reply.get("ContentType"),
+                "InvokedProductionVariant": reply.get("InvokedProductionVariant"),
+                "Body": payload.decode("utf-8", "replace"),
+            }
+        )
     else:
         sys.stdout.write(payload.decode("utf-8", "replace"))
         if not payload.endswith(b"\n"):

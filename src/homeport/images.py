@@ -57,6 +57,4 @@ def runtime_for(image: str) -> Runtime:
         repo = match.group("repo")
         if repo in _REPOSITORIES:
             return _REPOSITORIES[repo]
-    raise ValidationError(
-        f"homeport cannot serve the image '{image}'. Use one of: {', '.join(supported())}."
-    )
+    raise ValidationError(f"homeport cannot serve the image '{image}'. Use one of: {', '.join(supported())}.")

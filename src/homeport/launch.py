@@ -35,8 +35,15 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         cmd = [
-            sys.executable, "-m", "homeport", "serve",
-            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
+            sys.executable,
+            "-m",
+            "homeport",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=self.env, start_new_session=True
@@ -48,7 +55,7 @@ class ServerProcess:
             if not line:
                 raise RuntimeError(f"homeport serve exited with {self.proc.wait()} before it listened")
             if line.startswith(READY_PREFIX):
-                self.url = line[len(READY_PREFIX):].strip()
+                self.url = line[len(READY_PREFIX) :].strip()
                 return self
         self.stop()
         raise RuntimeError("homeport serve did not start listening in time")
@@ -70,7 +77,5 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()

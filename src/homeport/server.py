@@ -26,6 +26,7 @@ from homeport.services.models import ModelService
 from homeport.services.tags import TagService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
+from homeport.transport import HttpProtocol
 
 log = logging.getLogger("homeport")
 
@@ -91,8 +92,14 @@ class Server:
         host, port = sock.getsockname()[:2]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         config = uvicorn.Config(
-            self.app, http="httptools", loop="uvloop", lifespan="on", access_log=False, proxy_headers=False,
-            log_level=self.settings.log_level, timeout_graceful_shutdown=int(self.settings.model_timeout_s) + 5,
+            self.app,
+            http=HttpProtocol,
+            loop="uvloop",
+            lifespan="on",
+            access_log=False,
+            proxy_headers=False,
+            log_level=self.settings.log_level,
+            timeout_graceful_shutdown=int(self.settings.model_timeout_s) + 5,
         )
         uvicorn.Server(config).run(sockets=[sock])
 

@@ -10,22 +10,36 @@ def op(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_valid_request_passes_and_floats_are_floats() -> None:
-    cleaned, problems = shapes.validate(op("CreateEndpointConfig"), {
-        "EndpointConfigName": "c-1",
-        "ProductionVariants": [{"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1,
-                                "InstanceType": "ml.m5.large", "InitialVariantWeight": 1}],
-    })
+    cleaned, problems = shapes.validate(
+        op("CreateEndpointConfig"),
+        {
+            "EndpointConfigName": "c-1",
+            "ProductionVariants": [
+                {
+                    "VariantName": "v",
+                    "ModelName": "m",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1,
+                }
+            ],
+        },
+    )
     assert problems == []
     assert isinstance(cleaned["ProductionVariants"][0]["InitialVariantWeight"], float)
 
 
 def test_each_problem_names_the_field_and_the_constraint() -> None:
-    _, problems = shapes.validate(op("CreateEndpointConfig"), {
-        "EndpointConfigName": "bad name!",
-        "ProductionVariants": [{"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 0,
-                                "InstanceType": "ml.bogus"}],
-        "Extra": 1,
-    })
+    _, problems = shapes.validate(
+        op("CreateEndpointConfig"),
+        {
+            "EndpointConfigName": "bad name!",
+            "ProductionVariants": [
+                {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 0, "InstanceType": "ml.bogus"}
+            ],
+            "Extra": 1,
+        },
+    )
     text = shapes.problem_message(problems)
     assert text.startswith("4 validation errors detected: ")
     assert "at 'endpointConfigName' failed to satisfy constraint: Member must satisfy regular expression" in text
@@ -42,8 +56,9 @@ def test_missing_required_and_wrong_types() -> None:
 
 def test_file_urls_are_accepted_for_model_data_but_other_schemes_are_not() -> None:
     def problems(url: str) -> list[str]:
-        return shapes.validate(op("CreateModel"), {"ModelName": "m", "PrimaryContainer": {
-            "Image": "x", "ModelDataUrl": url}})[1]
+        return shapes.validate(
+            op("CreateModel"), {"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelDataUrl": url}}
+        )[1]
 
     assert problems("file:///tmp/model.tar.gz") == []
     assert problems("s3://bucket/model.tar.gz") == []

@@ -22,14 +22,24 @@ TIMEOUT = 240.0
 
 
 def deployment(config: str, *variants: tuple[str, int, float]) -> dict[str, Any]:
-    return {"config": config, "variants": [
-        {"VariantName": name, "Count": count, "Weight": weight, "Container": {"Image": "x"}, "Runtime": "xgboost"}
-        for name, count, weight in variants
-    ]}
+    return {
+        "config": config,
+        "variants": [
+            {"VariantName": name, "Count": count, "Weight": weight, "Container": {"Image": "x"}, "Runtime": "xgboost"}
+            for name, count, weight in variants
+        ],
+    }
 
 
-def inst(n: int, config: str = "c1", variant: str = "v1", state: InstanceState = InstanceState.HEALTHY,
-         started: float = 0.0, ever_healthy: bool | None = None, endpoint: str = "e") -> Instance:
+def inst(
+    n: int,
+    config: str = "c1",
+    variant: str = "v1",
+    state: InstanceState = InstanceState.HEALTHY,
+    started: float = 0.0,
+    ever_healthy: bool | None = None,
+    endpoint: str = "e",
+) -> Instance:
     i = Instance(f"i{n}", endpoint, config, variant, started, Path(f"/tmp/{n}.sock"), Path("/tmp/log"))
     i.state = state
     i.ever_healthy = state == InstanceState.HEALTHY if ever_healthy is None else ever_healthy
@@ -58,8 +68,9 @@ def test_instance_that_exits_before_ping_fails_a_creating_endpoint_with_its_reas
     target = deployment("c1", ("v1", 2, 1.0))
     dead = inst(1, state=InstanceState.EXITED)
     dead.failure = "no xgboost-model in /m"
-    actions = plan([EndpointView("e", S.CREATING, target, None)], [dead, inst(2, state=InstanceState.STARTING)],
-                   3, TIMEOUT)
+    actions = plan(
+        [EndpointView("e", S.CREATING, target, None)], [dead, inst(2, state=InstanceState.STARTING)], 3, TIMEOUT
+    )
     assert StopInstance("i1", "no xgboost-model in /m") in actions
     assert StopInstance("i2", "the endpoint failed") in actions
     assert actions[-1] == FailEndpoint("e", "no xgboost-model in /m")

@@ -14,8 +14,13 @@ from tests.conftest import csv_rows, deploy
 
 
 def homeport(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "homeport", *args, "--endpoint-url", url],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "homeport", *args, "--endpoint-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_endpoints_describe_invoke(server: Any, sm: Any, xgb_model: dict[str, Any], tmp_path: Path) -> None:
@@ -26,7 +31,8 @@ def test_endpoints_describe_invoke(server: Any, sm: Any, xgb_model: dict[str, An
     assert table.returncode == 0 and endpoint in table.stdout and "InService" in table.stdout
     listed = json.loads(homeport("endpoints", "--json", url=server.url).stdout)
     assert {"EndpointName": endpoint, "EndpointStatus": "InService"}.items() <= next(
-        e for e in listed if e["EndpointName"] == endpoint).items()
+        e for e in listed if e["EndpointName"] == endpoint
+    ).items()
 
     described = homeport("describe", endpoint, url=server.url)
     assert described.returncode == 0 and names["config"] in described.stdout and "1/1" in described.stdout
@@ -41,8 +47,11 @@ def test_endpoints_describe_invoke(server: Any, sm: Any, xgb_model: dict[str, An
 
     want = xgb_model["booster"].predict(xgboost.DMatrix(xgb_model["x"][:3]))
     np.testing.assert_allclose([float(v) for v in out.stdout.split()], want, rtol=1e-6)
-    as_json = json.loads(homeport("invoke", endpoint, "--body", f"@{rows}", "--accept", "application/json",
-                                  "--json", url=server.url).stdout)
+    as_json = json.loads(
+        homeport(
+            "invoke", endpoint, "--body", f"@{rows}", "--accept", "application/json", "--json", url=server.url
+        ).stdout
+    )
     assert as_json["InvokedProductionVariant"] == "v1"
     assert len(json.loads(as_json["Body"])["predictions"]) == 3
 

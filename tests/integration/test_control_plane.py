@@ -27,8 +27,9 @@ from tests.conftest import ROLE, XGBOOST_IMAGE, deploy, unique, wait_in_service
 
 ACCOUNT_REGION = "arn:aws:sagemaker:us-east-1:000000000000"
 PV = "productionVariants.1.member."
-BLUE_GREEN = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE",
-                                                                        "WaitIntervalInSeconds": 0}}}
+BLUE_GREEN = {
+    "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}
+}
 
 HAS_RUNTIME = importlib.util.find_spec("homeport.runtime.__main__") is not None
 needs_runtime = pytest.mark.skipif(
@@ -108,8 +109,13 @@ def container(url: str, image: str = XGBOOST_IMAGE) -> dict[str, Any]:
 
 
 def variant(model: str, variant_name: str = "v1", **extra: Any) -> dict[str, Any]:
-    return {"VariantName": variant_name, "ModelName": model, "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.large", **extra}
+    return {
+        "VariantName": variant_name,
+        "ModelName": model,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+        **extra,
+    }
 
 
 def make_model(sm: Any, url: str, model: str | None = None, **extra: Any) -> str:
@@ -167,7 +173,10 @@ def raw(server: Any) -> Any:
     import boto3
 
     return boto3.client(
-        "sagemaker", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="homeport",
+        "sagemaker",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="homeport",
         aws_secret_access_key="homeport-secret",
         config=Config(parameter_validation=False, retries={"max_attempts": 1}, read_timeout=90),
     )
@@ -201,8 +210,7 @@ def failing_endpoint(sm: Any, garbage_url: str) -> Iterator[dict[str, str]]:
 class TestModels:
     def test_create_describe_list_delete(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("Model-MixedCase")
-        reply = sm.create_model(ModelName=model, PrimaryContainer=container(xgb_model["url"]),
-                                ExecutionRoleArn=ROLE)
+        reply = sm.create_model(ModelName=model, PrimaryContainer=container(xgb_model["url"]), ExecutionRoleArn=ROLE)
         arn = f"{ACCOUNT_REGION}:model/{model.lower()}"
         assert reply["ModelArn"] == arn
 
@@ -224,8 +232,9 @@ class TestModels:
 
     def test_duplicate(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = make_model(sm, xgb_model["url"])
-        code, message = refused(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container(xgb_model["url"]))
+        code, message = refused(
+            sm.create_model, ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container(xgb_model["url"])
+        )
         assert code == "ValidationException"
         assert "Cannot create already existing model" in message
         assert f"model/{model.lower()}" in message
@@ -233,15 +242,15 @@ class TestModels:
         assert sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"] == xgb_model["url"]
 
     def test_missing_model_name(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
-        code, message = refused(raw.create_model, PrimaryContainer=container(xgb_model["url"]),
-                                ExecutionRoleArn=ROLE)
+        code, message = refused(raw.create_model, PrimaryContainer=container(xgb_model["url"]), ExecutionRoleArn=ROLE)
         assert code == "ValidationException"
         assert "modelName" in message and "must not be null" in message
 
     @pytest.mark.parametrize("bad", ["bad_name", "-leading-dash", "trailing-dash-", "has space", "x" * 64])
     def test_bad_name(self, raw: Any, sm: Any, xgb_model: dict[str, Any], bad: str) -> None:
-        code, message = refused(raw.create_model, ModelName=bad, PrimaryContainer=container(xgb_model["url"]),
-                                ExecutionRoleArn=ROLE)
+        code, message = refused(
+            raw.create_model, ModelName=bad, PrimaryContainer=container(xgb_model["url"]), ExecutionRoleArn=ROLE
+        )
         assert code == "ValidationException"
         assert "modelName" in message
         assert "regular expression pattern" in message or "length less than or equal to 63" in message
@@ -249,29 +258,46 @@ class TestModels:
 
     def test_wrong_types(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
-        code, message = refused_wire(raw, "CreateModel", {"ModelName": model, "PrimaryContainer": "xgboost",
-                                                          "ExecutionRoleArn": ROLE})
+        code, message = refused_wire(
+            raw, "CreateModel", {"ModelName": model, "PrimaryContainer": "xgboost", "ExecutionRoleArn": ROLE}
+        )
         assert code == "ValidationException"
         assert "primaryContainer" in message and "structure" in message
         model_gone(sm, model)
 
-        code, message = refused(raw.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer={**container(xgb_model["url"]), "Environment": {"A": 1}})
+        code, message = refused(
+            raw.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={**container(xgb_model["url"]), "Environment": {"A": 1}},
+        )
         assert code == "ValidationException"
         assert "primaryContainer.environment" in message and "string" in message
         model_gone(sm, model)
 
-        code, message = refused(raw.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container(xgb_model["url"]), EnableNetworkIsolation="yes")
+        code, message = refused(
+            raw.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container(xgb_model["url"]),
+            EnableNetworkIsolation="yes",
+        )
         assert code == "ValidationException"
         assert "enableNetworkIsolation" in message and "boolean" in message
         model_gone(sm, model)
 
     def test_unknown_parameter(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
-        code, message = refused_wire(raw, "CreateModel", {
-            "ModelName": model, "ExecutionRoleArn": ROLE, "PrimaryContainer": container(xgb_model["url"]),
-            "Colour": "blue"})
+        code, message = refused_wire(
+            raw,
+            "CreateModel",
+            {
+                "ModelName": model,
+                "ExecutionRoleArn": ROLE,
+                "PrimaryContainer": container(xgb_model["url"]),
+                "Colour": "blue",
+            },
+        )
         assert code == "ValidationException"
         assert "colour" in message.lower()
         model_gone(sm, model)
@@ -279,8 +305,9 @@ class TestModels:
     def test_unknown_image(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
         image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own-thing:latest"
-        code, message = refused(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container(xgb_model["url"], image))
+        code, message = refused(
+            sm.create_model, ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container(xgb_model["url"], image)
+        )
         assert code == "ValidationException"
         assert image in message
         # It says what would work.
@@ -290,8 +317,9 @@ class TestModels:
     def test_missing_model_data(self, sm: Any, tmp_path: Path) -> None:
         model = name("model")
         url = (tmp_path / "nowhere" / "model.tar.gz").as_uri()
-        code, message = refused(sm.create_model, ModelName=model, PrimaryContainer=container(url),
-                                ExecutionRoleArn=ROLE)
+        code, message = refused(
+            sm.create_model, ModelName=model, PrimaryContainer=container(url), ExecutionRoleArn=ROLE
+        )
         assert code == "ValidationException"
         assert "Could not access model data" in message
         assert "nowhere/model.tar.gz" in message
@@ -299,16 +327,24 @@ class TestModels:
 
     def test_bad_model_data_url_scheme(self, raw: Any, sm: Any) -> None:
         model = name("model")
-        code, message = refused(raw.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container("ftp://example.com/model.tar.gz"))
+        code, message = refused(
+            raw.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container("ftp://example.com/model.tar.gz"),
+        )
         assert code == "ValidationException"
         assert "modelDataUrl" in message
         model_gone(sm, model)
 
     def test_two_containers_not_supported(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
-        code, message = refused(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                Containers=[container(xgb_model["url"]), container(xgb_model["url"])])
+        code, message = refused(
+            sm.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            Containers=[container(xgb_model["url"]), container(xgb_model["url"])],
+        )
         assert code == "ValidationException"
         assert "not supported" in message
         model_gone(sm, model)
@@ -327,17 +363,25 @@ class TestModels:
         assert "PrimaryContainer" in message
         model_gone(sm, model)
 
-        code, message = refused(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container(xgb_model["url"]),
-                                Containers=[container(xgb_model["url"])])
+        code, message = refused(
+            sm.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container(xgb_model["url"]),
+            Containers=[container(xgb_model["url"])],
+        )
         assert code == "ValidationException"
         assert "PrimaryContainer" in message and "Containers" in message
         model_gone(sm, model)
 
     def test_multi_model_mode_not_supported(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
-        code, message = refused(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer={**container(xgb_model["url"]), "Mode": "MultiModel"})
+        code, message = refused(
+            sm.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={**container(xgb_model["url"]), "Mode": "MultiModel"},
+        )
         assert code == "ValidationException"
         assert "MultiModel" in message and "not support" in message
         model_gone(sm, model)
@@ -353,9 +397,16 @@ class TestModels:
             ("not-a-list", "tags"),
         ]
         for tags, field in bad_tag_lists:
-            code, message = refused_wire(raw, "CreateModel", {
-                "ModelName": model, "ExecutionRoleArn": ROLE, "PrimaryContainer": container(xgb_model["url"]),
-                "Tags": tags})
+            code, message = refused_wire(
+                raw,
+                "CreateModel",
+                {
+                    "ModelName": model,
+                    "ExecutionRoleArn": ROLE,
+                    "PrimaryContainer": container(xgb_model["url"]),
+                    "Tags": tags,
+                },
+            )
             assert code == "ValidationException", tags
             assert field in message, (field, message)
             model_gone(sm, model)
@@ -363,9 +414,13 @@ class TestModels:
     def test_tag_key_pattern(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
         # TagKey's pattern is ([\p{L}\p{Z}\p{N}_.:/=+\-@]*): '#', '!' and '*' are not allowed.
         model = name("model")
-        code, message = refused(raw.create_model, ModelName=model, ExecutionRoleArn=ROLE,
-                                PrimaryContainer=container(xgb_model["url"]),
-                                Tags=[{"Key": "bad#key!", "Value": "v"}])
+        code, message = refused(
+            raw.create_model,
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container(xgb_model["url"]),
+            Tags=[{"Key": "bad#key!", "Value": "v"}],
+        )
         assert code == "ValidationException"
         assert "tags.1.member.key" in message
         model_gone(sm, model)
@@ -396,10 +451,13 @@ class TestModels:
 class TestEndpointConfigs:
     def test_create_describe_defaults_weight(self, sm: Any, model: str) -> None:
         config = name("Config-MixedCase")
-        reply = sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
-            variant(model, "first"),
-            variant(model, "second", InitialVariantWeight=3.0, InitialInstanceCount=2),
-        ])
+        reply = sm.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                variant(model, "first"),
+                variant(model, "second", InitialVariantWeight=3.0, InitialInstanceCount=2),
+            ],
+        )
         arn = f"{ACCOUNT_REGION}:endpoint-config/{config.lower()}"
         assert reply["EndpointConfigArn"] == arn
 
@@ -425,8 +483,9 @@ class TestEndpointConfigs:
 
     def test_duplicate(self, sm: Any, model: str) -> None:
         config = make_config(sm, model)
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model, "other")])
+        code, message = refused(
+            sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[variant(model, "other")]
+        )
         assert code == "ValidationException"
         assert "Cannot create already existing endpoint configuration" in message
         assert f"endpoint-config/{config.lower()}" in message
@@ -436,62 +495,81 @@ class TestEndpointConfigs:
     def test_missing_model(self, sm: Any) -> None:
         config = name("config")
         missing = name("no-such-model")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(missing)])
+        code, message = refused(
+            sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[variant(missing)]
+        )
         assert code == "ValidationException"
         assert "Could not find model" in message and missing.lower() in message
         config_gone(sm, config)
 
     def test_one_missing_model_among_good_ones(self, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model, "good"), variant(name("gone"), "bad")])
+        code, message = refused(
+            sm.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[variant(model, "good"), variant(name("gone"), "bad")],
+        )
         assert code == "ValidationException"
         assert "Could not find model" in message
         config_gone(sm, config)
 
     def test_duplicate_variant_names(self, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model, "same"), variant(model, "same")])
+        code, message = refused(
+            sm.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[variant(model, "same"), variant(model, "same")],
+        )
         assert code == "ValidationException"
         assert "same" in message and "unique" in message
         config_gone(sm, config)
 
     def test_instance_count_over_server_limit(self, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model, InitialInstanceCount=17)])
+        code, message = refused(
+            sm.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[variant(model, InitialInstanceCount=17)],
+        )
         assert code == "ResourceLimitExceeded"
         assert "17" in message and "16" in message
         config_gone(sm, config)
         # The limit itself is allowed.
-        sm.create_endpoint_config(EndpointConfigName=config,
-                                  ProductionVariants=[variant(model, InitialInstanceCount=16)])
+        sm.create_endpoint_config(
+            EndpointConfigName=config, ProductionVariants=[variant(model, InitialInstanceCount=16)]
+        )
         sm.delete_endpoint_config(EndpointConfigName=config)
 
-    @pytest.mark.parametrize(("change", "member", "constraint"), [
-        ({"InitialInstanceCount": 0}, PV + "initialInstanceCount", "greater than or equal"),
-        ({"InitialInstanceCount": "two"}, PV + "initialInstanceCount", "integer"),
-        ({"InitialVariantWeight": -1.0}, PV + "initialVariantWeight", "greater than or equal"),
-        ({"InitialVariantWeight": "heavy"}, PV + "initialVariantWeight", "number"),
-        ({"InstanceType": "ml.bogus"}, PV + "instanceType", "enum value set"),
-        ({"VariantName": "under_score"}, PV + "variantName", "regular expression"),
-    ])
-    def test_bad_variant(self, raw: Any, sm: Any, model: str, change: dict[str, Any], member: str,
-                         constraint: str) -> None:
+    @pytest.mark.parametrize(
+        ("change", "member", "constraint"),
+        [
+            ({"InitialInstanceCount": 0}, PV + "initialInstanceCount", "greater than or equal"),
+            ({"InitialInstanceCount": "two"}, PV + "initialInstanceCount", "integer"),
+            ({"InitialVariantWeight": -1.0}, PV + "initialVariantWeight", "greater than or equal"),
+            ({"InitialVariantWeight": "heavy"}, PV + "initialVariantWeight", "number"),
+            ({"InstanceType": "ml.bogus"}, PV + "instanceType", "enum value set"),
+            ({"VariantName": "under_score"}, PV + "variantName", "regular expression"),
+        ],
+    )
+    def test_bad_variant(
+        self, raw: Any, sm: Any, model: str, change: dict[str, Any], member: str, constraint: str
+    ) -> None:
         config = name("config")
         spec = {**variant(model), **change}
-        code, message = refused_wire(raw, "CreateEndpointConfig", {"EndpointConfigName": config,
-                                                                   "ProductionVariants": [spec]})
+        code, message = refused_wire(
+            raw, "CreateEndpointConfig", {"EndpointConfigName": config, "ProductionVariants": [spec]}
+        )
         assert code == "ValidationException"
         assert member in message and constraint in message, message
         config_gone(sm, config)
 
     def test_bogus_instance_type_lists_choices(self, raw: Any, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(raw.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model, InstanceType="ml.bogus")])
+        code, message = refused(
+            raw.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[variant(model, InstanceType="ml.bogus")],
+        )
         assert code == "ValidationException"
         assert "ml.bogus" in message and "ml.t2.medium" in message
         config_gone(sm, config)
@@ -508,8 +586,9 @@ class TestEndpointConfigs:
         config_gone(sm, config)
 
     def test_bad_config_name(self, raw: Any, sm: Any, model: str) -> None:
-        code, message = refused(raw.create_endpoint_config, EndpointConfigName="no_underscores",
-                                ProductionVariants=[variant(model)])
+        code, message = refused(
+            raw.create_endpoint_config, EndpointConfigName="no_underscores", ProductionVariants=[variant(model)]
+        )
         assert code == "ValidationException"
         assert "endpointConfigName" in message and "regular expression" in message
         listed = sm.list_endpoint_configs(NameContains="underscores", MaxResults=100)["EndpointConfigs"]
@@ -520,39 +599,56 @@ class TestEndpointConfigs:
         # leave it out), but a variant that names neither a model nor serverless settings is refused.
         config = name("config")
         spec = {"VariantName": "v1", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-        code, message = refused(raw.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[spec])
+        code, message = refused(raw.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[spec])
         assert code == "ValidationException"
         assert "ModelName" in message
         config_gone(sm, config)
 
     def test_all_weights_zero(self, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[
-            variant(model, "a", InitialVariantWeight=0.0), variant(model, "b", InitialVariantWeight=0.0)])
+        code, message = refused(
+            sm.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[
+                variant(model, "a", InitialVariantWeight=0.0),
+                variant(model, "b", InitialVariantWeight=0.0),
+            ],
+        )
         assert code == "ValidationException"
         assert "InitialVariantWeight" in message
         config_gone(sm, config)
 
-    @pytest.mark.parametrize(("key", "value"), [
-        ("DataCaptureConfig", {"InitialSamplingPercentage": 50, "DestinationS3Uri": "s3://bucket/capture",
-                               "CaptureOptions": [{"CaptureMode": "Input"}]}),
-        ("AsyncInferenceConfig", {"OutputConfig": {"S3OutputPath": "s3://bucket/out"}}),
-    ])
+    @pytest.mark.parametrize(
+        ("key", "value"),
+        [
+            (
+                "DataCaptureConfig",
+                {
+                    "InitialSamplingPercentage": 50,
+                    "DestinationS3Uri": "s3://bucket/capture",
+                    "CaptureOptions": [{"CaptureMode": "Input"}],
+                },
+            ),
+            ("AsyncInferenceConfig", {"OutputConfig": {"S3OutputPath": "s3://bucket/out"}}),
+        ],
+    )
     def test_unsupported_config_features(self, sm: Any, model: str, key: str, value: dict[str, Any]) -> None:
         config = name("config")
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model)], **{key: value})
+        code, message = refused(
+            sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[variant(model)], **{key: value}
+        )
         assert code == "ValidationException"
         assert key in message and "not support" in message
         config_gone(sm, config)
 
     def test_serverless_variant_not_supported(self, sm: Any, model: str) -> None:
         config = name("config")
-        spec = {"VariantName": "v1", "ModelName": model,
-                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}
-        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[spec])
+        spec = {
+            "VariantName": "v1",
+            "ModelName": model,
+            "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+        }
+        code, message = refused(sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[spec])
         assert code == "ValidationException"
         assert "ServerlessConfig" in message and "not support" in message
         config_gone(sm, config)
@@ -566,8 +662,12 @@ class TestEndpointConfigs:
 
     def test_bad_tags_leave_no_config(self, raw: Any, sm: Any, model: str) -> None:
         config = name("config")
-        code, message = refused(raw.create_endpoint_config, EndpointConfigName=config,
-                                ProductionVariants=[variant(model)], Tags=[{"Key": "", "Value": "v"}])
+        code, message = refused(
+            raw.create_endpoint_config,
+            EndpointConfigName=config,
+            ProductionVariants=[variant(model)],
+            Tags=[{"Key": "", "Value": "v"}],
+        )
         assert code == "ValidationException"
         assert "tags.1.member.key" in message
         config_gone(sm, config)
@@ -606,8 +706,9 @@ class TestEndpoints:
     def test_deployment_config_not_supported(self, sm: Any, model: str) -> None:
         config = make_config(sm, model)
         endpoint = name("endpoint")
-        code, message = refused(sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=config,
-                                DeploymentConfig=BLUE_GREEN)
+        code, message = refused(
+            sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=BLUE_GREEN
+        )
         assert code == "ValidationException"
         assert "DeploymentConfig" in message and "not support" in message
         endpoint_gone(sm, endpoint)
@@ -630,8 +731,9 @@ class TestEndpoints:
     def test_bad_tags_leave_no_endpoint(self, raw: Any, sm: Any, model: str) -> None:
         config = make_config(sm, model)
         endpoint = name("endpoint")
-        code, message = refused(raw.create_endpoint, EndpointName=endpoint, EndpointConfigName=config,
-                                Tags=[{"Key": "k", "Value": 5}])
+        code, message = refused(
+            raw.create_endpoint, EndpointName=endpoint, EndpointConfigName=config, Tags=[{"Key": "k", "Value": 5}]
+        )
         assert code == "ValidationException"
         assert "tags.1.member.value" in message
         endpoint_gone(sm, endpoint)
@@ -642,8 +744,7 @@ class TestEndpoints:
             code, message = refused(call, EndpointName=missing)
             assert code == "ValidationException"
             assert "Could not find endpoint" in message and missing in message
-        code, message = refused(sm.update_endpoint, EndpointName=missing,
-                                EndpointConfigName=make_config(sm, model))
+        code, message = refused(sm.update_endpoint, EndpointName=missing, EndpointConfigName=make_config(sm, model))
         assert code == "ValidationException"
         assert "Could not find endpoint" in message
 
@@ -670,14 +771,18 @@ class TestEndpoints:
 
         listed = sm.list_endpoints(NameContains=endpoint)["Endpoints"]
         assert [(e["EndpointName"], e["EndpointArn"], e["EndpointStatus"]) for e in listed] == [
-            (endpoint, arn, "Failed")]
+            (endpoint, arn, "Failed")
+        ]
 
         # A Failed endpoint cannot be updated: only deleted.
         code, message = refused(sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config)
         assert code == "ValidationException"
         assert endpoint.lower() in message and "InService" in message
-        code, message = refused(sm.update_endpoint_weights_and_capacities, EndpointName=endpoint,
-                                DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 2.0}])
+        code, message = refused(
+            sm.update_endpoint_weights_and_capacities,
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 2.0}],
+        )
         assert code == "ValidationException"
         assert "InService" in message
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Failed"
@@ -695,8 +800,7 @@ class TestEndpoints:
         assert code == "ValidationException"
         assert endpoint.lower() in message
 
-    def test_config_may_be_deleted_while_endpoint_uses_it(self, sm: Any,
-                                                          failing_endpoint: dict[str, str]) -> None:
+    def test_config_may_be_deleted_while_endpoint_uses_it(self, sm: Any, failing_endpoint: dict[str, str]) -> None:
         endpoint, config = failing_endpoint["endpoint"], failing_endpoint["config"]
         sm.delete_endpoint_config(EndpointConfigName=config)
         config_gone(sm, config)
@@ -761,8 +865,7 @@ CASES = {
 def listing(request: pytest.FixtureRequest, sm: Any) -> dict[str, Any]:
     operation, items_key, name_key, fixture = CASES[request.param]
     made = request.getfixturevalue(fixture)
-    return {**made, "call": getattr(sm, operation), "operation": operation, "items": items_key,
-            "key": name_key}
+    return {**made, "call": getattr(sm, operation), "operation": operation, "items": items_key, "key": name_key}
 
 
 class TestLists:
@@ -779,20 +882,33 @@ class TestLists:
         found = names_of(listing["call"](NameContains=listing["stem"])[listing["items"]], listing["key"])
         assert found == listing["names"][::-1]
 
-    @pytest.mark.parametrize(("sort_by", "order"), [
-        ("Name", "Ascending"), ("Name", "Descending"),
-        ("CreationTime", "Ascending"), ("CreationTime", "Descending"),
-    ])
+    @pytest.mark.parametrize(
+        ("sort_by", "order"),
+        [
+            ("Name", "Ascending"),
+            ("Name", "Descending"),
+            ("CreationTime", "Ascending"),
+            ("CreationTime", "Descending"),
+        ],
+    )
     def test_sort(self, listing: dict[str, Any], sort_by: str, order: str) -> None:
-        found = names_of(listing["call"](NameContains=listing["stem"], SortBy=sort_by, SortOrder=order)
-                         [listing["items"]], listing["key"])
+        found = names_of(
+            listing["call"](NameContains=listing["stem"], SortBy=sort_by, SortOrder=order)[listing["items"]],
+            listing["key"],
+        )
         expected = sorted(listing["names"]) if sort_by == "Name" else list(listing["names"])
         assert found == (expected if order == "Ascending" else expected[::-1])
 
     @pytest.mark.parametrize("page_size", [1, 2, 3])
     def test_pagination(self, listing: dict[str, Any], page_size: int) -> None:
-        pages = all_pages(listing["call"], listing["items"], NameContains=listing["stem"],
-                          MaxResults=page_size, SortBy="Name", SortOrder="Ascending")
+        pages = all_pages(
+            listing["call"],
+            listing["items"],
+            NameContains=listing["stem"],
+            MaxResults=page_size,
+            SortBy="Name",
+            SortOrder="Ascending",
+        )
         assert all(len(page) <= page_size for page in pages)
         assert all(pages[:-1]), "only the last page may be short"
         found = [item[listing["key"]] for page in pages for item in page]
@@ -875,8 +991,9 @@ class TestTags:
         arn = sm.describe_model(ModelName=model)["ModelArn"]
         assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
 
-        added = sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"},
-                                                   {"Key": "team", "Value": "platform"}])
+        added = sm.add_tags(
+            ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"}, {"Key": "team", "Value": "platform"}]
+        )
         assert added["Tags"] == [{"Key": "stage", "Value": "dev"}, {"Key": "team", "Value": "platform"}]
         tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
         assert tags == {"stage": "dev", "team": "platform"}
@@ -895,8 +1012,9 @@ class TestTags:
 
         bad_config = make_config(sm, make_model(sm, garbage_url))
         endpoint = name("endpoint")
-        reply = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=bad_config,
-                                   Tags=[{"Key": "kind", "Value": "endpoint"}])
+        reply = sm.create_endpoint(
+            EndpointName=endpoint, EndpointConfigName=bad_config, Tags=[{"Key": "kind", "Value": "endpoint"}]
+        )
         try:
             tags = sm.list_tags(ResourceArn=reply["EndpointArn"])["Tags"]
             assert tags == [{"Key": "kind", "Value": "endpoint"}]
@@ -909,9 +1027,11 @@ class TestTags:
 
     def test_missing_arn(self, sm: Any) -> None:
         arn = f"{ACCOUNT_REGION}:model/{name('never-made')}"
-        for call, params in ((sm.add_tags, {"Tags": [{"Key": "k", "Value": "v"}]}),
-                             (sm.list_tags, {}),
-                             (sm.delete_tags, {"TagKeys": ["k"]})):
+        for call, params in (
+            (sm.add_tags, {"Tags": [{"Key": "k", "Value": "v"}]}),
+            (sm.list_tags, {}),
+            (sm.delete_tags, {"TagKeys": ["k"]}),
+        ):
             code, message = refused(call, ResourceArn=arn, **params)
             assert code == "ValidationException"
             assert arn in message
@@ -919,8 +1039,9 @@ class TestTags:
     def test_too_many_tags_adds_none(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = make_model(sm, xgb_model["url"], Tags=[{"Key": f"k{i:02d}", "Value": "v"} for i in range(45)])
         arn = sm.describe_model(ModelName=model)["ModelArn"]
-        code, message = refused(sm.add_tags, ResourceArn=arn,
-                                Tags=[{"Key": f"new{i}", "Value": "v"} for i in range(10)])
+        code, message = refused(
+            sm.add_tags, ResourceArn=arn, Tags=[{"Key": f"new{i}", "Value": "v"} for i in range(10)]
+        )
         assert code == "ValidationException"
         assert "50" in message
         tags = sm.list_tags(ResourceArn=arn)["Tags"]
@@ -929,9 +1050,11 @@ class TestTags:
     def test_bad_tag_input(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = make_model(sm, xgb_model["url"])
         arn = sm.describe_model(ModelName=model)["ModelArn"]
-        for tags, field in (([{"Key": "", "Value": "v"}], "tags.1.member.key"),
-                            ([{"Key": "k" * 129, "Value": "v"}], "tags.1.member.key"),
-                            ([{"Key": f"k{i}", "Value": "v"} for i in range(51)], "tags")):
+        for tags, field in (
+            ([{"Key": "", "Value": "v"}], "tags.1.member.key"),
+            ([{"Key": "k" * 129, "Value": "v"}], "tags.1.member.key"),
+            ([{"Key": f"k{i}", "Value": "v"} for i in range(51)], "tags"),
+        ):
             code, message = refused(raw.add_tags, ResourceArn=arn, Tags=tags)
             assert code == "ValidationException"
             assert field in message
@@ -965,25 +1088,34 @@ class TestNeedsRuntime:
             assert names_of(listed, "EndpointName") == [endpoint]
 
             # Unsupported update features are refused and leave the endpoint as it was.
-            code, message = refused(sm.update_endpoint, EndpointName=endpoint,
-                                    EndpointConfigName=names["config"], DeploymentConfig=BLUE_GREEN)
+            code, message = refused(
+                sm.update_endpoint,
+                EndpointName=endpoint,
+                EndpointConfigName=names["config"],
+                DeploymentConfig=BLUE_GREEN,
+            )
             assert code == "ValidationException"
             assert "DeploymentConfig" in message
-            code, message = refused(sm.update_endpoint_weights_and_capacities, EndpointName=endpoint,
-                                    DesiredWeightsAndCapacities=[
-                                        {"VariantName": "v1", "DesiredInstanceCount": 17}])
+            code, message = refused(
+                sm.update_endpoint_weights_and_capacities,
+                EndpointName=endpoint,
+                DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredInstanceCount": 17}],
+            )
             assert code == "ResourceLimitExceeded"
-            code, message = refused(sm.update_endpoint_weights_and_capacities, EndpointName=endpoint,
-                                    DesiredWeightsAndCapacities=[
-                                        {"VariantName": "nope", "DesiredWeight": 1.0}])
+            code, message = refused(
+                sm.update_endpoint_weights_and_capacities,
+                EndpointName=endpoint,
+                DesiredWeightsAndCapacities=[{"VariantName": "nope", "DesiredWeight": 1.0}],
+            )
             assert code == "ValidationException"
             assert "nope" in message
             assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 
             # A real update: the endpoint moves to the new config and its variants.
             config2 = name("config")
-            sm.create_endpoint_config(EndpointConfigName=config2, ProductionVariants=[
-                variant(names["model"], "v2", InitialVariantWeight=2.0)])
+            sm.create_endpoint_config(
+                EndpointConfigName=config2, ProductionVariants=[variant(names["model"], "v2", InitialVariantWeight=2.0)]
+            )
             sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config2)
             assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] in ("Updating", "InService")
             desc = wait_in_service(sm, endpoint)

@@ -18,8 +18,9 @@ from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, u
 
 def runtime_children(server: ServerProcess) -> list[int]:
     assert server.proc is not None
-    out = subprocess.run(["pgrep", "-P", str(server.proc.pid), "-f", "homeport.runtime"],
-                         capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["pgrep", "-P", str(server.proc.pid), "-f", "homeport.runtime"], capture_output=True, text=True, check=False
+    ).stdout
     return [int(pid) for pid in out.split()]
 
 
@@ -31,8 +32,9 @@ def until(condition: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_update_endpoint_switches_config_without_one_failed_request(sm: Any, runtime: Any,
-                                                                     xgb_model: dict[str, Any]) -> None:
+def test_update_endpoint_switches_config_without_one_failed_request(
+    sm: Any, runtime: Any, xgb_model: dict[str, Any]
+) -> None:
     names = deploy(sm, xgb_model["url"])
     endpoint = names["endpoint"]
     body = csv_rows(xgb_model["x"][:1])
@@ -54,9 +56,17 @@ def test_update_endpoint_switches_config_without_one_failed_request(sm: Any, run
         w.start()
     try:
         new_config = unique("config")
-        sm.create_endpoint_config(EndpointConfigName=new_config, ProductionVariants=[{
-            "VariantName": "v1", "ModelName": names["model"], "InitialInstanceCount": 2,
-            "InstanceType": "ml.m5.xlarge"}])
+        sm.create_endpoint_config(
+            EndpointConfigName=new_config,
+            ProductionVariants=[
+                {
+                    "VariantName": "v1",
+                    "ModelName": names["model"],
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.xlarge",
+                }
+            ],
+        )
         sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
         described = wait_in_service(sm, endpoint)
@@ -74,8 +84,9 @@ def test_update_endpoint_switches_config_without_one_failed_request(sm: Any, run
 
 def test_update_weights_and_capacities_scales_out(sm: Any, xgb_model: dict[str, Any]) -> None:
     names = deploy(sm, xgb_model["url"])
-    sm.update_endpoint_weights_and_capacities(EndpointName=names["endpoint"], DesiredWeightsAndCapacities=[
-        {"VariantName": "v1", "DesiredInstanceCount": 2}])
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=names["endpoint"], DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredInstanceCount": 2}]
+    )
     described = wait_in_service(sm, names["endpoint"])
     variant = described["ProductionVariants"][0]
     assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (2, 2)
@@ -95,8 +106,7 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
         (pid,) = runtime_children(server)
         os.kill(pid, signal.SIGKILL)
         until(lambda: runtime_children(server) not in ([], [pid]))
-        until(lambda: sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
-              ["CurrentInstanceCount"] == 1)
+        until(lambda: sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]["CurrentInstanceCount"] == 1)
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
         assert rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read() == first
         children = runtime_children(server)

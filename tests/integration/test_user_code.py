@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import SKLEARN_IMAGE, deploy, pack, synthetic_regression
 
-INFERENCE = '''
+INFERENCE = """
 import json
 import os
 
@@ -37,7 +37,7 @@ def predict_fn(data, model):
 def output_fn(prediction, accept, context):
     context.response_custom_attributes = "seen=" + (context.custom_attributes or "none")
     return json.dumps({"values": prediction.tolist()}), "application/json"
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,12 @@ def sklearn_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_sklearn_user_code_end_to_end(sm: Any, runtime: Any, sklearn_model: dict[str, Any]) -> None:
     endpoint = deploy(sm, sklearn_model["url"], image=SKLEARN_IMAGE)["endpoint"]
     x = sklearn_model["x"][:5]
-    reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
-                                    Body=json.dumps({"instances": x.tolist()}), CustomAttributes="trace=1")
+    reply = runtime.invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="application/json",
+        Body=json.dumps({"instances": x.tolist()}),
+        CustomAttributes="trace=1",
+    )
     assert reply["ContentType"] == "application/json"
     assert reply["CustomAttributes"] == "seen=trace=1"
     got = json.loads(reply["Body"].read())["values"]
@@ -79,8 +83,9 @@ def test_user_code_that_cannot_load_fails_the_endpoint(sm: Any, tmp_path: Path) 
     (model_dir / "code" / "inference.py").write_text("def model_fn(model_dir):\n    raise RuntimeError('no weights')\n")
     names = deploy(sm, pack(model_dir, tmp_path / "model.tar.gz").as_uri(), image=SKLEARN_IMAGE, wait=False)
     with pytest.raises(Exception):  # noqa: B017 - the waiter stops on Failed
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=names["endpoint"],
-                                                  WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=names["endpoint"], WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
+        )
     described = sm.describe_endpoint(EndpointName=names["endpoint"])
     assert described["EndpointStatus"] == "Failed"
     assert "no weights" in described["FailureReason"]

@@ -95,9 +95,7 @@ class App:
 def make_app() -> Iterator[Any]:
     pools: list[ThreadPoolExecutor] = []
 
-    def make(
-        runtime: str, model_dir: Path, env: Mapping[str, str] | None = None, workers: int | None = None
-    ) -> App:
+    def make(runtime: str, model_dir: Path, env: Mapping[str, str] | None = None, workers: int | None = None) -> App:
         settings = ContainerEnvironment.from_environ(env or {}, workers=workers)
         pool = ThreadPoolExecutor(settings.workers)
         pools.append(pool)

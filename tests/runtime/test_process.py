@@ -77,16 +77,10 @@ def test_serves_the_contract_on_a_unix_socket(
     rows = features(3, seed=21)
     reply = client.post("/invocations", content=csv_body(rows), headers={"Content-Type": "text/csv"})
     assert reply.status_code == 200
-    np.testing.assert_array_equal(
-        np.array(reply.text.split("\n"), dtype=np.float32), booster.inplace_predict(rows)
-    )
+    np.testing.assert_array_equal(np.array(reply.text.split("\n"), dtype=np.float32), booster.inplace_predict(rows))
     assert client.get("/execution-parameters").json()["MaxConcurrentTransforms"] == 2
-    assert (
-        client.post("/invocations", content=b"1,2", headers={"Content-Type": "text/csv"}).status_code == 400
-    )
-    too_big = client.post(
-        "/invocations", content=b"0" * (6 * 1024 * 1024 + 1), headers={"Content-Type": "text/csv"}
-    )
+    assert client.post("/invocations", content=b"1,2", headers={"Content-Type": "text/csv"}).status_code == 400
+    too_big = client.post("/invocations", content=b"0" * (6 * 1024 * 1024 + 1), headers={"Content-Type": "text/csv"})
     assert too_big.status_code == 413
 
 

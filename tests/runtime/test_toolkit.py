@@ -49,9 +49,7 @@ def script(model_dir: Path, source: str, name: str = "inference.py", where: str 
     return path
 
 
-def test_sklearn_without_a_script_uses_joblib_and_model_predict(
-    make_app: Any, linear: tuple[Path, Any]
-) -> None:
+def test_sklearn_without_a_script_uses_joblib_and_model_predict(make_app: Any, linear: tuple[Path, Any]) -> None:
     model_dir, model = linear
     app = make_app("sklearn", model_dir)
     rows = [[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]
@@ -279,9 +277,7 @@ def test_xgboost_script_mode_loads_the_booster(make_app: Any, xgb_dir: Path, boo
     body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
     reply = make_app("xgboost", xgb_dir).invoke(body, content_type="text/csv")
     assert reply.headers["content-type"] == "text/plain"
-    np.testing.assert_allclose(
-        [float(v) for v in reply.text.split(",")], booster.inplace_predict(rows), rtol=1e-6
-    )
+    np.testing.assert_allclose([float(v) for v in reply.text.split(",")], booster.inplace_predict(rows), rtol=1e-6)
     libsvm = make_app("xgboost", xgb_dir).invoke(b"0 0:0.5\n", content_type="text/libsvm")
     assert libsvm.status_code == 200, libsvm.text
 

@@ -57,9 +57,7 @@ def test_json_and_jsonlines_outputs(make_app: Any, xgb_dir: Path, booster: Any) 
 
 
 def test_accept_list_picks_the_first_supported(make_app: Any, xgb_dir: Path) -> None:
-    reply = make_app("xgboost", xgb_dir).invoke(
-        csv_body(features(1)), accept="text/html, application/json;q=0.9"
-    )
+    reply = make_app("xgboost", xgb_dir).invoke(csv_body(features(1)), accept="text/html, application/json;q=0.9")
     assert reply.headers["content-type"] == "application/json"
 
 
@@ -120,9 +118,7 @@ def test_unsupported_content_type_is_415(make_app: Any, xgb_dir: Path) -> None:
 
 
 def test_unsupported_accept_is_406(make_app: Any, xgb_dir: Path) -> None:
-    reply = make_app("xgboost", xgb_dir).invoke(
-        csv_body(features(1)), accept="application/x-recordio-protobuf"
-    )
+    reply = make_app("xgboost", xgb_dir).invoke(csv_body(features(1)), accept="application/x-recordio-protobuf")
     assert reply.status_code == 406
     assert "application/json" in reply.text
 
@@ -166,9 +162,7 @@ def test_concurrent_single_rows_are_batched_and_each_gets_its_own_score(
         async with app.client() as client:
             replies = await asyncio.gather(
                 *(
-                    client.post(
-                        "/invocations", content=csv_body(row[None, :]), headers={"Content-Type": "text/csv"}
-                    )
+                    client.post("/invocations", content=csv_body(row[None, :]), headers={"Content-Type": "text/csv"})
                     for row in rows
                 )
             )
@@ -188,17 +182,12 @@ def test_a_bad_request_in_a_batch_fails_alone(make_app: Any, xgb_dir: Path, boos
         async with app.client() as client:
             bodies = [csv_body(row[None, :]) for row in rows] + [b"1,2"]
             return await asyncio.gather(
-                *(
-                    client.post("/invocations", content=b, headers={"Content-Type": "text/csv"})
-                    for b in bodies
-                )
+                *(client.post("/invocations", content=b, headers={"Content-Type": "text/csv"}) for b in bodies)
             )
 
     replies = run(go())
     assert [r.status_code for r in replies] == [200] * 8 + [400]
-    np.testing.assert_array_equal(
-        np.array([r.text for r in replies[:8]], dtype=np.float32), expected(booster, rows)
-    )
+    np.testing.assert_array_equal(np.array([r.text for r in replies[:8]], dtype=np.float32), expected(booster, rows))
 
 
 @pytest.mark.parametrize("form", ["json", "ubj", "pickle-booster", "pickle-sklearn", "other-name"])
@@ -223,9 +212,7 @@ def test_model_formats(make_app: Any, tmp_path: Path, booster: Any, form: str) -
     else:
         (model_dir / "my-model.bin").write_bytes(booster.save_raw("ubj"))
     reply = make_app("xgboost", model_dir).invoke(csv_body(rows))
-    np.testing.assert_array_equal(
-        np.array(reply.text.split("\n"), dtype=np.float32), model.inplace_predict(rows)
-    )
+    np.testing.assert_array_equal(np.array(reply.text.split("\n"), dtype=np.float32), model.inplace_predict(rows))
 
 
 def test_missing_model_file_says_so(make_app: Any, tmp_path: Path) -> None:

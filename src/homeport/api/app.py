@@ -32,7 +32,7 @@ class App:
         path: str = scope["path"]
         method: str = scope["method"]
         if method == "POST" and path.startswith("/endpoints/"):
-            endpoint, _, action = path[len("/endpoints/"):].partition("/")
+            endpoint, _, action = path[len("/endpoints/") :].partition("/")
             if action == "invocations":
                 await self.runtime.invoke(scope, receive, send, endpoint)
                 return
@@ -45,8 +45,12 @@ class App:
             await respond(send, 200, b'{"status":"ok"}', [(b"content-type", b"application/json")])
             return
         error = UnknownOperation(f"homeport has no operation at {method} {path}.")
-        await respond(send, 404, json.dumps({"__type": error.code, "message": error.message}).encode(),
-                      [(b"content-type", b"application/json"), (b"x-amzn-errortype", error.code.encode())])
+        await respond(
+            send,
+            404,
+            json.dumps({"__type": error.code, "message": error.message}).encode(),
+            [(b"content-type", b"application/json"), (b"x-amzn-errortype", error.code.encode())],
+        )
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

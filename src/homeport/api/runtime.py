@@ -84,20 +84,31 @@ class RuntimeApi:
                 f'The variant "{exc}" is not valid for endpoint "{endpoint}"; check TargetVariant.'
             ) from None
         except NoHealthyInstance as exc:
-            raise ServiceUnavailable(f"Endpoint {endpoint} has no healthy instance right now ({exc}); "
-                                     "retry shortly.") from None
+            raise ServiceUnavailable(
+                f"Endpoint {endpoint} has no healthy instance right now ({exc}); retry shortly."
+            ) from None
         except InstanceUnreachable as exc:
-            raise ServiceUnavailable(f"Endpoint {endpoint} could not reach an instance ({exc}); retry shortly.") \
-                from None
+            raise ServiceUnavailable(
+                f"Endpoint {endpoint} could not reach an instance ({exc}); retry shortly."
+            ) from None
         except InstanceTimeout:
-            raise self._model_error(endpoint, variant_name=target_variant or "primary", status=0,
-                                    message=f"Your invocation timed out while waiting for a response from the "
-                                            f"model after {self.settings.model_timeout_s:g} seconds.") from None
+            raise self._model_error(
+                endpoint,
+                variant_name=target_variant or "primary",
+                status=0,
+                message=f"Your invocation timed out while waiting for a response from the "
+                f"model after {self.settings.model_timeout_s:g} seconds.",
+            ) from None
         except InstanceDropped as exc:
             raise self._model_error(endpoint, target_variant or "primary", 500, str(exc)) from None
         if not 200 <= reply.status < 300:
-            raise self._model_error(endpoint, variant.name, reply.status, reply.body.decode("utf-8", "replace"),
-                                    instance.log_path.as_posix())
+            raise self._model_error(
+                endpoint,
+                variant.name,
+                reply.status,
+                reply.body.decode("utf-8", "replace"),
+                instance.log_path.as_posix(),
+            )
         headers = [
             (b"content-type", reply.headers.get(b"content-type", b"application/octet-stream")),
             (b"x-amzn-invoked-production-variant", variant.name.encode()),
@@ -115,14 +126,17 @@ class RuntimeApi:
             f"Endpoint {endpoint} is not in service (status {status}); wait until it is InService."
         )
 
-    def _model_error(self, endpoint: str, variant_name: str, status: int, message: str,
-                     log_path: str | None = None) -> ModelError:
+    def _model_error(
+        self, endpoint: str, variant_name: str, status: int, message: str, log_path: str | None = None
+    ) -> ModelError:
         kind = "client" if 400 <= status < 500 else "server"
         where = f"the instance log {log_path}" if log_path else "the instance logs"
         return ModelError(
             f'Received {kind} error ({status}) from {variant_name} with message "{message[:2048]}". '
             f"See {where} for more information.",
-            original_status=status, original_message=message[:2048], log_stream=log_group(self.settings, endpoint),
+            original_status=status,
+            original_message=message[:2048],
+            log_stream=log_group(self.settings, endpoint),
         )
 
 

@@ -41,8 +41,9 @@ class SageMakerApi:
             log.exception("%s failed", target)
             failure = InternalFailure(f"homeport failed on {target}; see the server log ({request_id}).")
             status, payload = _error(failure)
-        await respond(send, status, payload, [(b"content-type", CONTENT_TYPE),
-                                              (b"x-amzn-requestid", request_id.encode())])
+        await respond(
+            send, status, payload, [(b"content-type", CONTENT_TYPE), (b"x-amzn-requestid", request_id.encode())]
+        )
 
     def dispatch(self, target: str, body: bytes) -> dict[str, Any]:
         prefix, _, operation = target.partition(".")

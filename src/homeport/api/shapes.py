@@ -39,12 +39,12 @@ def _python_regex(java: str) -> str:
         char = java[i]
         if char == "\\" and java.startswith("p{", i + 1):
             close = java.index("}", i)
-            ranges = _JAVA_CLASSES[java[i + 3:close]]
+            ranges = _JAVA_CLASSES[java[i + 3 : close]]
             out.append(ranges if in_class else f"[{ranges}]")
             i = close + 1
             continue
         if char == "\\" and i + 1 < len(java):
-            pair = java[i:i + 2]
+            pair = java[i : i + 2]
             out.append(r"\Z" if pair == r"\z" else pair)
             i += 2
             continue
@@ -172,8 +172,10 @@ class _Walker:
         out: dict[str, Any] = {}
         for name, item in value.items():
             if name not in members:
-                self.problems.append(f"Unknown parameter '{self._join(path, name)}': it is not part of "
-                                     f"{shape.name}; valid members are {', '.join(members)}")
+                self.problems.append(
+                    f"Unknown parameter '{self._join(path, name)}': it is not part of "
+                    f"{shape.name}; valid members are {', '.join(members)}"
+                )
                 continue
             if item is None:
                 continue

@@ -80,8 +80,9 @@ def fleet_keys(deployment: dict[str, Any] | None) -> set[FleetKey]:
     return {(deployment["config"], v["VariantName"]) for v in deployment["variants"]}
 
 
-def plan(endpoints: Sequence[EndpointView], instances: Iterable[Instance], now: float,
-         startup_timeout_s: float) -> list[Action]:
+def plan(
+    endpoints: Sequence[EndpointView], instances: Iterable[Instance], now: float, startup_timeout_s: float
+) -> list[Action]:
     actions: list[Action] = []
     by_endpoint: dict[str, list[Instance]] = defaultdict(list)
     for inst in instances:
@@ -115,8 +116,10 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
             actions.append(StopInstance(inst.id, inst.failure or "the instance stopped"))
             if not inst.ever_healthy:
                 broken.append(inst.failure or f"instance {inst.id} exited before it passed /ping")
-        elif inst.state in (InstanceState.PROVISIONING, InstanceState.STARTING) and \
-                now - inst.started_at > startup_timeout_s:
+        elif (
+            inst.state in (InstanceState.PROVISIONING, InstanceState.STARTING)
+            and now - inst.started_at > startup_timeout_s
+        ):
             actions.append(StopInstance(inst.id, "startup timeout"))
             broken.append(f"instance {inst.id} did not pass /ping within {startup_timeout_s:g} seconds")
         else:

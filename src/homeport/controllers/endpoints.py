@@ -75,8 +75,9 @@ class EndpointController:
                 await self.run_once()
             except Exception:  # the controller must outlive any one bad tick
                 log.exception("endpoint controller tick failed")
-            starting = any(i.state in (InstanceState.PROVISIONING, InstanceState.STARTING)
-                           for i in self.instances.values())
+            starting = any(
+                i.state in (InstanceState.PROVISIONING, InstanceState.STARTING) for i in self.instances.values()
+            )
             delay = FAST_TICK_S if starting else self.ctx.settings.health_interval_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -101,17 +102,21 @@ class EndpointController:
         store = self.ctx.store
         with store.transaction() as conn:
             docs = store.all(conn, Kind.ENDPOINT)
-        views = [EndpointView(d["EndpointName"], EndpointStatus(d["EndpointStatus"]), d["_target"], d["_serving"])
-                 for d in docs]
-        actions = plan(views, list(self.instances.values()), self.ctx.clock.now(),
-                       self.ctx.settings.startup_timeout_s)
+        views = [
+            EndpointView(d["EndpointName"], EndpointStatus(d["EndpointStatus"]), d["_target"], d["_serving"])
+            for d in docs
+        ]
+        actions = plan(views, list(self.instances.values()), self.ctx.clock.now(), self.ctx.settings.startup_timeout_s)
         for action in actions:
             self._apply(action)
         self._publish()
 
     async def _observe(self) -> None:
-        checks = [self._check(i) for i in self.instances.values()
-                  if i.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)]
+        checks = [
+            self._check(i)
+            for i in self.instances.values()
+            if i.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
+        ]
         if checks:
             await asyncio.gather(*checks)
 
@@ -177,8 +182,12 @@ class EndpointController:
         instance_id = f"{action.endpoint}-{variant['VariantName']}-{number}"
         settings = self.ctx.settings
         inst = Instance(
-            id=instance_id, endpoint=action.endpoint, config=action.config, variant=variant["VariantName"],
-            started_at=self.ctx.clock.now(), socket_path=self.socket_dir / f"{number}.sock",
+            id=instance_id,
+            endpoint=action.endpoint,
+            config=action.config,
+            variant=variant["VariantName"],
+            started_at=self.ctx.clock.now(),
+            socket_path=self.socket_dir / f"{number}.sock",
             log_path=settings.data_dir / "logs" / "endpoints" / action.endpoint / f"{instance_id}.log",
         )
         self.instances[instance_id] = inst
@@ -240,10 +249,13 @@ class EndpointController:
             for doc in store.all(conn, Kind.ENDPOINT):
                 serving = doc["_serving"]
                 if serving and doc["EndpointStatus"] != EndpointStatus.DELETING.value:
-                    routes[doc["EndpointName"]] = Route(doc["EndpointName"], [
-                        VariantRoute(v["VariantName"], v["Weight"], self._healthy(doc["EndpointName"], serving, v))
-                        for v in serving["variants"]
-                    ])
+                    routes[doc["EndpointName"]] = Route(
+                        doc["EndpointName"],
+                        [
+                            VariantRoute(v["VariantName"], v["Weight"], self._healthy(doc["EndpointName"], serving, v))
+                            for v in serving["variants"]
+                        ],
+                    )
                 summaries = self._summaries(doc)
                 if summaries != doc["ProductionVariants"]:
                     doc["ProductionVariants"] = summaries
@@ -251,9 +263,14 @@ class EndpointController:
         self.router.publish(routes)
 
     def _healthy(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> list[Instance]:
-        return [i for i in self.instances.values()
-                if i.endpoint == endpoint and i.config == deployment["config"]
-                and i.variant == variant["VariantName"] and i.state == InstanceState.HEALTHY]
+        return [
+            i
+            for i in self.instances.values()
+            if i.endpoint == endpoint
+            and i.config == deployment["config"]
+            and i.variant == variant["VariantName"]
+            and i.state == InstanceState.HEALTHY
+        ]
 
     def _summaries(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
         target, serving = doc["_target"], doc["_serving"]

@@ -121,8 +121,9 @@ class InstanceClient:
             raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
         return conn
 
-    async def request(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"",
-                      timeout: float = 60.0) -> Reply:
+    async def request(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"", timeout: float = 60.0
+    ) -> Reply:
         self.outstanding += 1
         try:
             head = _head(method, path, headers, len(body))

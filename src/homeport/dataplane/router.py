@@ -71,8 +71,9 @@ class Router:
     def publish(self, routes: dict[str, Route]) -> None:
         self.routes = routes  # swapped whole: a request sees the old table or the new, never half of each
 
-    async def invoke(self, endpoint: str, target_variant: str | None, headers: list[tuple[str, str]],
-                     body: bytes, timeout: float) -> tuple[VariantRoute, Instance, Reply]:
+    async def invoke(
+        self, endpoint: str, target_variant: str | None, headers: list[tuple[str, str]], body: bytes, timeout: float
+    ) -> tuple[VariantRoute, Instance, Reply]:
         route = self.routes.get(endpoint)
         if route is None:
             raise NoRoute(endpoint)

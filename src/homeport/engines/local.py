@@ -33,13 +33,26 @@ class LocalEngine:
         env = {**os.environ, **spec.environment}
         env.setdefault("PYTHONUNBUFFERED", "1")
         cmd = [
-            sys.executable, "-m", "homeport.runtime", "--runtime", spec.runtime,
-            "--model-dir", str(spec.model_dir), "--uds", str(spec.socket_path),
+            sys.executable,
+            "-m",
+            "homeport.runtime",
+            "--runtime",
+            spec.runtime,
+            "--model-dir",
+            str(spec.model_dir),
+            "--uds",
+            str(spec.socket_path),
         ]
         with open(spec.log_path, "ab") as log:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=str(spec.model_dir), start_new_session=True, preexec_fn=_die_with_parent,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(spec.model_dir),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.procs[spec.instance_id] = proc
         return proc

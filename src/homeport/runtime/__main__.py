@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:
         print(
-            f"homeport.runtime: cannot load the model in {model_dir}: "
-            f"{type(exc).__name__}: {first_line(exc)}",
+            f"homeport.runtime: cannot load the model in {model_dir}: {type(exc).__name__}: {first_line(exc)}",
             file=sys.stderr,
         )
         return 1
@@ -69,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from homeport.runtime.server import ContainerApp
+    from homeport.transport import HttpProtocol
 
     app = ContainerApp(
         handler,
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(
         app,
         **where,
-        http="httptools",
+        http=HttpProtocol,
         loop=_loop(),
         lifespan="off",
         access_log=False,

@@ -148,9 +148,7 @@ def parse_libsvm(body: bytes, min_columns: int = 0) -> Any:
         else:
             indices, values = np.empty(0, np.int64), np.empty(0, np.float64)
     except ValueError as exc:
-        raise BadRequest(
-            f"cannot parse the LIBSVM body: {first_line(exc)}; expected 'index:value' pairs"
-        ) from None
+        raise BadRequest(f"cannot parse the LIBSVM body: {first_line(exc)}; expected 'index:value' pairs") from None
     if indices.size and indices.min() < 0:
         raise BadRequest("LIBSVM feature indices must not be negative")
     counts = np.bincount(line_of[pairs_mask], minlength=len(lines))
@@ -249,9 +247,7 @@ def encode(prediction: Any, media: str) -> bytes:
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(prediction), allow_pickle=False)
         return buffer.getvalue()
-    raise NotAcceptable(
-        f"cannot encode a prediction as {media!r}; ask for one of {', '.join(TOOLKIT_OUTPUTS)}"
-    )
+    raise NotAcceptable(f"cannot encode a prediction as {media!r}; ask for one of {', '.join(TOOLKIT_OUTPUTS)}")
 
 
 def _as_bytes(data: str | bytes) -> bytes:

@@ -33,9 +33,7 @@ def _truthy(value: str | None) -> bool:
 @dataclass(frozen=True, slots=True)
 class ContainerEnvironment:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
-    default_accept: str | None = (
-        None  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT; each runtime has its own default
-    )
+    default_accept: str | None = None  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT; each runtime has its own default
     workers: int = 1  # threads for blocking work; reported as MaxConcurrentTransforms
     model_threads: int = 1  # the booster's nthread
     program: str | None = None  # SAGEMAKER_PROGRAM, ".py" stripped

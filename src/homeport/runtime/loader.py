@@ -20,9 +20,7 @@ from homeport.runtime.server import InvocationHandler
 from homeport.runtime.toolkit import Defaults, ToolkitHandler, find_script, joblib_model_fn
 
 
-def load_handler(
-    runtime: Runtime, model_dir: Path, env: ContainerEnvironment, pool: Executor
-) -> InvocationHandler:
+def load_handler(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, pool: Executor) -> InvocationHandler:
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory {model_dir} does not exist")
     try:

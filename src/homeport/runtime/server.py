@@ -59,9 +59,7 @@ _EMPTY: Message = {"type": "http.response.body", "body": b""}
 
 
 class ContainerApp:
-    def __init__(
-        self, handler: InvocationHandler, *, max_payload_bytes: int, workers: int, max_payload_mb: int
-    ):
+    def __init__(self, handler: InvocationHandler, *, max_payload_bytes: int, workers: int, max_payload_mb: int):
         self.handler = handler
         self.max_payload_bytes = max_payload_bytes
         self._execution_parameters = json.dumps(
@@ -93,9 +91,7 @@ class ContainerApp:
         elif path == "/execution-parameters" and method == "GET":
             await _reply(send, Reply(self._execution_parameters, "application/json"))
         else:
-            await _text(
-                send, 404, f"no such path: {method} {path}; this container serves /ping and /invocations"
-            )
+            await _text(send, 404, f"no such path: {method} {path}; this container serves /ping and /invocations")
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = accept = custom = None
@@ -170,9 +166,7 @@ async def _reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _text(
-    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
+async def _text(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = message.encode()
     headers = [(b"content-type", _TEXT), (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -126,8 +126,7 @@ def default_predict_fn(data: Any, model: Any) -> Any:
     predict = getattr(model, "predict", None)
     if not callable(predict):
         raise TypeError(
-            f"the model ({type(model).__name__}) has no predict method; "
-            "define predict_fn in the inference script"
+            f"the model ({type(model).__name__}) has no predict method; define predict_fn in the inference script"
         )
     return predict(data)
 

@@ -37,6 +37,7 @@ from homeport.runtime.content import (
     parse_csv,
     parse_libsvm,
 )
+from homeport.runtime.dense_predictor import DensePredictor
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import (
     BadRequest,
@@ -121,6 +122,7 @@ class XGBoostHandler:
     def __init__(self, booster: Any, env: ContainerEnvironment, pool: Executor) -> None:
         xgb = import_xgboost()
         self._booster = booster
+        self._predict = DensePredictor(booster)
         self._errors = (ValueError, xgb.core.XGBoostError)
         self._features = int(booster.num_features())
         self._default_accept = env.default_accept or CSV
@@ -138,7 +140,7 @@ class XGBoostHandler:
 
     def score(self, rows: Any) -> Scores:
         try:
-            values = self._booster.inplace_predict(rows, validate_features=False)
+            values = self._predict(rows)
         except self._errors as exc:
             raise BadRequest(
                 f"{first_line(exc)} (send {self._features} values per row, without a label column)"
@@ -198,9 +200,7 @@ def script_predict_fn(data: Any, model: Any) -> Any:
     xgb = import_xgboost()
     if isinstance(model, xgb.Booster):
         features = int(model.num_features())
-        if (
-            hasattr(data, "tocsr") and data.shape[1] < features
-        ):  # LIBSVM rows that stop short of the last feature
+        if hasattr(data, "tocsr") and data.shape[1] < features:  # LIBSVM rows that stop short of the last feature
             data = data.tocsr()
             data = type(data)((data.data, data.indices, data.indptr), shape=(data.shape[0], features))
         try:

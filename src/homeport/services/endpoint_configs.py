@@ -40,8 +40,10 @@ class EndpointConfigService:
         names = [v["VariantName"] for v in variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValidationError(f"Variant names must be unique within an endpoint config: "
-                                  f"{', '.join(duplicates)} appears more than once.")
+            raise ValidationError(
+                f"Variant names must be unique within an endpoint config: "
+                f"{', '.join(duplicates)} appears more than once."
+            )
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("At least one production variant needs an InitialVariantWeight above 0.")
         config_arn = arn(self.ctx.settings, "endpoint-config", name)
@@ -98,8 +100,13 @@ class EndpointConfigService:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        return listing.list_reply(self.ctx.store, Kind.ENDPOINT_CONFIG, params, "EndpointConfigs",
-                                  ("EndpointConfigName", "EndpointConfigArn", "CreationTime"))
+        return listing.list_reply(
+            self.ctx.store,
+            Kind.ENDPOINT_CONFIG,
+            params,
+            "EndpointConfigs",
+            ("EndpointConfigName", "EndpointConfigArn", "CreationTime"),
+        )
 
     def delete(self, name: str) -> dict[str, Any]:
         # As in SageMaker, a config in use may be deleted: the endpoint keeps what it deployed.

@@ -76,8 +76,12 @@ class EndpointService:
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         return listing.list_reply(
-            self.ctx.store, Kind.ENDPOINT, params, "Endpoints",
-            ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus"), "StatusEquals",
+            self.ctx.store,
+            Kind.ENDPOINT,
+            params,
+            "Endpoints",
+            ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus"),
+            "StatusEquals",
         )
 
     def delete(self, name: str) -> dict[str, Any]:
@@ -102,7 +106,10 @@ class EndpointService:
             config = self.configs.get(conn, params["EndpointConfigName"])
             excluded = {p["VariantPropertyType"] for p in params.get("ExcludeRetainedVariantProperties", [])}
             doc["_target"] = self._target(
-                conn, config, current=doc["_serving"], retain=params.get("RetainAllVariantProperties", False),
+                conn,
+                config,
+                current=doc["_serving"],
+                retain=params.get("RetainAllVariantProperties", False),
                 excluded=excluded,
             )
             self._mark_updating(conn, doc)
@@ -120,7 +127,7 @@ class EndpointService:
             unknown = [d["VariantName"] for d in desired_list if d["VariantName"] not in by_name]
             if unknown:
                 raise ValidationError(
-                    f"The variant(s) \"[{', '.join(unknown)}]\" is/are not present in endpoint \"{name}\"; "
+                    f'The variant(s) "[{", ".join(unknown)}]" is/are not present in endpoint "{name}"; '
                     f"its variants are {', '.join(by_name)}."
                 )
             for desired in params["DesiredWeightsAndCapacities"]:
@@ -161,8 +168,14 @@ class EndpointService:
                 f"Variant {variant} asks for {count} instances; this server allows at most {limit} per variant."
             )
 
-    def _target(self, conn: Any, config: dict[str, Any], current: dict[str, Any] | None, retain: bool,
-                excluded: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    def _target(
+        self,
+        conn: Any,
+        config: dict[str, Any],
+        current: dict[str, Any] | None,
+        retain: bool,
+        excluded: set[str] | frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
         """What the controller must deploy for `config`, with every model resolved now."""
         previous = {v["VariantName"]: v for v in (current or {}).get("variants", [])}
         variants = []
@@ -175,15 +188,17 @@ class EndpointService:
             if retain and old is not None:
                 count = count if "DesiredInstanceCount" in excluded else old["Count"]
                 weight = weight if "DesiredWeight" in excluded else old["Weight"]
-            variants.append({
-                "VariantName": spec["VariantName"],
-                "ModelName": spec["ModelName"],
-                "InstanceType": spec["InstanceType"],
-                "Count": count,
-                "Weight": weight,
-                "Runtime": images.runtime_for(container["Image"]).value,
-                "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
-            })
+            variants.append(
+                {
+                    "VariantName": spec["VariantName"],
+                    "ModelName": spec["ModelName"],
+                    "InstanceType": spec["InstanceType"],
+                    "Count": count,
+                    "Weight": weight,
+                    "Runtime": images.runtime_for(container["Image"]).value,
+                    "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
+                }
+            )
         return {"config": config["EndpointConfigName"], "variants": variants}
 
 
@@ -197,8 +212,6 @@ def variant_summary(variant: dict[str, Any], current_weight: float, current_coun
         "CurrentInstanceCount": current_count,
         "DesiredInstanceCount": variant["Count"],
     }
-
-
 
 
 def _deployment_config_not_yet() -> ValidationError:

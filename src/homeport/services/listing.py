@@ -28,8 +28,14 @@ def bad_token(token: str | None) -> ValidationError:
     return ValidationError(f"The NextToken '{token}' is not valid; pass the NextToken of a previous reply.")
 
 
-def list_reply(store: Store, kind: Kind, params: dict[str, Any], reply_key: str, fields: tuple[str, ...],
-               status_key: str | None = None) -> dict[str, Any]:
+def list_reply(
+    store: Store,
+    kind: Kind,
+    params: dict[str, Any],
+    reply_key: str,
+    fields: tuple[str, ...],
+    status_key: str | None = None,
+) -> dict[str, Any]:
     """One List* reply: the filtered, sorted page of summaries under `reply_key`, and the NextToken."""
     query = query_from(params, status_key)
     with store.transaction() as conn:

@@ -33,12 +33,19 @@ class ModelService:
         model_arn = arn(self.ctx.settings, "model", name)
         now = self.ctx.clock.now()
         doc: dict[str, Any] = {"ModelName": name}
-        for key in ("PrimaryContainer", "Containers", "InferenceExecutionConfig", "ExecutionRoleArn",
-                    "VpcConfig", "EnableNetworkIsolation"):
+        for key in (
+            "PrimaryContainer",
+            "Containers",
+            "InferenceExecutionConfig",
+            "ExecutionRoleArn",
+            "VpcConfig",
+            "EnableNetworkIsolation",
+        ):
             if key in params:
                 doc[key] = params[key]
-        doc.update(CreationTime=now, ModelArn=model_arn, EnableNetworkIsolation=params.get(
-            "EnableNetworkIsolation", False))
+        doc.update(
+            CreationTime=now, ModelArn=model_arn, EnableNetworkIsolation=params.get("EnableNetworkIsolation", False)
+        )
         store = self.ctx.store
         with store.transaction() as conn:
             try:
@@ -59,8 +66,9 @@ class ModelService:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        return listing.list_reply(self.ctx.store, Kind.MODEL, params, "Models",
-                                  ("ModelName", "ModelArn", "CreationTime"))
+        return listing.list_reply(
+            self.ctx.store, Kind.MODEL, params, "Models", ("ModelName", "ModelArn", "CreationTime")
+        )
 
     def delete(self, name: str) -> dict[str, Any]:
         # SageMaker lets a model be deleted while endpoints use it: they keep running their instances.

@@ -123,26 +123,37 @@ class Store:
 
     # --- resources ---------------------------------------------------------------------------
 
-    def insert(self, conn: Connection, kind: Kind, doc: dict[str, Any], *, name: str, arn: str,
-               status: str | None = None) -> None:
+    def insert(
+        self, conn: Connection, kind: Kind, doc: dict[str, Any], *, name: str, arn: str, status: str | None = None
+    ) -> None:
         table = TABLES[kind]
         if conn.execute(select(table.c.name).where(table.c.name == name)).first() is not None:
             raise Duplicate(name)
         try:
-            conn.execute(table.insert().values(
-                name=name, arn=arn, status=status, creation_time=doc["CreationTime"],
-                last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]), doc=json.dumps(doc),
-            ))
+            conn.execute(
+                table.insert().values(
+                    name=name,
+                    arn=arn,
+                    status=status,
+                    creation_time=doc["CreationTime"],
+                    last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]),
+                    doc=json.dumps(doc),
+                )
+            )
         except IntegrityError as exc:  # a concurrent create won the race
             raise Duplicate(name) from exc
 
-    def replace(self, conn: Connection, kind: Kind, name: str, doc: dict[str, Any],
-                status: str | None = None) -> None:
+    def replace(self, conn: Connection, kind: Kind, name: str, doc: dict[str, Any], status: str | None = None) -> None:
         table = TABLES[kind]
-        conn.execute(table.update().where(table.c.name == name).values(
-            status=status, last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]),
-            doc=json.dumps(doc),
-        ))
+        conn.execute(
+            table.update()
+            .where(table.c.name == name)
+            .values(
+                status=status,
+                last_modified_time=doc.get("LastModifiedTime", doc["CreationTime"]),
+                doc=json.dumps(doc),
+            )
+        )
 
     def get(self, conn: Connection, kind: Kind, name: str) -> dict[str, Any] | None:
         table = TABLES[kind]
@@ -193,9 +204,7 @@ class Store:
     # --- tags ----------------------------------------------------------------------------------
 
     def arn_exists(self, conn: Connection, arn: str) -> bool:
-        return any(
-            conn.execute(select(t.c.name).where(t.c.arn == arn)).first() is not None for t in TABLES.values()
-        )
+        return any(conn.execute(select(t.c.name).where(t.c.arn == arn)).first() is not None for t in TABLES.values())
 
     def put_tags(self, conn: Connection, arn: str, pairs: list[dict[str, str]]) -> None:
         for pair in pairs:
