@@ -21,7 +21,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
 
-def boto_client(service: str, url: str) -> Any:
+def boto_client(service: str, url: str, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -31,7 +31,7 @@ def boto_client(service: str, url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="homeport",
         aws_secret_access_key="homeport-secret",
-        config=Config(retries={"max_attempts": 1}, read_timeout=90),
+        config=Config(retries={"max_attempts": 1}, read_timeout=90, **config),
     )
 
 
@@ -84,6 +84,18 @@ def sm(server: Any) -> Any:
 @pytest.fixture(scope="session")
 def runtime(server: Any) -> Any:
     return boto_client("sagemaker-runtime", server.url)
+
+
+@pytest.fixture(scope="session")
+def s3(server: Any) -> Any:
+    return boto_client("s3", server.url)
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = unique("bucket")
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 def wait_in_service(sm: Any, name: str) -> dict[str, Any]:

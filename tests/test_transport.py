@@ -77,3 +77,16 @@ def test_other_calls_reach_the_real_transport() -> None:
         assert transport.is_closing() is False
 
     asyncio.run(scenario())
+
+
+def test_big_writes_are_not_held() -> None:
+    async def scenario() -> None:
+        fake, transport = coalescing()
+        for _ in range(40):
+            transport.write(b"x" * 4096)
+        assert sum(map(len, fake.writes)) >= 160 * 1024 - 64 * 1024  # at most one hold's worth waits
+        assert transport.get_write_buffer_size() < 64 * 1024
+        await asyncio.sleep(0)
+        assert sum(map(len, fake.writes)) == 40 * 4096
+
+    asyncio.run(scenario())

@@ -90,3 +90,100 @@ class ModelNotReady(HomeportError):
 class ServiceUnavailable(HomeportError):
     code = "ServiceUnavailable"
     status = 503
+
+
+# --- object store (the S3 face renders these as S3's XML errors) ---------------------------------
+
+
+class ObjectStoreError(HomeportError):
+    sender_fault = True
+    status = 400
+
+
+class NoSuchBucket(ObjectStoreError):
+    code = "NoSuchBucket"
+    status = 404
+
+
+class NoSuchKey(ObjectStoreError):
+    code = "NoSuchKey"
+    status = 404
+
+
+class NoSuchUpload(ObjectStoreError):
+    code = "NoSuchUpload"
+    status = 404
+
+
+class BucketAlreadyOwnedByYou(ObjectStoreError):
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+
+
+class BucketNotEmpty(ObjectStoreError):
+    code = "BucketNotEmpty"
+    status = 409
+
+
+class InvalidBucketName(ObjectStoreError):
+    code = "InvalidBucketName"
+
+
+class KeyTooLong(ObjectStoreError):
+    code = "KeyTooLongError"
+
+
+class InvalidArgument(ObjectStoreError):
+    code = "InvalidArgument"
+
+
+class InvalidRange(ObjectStoreError):
+    code = "InvalidRange"
+    status = 416
+
+
+class InvalidPart(ObjectStoreError):
+    code = "InvalidPart"
+
+
+class InvalidPartOrder(ObjectStoreError):
+    code = "InvalidPartOrder"
+
+
+class EntityTooSmall(ObjectStoreError):
+    code = "EntityTooSmall"
+
+
+class EntityTooLarge(ObjectStoreError):
+    code = "EntityTooLarge"
+
+
+class MalformedXML(ObjectStoreError):
+    code = "MalformedXML"
+
+
+class BadDigest(ObjectStoreError):
+    code = "BadDigest"
+
+
+class InvalidDigest(ObjectStoreError):
+    code = "InvalidDigest"
+
+
+class IncompleteBody(ObjectStoreError):
+    code = "IncompleteBody"
+
+
+class PreconditionFailed(ObjectStoreError):
+    code = "PreconditionFailed"
+    status = 412
+
+
+class NotImplementedOperation(ObjectStoreError):
+    code = "NotImplemented"
+    status = 501
+
+
+class MethodNotAllowed(ObjectStoreError):
+    code = "MethodNotAllowed"
+    status = 405

@@ -13,12 +13,14 @@ import uvicorn
 
 from homeport.api.app import App, handlers
 from homeport.api.runtime import RuntimeApi
+from homeport.api.s3 import S3Api
 from homeport.api.sagemaker import SageMakerApi
 from homeport.clock import Clock, SystemClock
 from homeport.controllers.endpoints import EndpointController
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
 from homeport.launch import READY_PREFIX
+from homeport.objects.local import LocalObjectStore
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
@@ -56,9 +58,11 @@ class Server:
         self.ctx.wake = self.controller.wake
         self.services = build_services(self.ctx)
         self._loop_task: asyncio.Task[None] | None = None
+        self.objects = LocalObjectStore(settings.objects_dir, self.ctx.clock)
         self.app = App(
             SageMakerApi(handlers(self.services)),
             RuntimeApi(settings, self.router, self._endpoint_status),
+            S3Api(self.objects),
             self.startup,
             self.shutdown,
         )
@@ -80,6 +84,7 @@ class Server:
             self._loop_task.cancel()
         await self.controller.shutdown()
         self.store.close()
+        self.objects.close()
 
     def serve(self) -> None:
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM)

@@ -1,23 +1,25 @@
-"""One ASGI application on one port: the control plane, the runtime API, and homeport's own health."""
+"""One ASGI application on one port: the control plane, the runtime API, the S3 face, homeport's health."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeport.api.asgi import Receive, Scope, Send, respond
 from homeport.api.runtime import RuntimeApi
+from homeport.api.s3 import S3Api
 from homeport.api.sagemaker import SageMakerApi
-from homeport.errors import UnknownOperation
 
 Lifespan = Callable[[], Awaitable[None]]
 
 
 class App:
-    def __init__(self, sagemaker: SageMakerApi, runtime: RuntimeApi, startup: Lifespan, shutdown: Lifespan) -> None:
+    def __init__(
+        self, sagemaker: SageMakerApi, runtime: RuntimeApi, s3: S3Api, startup: Lifespan, shutdown: Lifespan
+    ) -> None:
         self.sagemaker = sagemaker
         self.runtime = runtime
+        self.s3 = s3
         self.startup = startup
         self.shutdown = shutdown
 
@@ -44,13 +46,7 @@ class App:
         if method == "GET" and path == "/ping":
             await respond(send, 200, b'{"status":"ok"}', [(b"content-type", b"application/json")])
             return
-        error = UnknownOperation(f"homeport has no operation at {method} {path}.")
-        await respond(
-            send,
-            404,
-            json.dumps({"__type": error.code, "message": error.message}).encode(),
-            [(b"content-type", b"application/json"), (b"x-amzn-errortype", error.code.encode())],
-        )
+        await self.s3(scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,0 +1,618 @@
+"""The S3 face of the embedded object store (REST-XML), path-style and virtual-host style.
+
+The operations boto3's transfers, the AWS CLI and s3fs use: buckets (create, head, list, delete), objects
+(put, get with Range and conditions, head, delete, delete many, copy, list v1/v2) and multipart uploads.
+Bodies stream in both directions: an upload goes to disk chunk by chunk as it arrives, a download is read
+from disk chunk by chunk as the client takes it, so a 1 GB object never sits in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
+from homeport.api.s3body import BodyReader
+from homeport.api.s3xml import MAX_REQUEST_XML, document, http_date, iso_time, parse
+from homeport.api.s3xml import children as xml_children
+from homeport.api.s3xml import text as xml_text
+from homeport.errors import (
+    HomeportError,
+    InvalidArgument,
+    InvalidRange,
+    MalformedXML,
+    MethodNotAllowed,
+    NotImplementedOperation,
+    ObjectStoreError,
+    PreconditionFailed,
+)
+from homeport.objects.local import MAX_PARTS, LocalObjectStore, ObjectInfo, ObjectMeta, Writer
+from homeport.objects.names import check_bucket
+
+log = logging.getLogger("homeport.s3")
+
+MAX_PUT_BYTES = 5 * 1024**3  # S3's limit for one PutObject or UploadPart
+_READ_CHUNK = 1024 * 1024
+_KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+_OWNER = [("ID", "homeport"), ("DisplayName", "homeport")]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class S3Request:
+    method: str
+    bucket: str
+    key: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ","
+    scope: Scope
+    receive: Receive
+    request_id: str
+
+    def has(self, name: str) -> bool:
+        return name in self.query
+
+
+class S3Api:
+    def __init__(self, store: LocalObjectStore, virtual_host_suffixes: tuple[str, ...] = ("localhost",)) -> None:
+        self.store = store
+        self.suffixes = tuple("." + s.lstrip(".") for s in virtual_host_suffixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = self._request(scope, receive)
+        try:
+            await self._dispatch(request, send)
+        except HomeportError as exc:
+            await _error(send, request, exc.status, exc.code, exc.message, exc.extra)
+        except Exception:
+            log.exception("S3 %s %s/%s failed", request.method, request.bucket, request.key)
+            await _error(send, request, 500, "InternalError", "We encountered an internal error. Please try again.")
+
+    def _request(self, scope: Scope, receive: Receive) -> S3Request:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]},{text}" if key in headers else text
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True).items()}
+        path = unquote(scope["raw_path"].decode("latin-1")) if scope.get("raw_path") else scope["path"]
+        host = headers.get("host", "").rsplit(":", 1)[0] if not headers.get("host", "").startswith("[") else ""
+        bucket = ""
+        for suffix in self.suffixes:
+            if host.endswith(suffix) and len(host) > len(suffix):
+                bucket = host[: -len(suffix)]
+                break
+        if bucket:
+            key = path[1:]
+        else:
+            bucket, _, key = path[1:].partition("/")
+        return S3Request(scope["method"], bucket, key, query, headers, scope, receive, secrets.token_hex(8).upper())
+
+    async def _dispatch(self, r: S3Request, send: Send) -> None:
+        m = r.method
+        if not r.bucket:
+            if m == "GET":
+                return await self.list_buckets(r, send)
+            raise MethodNotAllowed("The specified method is not allowed against this resource.", Method=m)
+        check_bucket(r.bucket)
+        if not r.key:
+            handler = {
+                ("PUT", ""): self.create_bucket,
+                ("HEAD", ""): self.head_bucket,
+                ("DELETE", ""): self.delete_bucket,
+                ("GET", "location"): self.bucket_location,
+                ("GET", "uploads"): self.list_uploads,
+                ("GET", ""): self.list_objects,
+                ("POST", "delete"): self.delete_objects,
+            }.get((m, _subresource(r, ("location", "uploads", "delete"))))
+        else:
+            handler = {
+                ("PUT", "partNumber"): self.upload_part,
+                ("PUT", ""): self.copy_object if "x-amz-copy-source" in r.headers else self.put_object,
+                ("GET", "uploadId"): self.list_parts,
+                ("GET", ""): self.get_object,
+                ("HEAD", ""): self.head_object,
+                ("DELETE", "uploadId"): self.abort_upload,
+                ("DELETE", ""): self.delete_object,
+                ("POST", "uploads"): self.create_upload,
+                ("POST", "uploadId"): self.complete_upload,
+            }.get((m, _subresource(r, ("partNumber", "uploadId", "uploads"))))
+        if handler is None:
+            raise NotImplementedOperation(
+                f"homeport's S3 face does not implement {m} with {', '.join(sorted(r.query)) or 'no'} "
+                "sub-resources; see the README for the operations it serves."
+            )
+        await handler(r, send)
+
+    # --- buckets ----------------------------------------------------------------------------------
+
+    async def list_buckets(self, r: S3Request, send: Send) -> None:
+        buckets = await asyncio.to_thread(self.store.buckets)
+        body = document(
+            "ListAllMyBucketsResult",
+            [
+                ("Owner", _OWNER),
+                ("Buckets", [("Bucket", [("Name", n), ("CreationDate", iso_time(t))]) for n, t in buckets]),
+            ],
+        )
+        await _xml(send, r, body)
+
+    async def create_bucket(self, r: S3Request, send: Send) -> None:
+        await _drain_small(r)  # CreateBucketConfiguration: the region is the server's, whatever it says
+        await asyncio.to_thread(self.store.create_bucket, r.bucket)
+        await _empty(send, r, 200, [(b"location", f"/{r.bucket}".encode())])
+
+    async def head_bucket(self, r: S3Request, send: Send) -> None:
+        await asyncio.to_thread(self.store.head_bucket, r.bucket)
+        await _empty(send, r, 200, [(b"x-amz-bucket-region", b"us-east-1")])
+
+    async def delete_bucket(self, r: S3Request, send: Send) -> None:
+        await asyncio.to_thread(self.store.delete_bucket, r.bucket)
+        await _empty(send, r, 204)
+
+    async def bucket_location(self, r: S3Request, send: Send) -> None:
+        await asyncio.to_thread(self.store.head_bucket, r.bucket)
+        await _xml(send, r, document("LocationConstraint", []))
+
+    async def list_objects(self, r: S3Request, send: Send) -> None:
+        v2 = r.query.get("list-type") == "2"
+        prefix, delimiter = r.query.get("prefix", ""), r.query.get("delimiter", "")
+        max_keys = _int_arg(r.query.get("max-keys", "1000"), "max-keys", 0, 2**31 - 1)
+        url = r.query.get("encoding-type") == "url"
+        if r.query.get("encoding-type") not in (None, "url"):
+            raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+        token = r.query.get("continuation-token")
+        if v2:
+            resume = _decode_token(token) if token is not None else _start_after(r.query.get("start-after"))
+        else:
+            resume = _marker(r.query.get("marker"), prefix, delimiter)
+        page = await asyncio.to_thread(
+            self.store.list_objects, r.bucket, prefix, delimiter, resume, min(max_keys, 1000)
+        )
+        enc = (lambda s: quote(s, safe="/")) if url else (lambda s: s)
+        contents = [
+            (
+                "Contents",
+                [
+                    ("Key", enc(o.key)),
+                    ("LastModified", iso_time(o.last_modified)),
+                    ("ETag", f'"{o.etag}"'),
+                    ("Size", o.size),
+                    ("Owner", None if v2 else _OWNER),
+                    ("StorageClass", "STANDARD"),
+                ],
+            )
+            for o in page.objects
+        ]
+        common = [("CommonPrefixes", [("Prefix", enc(p))]) for p in page.prefixes]
+        head: list[tuple[str, Any]] = [("Name", r.bucket), ("Prefix", enc(prefix))]
+        if v2:
+            head += [
+                ("ContinuationToken", token),
+                ("NextContinuationToken", _encode_token(page.resume) if page.truncated else None),
+                ("StartAfter", enc(r.query["start-after"]) if "start-after" in r.query else None),
+                ("KeyCount", len(page.objects) + len(page.prefixes)),
+            ]
+        else:
+            last = max([o.key for o in page.objects] + page.prefixes, default=None)
+            head += [
+                ("Marker", enc(r.query.get("marker", ""))),
+                ("NextMarker", enc(last) if page.truncated and delimiter and last else None),
+            ]
+        head += [
+            ("MaxKeys", max_keys),
+            ("Delimiter", enc(delimiter) if delimiter else None),
+            ("EncodingType", "url" if url else None),
+            ("IsTruncated", page.truncated),
+        ]
+        await _xml(send, r, document("ListBucketResult", head + contents + common))
+
+    async def delete_objects(self, r: S3Request, send: Send) -> None:
+        root = parse(await _small_body(r), "Delete")
+        quiet = (xml_text(root, "Quiet") or "").strip().lower() == "true"
+        keys = [xml_text(o, "Key") or "" for o in xml_children(root, "Object")]
+        if not keys or len(keys) > 1000:
+            raise MalformedXML("A Delete request names between 1 and 1,000 objects.")
+        results: list[tuple[str, Any]] = []
+        for key in keys:
+            try:
+                await asyncio.to_thread(self.store.delete, r.bucket, key)
+            except ObjectStoreError as exc:
+                results.append(("Error", [("Key", key), ("Code", exc.code), ("Message", exc.message)]))
+            else:
+                if not quiet:
+                    results.append(("Deleted", [("Key", key)]))
+        await _xml(send, r, document("DeleteResult", results))
+
+    # --- objects ----------------------------------------------------------------------------------
+
+    async def put_object(self, r: S3Request, send: Send) -> None:
+        writer = await asyncio.to_thread(self.store.writer, r.bucket)
+        checks = await self._receive(r, writer)
+        info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, _meta(r, checks))
+        await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *_checksum_headers(checks)])
+
+    async def _receive(self, r: S3Request, writer: Writer) -> dict[str, str]:
+        """Stream the request body into `writer`, verified as the client's headers demand."""
+        try:
+            reader = BodyReader(r.headers, MAX_PUT_BYTES)
+            while True:
+                message = await r.receive()
+                if message["type"] == "http.disconnect":
+                    raise asyncio.CancelledError("the client went away")
+                chunk = message.get("body", b"")
+                if chunk:
+                    for piece in reader.feed(chunk):
+                        writer.write(piece)
+                if not message.get("more_body", False):
+                    break
+            return reader.finish(writer.md5)
+        except BaseException:
+            writer.abort()
+            raise
+
+    async def get_object(self, r: S3Request, send: Send) -> None:
+        info, file = await asyncio.to_thread(self.store.open, r.bucket, r.key)
+        try:
+            if (status := _preconditions(r, info)) is not None:
+                return await _empty(send, r, status, _object_headers(info, r, with_length=False))
+            start, stop = 0, info.size
+            headers = _object_headers(info, r, with_length=False)
+            status = 200
+            wanted = _range(r.headers.get("range"), info.size)
+            if wanted is not None:
+                start, stop = wanted
+                status = 206
+                headers.append((b"content-range", f"bytes {start}-{stop - 1}/{info.size}".encode()))
+            headers.append((b"content-length", str(stop - start).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            file.seek(start)
+            left = stop - start
+            while left > 0:
+                chunk = file.read(min(_READ_CHUNK, left))
+                if not chunk:
+                    break  # cannot happen for a committed object; never loop forever if it does
+                left -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            if left:
+                log.error("object %s/%s ended %d bytes early", r.bucket, r.key, left)
+            elif stop == start:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            file.close()
+
+    async def head_object(self, r: S3Request, send: Send) -> None:
+        info = await asyncio.to_thread(self.store.head, r.bucket, r.key)
+        status = _preconditions(r, info) or 200
+        await _empty(send, r, status, _object_headers(info, r, with_length=status == 200))
+
+    async def delete_object(self, r: S3Request, send: Send) -> None:
+        await asyncio.to_thread(self.store.delete, r.bucket, r.key)
+        await _empty(send, r, 204)
+
+    async def copy_object(self, r: S3Request, send: Send) -> None:
+        source_bucket, source_key = _copy_source(r.headers["x-amz-copy-source"])
+        directive = r.headers.get("x-amz-metadata-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise InvalidArgument("Unknown metadata directive; use COPY or REPLACE.", ArgumentName=directive)
+        if (source_bucket, source_key) == (r.bucket, r.key) and directive == "COPY":
+            raise InvalidArgument(
+                "This copy request is illegal because it is trying to copy an object to itself without changing "
+                "the object's metadata, storage class, website redirect location or encryption attributes."
+            )
+        await _drain_small(r)
+        source, file = await asyncio.to_thread(self.store.open, source_bucket, source_key)
+        try:
+            meta = _meta(r, {}) if directive == "REPLACE" else source.meta
+            info = await asyncio.to_thread(self.store.copy, source, file, r.bucket, r.key, meta)
+        finally:
+            file.close()
+        body = document(
+            "CopyObjectResult", [("LastModified", iso_time(info.last_modified)), ("ETag", f'"{info.etag}"')]
+        )
+        await _xml(send, r, body)
+
+    # --- multipart uploads ------------------------------------------------------------------------
+
+    async def create_upload(self, r: S3Request, send: Send) -> None:
+        await _drain_small(r)
+        algorithm = r.headers.get("x-amz-checksum-algorithm")
+        meta = _meta(r, {})
+        meta = ObjectMeta(meta.content_type, meta.user, meta.headers, {}, algorithm.upper() if algorithm else None)
+        upload = await asyncio.to_thread(self.store.create_upload, r.bucket, r.key, meta)
+        body = document(
+            "InitiateMultipartUploadResult", [("Bucket", r.bucket), ("Key", r.key), ("UploadId", upload.upload_id)]
+        )
+        extra = [(b"x-amz-checksum-algorithm", meta.checksum_algorithm.encode())] if meta.checksum_algorithm else []
+        await _xml(send, r, body, extra)
+
+    async def upload_part(self, r: S3Request, send: Send) -> None:
+        if "x-amz-copy-source" in r.headers:
+            raise NotImplementedOperation("UploadPartCopy is not implemented by homeport's S3 face.")
+        number = _int_arg(r.query["partNumber"], "partNumber", 1, MAX_PARTS)
+        upload_id = r.query.get("uploadId", "")
+        writer = await asyncio.to_thread(self.store.part_writer, r.bucket, r.key, upload_id)
+        checks = await self._receive(r, writer)
+        part = await asyncio.to_thread(self.store.commit_part, writer, r.bucket, r.key, upload_id, number, checks)
+        await _empty(send, r, 200, [(b"etag", f'"{part.etag}"'.encode()), *_checksum_headers(checks)])
+
+    async def list_parts(self, r: S3Request, send: Send) -> None:
+        upload_id = r.query["uploadId"]
+        after = _int_arg(r.query.get("part-number-marker", "0"), "part-number-marker", 0, MAX_PARTS)
+        max_parts = _int_arg(r.query.get("max-parts", "1000"), "max-parts", 0, 1000)
+        parts = await asyncio.to_thread(self.store.parts, r.bucket, r.key, upload_id, after, max_parts)
+        truncated = len(parts) > max_parts
+        parts = parts[:max_parts]
+        items: list[tuple[str, Any]] = [
+            ("Bucket", r.bucket),
+            ("Key", r.key),
+            ("UploadId", upload_id),
+            ("PartNumberMarker", after),
+            ("NextPartNumberMarker", parts[-1].number if parts else after),
+            ("MaxParts", max_parts),
+            ("IsTruncated", truncated),
+            ("Owner", _OWNER),
+            ("StorageClass", "STANDARD"),
+        ]
+        for p in parts:
+            fields: list[tuple[str, Any]] = [
+                ("PartNumber", p.number),
+                ("LastModified", iso_time(p.last_modified)),
+                ("ETag", f'"{p.etag}"'),
+                ("Size", p.size),
+            ]
+            fields += [(f"Checksum{name}", value) for name, value in p.checksums.items()]
+            items.append(("Part", fields))
+        await _xml(send, r, document("ListPartsResult", items))
+
+    async def list_uploads(self, r: S3Request, send: Send) -> None:
+        uploads = await asyncio.to_thread(self.store.uploads, r.bucket)
+        items: list[tuple[str, Any]] = [("Bucket", r.bucket), ("MaxUploads", 1000), ("IsTruncated", False)]
+        items += [
+            (
+                "Upload",
+                [("Key", u.key), ("UploadId", u.upload_id), ("Initiated", iso_time(u.initiated)), ("Owner", _OWNER)],
+            )
+            for u in uploads
+        ]
+        await _xml(send, r, document("ListMultipartUploadsResult", items))
+
+    async def complete_upload(self, r: S3Request, send: Send) -> None:
+        root = parse(await _small_body(r), "CompleteMultipartUpload")
+        chosen = []
+        for part in xml_children(root, "Part"):
+            number = xml_text(part, "PartNumber")
+            etag = xml_text(part, "ETag")
+            if number is None or etag is None or not number.strip().isdigit():
+                raise MalformedXML("Each <Part> needs a <PartNumber> and the <ETag> UploadPart returned.")
+            chosen.append((int(number), etag.strip()))
+        info = await asyncio.to_thread(self.store.complete_upload, r.bucket, r.key, r.query["uploadId"], chosen)
+        body = document(
+            "CompleteMultipartUploadResult",
+            [
+                ("Location", f"/{r.bucket}/{quote(r.key)}"),
+                ("Bucket", r.bucket),
+                ("Key", r.key),
+                ("ETag", f'"{info.etag}"'),
+            ],
+        )
+        await _xml(send, r, body)
+
+    async def abort_upload(self, r: S3Request, send: Send) -> None:
+        await asyncio.to_thread(self.store.abort_upload, r.bucket, r.key, r.query["uploadId"])
+        await _empty(send, r, 204)
+
+
+# --- request helpers --------------------------------------------------------------------------------
+
+
+def _subresource(r: S3Request, names: tuple[str, ...]) -> str:
+    for name in names:
+        if name in r.query:
+            return name
+    return ""
+
+
+def _int_arg(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidArgument(f"{name} must be an integer from {low} to {high}; got {raw!r}.", ArgumentName=name)
+    return value
+
+
+def _encode_token(resume: tuple[str, str] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(resume).encode()).decode() if resume else None
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        op, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if op in (">", ">=") and isinstance(key, str):
+            return op, key
+    except (ValueError, TypeError):
+        pass
+    raise InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token")
+
+
+def _start_after(value: str | None) -> tuple[str, str] | None:
+    return (">", value) if value else None
+
+
+def _marker(marker: str | None, prefix: str, delimiter: str) -> tuple[str, str] | None:
+    """ListObjects (v1) resumes after its marker; a marker that is a common prefix skips all of it."""
+    if not marker:
+        return None
+    if delimiter and marker.startswith(prefix) and marker.endswith(delimiter):
+        from homeport.objects.names import after_prefix
+
+        upper = after_prefix(marker)
+        return (">=", upper) if upper else (">", marker)
+    return (">", marker)
+
+
+def _meta(r: S3Request, checks: dict[str, str]) -> ObjectMeta:
+    h = r.headers
+    user = {name[len("x-amz-meta-") :]: value for name, value in h.items() if name.startswith("x-amz-meta-")}
+    kept = {name: h[name] for name in _KEPT_HEADERS if name in h}
+    if "content-encoding" in kept:  # aws-chunked is how the body travelled, not what it is
+        codings = [c.strip() for c in kept["content-encoding"].split(",") if c.strip().lower() != "aws-chunked"]
+        kept["content-encoding"] = ",".join(codings)
+        if not kept["content-encoding"]:
+            del kept["content-encoding"]
+    return ObjectMeta(h.get("content-type", "binary/octet-stream"), user, kept, checks)
+
+
+def _checksum_headers(checks: dict[str, str]) -> Headers:
+    return [(f"x-amz-checksum-{name.lower()}".encode(), value.encode()) for name, value in checks.items()]
+
+
+def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool) -> Headers:
+    headers: Headers = [
+        (b"content-type", info.meta.content_type.encode("latin-1", "replace")),
+        (b"etag", f'"{info.etag}"'.encode()),
+        (b"last-modified", http_date(info.last_modified).encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"x-amz-request-id", r.request_id.encode()),
+    ]
+    if with_length:
+        headers.append((b"content-length", str(info.size).encode()))
+    headers += [(name.encode(), value.encode("latin-1", "replace")) for name, value in info.meta.headers.items()]
+    headers += [
+        (f"x-amz-meta-{name}".encode(), value.encode("latin-1", "replace")) for name, value in info.meta.user.items()
+    ]
+    if r.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        headers += _checksum_headers(info.meta.checksums)
+    if info.parts:
+        headers.append((b"x-amz-mp-parts-count", str(info.parts).encode()))
+    return headers
+
+
+def _preconditions(r: S3Request, info: ObjectInfo) -> int | None:
+    """RFC 7232 as S3 applies it: 412 for If-Match / If-Unmodified-Since, 304 for the other two."""
+    from email.utils import parsedate_to_datetime
+
+    def when(name: str) -> float | None:
+        try:
+            return parsedate_to_datetime(r.headers[name]).timestamp() if name in r.headers else None
+        except (TypeError, ValueError):
+            return None
+
+    etag = f'"{info.etag}"'
+    modified = int(info.last_modified)
+    if_match = r.headers.get("if-match")
+    if if_match is not None and not _etag_matches(if_match, etag):
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold", Condition="If-Match")
+    since = when("if-unmodified-since")
+    if if_match is None and since is not None and modified > since:
+        raise PreconditionFailed(
+            "At least one of the pre-conditions you specified did not hold", Condition="If-Unmodified-Since"
+        )
+    if_none = r.headers.get("if-none-match")
+    if if_none is not None and _etag_matches(if_none, etag):
+        return 304
+    since = when("if-modified-since")
+    if if_none is None and since is not None and modified <= since:
+        return 304
+    return None
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or etag in tags or etag.strip('"') in tags
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, stop) for a single `bytes=` range; None serves the whole object (as S3 does for others)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if not first:  # the last N bytes
+            count = int(last)
+            if count <= 0:
+                raise ValueError
+            return (max(0, size - count), size) if size else _unsatisfiable(header, size)
+        start = int(first)
+        stop = min(int(last) + 1, size) if last else size
+    except ValueError:
+        return None  # a malformed Range header is ignored, as S3 does
+    if start >= size:
+        _unsatisfiable(header, size)
+    if stop <= start:
+        return None
+    return start, stop
+
+
+def _unsatisfiable(header: str, size: int) -> tuple[int, int]:
+    raise InvalidRange("The requested range is not satisfiable", RangeRequested=header, ActualObjectSize=size)
+
+
+def _copy_source(header: str) -> tuple[str, str]:
+    source = unquote(header.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+        )
+    check_bucket(bucket)
+    return bucket, key
+
+
+async def _small_body(r: S3Request) -> bytes:
+    try:
+        return await read_body(r.receive, MAX_REQUEST_XML)
+    except BodyTooLarge:
+        raise MalformedXML(f"The XML document is larger than {MAX_REQUEST_XML} bytes.") from None
+
+
+async def _drain_small(r: S3Request) -> None:
+    if r.headers.get("content-length", "0") != "0" or "transfer-encoding" in r.headers:
+        await _small_body(r)
+
+
+# --- replies ----------------------------------------------------------------------------------------
+
+
+async def _xml(send: Send, r: S3Request, body: bytes, extra: Headers | None = None) -> None:
+    await _send(send, r, 200, body, [(b"content-type", b"application/xml"), *(extra or [])])
+
+
+async def _empty(send: Send, r: S3Request, status: int, headers: Headers | None = None) -> None:
+    headers = list(headers or [])
+    if not any(name == b"content-length" for name, _ in headers):
+        headers.append((b"content-length", b"0"))
+    await send({"type": "http.response.start", "status": status, "headers": _ids(r, headers)})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send(send: Send, r: S3Request, status: int, body: bytes, headers: Headers) -> None:
+    headers = [(b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": _ids(r, headers)})
+    await send({"type": "http.response.body", "body": b"" if r.method == "HEAD" else body})
+
+
+def _ids(r: S3Request, headers: Headers) -> Headers:
+    if not any(name == b"x-amz-request-id" for name, _ in headers):
+        headers.append((b"x-amz-request-id", r.request_id.encode()))
+    return headers
+
+
+async def _error(
+    send: Send, r: S3Request, status: int, code: str, message: str, extra: dict[str, Any] | None = None
+) -> None:
+    fields: list[tuple[str, Any]] = [("Code", code), ("Message", message)]
+    fields += [(name, value) for name, value in (extra or {}).items()]
+    fields += [("Resource", r.scope.get("path", "/")), ("RequestId", r.request_id)]
+    body = document("Error", fields, namespace=False)
+    await _send(send, r, status, body, [(b"content-type", b"application/xml")])

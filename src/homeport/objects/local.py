@@ -1,0 +1,581 @@
+"""The embedded object store: buckets and objects under the data directory.
+
+Layout under the store's root:
+- `index.db` (SQLite): buckets, objects (key, size, ETag, metadata, which data file), multipart uploads.
+- `data/<bucket>/<xx>/<uuid>`: one file per object version that is visible. Keys never become paths, so
+  no key (`..`, `/abs`, `%2F`, NUL, 1 KB of anything) can address a file of its own choosing.
+- `uploads/<upload-id>/<part>.<uuid>`: the parts of multipart uploads in progress.
+- `tmp/`: bytes on their way in. A write lands here, is fsynced, renamed into `data/` and only then
+  indexed in one transaction: a reader sees the old object or the new one, never half of one, and a
+  crash leaves at most a file in `tmp/` (swept at the next start) or an unindexed data file.
+An overwritten object's old file is unlinked after the index points at the new one; a reader that
+opened it before keeps reading it (POSIX keeps unlinked open files).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from homeport.clock import Clock
+from homeport.errors import (
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    EntityTooSmall,
+    InvalidPart,
+    InvalidPartOrder,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+)
+from homeport.objects.names import after_prefix, check_bucket, check_key
+
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
+MAX_PARTS = 10_000
+_COPY_CHUNK = 1024 * 1024
+
+_meta = MetaData()
+_buckets = Table("buckets", _meta, Column("name", String(63), primary_key=True), Column("created", Float))
+_objects = Table(
+    "objects",
+    _meta,
+    Column("bucket", String(63), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("meta", Text, nullable=False),  # JSON: content type, x-amz-meta-*, checksums, parts
+    Column("file", Text, nullable=False),
+    PrimaryKeyConstraint("bucket", "key"),
+)
+_uploads = Table(
+    "uploads",
+    _meta,
+    Column("upload_id", String(64), primary_key=True),
+    Column("bucket", String(63), nullable=False, index=True),
+    Column("key", Text, nullable=False),
+    Column("initiated", Float, nullable=False),
+    Column("meta", Text, nullable=False),
+)
+_parts = Table(
+    "parts",
+    _meta,
+    Column("upload_id", String(64), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("checksums", Text, nullable=False),
+    Column("file", Text, nullable=False),
+    PrimaryKeyConstraint("upload_id", "number"),
+)
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """What a writer says about an object besides its bytes."""
+
+    content_type: str = "binary/octet-stream"
+    user: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+    headers: dict[str, str] = field(default_factory=dict)  # content-encoding, cache-control, …
+    checksums: dict[str, str] = field(default_factory=dict)  # "CRC32" → base64, as sent and verified
+    checksum_algorithm: str | None = None  # multipart: the algorithm named at creation
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "content_type": self.content_type,
+            "user": self.user,
+            "headers": self.headers,
+            "checksums": self.checksums,
+            "checksum_algorithm": self.checksum_algorithm,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ObjectMeta:
+        return cls(
+            doc.get("content_type", "binary/octet-stream"),
+            doc.get("user", {}),
+            doc.get("headers", {}),
+            doc.get("checksums", {}),
+            doc.get("checksum_algorithm"),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # without quotes; "<md5>-<parts>" for a multipart object
+    last_modified: float
+    meta: ObjectMeta
+    file: Path
+    parts: int = 0
+
+
+@dataclass(frozen=True)
+class Listing:
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+    truncated: bool
+    resume: tuple[str, str] | None  # (">" or ">=", key): where the next page starts
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    number: int
+    size: int
+    etag: str
+    last_modified: float
+    checksums: dict[str, str]
+    file: Path
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    meta: ObjectMeta
+
+
+class Writer:
+    """Bytes of a new object or part on their way in; invisible until the store commits them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed in finish/abort
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._md5.update(data)
+        self.size += len(data)
+
+    @property
+    def etag(self) -> str:
+        return self._md5.hexdigest()
+
+    @property
+    def md5(self) -> bytes:
+        return self._md5.digest()
+
+    def finish(self) -> None:
+        """Make the bytes durable before they become visible (a crash must not expose a short file)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def abort(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path, clock: Clock) -> None:
+        self.root = root
+        self.clock = clock
+        for sub in ("data", "uploads", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        for leftover in (root / "tmp").iterdir():  # writes a crash interrupted: never visible, now gone
+            leftover.unlink(missing_ok=True)
+        self._engine = create_engine(
+            f"sqlite:///{root / 'index.db'}", connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        event.listen(self._engine, "connect", _sqlite_pragmas)
+        _meta.create_all(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    # --- buckets ----------------------------------------------------------------------------------
+
+    def create_bucket(self, name: str) -> None:
+        check_bucket(name)
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(_buckets).values(name=name, created=self.clock.now()))
+        except IntegrityError:
+            raise BucketAlreadyOwnedByYou(
+                "Your previous request to create the named bucket succeeded and you already own it.",
+                BucketName=name,
+            ) from None
+        (self.root / "data" / name).mkdir(exist_ok=True)
+
+    def buckets(self) -> list[tuple[str, float]]:
+        with self._tx() as conn:
+            return [(r.name, r.created) for r in conn.execute(select(_buckets).order_by(_buckets.c.name))]
+
+    def head_bucket(self, name: str) -> None:
+        with self._tx() as conn:
+            self._bucket(conn, name)
+
+    def delete_bucket(self, name: str) -> None:
+        with self._tx() as conn:
+            self._bucket(conn, name)
+            if conn.execute(select(_objects.c.key).where(_objects.c.bucket == name).limit(1)).first():
+                raise BucketNotEmpty("The bucket you tried to delete is not empty.", BucketName=name)
+            upload_ids = [r.upload_id for r in conn.execute(select(_uploads).where(_uploads.c.bucket == name))]
+            conn.execute(delete(_parts).where(_parts.c.upload_id.in_(upload_ids)))
+            conn.execute(delete(_uploads).where(_uploads.c.bucket == name))
+            conn.execute(delete(_buckets).where(_buckets.c.name == name))
+        for upload_id in upload_ids:
+            shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
+        shutil.rmtree(self.root / "data" / name, ignore_errors=True)
+
+    def _bucket(self, conn: Connection, name: str) -> None:
+        if conn.execute(select(_buckets.c.name).where(_buckets.c.name == name)).first() is None:
+            raise NoSuchBucket("The specified bucket does not exist", BucketName=name)
+
+    # --- objects ----------------------------------------------------------------------------------
+
+    def writer(self, bucket: str) -> Writer:
+        """A writer for a new object in `bucket` (checked now, so a missing bucket fails before the body)."""
+        self.head_bucket(bucket)
+        return Writer(self.root / "tmp" / uuid.uuid4().hex)
+
+    def commit(self, writer: Writer, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
+        """fsync, move into place, index: the object becomes visible whole, or not at all."""
+        check_key(key)
+        writer.finish()
+        return self._publish(writer.path, bucket, key, writer.size, writer.etag, meta, 0)
+
+    def _publish(
+        self, source: Path, bucket: str, key: str, size: int, etag: str, meta: ObjectMeta, parts: int
+    ) -> ObjectInfo:
+        name = uuid.uuid4().hex
+        relative = f"{bucket}/{name[:2]}/{name}"
+        target = self.root / "data" / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            now = self.clock.now()
+            doc = {**meta.to_json(), "parts": parts}
+            with self._tx() as conn:
+                self._bucket(conn, bucket)
+                old = conn.execute(
+                    select(_objects.c.file).where(_objects.c.bucket == bucket, _objects.c.key == key)
+                ).first()
+                values = dict(size=size, etag=etag, last_modified=now, meta=json.dumps(doc), file=relative)
+                if old is None:
+                    conn.execute(insert(_objects).values(bucket=bucket, key=key, **values))
+                else:
+                    conn.execute(
+                        update(_objects).where(_objects.c.bucket == bucket, _objects.c.key == key).values(**values)
+                    )
+        except BaseException:
+            source.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise
+        if old is not None:
+            (self.root / "data" / old.file).unlink(missing_ok=True)
+        return ObjectInfo(bucket, key, size, etag, now, meta, target, parts)
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        with self._tx() as conn:
+            row = conn.execute(select(_objects).where(_objects.c.bucket == bucket, _objects.c.key == key)).first()
+            if row is None:
+                self._bucket(conn, bucket)
+                raise NoSuchKey("The specified key does not exist.", Key=key)
+        return self._info(row)
+
+    def open(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's current version, opened: later overwrites or deletes do not change what is read."""
+        for _ in range(3):
+            info = self.head(bucket, key)
+            with suppress(FileNotFoundError):  # overwritten between the lookup and the open: look again
+                return info, open(info.file, "rb")
+        raise NoSuchKey("The specified key does not exist.", Key=key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        """S3 semantics: deleting a key that does not exist succeeds; a missing bucket does not."""
+        with self._tx() as conn:
+            self._bucket(conn, bucket)
+            where = (_objects.c.bucket == bucket, _objects.c.key == key)
+            row = conn.execute(select(_objects.c.file).where(*where)).first()
+            conn.execute(delete(_objects).where(*where))
+        if row is not None:
+            (self.root / "data" / row.file).unlink(missing_ok=True)
+
+    def copy(self, source: ObjectInfo, reader: IO[bytes], bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
+        writer = self.writer(bucket)
+        try:
+            while chunk := reader.read(_COPY_CHUNK):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        if writer.size != source.size:
+            writer.abort()
+            raise NoSuchKey("The source object changed while it was copied; try again.", Key=source.key)
+        return self.commit(writer, bucket, key, meta)
+
+    def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        resume: tuple[str, str] | None = None,
+        max_keys: int = 1000,
+    ) -> Listing:
+        """One page of keys in order, with keys that share `prefix`…`delimiter` rolled into one prefix."""
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        op, position = resume or (">=", prefix)
+        if position < prefix:
+            op, position = ">=", prefix
+        upper = after_prefix(prefix) if prefix else None
+        with self._tx() as conn:
+            self._bucket(conn, bucket)
+            while True:
+                if max_keys <= 0:
+                    return Listing(objects, prefixes, False, None)
+                query = select(_objects).where(_objects.c.bucket == bucket)
+                query = query.where(_objects.c.key > position if op == ">" else _objects.c.key >= position)
+                if upper is not None:
+                    query = query.where(_objects.c.key < upper)
+                rows = conn.execute(query.order_by(_objects.c.key).limit(max_keys + 1)).all()
+                regrouped = False
+                for row in rows:
+                    if len(objects) + len(prefixes) == max_keys:
+                        last = prefixes[-1] if prefixes and (not objects or prefixes[-1] > objects[-1].key) else None
+                        return Listing(objects, prefixes, True, _after(last) if last else (">", objects[-1].key))
+                    cut = row.key.find(delimiter, len(prefix)) if delimiter else -1
+                    if cut < 0:
+                        objects.append(self._info(row))
+                        continue
+                    common = row.key[: cut + len(delimiter)]
+                    prefixes.append(common)
+                    skip = _after(common)
+                    if skip is None:
+                        return Listing(objects, prefixes, False, None)
+                    op, position = skip
+                    regrouped = True
+                    break  # query again from past this common prefix
+                if not regrouped:
+                    return Listing(objects, prefixes, False, None)
+
+    def _info(self, row: Any) -> ObjectInfo:
+        doc = json.loads(row.meta)
+        return ObjectInfo(
+            row.bucket,
+            row.key,
+            row.size,
+            row.etag,
+            row.last_modified,
+            ObjectMeta.from_json(doc),
+            self.root / "data" / row.file,
+            doc.get("parts", 0),
+        )
+
+    # --- multipart uploads ------------------------------------------------------------------------
+
+    def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> Upload:
+        check_key(key)
+        upload_id = base64.urlsafe_b64encode(secrets.token_bytes(33)).decode()
+        now = self.clock.now()
+        with self._tx() as conn:
+            self._bucket(conn, bucket)
+            conn.execute(
+                insert(_uploads).values(
+                    upload_id=upload_id, bucket=bucket, key=key, initiated=now, meta=json.dumps(meta.to_json())
+                )
+            )
+        (self.root / "uploads" / upload_id).mkdir()
+        return Upload(upload_id, bucket, key, now, meta)
+
+    def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        with self._tx() as conn:
+            return self._upload(conn, bucket, key, upload_id)
+
+    def _upload(self, conn: Connection, bucket: str, key: str, upload_id: str) -> Upload:
+        row = conn.execute(select(_uploads).where(_uploads.c.upload_id == upload_id)).first()
+        if row is None or row.bucket != bucket or row.key != key:
+            self._bucket(conn, bucket)
+            raise NoSuchUpload(
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
+                "aborted or completed.",
+                UploadId=upload_id,
+            )
+        return _upload_of(row)
+
+    def part_writer(self, bucket: str, key: str, upload_id: str) -> Writer:
+        self.upload(bucket, key, upload_id)
+        return Writer(self.root / "tmp" / uuid.uuid4().hex)
+
+    def commit_part(
+        self, writer: Writer, bucket: str, key: str, upload_id: str, number: int, checksums: dict[str, str]
+    ) -> PartInfo:
+        writer.finish()
+        relative = f"{upload_id}/{number}.{uuid.uuid4().hex}"
+        target = self.root / "uploads" / relative
+        try:
+            os.replace(writer.path, target)
+            now = self.clock.now()
+            with self._tx() as conn:
+                self._upload(conn, bucket, key, upload_id)
+                where = (_parts.c.upload_id == upload_id, _parts.c.number == number)
+                old = conn.execute(select(_parts.c.file).where(*where)).first()
+                conn.execute(delete(_parts).where(*where))
+                conn.execute(
+                    insert(_parts).values(
+                        upload_id=upload_id,
+                        number=number,
+                        size=writer.size,
+                        etag=writer.etag,
+                        last_modified=now,
+                        checksums=json.dumps(checksums),
+                        file=relative,
+                    )
+                )
+        except BaseException:
+            writer.path.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise
+        if old is not None:
+            (self.root / "uploads" / old.file).unlink(missing_ok=True)
+        return PartInfo(number, writer.size, writer.etag, now, checksums, target)
+
+    def parts(self, bucket: str, key: str, upload_id: str, after: int = 0, max_parts: int = 1000) -> list[PartInfo]:
+        with self._tx() as conn:
+            self._upload(conn, bucket, key, upload_id)
+            rows = conn.execute(
+                select(_parts)
+                .where(_parts.c.upload_id == upload_id, _parts.c.number > after)
+                .order_by(_parts.c.number)
+                .limit(max_parts + 1)
+            ).all()
+        return [self._part(r) for r in rows]
+
+    def _part(self, row: Any) -> PartInfo:
+        return PartInfo(
+            row.number,
+            row.size,
+            row.etag,
+            row.last_modified,
+            json.loads(row.checksums),
+            self.root / "uploads" / row.file,
+        )
+
+    def uploads(self, bucket: str) -> list[Upload]:
+        with self._tx() as conn:
+            self._bucket(conn, bucket)
+            rows = conn.execute(select(_uploads).where(_uploads.c.bucket == bucket).order_by(_uploads.c.key)).all()
+        return [
+            Upload(r.upload_id, r.bucket, r.key, r.initiated, ObjectMeta.from_json(json.loads(r.meta))) for r in rows
+        ]
+
+    def complete_upload(self, bucket: str, key: str, upload_id: str, chosen: Iterable[tuple[int, str]]) -> ObjectInfo:
+        """Join the chosen parts (number, ETag) into the object, in one new file, then index it."""
+        chosen = list(chosen)
+        with self._tx() as conn:
+            upload = self._upload(conn, bucket, key, upload_id)
+            stored = {
+                r.number: self._part(r) for r in conn.execute(select(_parts).where(_parts.c.upload_id == upload_id))
+            }
+        parts = _check_parts(chosen, stored)
+        writer = self.writer(bucket)
+        try:
+            for part in parts:
+                with open(part.file, "rb") as source:
+                    while chunk := source.read(_COPY_CHUNK):
+                        writer.write(chunk)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts), usedforsecurity=False).hexdigest()
+        meta = upload.meta
+        with self._tx() as conn:  # the upload may have been aborted or completed meanwhile
+            self._upload(conn, bucket, key, upload_id)
+            conn.execute(delete(_parts).where(_parts.c.upload_id == upload_id))
+            conn.execute(delete(_uploads).where(_uploads.c.upload_id == upload_id))
+        info = self._publish(writer.path, bucket, key, writer.size, f"{etag}-{len(parts)}", meta, len(parts))
+        shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
+        return info
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        with self._tx() as conn:
+            self._upload(conn, bucket, key, upload_id)
+            conn.execute(delete(_parts).where(_parts.c.upload_id == upload_id))
+            conn.execute(delete(_uploads).where(_uploads.c.upload_id == upload_id))
+        shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
+
+
+def _check_parts(chosen: list[tuple[int, str]], stored: dict[int, PartInfo]) -> list[PartInfo]:
+    if not chosen:
+        raise InvalidPart("You must specify at least one part.")
+    numbers = [number for number, _ in chosen]
+    if numbers != sorted(set(numbers)):
+        raise InvalidPartOrder("The list of parts was not in ascending order. Parts must be ordered by part number.")
+    parts = []
+    for number, etag in chosen:
+        part = stored.get(number)
+        if part is None or etag.strip('"') != part.etag:
+            raise InvalidPart(
+                f"One or more of the specified parts could not be found. The part may not have been uploaded, or "
+                f"the specified entity tag may not match the part's entity tag (part {number}).",
+                PartNumber=number,
+            )
+        parts.append(part)
+    for part in parts[:-1]:
+        if part.size < MIN_PART_BYTES:
+            raise EntityTooSmall(
+                f"Your proposed upload is smaller than the minimum allowed size: part {part.number} has "
+                f"{part.size} bytes; every part but the last needs at least {MIN_PART_BYTES}.",
+                ProposedSize=part.size,
+                MinSizeAllowed=MIN_PART_BYTES,
+            )
+    return parts
+
+
+def _upload_of(row: Any) -> Upload:
+    return Upload(row.upload_id, row.bucket, row.key, row.initiated, ObjectMeta.from_json(json.loads(row.meta)))
+
+
+def _after(common: str) -> tuple[str, str] | None:
+    upper = after_prefix(common)
+    return (">=", upper) if upper is not None else None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
