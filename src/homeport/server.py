@@ -21,6 +21,7 @@ from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
 from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
+from homeport.objects.locations import Locator
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
@@ -53,12 +54,13 @@ class Server:
         self.settings = settings
         self.store = Store(settings.database_url)
         self.router = Router()
-        self.ctx = Context(settings, self.store, clock or SystemClock())
+        clock = clock or SystemClock()
+        self.objects = LocalObjectStore(settings.objects_dir, clock)
+        self.ctx = Context(settings, self.store, clock, Locator(self.objects))
         self.controller = EndpointController(self.ctx, LocalEngine(), self.router)
         self.ctx.wake = self.controller.wake
         self.services = build_services(self.ctx)
         self._loop_task: asyncio.Task[None] | None = None
-        self.objects = LocalObjectStore(settings.objects_dir, self.ctx.clock)
         self.app = App(
             SageMakerApi(handlers(self.services)),
             RuntimeApi(settings, self.router, self._endpoint_status),

@@ -27,6 +27,7 @@ from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, Inst
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, InstanceSpec
 from homeport.instances import Instance, InstanceState
+from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
 from homeport.states import EndpointStatus
@@ -196,13 +197,20 @@ class EndpointController:
     async def _provision(self, inst: Instance, variant: dict[str, Any]) -> None:
         settings = self.ctx.settings
         container = variant["Container"]
+        url = container.get("ModelDataUrl")
         try:
+            where = self.ctx.objects.locate(url) if url else None
             model_dir = await asyncio.to_thread(
-                artifacts.fetch, container.get("ModelDataUrl"), settings.cache_dir / "models", settings.max_model_bytes
+                artifacts.fetch,
+                where.url if where else None,
+                settings.cache_dir / "models",
+                settings.max_model_bytes,
+                where.storage_options if where else None,
             )
-        except artifacts.ArtifactError as exc:
+        except (artifacts.ArtifactError, UnreachableObject) as exc:
             inst.state = InstanceState.EXITED
-            inst.failure = str(exc)
+            prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
+            inst.failure = f"{prefix}{exc}"
             self.wake()
             return
         environment = {

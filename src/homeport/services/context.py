@@ -1,4 +1,4 @@
-"""What every service needs: settings, the store, the clock, and a way to wake the controllers."""
+"""What every service needs: settings, the store, the clock, object locations, a way to wake the controllers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.clock import Clock
+from homeport.objects.locations import Locator
 from homeport.settings import Settings
 from homeport.store import Store
 
@@ -16,6 +17,7 @@ class Context:
     settings: Settings
     store: Store
     clock: Clock
+    objects: Locator = field(default_factory=lambda: Locator(None))
     # Called after a change the endpoint controller must act on.
     wake: Callable[[], None] = field(default=lambda: None)
 

@@ -7,6 +7,7 @@ from typing import Any
 from homeport import artifacts, images
 from homeport.arns import arn
 from homeport.errors import ValidationError
+from homeport.objects.locations import UnreachableObject
 from homeport.services import listing
 from homeport.services.context import Context, public
 from homeport.store import Kind
@@ -27,7 +28,10 @@ class ModelService:
             url = container.get("ModelDataUrl")
             if url:
                 try:
-                    artifacts.check_exists(url)
+                    where = self.ctx.objects.locate(url)
+                    artifacts.check_exists(where.url, where.storage_options)
+                except UnreachableObject as exc:
+                    raise ValidationError(f"Could not access model data at {exc}") from None
                 except artifacts.ArtifactError as exc:
                     raise ValidationError(str(exc)) from exc
         model_arn = arn(self.ctx.settings, "model", name)
