@@ -13,7 +13,7 @@ import uvicorn
 
 from homeport.api.app import App, handlers
 from homeport.api.runtime import RuntimeApi
-from homeport.api.s3 import S3Api
+from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.sagemaker import SageMakerApi
 from homeport.clock import Clock, SystemClock
 from homeport.controllers.endpoints import EndpointController
@@ -21,7 +21,7 @@ from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
 from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
-from homeport.objects.locations import Locator
+from homeport.objects.locations import ExternalStore, Locator
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
@@ -48,6 +48,21 @@ def build_services(ctx: Context) -> Services:
     return Services(models, configs, EndpointService(ctx, models, configs), TagService(ctx))
 
 
+def external_store(settings: Settings) -> ExternalStore | None:
+    if not settings.s3_endpoint_url:
+        return None
+    try:
+        import s3fs  # noqa: F401 - fail at start, not at the first deployment
+    except ImportError:
+        sys.exit("homeport: HOMEPORT_S3_ENDPOINT_URL needs s3fs: pip install 'homeport[s3]'")
+    return ExternalStore(
+        settings.s3_endpoint_url,
+        settings.s3_region or settings.region,
+        settings.s3_access_key_id or None,
+        settings.s3_secret_access_key or None,
+    )
+
+
 class Server:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +70,9 @@ class Server:
         self.store = Store(settings.database_url)
         self.router = Router()
         clock = clock or SystemClock()
-        self.objects = LocalObjectStore(settings.objects_dir, clock)
-        self.ctx = Context(settings, self.store, clock, Locator(self.objects))
+        external = external_store(settings)
+        self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
+        self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
         self.controller = EndpointController(self.ctx, LocalEngine(), self.router)
         self.ctx.wake = self.controller.wake
         self.services = build_services(self.ctx)
@@ -64,7 +80,7 @@ class Server:
         self.app = App(
             SageMakerApi(handlers(self.services)),
             RuntimeApi(settings, self.router, self._endpoint_status),
-            S3Api(self.objects),
+            S3Api(self.objects) if self.objects else ExternalS3Notice(settings.s3_endpoint_url),
             self.startup,
             self.shutdown,
         )
@@ -86,7 +102,8 @@ class Server:
             self._loop_task.cancel()
         await self.controller.shutdown()
         self.store.close()
-        self.objects.close()
+        if self.objects:
+            self.objects.close()
 
     def serve(self) -> None:
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM)

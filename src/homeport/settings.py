@@ -39,6 +39,11 @@ class Settings:
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     log_level: str = "info"
+    # An external S3-compatible store for s3:// URIs (then the embedded store's S3 face is off).
+    s3_endpoint_url: str = ""
+    s3_region: str = ""  # defaults to `region`
+    s3_access_key_id: str = ""  # empty: s3fs/botocore's own credential chain (AWS_* variables, profiles)
+    s3_secret_access_key: str = ""
 
     @property
     def database_url(self) -> str:

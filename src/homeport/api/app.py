@@ -7,7 +7,7 @@ from typing import Any
 
 from homeport.api.asgi import Receive, Scope, Send, respond
 from homeport.api.runtime import RuntimeApi
-from homeport.api.s3 import S3Api
+from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.sagemaker import SageMakerApi
 
 Lifespan = Callable[[], Awaitable[None]]
@@ -15,7 +15,12 @@ Lifespan = Callable[[], Awaitable[None]]
 
 class App:
     def __init__(
-        self, sagemaker: SageMakerApi, runtime: RuntimeApi, s3: S3Api, startup: Lifespan, shutdown: Lifespan
+        self,
+        sagemaker: SageMakerApi,
+        runtime: RuntimeApi,
+        s3: S3Api | ExternalS3Notice,
+        startup: Lifespan,
+        shutdown: Lifespan,
     ) -> None:
         self.sagemaker = sagemaker
         self.runtime = runtime

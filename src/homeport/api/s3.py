@@ -410,6 +410,21 @@ class S3Api:
         await _empty(send, r, 204)
 
 
+class ExternalS3Notice:
+    """Stands in for the S3 face when s3:// URIs go to an external store: S3 clients are told where to go."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = S3Request(scope["method"], "", "", {}, {}, scope, receive, secrets.token_hex(8).upper())
+        message = (
+            f"This homeport server keeps s3:// objects in the external store at {self.endpoint_url}; "
+            "send S3 requests there (its embedded S3 face is off)."
+        )
+        await _error(send, request, 501, "NotImplemented", message)
+
+
 # --- request helpers --------------------------------------------------------------------------------
 
 

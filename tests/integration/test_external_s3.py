@@ -1,0 +1,67 @@
+"""s3:// URIs served by an external S3-compatible store (moto's server stands in for it on loopback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import boto_client, csv_rows, deploy
+
+pytest.importorskip("s3fs")
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[str]:
+    server_mod = pytest.importorskip("moto.server")
+    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        yield f"http://127.0.0.1:{moto._server.server_port}"
+    finally:
+        moto.stop()
+
+
+@pytest.fixture(scope="module")
+def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from homeport.launch import ServerProcess
+
+    env = {
+        "HOMEPORT_LOG_LEVEL": "warning",
+        "HOMEPORT_S3_ENDPOINT_URL": remote,
+        "HOMEPORT_S3_ACCESS_KEY_ID": "remote-key",
+        "HOMEPORT_S3_SECRET_ACCESS_KEY": "remote-secret",
+    }
+    with ServerProcess(tmp_path_factory.mktemp("external"), env=env) as proc:
+        yield proc
+
+
+def test_models_come_from_the_external_store(
+    remote: str, external_server: Any, xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    store = boto_client("s3", remote)
+    store.create_bucket(Bucket="remote-models")
+    store.upload_file(str(xgb_model["path"]), "remote-models", "abalone/model.tar.gz")
+    sm = boto_client("sagemaker", external_server.url)
+    names = deploy(sm, "s3://remote-models/abalone/model.tar.gz")
+    runtime = boto_client("sagemaker-runtime", external_server.url)
+    x = xgb_model["x"][:3]
+    reply = runtime.invoke_endpoint(EndpointName=names["endpoint"], ContentType="text/csv", Body=csv_rows(x))
+    got = np.array([float(v) for v in reply["Body"].read().decode().split("\n")])
+    np.testing.assert_allclose(got, xgb_model["booster"].inplace_predict(x), rtol=1e-6)
+    with pytest.raises(ClientError) as raised:
+        deploy(sm, "s3://remote-models/absent.tar.gz")
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "s3://remote-models/absent.tar.gz" in raised.value.response["Error"]["Message"]
+
+
+def test_the_embedded_s3_face_is_off_and_says_where_to_go(remote: str, external_server: Any) -> None:
+    s3 = boto_client("s3", external_server.url)
+    with pytest.raises(ClientError) as raised:
+        s3.list_buckets()
+    error = raised.value.response["Error"]
+    assert error["Code"] == "NotImplemented" and remote in error["Message"]
