@@ -73,3 +73,17 @@ def test_not_an_archive_and_missing_files_say_what_is_wrong(tmp_path: Path) -> N
 
 def test_no_model_data_gives_an_empty_directory(tmp_path: Path) -> None:
     assert list(artifacts.fetch(None, tmp_path / "cache", 10).iterdir()) == []
+
+
+def test_file_urls_with_escaped_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "a dir, with commas"
+    folder.mkdir()
+    archive = folder / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    url = archive.as_uri()
+    assert "%20" in url
+    artifacts.check_exists(url)
+    assert (artifacts.fetch(url, tmp_path / "cache", 1 << 20) / "xgboost-model").read_bytes() == b"{}"
