@@ -17,6 +17,10 @@ ROLE = "arn:aws:iam::000000000000:role/homeport-tests"
 _names = itertools.count(1)
 
 
+# The key pair every test server is started with and every test client signs with.
+KEYS = {"HOMEPORT_ACCESS_KEY_ID": "homeport", "HOMEPORT_SECRET_ACCESS_KEY": "homeport-secret"}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
@@ -72,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from homeport.launch import ServerProcess
 
     data_dir = tmp_path_factory.mktemp("homeport-data")
-    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as proc:
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as proc:
         yield proc
 
 

@@ -18,14 +18,30 @@ def _client(settings: Settings, url: str | None, service: str) -> Any:
     from botocore.config import Config
 
     session = botocore.session.get_session()
+    key_id, secret = _credentials(settings)
     return session.create_client(
         service,
         endpoint_url=url or os.environ.get("HOMEPORT_ENDPOINT_URL") or f"http://{settings.host}:{settings.port}",
         region_name=settings.region,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 2}, read_timeout=settings.model_timeout_s + 10),
     )
+
+
+def _credentials(settings: Settings) -> tuple[str | None, str | None]:
+    """HOMEPORT_ACCESS_KEY_ID/…SECRET…, else the pair the server generated in the data directory, else
+    botocore's own chain (AWS_ACCESS_KEY_ID, profiles)."""
+    if settings.access_key_id:
+        return settings.access_key_id, settings.secret_access_key
+    from homeport.keys import KeyFileError, read_keys_file
+
+    generated = settings.data_dir / "credentials"
+    try:
+        keys = read_keys_file(generated) if generated.is_file() else []
+    except (KeyFileError, OSError):
+        keys = []
+    return (keys[0].access_key_id, keys[0].secret_access_key) if keys else (None, None)
 
 
 def _when(value: Any) -> str:

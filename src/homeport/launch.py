@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,7 +15,11 @@ READY_PREFIX = "homeport listening on "
 
 
 class ServerProcess:
-    """`with ServerProcess(data_dir) as server: boto3.client(..., endpoint_url=server.url)`."""
+    """`with ServerProcess(data_dir) as server: boto3.client(..., endpoint_url=server.url)`.
+
+    The server signs nothing with the caller's AWS keys: it gets `HOMEPORT_ACCESS_KEY_ID`/`…SECRET…` from `env`
+    (or the environment), or a fresh random pair, which `access_key_id`/`secret_access_key` give back.
+    """
 
     def __init__(
         self,
@@ -28,6 +33,12 @@ class ServerProcess:
         self.data_dir = Path(data_dir)
         self.port = port
         self.env = {**os.environ, **(env or {})}
+        if not self.env.get("HOMEPORT_ACCESS_KEY_ID") and not self.env.get("HOMEPORT_KEYS_FILE"):
+            # A pair of its own, so the caller can sign requests without reading the data directory.
+            self.env["HOMEPORT_ACCESS_KEY_ID"] = "HP" + secrets.token_hex(9).upper()
+            self.env["HOMEPORT_SECRET_ACCESS_KEY"] = secrets.token_urlsafe(30)
+        self.access_key_id = self.env.get("HOMEPORT_ACCESS_KEY_ID", "")
+        self.secret_access_key = self.env.get("HOMEPORT_SECRET_ACCESS_KEY", "")
         self.startup_timeout_s = startup_timeout_s
         self.extra_args = extra_args or []
         self.url = ""

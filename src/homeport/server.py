@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from homeport.api.app import App, handlers
+from homeport.api.auth import Authenticator
 from homeport.api.runtime import RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.sagemaker import SageMakerApi
@@ -19,6 +22,7 @@ from homeport.clock import Clock, SystemClock
 from homeport.controllers.endpoints import EndpointController
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
+from homeport.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
@@ -63,10 +67,39 @@ def external_store(settings: Settings) -> ExternalStore | None:
     )
 
 
+def access_keys(settings: Settings) -> tuple[KeyRing, AccessKey | None]:
+    """The keys requests must be signed with; a pair generated now (to print once) when none are configured."""
+    configured = bool(settings.access_key_id or settings.keys_file)
+    if not configured and not _is_loopback(settings.host):
+        sys.exit(
+            f"homeport: refusing to listen on {settings.host} with no access keys configured; set "
+            "HOMEPORT_ACCESS_KEY_ID and HOMEPORT_SECRET_ACCESS_KEY, or HOMEPORT_KEYS_FILE"
+        )
+    try:
+        return key_ring(
+            data_dir=settings.data_dir,
+            access_key_id=settings.access_key_id or None,
+            secret_access_key=settings.secret_access_key or None,
+            keys_file=Path(settings.keys_file) if settings.keys_file else None,
+        )
+    except KeyFileError as exc:
+        sys.exit(f"homeport: {exc}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Server:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
+        self.keys, self.generated_key = access_keys(settings)
         self.store = Store(settings.database_url)
         self.router = Router()
         clock = clock or SystemClock()
@@ -81,6 +114,7 @@ class Server:
             SageMakerApi(handlers(self.services)),
             RuntimeApi(settings, self.router, self._endpoint_status),
             S3Api(self.objects) if self.objects else ExternalS3Notice(settings.s3_endpoint_url),
+            Authenticator(self.keys, clock),
             self.startup,
             self.shutdown,
         )
@@ -92,6 +126,14 @@ class Server:
         return doc["EndpointStatus"] if doc else None
 
     async def startup(self) -> None:
+        if self.generated_key is not None:  # shown once, at the start that created it; never logged
+            key = self.generated_key
+            print(
+                "homeport: no access keys were configured, so this pair was generated and saved in "
+                f"{self.settings.data_dir / 'credentials'} (mode 0600; AWS_SHARED_CREDENTIALS_FILE can point at it):\n"
+                f"  aws_access_key_id = {key.access_key_id}\n  aws_secret_access_key = {key.secret_access_key}",
+                flush=True,
+            )
         self.controller.restore()
         self._loop_task = asyncio.get_running_loop().create_task(self.controller.run_forever())
         print(f"{READY_PREFIX}{self.url}", flush=True)

@@ -26,8 +26,11 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     region: str = "us-east-1"
     account_id: str = "000000000000"
-    access_key_id: str = "homeport"
-    secret_access_key: str = "homeport-secret"
+    # The key pair requests are signed with; more pairs in `keys_file` (AWS credentials-file format). With
+    # neither, a pair is generated at the first start and kept in the data directory.
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    keys_file: str = ""
     # SageMaker's container contract: a model has 60 s to answer /invocations.
     model_timeout_s: float = 60.0
     # How long a new instance has to pass /ping before the endpoint is Failed.

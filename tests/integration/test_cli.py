@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import csv_rows, deploy
+from tests.conftest import KEYS, csv_rows, deploy
 
 
 def homeport(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "homeport", *args, "--endpoint-url", url],
+        env={**os.environ, **KEYS},
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import boto_client, csv_rows, deploy
+from tests.conftest import KEYS, boto_client, csv_rows, deploy
 
 pytest.importorskip("s3fs")
 
@@ -32,6 +32,7 @@ def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
     env = {
         "HOMEPORT_LOG_LEVEL": "warning",
+        **KEYS,
         "HOMEPORT_S3_ENDPOINT_URL": remote,
         "HOMEPORT_S3_ACCESS_KEY_ID": "remote-key",
         "HOMEPORT_S3_SECRET_ACCESS_KEY": "remote-secret",

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import WaiterError
 
 from homeport.launch import ServerProcess
-from tests.conftest import boto_client, deploy, wait_in_service
+from tests.conftest import KEYS, boto_client, deploy, wait_in_service
 from tests.test_hostile_archives import Members, bomb, link, regular, snapshot, targz
 
 LIMIT = 1 << 20
@@ -41,7 +41,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     (root / "outside").mkdir()
     (root / "outside" / "victim.txt").write_bytes(b"precious")
     (root / "archives").mkdir()
-    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_MAX_MODEL_BYTES": str(LIMIT)}
+    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_MAX_MODEL_BYTES": str(LIMIT), **KEYS}
     with ServerProcess(root / "data", env=env) as server:
         yield Hostile(root, root / "outside", root / "data", boto_client("sagemaker", server.url))
 

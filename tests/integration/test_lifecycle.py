@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from homeport.launch import ServerProcess
-from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
 
 
 def runtime_children(server: ServerProcess) -> list[int]:
@@ -96,7 +96,7 @@ def test_update_weights_and_capacities_scales_out(sm: Any, xgb_model: dict[str, 
 def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -> None:
     """A killed instance is replaced; a restarted server brings endpoints back; stopping stops every instance."""
     data_dir = tmp_path / "data"
-    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as server:
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
         sm = boto_client("sagemaker", server.url)
         rt = boto_client("sagemaker-runtime", server.url)
         names = deploy(sm, xgb_model["url"])
@@ -115,7 +115,7 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
     for child in children:  # every instance stopped with the server
         assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
 
-    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning"}) as server:
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
         sm = boto_client("sagemaker", server.url)
         rt = boto_client("sagemaker-runtime", server.url)
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] in ("SystemUpdating", "InService")

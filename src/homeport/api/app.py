@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.api.runtime import RuntimeApi
+from homeport.api.auth import HEALTH, RUNTIME, S3, SAGEMAKER, Authenticator, face, json_refusal, read_hashed
+from homeport.api.runtime import MAX_BODY, RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
-from homeport.api.sagemaker import SageMakerApi
+from homeport.api.s3 import refuse as s3_refuse
+from homeport.api.sagemaker import MAX_REQUEST_BYTES, SageMakerApi
+from homeport.api.sigv4 import AuthFailure
+from homeport.errors import UnknownOperation
 
 Lifespan = Callable[[], Awaitable[None]]
 
@@ -19,12 +24,14 @@ class App:
         sagemaker: SageMakerApi,
         runtime: RuntimeApi,
         s3: S3Api | ExternalS3Notice,
+        auth: Authenticator,
         startup: Lifespan,
         shutdown: Lifespan,
     ) -> None:
         self.sagemaker = sagemaker
         self.runtime = runtime
         self.s3 = s3
+        self.auth = auth
         self.startup = startup
         self.shutdown = shutdown
 
@@ -36,22 +43,40 @@ class App:
             await self.lifespan(receive, send)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        if method == "POST" and path.startswith("/endpoints/"):
-            endpoint, _, action = path[len("/endpoints/") :].partition("/")
-            if action == "invocations":
-                await self.runtime.invoke(scope, receive, send, endpoint)
+        where = face(scope)
+        if where == S3:
+            try:
+                verified = self.auth.verify(scope)
+            except AuthFailure as failure:
+                await s3_refuse(scope, failure, send)
                 return
-        if method == "POST" and path == "/":
-            for name, value in scope["headers"]:
-                if name == b"x-amz-target":
-                    await self.sagemaker(scope, receive, send, value.decode("latin-1"))
-                    return
-        if method == "GET" and path == "/ping":
+            await self.s3(scope, receive, send, verified)
+            return
+        if where == HEALTH:
             await respond(send, 200, b'{"status":"ok"}', [(b"content-type", b"application/json")])
             return
-        await self.s3(scope, receive, send)
+        # The JSON faces sign their body's hash without sending it: read the (bounded) body, then verify. An
+        # oversized body is still hashed (up to a hard cap), so its refusal goes only to a signed request.
+        limit = MAX_BODY if where == RUNTIME else MAX_REQUEST_BYTES
+        body, digest = await read_hashed(receive, limit)
+        try:
+            self.auth.verify(scope, body, body_sha256=digest)
+        except AuthFailure as failure:
+            await json_refusal(send, failure)
+            return
+        if where == RUNTIME:
+            await self.runtime.invoke(scope, body, send, scope["path"][len("/endpoints/") : -len("/invocations")])
+        elif where == SAGEMAKER:
+            target = next(value for name, value in scope["headers"] if name == b"x-amz-target")
+            await self.sagemaker(body, send, target.decode("latin-1"))
+        else:
+            error = UnknownOperation(f"homeport has no operation at {scope['method']} {scope['path']}.")
+            await respond(
+                send,
+                404,
+                json.dumps({"__type": error.code, "message": error.message}).encode(),
+                [(b"content-type", b"application/json"), (b"x-amzn-errortype", error.code.encode())],
+            )
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

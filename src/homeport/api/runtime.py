@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from homeport.api.asgi import BodyTooLarge, Receive, Send, read_body, respond
+from homeport.api.asgi import Send, respond
 from homeport.arns import log_group
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import NoHealthyInstance, NoRoute, Router, UnknownVariant
@@ -47,16 +47,17 @@ class RuntimeApi:
         self.router = router
         self.endpoint_status = endpoint_status  # None when the endpoint does not exist
 
-    async def invoke(self, scope: Any, receive: Receive, send: Send, endpoint: str) -> None:
+    async def invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
+        """Answer one InvokeEndpoint; `body` is None when it was over MAX_BODY (and not read)."""
         try:
-            await self._invoke(scope, receive, send, endpoint)
+            await self._invoke(scope, body, send, endpoint)
         except HomeportError as exc:
             await _error(send, exc)
         except Exception:
             log.exception("InvokeEndpoint %s failed", endpoint)
             await _error(send, InternalFailure("homeport failed to invoke the endpoint; see the server log."))
 
-    async def _invoke(self, scope: Any, receive: Receive, send: Send, endpoint: str) -> None:
+    async def _invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
         forward: list[tuple[str, str]] = []
         target_variant = None
         for name, value in scope["headers"]:
@@ -66,9 +67,7 @@ class RuntimeApi:
                 target_variant = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
-        try:
-            body = await read_body(receive, MAX_BODY)
-        except BodyTooLarge:
+        if body is None:
             raise RuntimeValidationError(
                 f"The request body is over {MAX_BODY} bytes (6 MB), InvokeEndpoint's limit. Send fewer "
                 "records per request, or use a batch transform job."

@@ -18,10 +18,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
+from homeport.api.chunked import BodyError
+from homeport.api.chunked import s3_error as body_error
 from homeport.api.s3body import BodyReader
 from homeport.api.s3xml import MAX_REQUEST_XML, document, http_date, iso_time, parse
 from homeport.api.s3xml import children as xml_children
 from homeport.api.s3xml import text as xml_text
+from homeport.api.sigv4 import AuthFailure, Verified
+from homeport.api.sigv4 import s3_error as s3_auth_error
 from homeport.errors import (
     HomeportError,
     InvalidArgument,
@@ -55,6 +59,7 @@ class S3Request:
     scope: Scope
     receive: Receive
     request_id: str
+    auth: Verified | None
 
     def has(self, name: str) -> bool:
         return name in self.query
@@ -65,17 +70,20 @@ class S3Api:
         self.store = store
         self.suffixes = tuple("." + s.lstrip(".") for s in virtual_host_suffixes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = self._request(scope, receive)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, auth: Verified | None) -> None:
+        request = self._request(scope, receive, auth)
         try:
             await self._dispatch(request, send)
         except HomeportError as exc:
             await _error(send, request, exc.status, exc.code, exc.message, exc.extra)
+        except BodyError as exc:
+            wire = body_error(exc)
+            await _error(send, request, wire.status, wire.code, wire.message, dict(wire.fields))
         except Exception:
             log.exception("S3 %s %s/%s failed", request.method, request.bucket, request.key)
             await _error(send, request, 500, "InternalError", "We encountered an internal error. Please try again.")
 
-    def _request(self, scope: Scope, receive: Receive) -> S3Request:
+    def _request(self, scope: Scope, receive: Receive, auth: Verified | None) -> S3Request:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1")
@@ -93,7 +101,9 @@ class S3Api:
             key = path[1:]
         else:
             bucket, _, key = path[1:].partition("/")
-        return S3Request(scope["method"], bucket, key, query, headers, scope, receive, secrets.token_hex(8).upper())
+        return S3Request(
+            scope["method"], bucket, key, query, headers, scope, receive, secrets.token_hex(8).upper(), auth
+        )
 
     async def _dispatch(self, r: S3Request, send: Send) -> None:
         m = r.method
@@ -242,18 +252,17 @@ class S3Api:
     async def _receive(self, r: S3Request, writer: Writer) -> dict[str, str]:
         """Stream the request body into `writer`, verified as the client's headers demand."""
         try:
-            reader = BodyReader(r.headers, MAX_PUT_BYTES)
+            reader = BodyReader(r.scope["headers"], r.auth, MAX_PUT_BYTES)
             while True:
                 message = await r.receive()
                 if message["type"] == "http.disconnect":
                     raise asyncio.CancelledError("the client went away")
                 chunk = message.get("body", b"")
-                if chunk:
-                    for piece in reader.feed(chunk):
-                        writer.write(piece)
+                if chunk and (data := reader.feed(chunk)):
+                    writer.write(data)
                 if not message.get("more_body", False):
                     break
-            return reader.finish(writer.md5)
+            return reader.finish()
         except BaseException:
             writer.abort()
             raise
@@ -262,11 +271,11 @@ class S3Api:
         info, file = await asyncio.to_thread(self.store.open, r.bucket, r.key)
         try:
             if (status := _preconditions(r, info)) is not None:
-                return await _empty(send, r, status, _object_headers(info, r, with_length=False))
+                return await _empty(send, r, status, _object_headers(info, r, with_length=False, whole=False))
             start, stop = 0, info.size
-            headers = _object_headers(info, r, with_length=False)
-            status = 200
             wanted = _range(r.headers.get("range"), info.size)
+            headers = _object_headers(info, r, with_length=False, whole=wanted is None)
+            status = 200
             if wanted is not None:
                 start, stop = wanted
                 status = 206
@@ -291,7 +300,7 @@ class S3Api:
     async def head_object(self, r: S3Request, send: Send) -> None:
         info = await asyncio.to_thread(self.store.head, r.bucket, r.key)
         status = _preconditions(r, info) or 200
-        await _empty(send, r, status, _object_headers(info, r, with_length=status == 200))
+        await _empty(send, r, status, _object_headers(info, r, with_length=status == 200, whole=status == 200))
 
     async def delete_object(self, r: S3Request, send: Send) -> None:
         await asyncio.to_thread(self.store.delete, r.bucket, r.key)
@@ -416,13 +425,24 @@ class ExternalS3Notice:
     def __init__(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = S3Request(scope["method"], "", "", {}, {}, scope, receive, secrets.token_hex(8).upper())
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, auth: Verified | None) -> None:
+        request = S3Request(scope["method"], "", "", {}, {}, scope, receive, secrets.token_hex(8).upper(), None)
         message = (
             f"This homeport server keeps s3:// objects in the external store at {self.endpoint_url}; "
             "send S3 requests there (its embedded S3 face is off)."
         )
         await _error(send, request, 501, "NotImplemented", message)
+
+
+async def refuse(scope: Scope, failure: AuthFailure, send: Send) -> None:
+    """An unauthenticated S3 request: S3's error for the failure, nothing else looked at."""
+    wire = s3_auth_error(failure)
+    request = S3Request(scope["method"], "", "", {}, {}, scope, _no_body, secrets.token_hex(8).upper(), None)
+    await _error(send, request, wire.status, wire.code, wire.message, dict(wire.fields))
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 # --- request helpers --------------------------------------------------------------------------------
@@ -491,7 +511,8 @@ def _checksum_headers(checks: dict[str, str]) -> Headers:
     return [(f"x-amz-checksum-{name.lower()}".encode(), value.encode()) for name, value in checks.items()]
 
 
-def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool) -> Headers:
+def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool, whole: bool = True) -> Headers:
+    """An object's headers; its checksums only when the whole object is what goes out (S3 does the same)."""
     headers: Headers = [
         (b"content-type", info.meta.content_type.encode("latin-1", "replace")),
         (b"etag", f'"{info.etag}"'.encode()),
@@ -505,7 +526,7 @@ def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool) -> Header
     headers += [
         (f"x-amz-meta-{name}".encode(), value.encode("latin-1", "replace")) for name, value in info.meta.user.items()
     ]
-    if r.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+    if whole and r.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         headers += _checksum_headers(info.meta.checksums)
     if info.parts:
         headers.append((b"x-amz-mp-parts-count", str(info.parts).encode()))

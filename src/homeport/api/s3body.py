@@ -1,53 +1,75 @@
-"""An upload's body as it arrives: framing removed, size bounded, integrity headers checked.
+"""An upload's body as it arrives: framing removed, size bounded, integrity and signatures checked.
 
-`feed()` returns the payload bytes in each network chunk (after aws-chunked decoding when the client
-used it); `finish()` raises unless everything the headers promised holds, and returns the checksums
-(`{"CRC32": base64}`) the object should keep. Nothing is buffered beyond one chunk.
+`feed()` returns the payload bytes in each network chunk (aws-chunked decoded, chunk signatures checked,
+when the client streams that way); `finish()` raises unless everything the headers promised holds (the
+length, Content-MD5, x-amz-content-sha256, an x-amz-checksum-* header or trailer) and returns the checksums
+(`{"CRC32": base64}`) the object keeps. Nothing is buffered beyond one chunk, and a caller keeps what
+`feed()` gave aside (in a temporary file) until `finish()` has passed.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Sequence
 
-from homeport.errors import BadDigest, EntityTooLarge, IncompleteBody, InvalidDigest
+from homeport.api.chunked import AwsChunkedDecoder, BodyCheck, is_aws_chunked
+from homeport.api.sigv4 import Verified
+from homeport.errors import EntityTooLarge, IncompleteBody
+
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 class BodyReader:
-    def __init__(self, headers: dict[str, str], limit: int) -> None:
-        self.size = 0
+    def __init__(self, headers: Headers, auth: Verified | None, limit: int) -> None:
         self._limit = limit
-        length = headers.get("content-length")
-        self._expected = int(length) if length is not None and length.isdigit() else None
-        if self._expected is not None and self._expected > limit:
+        self.size = 0  # payload bytes, after decoding
+        self._expected = _length(headers, b"content-length")
+        self._decoder: AwsChunkedDecoder | None = None
+        self._check: BodyCheck | None = None
+        if is_aws_chunked(headers, auth):
+            self._decoder = AwsChunkedDecoder.for_request(headers, auth)
+            declared = _length(headers, b"x-amz-decoded-content-length")
+        else:
+            self._check = BodyCheck.for_request(headers, auth)
+            declared = self._expected
+        if declared is not None and declared > limit:
             raise EntityTooLarge(
-                f"Your proposed upload exceeds the maximum allowed size: {self._expected} bytes; the limit is {limit}.",
-                ProposedSize=self._expected,
+                f"Your proposed upload exceeds the maximum allowed size: {declared} bytes; the limit is {limit}.",
+                ProposedSize=declared,
                 MaxSizeAllowed=limit,
             )
-        self._want_md5: bytes | None = None
-        md5 = headers.get("content-md5")
-        if md5 is not None:
-            try:
-                self._want_md5 = base64.b64decode(md5, validate=True)
-            except binascii.Error:
-                self._want_md5 = b""
-            if len(self._want_md5) != 16:
-                raise InvalidDigest("The Content-MD5 you specified was invalid.", ContentMD5=md5)
+        self._received = 0  # bytes on the wire, framing included
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        self.size += len(chunk)
+    def feed(self, chunk: bytes) -> bytes:
+        self._received += len(chunk)
+        if self._decoder is not None:
+            data = self._decoder.feed(chunk)
+        else:
+            assert self._check is not None
+            self._check.update(chunk)
+            data = chunk
+        self.size += len(data)
         if self.size > self._limit:
             raise EntityTooLarge(f"Your upload exceeds the maximum allowed size of {self._limit} bytes.")
-        return [chunk]
+        return data
 
-    def finish(self, md5: bytes) -> dict[str, str]:
-        """`md5`: the digest of the payload as written (the writer computes it anyway, for the ETag)."""
-        if self._expected is not None and self.size != self._expected:
+    def finish(self) -> dict[str, str]:
+        if self._expected is not None and self._received != self._expected:
             raise IncompleteBody(
                 f"You did not provide the number of bytes specified by the Content-Length HTTP header "
-                f"({self.size} of {self._expected})."
+                f"({self._received} of {self._expected})."
             )
-        if self._want_md5 is not None and md5 != self._want_md5:
-            raise BadDigest("The Content-MD5 you specified did not match what we received.")
-        return {}
+        if self._decoder is not None:
+            self._decoder.finish()
+            checksums = self._decoder.checksums
+        else:
+            assert self._check is not None
+            self._check.finish()
+            checksums = self._check.checksums
+        return {name.upper(): value for name, value in checksums.items()}
+
+
+def _length(headers: Headers, name: bytes) -> int | None:
+    for key, value in headers:
+        if key == name:
+            return int(value) if value.isdigit() else None
+    return None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from homeport.api import shapes
-from homeport.api.asgi import BodyTooLarge, Receive, Send, read_body, respond
+from homeport.api.asgi import Send, respond
 from homeport.errors import HomeportError, InternalFailure, UnknownOperation, ValidationError
 
 log = logging.getLogger("homeport.api")
@@ -27,14 +27,14 @@ class SageMakerApi:
         self.model = shapes.service_model("sagemaker")
         self.handlers = handlers
 
-    async def __call__(self, scope: Any, receive: Receive, send: Send, target: str) -> None:
+    async def __call__(self, body: bytes | None, send: Send, target: str) -> None:
+        """Answer one call; `body` is None when it was over MAX_REQUEST_BYTES (and not read)."""
         request_id = str(uuid.uuid4())
         try:
-            body = await read_body(receive, MAX_REQUEST_BYTES)
+            if body is None:
+                raise ValidationError("The request body is larger than 8 MB.")
             reply = self.dispatch(target, body)
             status, payload = 200, json.dumps(reply).encode()
-        except BodyTooLarge:
-            status, payload = _error(ValidationError("The request body is larger than 8 MB."))
         except HomeportError as exc:
             status, payload = _error(exc)
         except Exception:
