@@ -62,6 +62,8 @@ MODEL_FILE = "xgboost-model"  # the file name SageMaker's built-in XGBoost conta
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE_ARN = "arn:aws:iam::000000000000:role/homeport-example"
 REGION = "us-east-1"
+BUCKET = "homeport-abalone"  # in homeport's object store, reached through its S3 face
+PREFIX = "abalone-xgboost"
 INSTANCE_TYPE = "ml.m5.large"
 TOLERANCE = 1e-5  # how closely the server's test RMSE must match the in-process one
 
@@ -206,19 +208,43 @@ def tarball_members(tarball: Path) -> list[str]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": os.environ.get("HOMEPORT_ACCESS_KEY_ID", "homeport"),
-        "aws_secret_access_key": os.environ.get("HOMEPORT_SECRET_ACCESS_KEY", "homeport-secret"),
-    }
+@dataclass
+class Target:
+    """A homeport server and the key pair its requests are signed with (None: boto3's own credential chain)."""
+
+    url: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
 
 
-def clients(endpoint_url: str) -> tuple[Any, Any]:
-    """The `sagemaker` and `sagemaker-runtime` clients, pointed at homeport."""
+def clients(target: Target) -> tuple[Any, Any, Any]:
+    """The `sagemaker`, `sagemaker-runtime` and `s3` clients, pointed at homeport."""
     import boto3
 
-    common: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": REGION, **credentials()}
-    return boto3.client("sagemaker", **common), boto3.client("sagemaker-runtime", **common)
+    common: dict[str, Any] = {
+        "endpoint_url": target.url, "region_name": REGION,
+        "aws_access_key_id": target.access_key_id, "aws_secret_access_key": target.secret_access_key,
+    }
+    return (boto3.client("sagemaker", **common), boto3.client("sagemaker-runtime", **common),
+            boto3.client("s3", **common))
+
+
+def upload(s3: Any, paths: dict[str, Path], tarball: Path) -> dict[str, str]:
+    """The splits and the model archive into the bucket, as the chapter stages them in S3; their s3:// URIs."""
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=BUCKET)
+    uris = {}
+    for name, path in [*paths.items(), ("model", tarball)]:
+        key = f"{PREFIX}/{'model' if name == 'model' else name}/{path.name}"
+        s3.upload_file(str(path), BUCKET, key)
+        uris[name] = f"s3://{BUCKET}/{key}"
+        print(f"uploaded {path.name} to {uris[name]}")
+    return uris
+
+
+def read_csv_s3(s3: Any, uri: str) -> pd.DataFrame:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return pd.read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], header=None)
 
 
 @dataclass
@@ -234,11 +260,11 @@ class Names:
                    endpoint=f"{prefix}-{stamp}")
 
 
-def deploy(sm: Any, names: Names, tarball: Path) -> None:
+def deploy(sm: Any, names: Names, model_data_url: str) -> None:
     """create_model, create_endpoint_config, create_endpoint, then wait for InService."""
     sm.create_model(
         ModelName=names.model,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": tarball.resolve().as_uri()},
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": model_data_url},
         ExecutionRoleArn=ROLE_ARN,
     )
     print(f"created model {names.model}")
@@ -309,10 +335,12 @@ def clean_up(sm: Any, names: Names) -> None:
 
 
 @contextlib.contextmanager
-def server_url(endpoint_url: str | None) -> Iterator[str]:
-    """`endpoint_url` if given; otherwise a `homeport serve` started for the run on a temporary data dir."""
+def server_url(endpoint_url: str | None) -> Iterator[Target]:
+    """`endpoint_url` if given (signed with HOMEPORT_ACCESS_KEY_ID/HOMEPORT_SECRET_ACCESS_KEY when set, else
+    boto3's usual AWS_* credentials); otherwise a `homeport serve` started for the run on a temporary data dir."""
     if endpoint_url:
-        yield endpoint_url
+        yield Target(endpoint_url, os.environ.get("HOMEPORT_ACCESS_KEY_ID"),
+                     os.environ.get("HOMEPORT_SECRET_ACCESS_KEY"))
         return
     try:
         from homeport.launch import ServerProcess
@@ -324,7 +352,7 @@ def server_url(endpoint_url: str | None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, \
             ServerProcess(Path(data_dir)) as server:
         print(f"started homeport at {server.url} (data dir {data_dir})")
-        yield server.url
+        yield Target(server.url, server.access_key_id, server.secret_access_key)
     print("stopped homeport")
 
 
@@ -412,12 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"in-process test RMSE {local_rmse:.4f}")
         return 0
 
-    features = splits.test.drop(columns=[LABEL])
     names = Names.unique()
-    with server_url(args.endpoint_url) as url:
-        sm, runtime = clients(url)
+    with server_url(args.endpoint_url) as target:
+        sm, runtime, s3 = clients(target)
+        uris = upload(s3, paths, tarball)
+        test = read_csv_s3(s3, uris["test"])  # the test rows as stored in S3: label first, as written
+        features = test.drop(columns=[0])
         try:
-            deploy(sm, names, tarball)
+            deploy(sm, names, uris["model"])
             predicted = invoke_csv(runtime, names.endpoint, features)
             print(f"invoked {names.endpoint} with {len(features)} rows as text/csv")
             single = invoke_json(runtime, names.endpoint, features.iloc[:1])
