@@ -298,6 +298,8 @@ class Homeport:
     server: Any = None
     url: str = ""
     pids: dict[str, int] = field(default_factory=dict)
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> Homeport:
         import boto3
@@ -308,7 +310,8 @@ class Homeport:
         with pinned(self.cores):  # homeport and (inherited) its instance processes: the server core
             self.server = ServerProcess(self.data_dir, env=env).start()
         common: dict[str, Any] = {"endpoint_url": self.server.url, "region_name": "us-east-1",
-                                  "aws_access_key_id": "homeport", "aws_secret_access_key": "homeport-secret"}
+                                  "aws_access_key_id": self.server.access_key_id,
+                                  "aws_secret_access_key": self.server.secret_access_key}
         sm = boto3.client("sagemaker", **common)
         sm.create_model(ModelName="bench-model", ExecutionRoleArn=ROLE,
                         PrimaryContainer={"Image": IMAGE, "ModelDataUrl": self.tarball.as_uri()})
@@ -319,6 +322,7 @@ class Homeport:
         sm.get_waiter("endpoint_in_service").wait(EndpointName="bench",
                                                    WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
         self.url = f"{self.server.url}/endpoints/bench"
+        self.headers = signed_headers(f"{self.url}/invocations", self.body, self.server)
         self.pids = {"homeport": self.server.proc.pid}
         instances = children(self.server.proc.pid)
         if instances:
@@ -331,6 +335,18 @@ class Homeport:
         for pid in self.pids.values():  # an instance that outlived homeport (it should not)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def signed_headers(url: str, body: bytes, server: Any) -> dict[str, str]:
+    """SigV4 headers for the one request the load generator replays: valid for the server's 15-minute skew
+    window, which outlasts a run. homeport verifies them on every request, as it does for any client."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest("POST", url, data=body, headers={"Content-Type": "text/csv"})
+    SigV4Auth(Credentials(server.access_key_id, server.secret_access_key), "sagemaker", "us-east-1").add_auth(request)
+    return {name: value for name, value in request.headers.items() if name.lower() != "content-type"}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -356,17 +372,24 @@ end
 class LoadGen:
     body: bytes
     use_wrk: bool
-    script: Path
+    workdir: Path
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # url → extra headers (homeport's SigV4)
 
     def run(self, url: str, connections: int, seconds: float) -> dict[str, float]:
         if self.use_wrk:
             return self._wrk(url, connections, seconds)
         with pinned({LOADGEN_CORE}):
-            return asyncio.run(_asyncio_load(url, self.body, connections, seconds))
+            return asyncio.run(_asyncio_load(url, self.body, connections, seconds, self.headers.get(url, {})))
+
+    def script(self, url: str) -> Path:
+        extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in self.headers.get(url, {}).items())
+        path = self.workdir / f"post-{abs(hash(url))}.lua"
+        path.write_text(WRK_SCRIPT % self.body.decode() + extra)
+        return path
 
     def _wrk(self, url: str, connections: int, seconds: float) -> dict[str, float]:
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-               "-s", str(self.script), f"{url}/invocations"]
+               "-s", str(self.script(url)), f"{url}/invocations"]
         if can_pin():
             cmd = ["taskset", "-c", str(LOADGEN_CORE), *cmd]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
@@ -379,14 +402,17 @@ class LoadGen:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
 
 
-async def _asyncio_load(url: str, body: bytes, connections: int, seconds: float) -> dict[str, float]:
+async def _asyncio_load(
+    url: str, body: bytes, connections: int, seconds: float, headers: dict[str, str]
+) -> dict[str, float]:
     """N keep-alive connections, each sending the next request when the last reply is in (closed loop)."""
     import httptools
 
     host, _, rest = url.removeprefix("http://").partition("/")
     name, _, port = host.partition(":")
     path = "/" + rest + ("/" if rest else "") + "invocations"
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n{extra}"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     latencies: list[int] = []
     errors = 0
@@ -431,14 +457,14 @@ async def _asyncio_load(url: str, body: bytes, connections: int, seconds: float)
             "requests": len(latencies), "errors": errors}
 
 
-def check_reply(url: str, body: bytes, expected: float | None) -> None:
+def check_reply(url: str, body: bytes, expected: float | None, headers: dict[str, str] | None = None) -> None:
     import http.client
 
     host = url.removeprefix("http://").partition("/")[0]
     path = "/" + url.removeprefix("http://").partition("/")[2]
     conn = http.client.HTTPConnection(host, timeout=30)
     try:
-        conn.request("POST", path.rstrip("/") + "/invocations", body, {"Content-Type": "text/csv"})
+        conn.request("POST", path.rstrip("/") + "/invocations", body, {"Content-Type": "text/csv", **(headers or {})})
         reply = conn.getresponse()
         text = reply.read().decode()
     finally:
@@ -544,9 +570,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         model_file = workdir / "unpacked" / "xgboost-model"
         booster.save_model(str(workdir / "model.ubj"))
         (workdir / "model.ubj").rename(model_file)
-        script = workdir / "post.lua"
-        script.write_text(WRK_SCRIPT % body.decode())
-        load = LoadGen(body, use_wrk, script)
+        load = LoadGen(body, use_wrk, workdir)
         try:
             raw = Child("raw").start()
             servers.append(raw)
@@ -554,16 +578,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             servers.append(peer)
             instance = Child("instance", model_file).start()
             servers.append(instance)
-            homeport = Homeport(tarball, workdir / "data", args.homeport_cores)
+            homeport = Homeport(tarball, workdir / "data", args.homeport_cores, body=body)
             servers.append(homeport)
             homeport.start()
+            load.headers[homeport.url] = homeport.headers
             targets = {"raw_hop": ("one raw hop (ASGI)", raw.url), "peer": (peer_label(), peer.url),
                        "instance": ("homeport instance alone", instance.url),
                        "homeport": ("homeport", homeport.url)}
             check_reply(raw.url, body, None)
             check_reply(peer.url, body, expected)
             check_reply(instance.url, body, expected)
-            check_reply(homeport.url, body, expected)
+            check_reply(homeport.url, body, expected, homeport.headers)
             setup_s = time.monotonic() - t0
             floor = predict_floor(booster, row)
             rows: dict[str, Any] = {k: {"label": label, "url": url} for k, (label, url) in targets.items()}
@@ -576,7 +601,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             pinning = {"bench_and_loadgen": affinity(os.getpid()), "raw_hop": affinity(raw.proc.pid),
                        "peer": affinity(peer.proc.pid), "instance_alone": affinity(instance.proc.pid),
                        **{f"homeport_{role}": affinity(pid) for role, pid in homeport.pids.items()}}
-            check_reply(homeport.url, body, expected)
+            check_reply(homeport.url, body, expected, homeport.headers)
             spy = profile(homeport, load, args.profile, args.native) if args.profile else {}
         finally:
             for server in reversed(servers):
