@@ -296,8 +296,14 @@ class _Headers:
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
         self.values: dict[str, list[str]] = {}
+        values = self.values
         for name, value in raw:
-            self.values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+            key = name.decode("latin-1").lower()
+            found = values.get(key)
+            if found is None:
+                values[key] = [value.decode("latin-1")]
+            else:
+                found.append(value.decode("latin-1"))
 
     def get(self, name: str) -> str | None:
         found = self.values.get(name)
@@ -454,8 +460,11 @@ def _parse_signed_headers(value: str, *, presigned: bool) -> list[str]:
 def _parse_amz_date(value: str) -> datetime | None:
     if not _AMZ_DATE_RE.fullmatch(value):
         return None
-    try:
-        return datetime.strptime(value, _AMZ_DATE).replace(tzinfo=UTC)
+    try:  # slicing, not strptime: this runs on every request and strptime alone costs ~12 µs
+        return datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC,
+        )
     except ValueError:
         return None
 
@@ -530,9 +539,9 @@ def _check_scope(claim: _Claim, region: str | None, services: Collection[str] | 
 
 
 def _check_time(claim: _Claim, now: datetime) -> datetime | None:
-    server_time = now.strftime(_AMZ_DATE)
     if not claim.presigned:
         if abs(claim.request_time - now) > MAX_SKEW:
+            server_time = now.strftime(_AMZ_DATE)
             raise AuthFailure(
                 Reason.SKEWED,
                 f"The difference between the request time ({claim.timestamp}) and the server's time ({server_time}) "
@@ -542,6 +551,7 @@ def _check_time(claim: _Claim, now: datetime) -> datetime | None:
             )
         return None
     assert claim.expires_s is not None
+    server_time = now.strftime(_AMZ_DATE)
     expires_at = claim.request_time + timedelta(seconds=claim.expires_s)
     if claim.request_time - now > MAX_SKEW:
         raise AuthFailure(
