@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
@@ -37,7 +38,7 @@ from homeport.errors import (
     PreconditionFailed,
 )
 from homeport.objects.local import MAX_PARTS, LocalObjectStore, ObjectInfo, ObjectMeta, Writer
-from homeport.objects.names import check_bucket
+from homeport.objects.names import after_prefix, check_bucket
 
 log = logging.getLogger("homeport.s3")
 
@@ -488,8 +489,6 @@ def _marker(marker: str | None, prefix: str, delimiter: str) -> tuple[str, str] 
     if not marker:
         return None
     if delimiter and marker.startswith(prefix) and marker.endswith(delimiter):
-        from homeport.objects.names import after_prefix
-
         upper = after_prefix(marker)
         return (">=", upper) if upper else (">", marker)
     return (">", marker)
@@ -535,7 +534,6 @@ def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool, whole: bo
 
 def _preconditions(r: S3Request, info: ObjectInfo) -> int | None:
     """RFC 7232 as S3 applies it: 412 for If-Match / If-Unmodified-Since, 304 for the other two."""
-    from email.utils import parsedate_to_datetime
 
     def when(name: str) -> float | None:
         try:

@@ -31,7 +31,7 @@ class ExternalStore:
     endpoint_url: str
     region: str
     access_key_id: str | None = None
-    secret_access_key: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)  # never in a log line
 
     def storage_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": self.region}}
