@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -44,6 +45,7 @@ log = logging.getLogger("homeport.s3")
 
 MAX_PUT_BYTES = 5 * 1024**3  # S3's limit for one PutObject or UploadPart
 _READ_CHUNK = 1024 * 1024
+_WRITE_BATCH = 1024 * 1024  # upload bytes handed to a worker thread at a time
 _KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 _OWNER = [("ID", "homeport"), ("DisplayName", "homeport")]
 
@@ -251,20 +253,49 @@ class S3Api:
         await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *_checksum_headers(checks)])
 
     async def _receive(self, r: S3Request, writer: Writer) -> dict[str, str]:
-        """Stream the request body into `writer`, verified as the client's headers demand."""
+        """Stream the request body into `writer`, verified as the client's headers demand.
+
+        The bytes are decoded, hashed (MD5 for the ETag, the checksums the client sent) and written a batch
+        at a time in a worker thread, while the event loop reads the next batch: hashlib lets go of the GIL,
+        so a big upload uses a second core and other requests are not held up behind it.
+        """
+        reader = BodyReader(r.scope["headers"], r.auth, MAX_PUT_BYTES)
+
+        def consume(chunks: list[bytes]) -> None:
+            data = reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if data:
+                writer.write(data)
+
+        loop = asyncio.get_running_loop()
+        in_flight: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        size = 0
         try:
-            reader = BodyReader(r.scope["headers"], r.auth, MAX_PUT_BYTES)
             while True:
                 message = await r.receive()
                 if message["type"] == "http.disconnect":
                     raise asyncio.CancelledError("the client went away")
                 chunk = message.get("body", b"")
-                if chunk and (data := reader.feed(chunk)):
-                    writer.write(data)
-                if not message.get("more_body", False):
+                if chunk:
+                    batch.append(chunk)
+                    size += len(chunk)
+                more = message.get("more_body", False)
+                if size >= _WRITE_BATCH or (not more and in_flight is not None and batch):
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = loop.run_in_executor(None, consume, batch)
+                    batch, size = [], 0
+                if not more:
                     break
+            if in_flight is not None:
+                await in_flight
+            if batch:  # a small body: no thread hop
+                consume(batch)
             return reader.finish()
         except BaseException:
+            if in_flight is not None:
+                with contextlib.suppress(BaseException):
+                    await in_flight  # the thread must be done with the file before it goes
             writer.abort()
             raise
 

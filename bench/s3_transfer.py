@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Large transfers through homeport's S3 face with boto3, beside a plain local file copy, in one run.
+
+    .venv/bin/python bench/s3_transfer.py                  # 1 GiB file; prints a table, writes bench/results/*.json
+    .venv/bin/python bench/s3_transfer.py --size-mb 256    # a smaller file
+
+Rows (see bench/README.md): the floor, `shutil.copyfile` of the file on the same filesystem; boto3
+`upload_file` (default TransferConfig: multipart, threads) into a `homeport serve`; boto3 `download_file`
+back (checked byte for byte via sha256); and one `put_object` of a 64 MiB body (the single-PUT path). The
+server's resident memory is sampled every 20 ms from a thread while each transfer runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+MiB = 1024 * 1024
+BLOCK = 8 * MiB
+TARGET_RATIO = 0.5  # upload_file and download_file MB/s / copyfile MB/s >= 0.5
+TARGET_RSS_MB = 200.0  # server peak RSS during a transfer - its idle RSS < 200 MB
+SAMPLE_S = 0.02
+BUCKET = "bench-s3-transfer"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Data and measurements
+# --------------------------------------------------------------------------------------------------------
+
+
+def generate(path: Path, size: int, seed: int = 0) -> str:
+    """`size` bytes of random data in 8 MiB blocks; their sha256."""
+    rng = np.random.default_rng(seed)
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            block = rng.bytes(min(BLOCK, left))
+            digest.update(block)
+            f.write(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A `/proc/<pid>/status` field in kB (VmRSS, VmHWM), 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except OSError:
+        return 0.0
+
+
+class RssSampler:
+    """VmRSS of `pid` every 20 ms from a thread, while the block runs: peak and sample count."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
+            self.samples += 1
+            self._stop.wait(SAMPLE_S)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
+
+
+def timed(fn: Callable[[], Any], size: int, server_pid: int | None = None) -> dict[str, Any]:
+    """Run `fn` once: seconds, MB/s (MiB = 2**20 bytes), the CPU seconds of this process and of the server."""
+    server_cpu0 = cpu_s(server_pid) if server_pid else 0.0
+    own0 = os.times()
+    t0 = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t0
+    own1 = os.times()
+    row: dict[str, Any] = {"seconds": seconds, "mb_s": size / MiB / seconds, "bytes": size,
+                           "client_cpu_s": (own1.user + own1.system) - (own0.user + own0.system)}
+    if server_pid:
+        row["server_cpu_s"] = cpu_s(server_pid) - server_cpu0
+    return row
+
+
+# --------------------------------------------------------------------------------------------------------
+# boto3
+# --------------------------------------------------------------------------------------------------------
+
+
+def s3_client(server: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+        config=Config(retries={"max_attempts": 1}, read_timeout=300, max_pool_connections=16),
+    )
+
+
+WIRE_HEADERS = ("content-encoding", "x-amz-content-sha256", "x-amz-trailer", "content-md5", "transfer-encoding",
+                "x-amz-sdk-checksum-algorithm", "x-amz-checksum-crc32", "x-amz-checksum-mode", "range")
+
+
+def record_wire(client: Any) -> dict[str, dict[str, str]]:
+    """How botocore sends each operation (the first request of each): payload signing, checksums, encoding."""
+    seen: dict[str, dict[str, str]] = {}
+
+    def before_send(request: Any, **kwargs: Any) -> None:
+        op = kwargs.get("event_name", "").rpartition(".")[2]
+        if op in seen:
+            return
+        headers = {k.lower(): (v.decode() if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()}
+        seen[op] = {k: headers[k][:80] for k in WIRE_HEADERS if k in headers}
+
+    client.meta.events.register("before-send.s3", before_send)
+    return seen
+
+
+# --------------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from boto3.s3.transfer import TransferConfig
+
+    from homeport.launch import ServerProcess
+
+    size = args.size_mb * MiB
+    base = Path(args.tmp) if args.tmp else None
+    with tempfile.TemporaryDirectory(prefix="homeport-s3bench-", dir=base) as tmp:
+        work = Path(tmp)  # the file, its copies and the server's data dir: one filesystem
+        source, copy, down = work / "source.bin", work / "copy.bin", work / "download.bin"
+        t0 = time.perf_counter()
+        source_sha = generate(source, size)
+        gen_s = time.perf_counter() - t0
+        print(f"  generated {args.size_mb} MiB in {gen_s:.1f} s", file=sys.stderr)
+
+        rows: dict[str, Any] = {}
+        # The floor: one untimed copy first (a fresh VM's first touch of its memory makes a copy several times
+        # slower, a cost the later transfers, reusing those pages, do not pay), then the median of N copies.
+        shutil.copyfile(source, copy)
+        copy.unlink()
+        copies = []
+        for _ in range(args.copies):
+            copies.append(timed(lambda: shutil.copyfile(source, copy), size))
+            copy.unlink()
+        rows["copy"] = {**sorted(copies, key=lambda r: r["seconds"])[len(copies) // 2],
+                        "all_mb_s": [round(r["mb_s"]) for r in copies]}
+        if args.fsync_row:  # for information: the same copy made durable, as the server makes every write
+            def copy_fsync() -> None:
+                shutil.copyfile(source, copy)
+                fd = os.open(copy, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            rows["copy_fsync"] = timed(copy_fsync, size)
+            copy.unlink()
+        print(f"  copyfile {rows['copy']['mb_s']:,.0f} MB/s", file=sys.stderr)
+
+        server = ServerProcess(work / "data", env={"PYTHONUNBUFFERED": "1"})
+        server.start()
+        try:
+            assert server.proc is not None
+            pid = server.proc.pid
+            client = s3_client(server)
+            wire = record_wire(client)
+            client.create_bucket(Bucket=BUCKET)
+            time.sleep(1.0)
+            idle_kb = status_kb(pid, "VmRSS")
+            config = TransferConfig()
+            rss: dict[str, Any] = {"idle_mb": idle_kb / 1024}
+
+            def run(name: str, fn: Callable[[], Any], nbytes: int) -> None:
+                with RssSampler(pid) as sampler:
+                    rows[name] = timed(fn, nbytes, pid)
+                rows[name]["server_peak_rss_mb"] = sampler.peak_kb / 1024
+                rows[name]["server_rss_over_idle_mb"] = (sampler.peak_kb - idle_kb) / 1024
+                rows[name]["rss_samples"] = sampler.samples
+                print(f"  {name:<14} {rows[name]['mb_s']:,.0f} MB/s, server peak RSS "
+                      f"{sampler.peak_kb / 1024:,.0f} MB", file=sys.stderr)
+
+            run("upload_file", lambda: client.upload_file(str(source), BUCKET, "big.bin", Config=config), size)
+            head = client.head_object(Bucket=BUCKET, Key="big.bin")
+            if head["ContentLength"] != size:
+                raise RuntimeError(f"the uploaded object has {head['ContentLength']} bytes, not {size}")
+            rows["upload_file"]["etag"] = head["ETag"].strip('"')
+            run("download_file", lambda: client.download_file(BUCKET, "big.bin", str(down), Config=config), size)
+            down_sha = sha256_of(down)
+            down_size = down.stat().st_size
+            down.unlink()
+            rows["download_file"]["sha256_ok"] = down_sha == source_sha
+            if down_sha != source_sha:
+                print(f"  MISMATCH: download sha256 {down_sha} ({down_size} bytes), source {source_sha}",
+                      file=sys.stderr)
+            client.delete_object(Bucket=BUCKET, Key="big.bin")
+
+            if args.put_mb:
+                put_size = args.put_mb * MiB
+                body = np.random.default_rng(1).bytes(put_size)
+                put_sha = hashlib.sha256(body).hexdigest()
+                run("put_object", lambda: client.put_object(Bucket=BUCKET, Key="put.bin", Body=body), put_size)
+                del body
+                got = client.get_object(Bucket=BUCKET, Key="put.bin")["Body"].read()
+                rows["put_object"]["sha256_ok"] = hashlib.sha256(got).hexdigest() == put_sha
+                del got
+                client.delete_object(Bucket=BUCKET, Key="put.bin")
+            rss["hwm_mb"] = status_kb(pid, "VmHWM") / 1024
+            rss["after_mb"] = status_kb(pid, "VmRSS") / 1024
+        finally:
+            server.stop()
+    copy_mb_s = rows["copy"]["mb_s"]
+    for name in ("copy_fsync", "upload_file", "download_file", "put_object"):
+        if name in rows:
+            rows[name]["ratio_to_copy"] = rows[name]["mb_s"] / copy_mb_s
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
+        "python": platform.python_version(), "boto3": _version("boto3"), "botocore": _version("botocore"),
+        "size_mib": args.size_mb, "put_mib": args.put_mb, "generate_s": round(gen_s, 2),
+        "transfer_config": {k: getattr(config, k) for k in ("multipart_threshold", "multipart_chunksize",
+                                                            "max_concurrency", "use_threads")},
+        "rows": rows, "server_rss": rss, "wire": wire, "source_sha256": source_sha,
+        "targets": {"ratio_min": TARGET_RATIO, "rss_over_idle_max_mb": TARGET_RSS_MB},
+    }
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    with contextlib.suppress(Exception):
+        return version(name)
+    return "?"
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = results["rows"]
+    rss = results["server_rss"]
+    idle = rss["idle_mb"]
+
+    def cell(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    lines = [f"{'row':<14} {'MiB':>5} {'s':>6} {'MB/s':>7} {'÷ copy':>7} {'≥ 0.5':>7} {'srv peak':>9}"
+             f" {'over idle':>9} {'< 200':>7} {'cpu cli':>8} {'cpu srv':>8}",
+             f"{'':<14} {'':>5} {'':>6} {'':>7} {'':>7} {'':>7} {'RSS MB':>9} {'MB':>9} {'':>7} {'s':>8} {'s':>8}"]
+    for name, row in rows.items():
+        ratio = row.get("ratio_to_copy")
+        over = row.get("server_rss_over_idle_mb")
+        judged = "server_cpu_s" in row
+        lines.append(
+            f"{name:<14} {row['bytes'] // MiB:>5} {row['seconds']:>6.2f} {row['mb_s']:>7,.0f}"
+            f" {cell(ratio, '.2f'):>7} {verdict(ratio >= TARGET_RATIO) if judged and ratio else '':>7}"
+            f" {cell(row.get('server_peak_rss_mb'), ',.0f'):>9} {cell(over, ',.0f'):>9}"
+            f" {verdict(over < TARGET_RSS_MB) if over is not None else '':>7}"
+            f" {row['client_cpu_s']:>8.1f} {cell(row.get('server_cpu_s'), '.1f'):>8}"
+        )
+    checks = [f"{name} sha256 {'ok' if row['sha256_ok'] else 'MISMATCH'}" for name, row in rows.items()
+              if "sha256_ok" in row]
+    lines += [
+        "",
+        f"server RSS: idle {idle:,.0f} MB after start; VmHWM {rss['hwm_mb']:,.0f} MB at the end "
+        f"({rss['hwm_mb'] - idle:+,.0f} over idle); {rss['after_mb']:,.0f} MB after the transfers",
+        "; ".join(checks),
+        f"(MB/s = MiB/s. copy: shutil.copyfile on the same filesystem, page cache warm, no fsync, median of"
+        f" {rows['copy']['all_mb_s']} MB/s after an untimed one; copy_fsync: the same plus fsync, for information."
+        " The server fsyncs every part and object.)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="size of the file, MiB (default 1024)")
+    parser.add_argument("--put-mb", type=int, default=64, help="single put_object body, MiB (0: skip the row)")
+    parser.add_argument("--copies", type=int, default=3, help="timed copies for the floor; the median counts")
+    parser.add_argument("--tmp", help="directory for the work files and the server's data dir (default: $TMPDIR)")
+    parser.add_argument("--no-fsync-row", dest="fsync_row", action="store_false",
+                        help="skip the informational copy + fsync row")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server, cleans up
+    results = measure(args)
+    print(table(results))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"s3-transfer-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"\nwrote {out.relative_to(ROOT)}")
+    ok = all(row.get("sha256_ok", True) for row in results["rows"].values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
