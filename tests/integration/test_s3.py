@@ -116,7 +116,7 @@ def test_put_into_missing_bucket(s3: Any) -> None:
     assert error_of(s3.put_object, Bucket=unique("nobucket"), Key="k", Body=b"x")[:2] == ("NoSuchBucket", 404)
 
 
-def test_content_md5_is_checked(s3: Any, bucket: str) -> None:
+def test_content_md5_is_checked(s3: Any, bucket: str, server: Any) -> None:
     import base64
 
     good = base64.b64encode(hashlib.md5(b"payload").digest()).decode()
@@ -131,6 +131,7 @@ def test_content_md5_is_checked(s3: Any, bucket: str) -> None:
         400,
     )
     assert s3.get_object(Bucket=bucket, Key="md5")["Body"].read() == b"payload"  # refused writes changed nothing
+    assert list((server.data_dir / "objects" / "tmp").iterdir()) == []  # and left no bytes behind
 
 
 @pytest.mark.parametrize(

@@ -259,7 +259,6 @@ class S3Api:
         at a time in a worker thread, while the event loop reads the next batch: hashlib lets go of the GIL,
         so a big upload uses a second core and other requests are not held up behind it.
         """
-        reader = BodyReader(r.scope["headers"], r.auth, MAX_PUT_BYTES)
 
         def consume(chunks: list[bytes]) -> None:
             data = reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -271,6 +270,7 @@ class S3Api:
         batch: list[bytes] = []
         size = 0
         try:
+            reader = BodyReader(r.scope["headers"], r.auth, MAX_PUT_BYTES)  # may refuse the headers outright
             while True:
                 message = await r.receive()
                 if message["type"] == "http.disconnect":

@@ -58,6 +58,7 @@ from homeport.errors import (
     NoSuchUpload,
 )
 from homeport.objects.names import after_prefix, check_bucket, check_key
+from homeport.store.db import sqlite_pragmas
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
@@ -187,10 +188,6 @@ class Writer:
     def etag(self) -> str:
         return self._md5.hexdigest()
 
-    @property
-    def md5(self) -> bytes:
-        return self._md5.digest()
-
     def finish(self) -> None:
         """Make the bytes durable before they become visible (a crash must not expose a short file)."""
         self._file.flush()
@@ -213,7 +210,7 @@ class LocalObjectStore:
         self._engine = create_engine(
             f"sqlite:///{root / 'index.db'}", connect_args={"check_same_thread": False, "timeout": 30}
         )
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+        event.listen(self._engine, "connect", sqlite_pragmas)
         _meta.create_all(self._engine)
 
     def close(self) -> None:
@@ -597,10 +594,3 @@ def _upload_of(row: Any) -> Upload:
 def _after(common: str) -> tuple[str, str] | None:
     upper = after_prefix(common)
     return (">=", upper) if upper is not None else None
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

@@ -110,7 +110,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url, future=True)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -219,7 +219,8 @@ class Store:
         return [{"Key": k, "Value": v} for k, v in rows]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL (readers never wait for the writer) and NORMAL sync: what both SQLite files of homeport use."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
