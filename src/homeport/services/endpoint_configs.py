@@ -7,10 +7,9 @@ from typing import Any
 from homeport.arns import arn
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.services import listing
-from homeport.services.context import Context, public
+from homeport.services.context import Context, insert_new, public
 from homeport.services.models import ModelService
 from homeport.store import Kind
-from homeport.store.db import Duplicate
 
 # Parts of the API that later issues build; refused now rather than accepted and ignored.
 NOT_YET = {
@@ -60,13 +59,16 @@ class EndpointConfigService:
         with store.transaction() as conn:
             for variant in variants:
                 self.models.get(conn, variant["ModelName"])
-            try:
-                store.insert(conn, Kind.ENDPOINT_CONFIG, doc, name=name, arn=config_arn)
-            except Duplicate:
-                raise ValidationError(
-                    f'Cannot create already existing endpoint configuration "{config_arn}".'
-                ) from None
-            store.put_tags(conn, config_arn, params.get("Tags", []))
+            insert_new(
+                self.ctx,
+                conn,
+                Kind.ENDPOINT_CONFIG,
+                doc,
+                name=name,
+                arn=config_arn,
+                label="endpoint configuration",
+                tags=params.get("Tags", []),
+            )
         return {"EndpointConfigArn": config_arn}
 
     def _variant(self, variant: dict[str, Any]) -> dict[str, Any]:

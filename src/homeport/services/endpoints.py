@@ -14,12 +14,11 @@ from homeport import images
 from homeport.arns import arn
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.services import listing
-from homeport.services.context import Context, public
+from homeport.services.context import Context, insert_new, public
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.models import ModelService, primary_container
 from homeport.states import UPDATABLE, EndpointStatus
 from homeport.store import Kind
-from homeport.store.db import Duplicate
 
 
 class EndpointService:
@@ -56,11 +55,17 @@ class EndpointService:
                 "_target": target,
                 "_serving": None,
             }
-            try:
-                store.insert(conn, Kind.ENDPOINT, doc, name=name, arn=endpoint_arn, status=doc["EndpointStatus"])
-            except Duplicate:
-                raise ValidationError(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
-            store.put_tags(conn, endpoint_arn, params.get("Tags", []))
+            insert_new(
+                self.ctx,
+                conn,
+                Kind.ENDPOINT,
+                doc,
+                name=name,
+                arn=endpoint_arn,
+                label="endpoint",
+                tags=params.get("Tags", []),
+                status=doc["EndpointStatus"],
+            )
         self.ctx.wake()
         return {"EndpointArn": endpoint_arn}
 

@@ -9,9 +9,8 @@ from homeport.arns import arn
 from homeport.errors import ValidationError
 from homeport.objects.locations import UnreachableObject
 from homeport.services import listing
-from homeport.services.context import Context, public
+from homeport.services.context import Context, insert_new, public
 from homeport.store import Kind
-from homeport.store.db import Duplicate
 
 UNSUPPORTED_CONTAINER_KEYS = ("ModelPackageName", "InferenceSpecificationName", "ModelDataSource")
 
@@ -52,11 +51,9 @@ class ModelService:
         )
         store = self.ctx.store
         with store.transaction() as conn:
-            try:
-                store.insert(conn, Kind.MODEL, doc, name=name, arn=model_arn)
-            except Duplicate:
-                raise ValidationError(f'Cannot create already existing model "{model_arn}".') from None
-            store.put_tags(conn, model_arn, params.get("Tags", []))
+            insert_new(
+                self.ctx, conn, Kind.MODEL, doc, name=name, arn=model_arn, label="model", tags=params.get("Tags", [])
+            )
         return {"ModelArn": model_arn}
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
