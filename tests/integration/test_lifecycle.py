@@ -99,7 +99,10 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
     with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
         sm = boto_client("sagemaker", server.url)
         rt = boto_client("sagemaker-runtime", server.url)
-        names = deploy(sm, xgb_model["url"])
+        s3 = boto_client("s3", server.url)
+        s3.create_bucket(Bucket="kept-models")
+        s3.upload_file(str(xgb_model["path"]), "kept-models", "model.tar.gz")
+        names = deploy(sm, "s3://kept-models/model.tar.gz")
         endpoint = names["endpoint"]
         body = csv_rows(xgb_model["x"][:5])
         first = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
@@ -114,6 +117,8 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
     assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
     for child in children:  # every instance stopped with the server
         assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    leftover = data_dir / "objects" / "tmp" / "interrupted-upload"
+    leftover.write_bytes(b"half an object")  # what a crash mid-upload leaves
 
     with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
         sm = boto_client("sagemaker", server.url)
@@ -124,3 +129,6 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
         assert sm.describe_model(ModelName=names["model"])["PrimaryContainer"]["Image"] == XGBOOST_IMAGE
         assert sm.describe_model(ModelName=names["model"])["ExecutionRoleArn"] == ROLE
         np.testing.assert_equal(len(runtime_children(server)), 1)
+        s3 = boto_client("s3", server.url)
+        assert s3.get_object(Bucket="kept-models", Key="model.tar.gz")["Body"].read() == xgb_model["path"].read_bytes()
+        assert not leftover.exists()  # swept at start, never visible

@@ -319,3 +319,62 @@ def test_upload_and_download_file(s3: Any, bucket: str, tmp_path: Any) -> None:
     target = tmp_path / "dst.bin"
     s3.download_file(bucket, "file.bin", str(target), Config=config)
     assert target.read_bytes() == source.read_bytes()
+
+
+# --- aws-chunked uploads (what botocore sends over HTTPS), replayed to the server over HTTP ----------------
+
+
+def _chunked_put(server: Any, bucket: str, key: str, body: bytes) -> tuple[dict[str, str], bytes]:
+    """The exact PutObject botocore sends to an https endpoint (aws-chunked, CRC32 trailer), not sent."""
+    sent: dict[str, Any] = {}
+
+    class Captured(Exception):
+        pass
+
+    def grab(request: Any, **_: Any) -> None:
+        sent["request"] = request
+        raise Captured
+
+    client = boto_client("s3", server.url.replace("http://", "https://"))
+    client.meta.events.register("before-send.s3.PutObject", grab)
+    with pytest.raises(Captured):
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    prepared = sent["request"]
+    prepared.body.seek(0)
+    headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in prepared.headers.items()}
+    return headers, prepared.body.read()
+
+
+def _send(server: Any, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    import http.client
+
+    host = server.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("expect", "transfer-encoding")}
+        pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]  # HTTP chunks around aws-chunked ones
+        connection.request("PUT", path, iter(pieces), headers, encode_chunked=True)
+        reply = connection.getresponse()
+        return reply.status, reply.read()
+    finally:
+        connection.close()
+
+
+def test_aws_chunked_upload_with_a_checksum_trailer(s3: Any, bucket: str, server: Any) -> None:
+    body = bytes(range(256)) * 300
+    headers, framed = _chunked_put(server, bucket, "chunked", body)
+    assert headers["Content-Encoding"].startswith("aws-chunked") and "x-amz-checksum-crc32" in headers["X-Amz-Trailer"]
+    status, reply = _send(server, f"/{bucket}/chunked", headers, framed)
+    assert status == 200, reply
+    got = s3.get_object(Bucket=bucket, Key="chunked", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body and got["ChecksumCRC32"] and "ContentEncoding" not in got
+
+
+def test_aws_chunked_upload_with_a_wrong_trailer_is_refused(s3: Any, bucket: str, server: Any) -> None:
+    headers, framed = _chunked_put(server, bucket, "bad-trailer", b"x" * 5000)
+    name, _, value = framed.rstrip(b"\r\n").rpartition(b"\r\n")[2].partition(b":")
+    forged = framed.replace(name + b":" + value, name + b":AAAAAA==")
+    status, reply = _send(server, f"/{bucket}/bad-trailer", headers, forged)
+    assert status == 400 and b"<Code>BadDigest</Code>" in reply
+    assert error_of(s3.head_object, Bucket=bucket, Key="bad-trailer")[1] == 404
+    assert list((server.data_dir / "objects" / "tmp").iterdir()) == []
