@@ -179,6 +179,21 @@ def test_a_generated_pair_is_printed_once_and_kept_private(tmp_path: Any) -> Non
     try:
         _, url = _until_ready(proc)
         assert client("sagemaker", url, key, secret).list_models()["Models"] == []
+        # homeport's own CLI finds the generated pair in the data directory by itself
+        import os
+        import sys
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEPORT_", "AWS_"))}
+        env["HOMEPORT_DATA_DIR"] = str(tmp_path)
+        listed = subprocess.run(
+            [sys.executable, "-m", "homeport", "endpoints", "--endpoint-url", url, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
