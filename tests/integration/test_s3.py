@@ -107,9 +107,10 @@ def test_overwrite_replaces_whole(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second"
 
 
-def test_key_too_long(s3: Any, bucket: str) -> None:
+def test_key_too_long(s3: Any, bucket: str, server: Any) -> None:
     code, status, _ = error_of(s3.put_object, Bucket=bucket, Key="k" * 1025, Body=b"x")
     assert (code, status) == ("KeyTooLongError", 400)
+    assert list((server.data_dir / "objects" / "tmp").iterdir()) == []  # refused before the body was kept
 
 
 def test_put_into_missing_bucket(s3: Any) -> None:

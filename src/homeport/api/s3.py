@@ -247,7 +247,7 @@ class S3Api:
     # --- objects ----------------------------------------------------------------------------------
 
     async def put_object(self, r: S3Request, send: Send) -> None:
-        writer = await asyncio.to_thread(self.store.writer, r.bucket)
+        writer = await asyncio.to_thread(self.store.writer, r.bucket, r.key)
         checks = await self._receive(r, writer)
         info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, _meta(r, checks))
         await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *_checksum_headers(checks)])

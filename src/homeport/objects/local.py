@@ -190,9 +190,13 @@ class Writer:
 
     def finish(self) -> None:
         """Make the bytes durable before they become visible (a crash must not expose a short file)."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         self._file.close()
@@ -262,14 +266,14 @@ class LocalObjectStore:
 
     # --- objects ----------------------------------------------------------------------------------
 
-    def writer(self, bucket: str) -> Writer:
-        """A writer for a new object in `bucket` (checked now, so a missing bucket fails before the body)."""
+    def writer(self, bucket: str, key: str) -> Writer:
+        """A writer for a new object (key and bucket checked now: a bad one fails before the body is read)."""
+        check_key(key)
         self.head_bucket(bucket)
         return Writer(self.root / "tmp" / uuid.uuid4().hex)
 
     def commit(self, writer: Writer, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
         """fsync, move into place, index: the object becomes visible whole, or not at all."""
-        check_key(key)
         writer.finish()
         return self._publish(writer.path, bucket, key, writer.size, writer.etag, meta, 0)
 
@@ -331,7 +335,7 @@ class LocalObjectStore:
             (self.root / "data" / row.file).unlink(missing_ok=True)
 
     def copy(self, source: ObjectInfo, reader: IO[bytes], bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
-        writer = self.writer(bucket)
+        writer = self.writer(bucket, key)
         try:
             while chunk := reader.read(_COPY_CHUNK):
                 writer.write(chunk)
