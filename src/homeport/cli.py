@@ -44,14 +44,14 @@ def _credentials(settings: Settings) -> tuple[str | None, str | None]:
     return (keys[0].access_key_id, keys[0].secret_access_key) if keys else (None, None)
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=_when))
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=when))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,7 +67,7 @@ def cmd_endpoints(args: argparse.Namespace, settings: Settings) -> int:
     for page in client.get_paginator("list_endpoints").paginate(SortBy="Name", SortOrder="Ascending"):
         endpoints.extend(page["Endpoints"])
     if args.json:
-        _print_json(endpoints)
+        print_json(endpoints)
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -76,9 +76,15 @@ def cmd_endpoints(args: argparse.Namespace, settings: Settings) -> int:
     for column in ("Name", "Status", "Created", "Modified"):
         table.add_column(column)
     for e in endpoints:
-        table.add_row(e["EndpointName"], e["EndpointStatus"], _when(e["CreationTime"]), _when(e["LastModifiedTime"]))
+        table.add_row(e["EndpointName"], e["EndpointStatus"], when(e["CreationTime"]), when(e["LastModifiedTime"]))
     Console().print(table)
     return 0
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli_jobs import cmd_jobs as jobs
+
+    return jobs(args, _client(settings, args.endpoint_url, "sagemaker"))
 
 
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,7 +92,7 @@ def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     doc = client.describe_endpoint(EndpointName=args.endpoint)
     doc.pop("ResponseMetadata", None)
     if args.json:
-        _print_json(doc)
+        print_json(doc)
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -94,7 +100,7 @@ def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
     console.print(f"[bold]{doc['EndpointName']}[/bold]  {doc['EndpointStatus']}  config {doc['EndpointConfigName']}")
     console.print(
-        f"  {doc['EndpointArn']}\n  created {_when(doc['CreationTime'])}, modified {_when(doc['LastModifiedTime'])}"
+        f"  {doc['EndpointArn']}\n  created {when(doc['CreationTime'])}, modified {when(doc['LastModifiedTime'])}"
     )
     if doc.get("FailureReason"):
         console.print(f"  [red]FailureReason:[/red] {doc['FailureReason']}")
@@ -131,7 +137,7 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     reply = client.invoke_endpoint(**request)
     payload = reply["Body"].read()
     if args.json:
-        _print_json(
+        print_json(
             {
                 "ContentType": reply.get("ContentType"),
                 "InvokedProductionVariant": reply.get("InvokedProductionVariant"),
@@ -167,6 +173,11 @@ def parser() -> argparse.ArgumentParser:
     describe = client_command("describe", "describe one endpoint")
     describe.add_argument("endpoint")
     describe.set_defaults(func=cmd_describe)
+    jobs = client_command("jobs", "list transform jobs; `jobs watch NAME`: live progress; `jobs stop NAME`")
+    from homeport.cli_jobs import add_arguments
+
+    add_arguments(jobs)
+    jobs.set_defaults(func=cmd_jobs)
     invoke = client_command("invoke", "send one request to an endpoint")
     invoke.add_argument("endpoint")
     invoke.add_argument("--body", required=True, help="the payload, or @FILE, or @- for standard input")

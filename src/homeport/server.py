@@ -20,6 +20,8 @@ from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.sagemaker import SageMakerApi
 from homeport.clock import Clock, SystemClock
 from homeport.controllers.endpoints import EndpointController
+from homeport.controllers.launcher import socket_dir
+from homeport.controllers.transform_jobs import TransformRunner
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
 from homeport.keys import AccessKey, KeyFileError, KeyRing, key_ring
@@ -31,6 +33,7 @@ from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
 from homeport.services.models import ModelService
 from homeport.services.tags import TagService
+from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
 from homeport.transport import HttpProtocol
@@ -44,12 +47,15 @@ class Services:
     endpoint_configs: EndpointConfigService
     endpoints: EndpointService
     tags: TagService
+    transform_jobs: TransformJobService
 
 
 def build_services(ctx: Context) -> Services:
     models = ModelService(ctx)
     configs = EndpointConfigService(ctx, models)
-    return Services(models, configs, EndpointService(ctx, models, configs), TagService(ctx))
+    return Services(
+        models, configs, EndpointService(ctx, models, configs), TagService(ctx), TransformJobService(ctx, models)
+    )
 
 
 def external_store(settings: Settings) -> ExternalStore | None:
@@ -106,10 +112,12 @@ class Server:
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
-        self.controller = EndpointController(self.ctx, LocalEngine(), self.router)
-        self.ctx.wake = self.controller.wake
+        engine = LocalEngine()
+        self.controller = EndpointController(self.ctx, engine, self.router)
+        self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
+        self.ctx.wake = self._wake
         self.services = build_services(self.ctx)
-        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.app = App(
             SageMakerApi(handlers(self.services)),
             RuntimeApi(settings, self.router, self._endpoint_status),
@@ -119,6 +127,10 @@ class Server:
             self.shutdown,
         )
         self.url = ""
+
+    def _wake(self) -> None:
+        self.controller.wake()
+        self.transforms.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.transaction() as conn:
@@ -135,13 +147,16 @@ class Server:
                 flush=True,
             )
         self.controller.restore()
-        self._loop_task = asyncio.get_running_loop().create_task(self.controller.run_forever())
+        self.transforms.restore()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self.controller.run_forever()), loop.create_task(self.transforms.run_forever())]
         print(f"{READY_PREFIX}{self.url}", flush=True)
 
     async def shutdown(self) -> None:
         log.info("stopping: shutting down every instance")
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await self.transforms.shutdown()
         await self.controller.shutdown()
         self.store.close()
         if self.objects:

@@ -40,3 +40,24 @@ UPDATABLE = frozenset({S.IN_SERVICE})
 
 def can_move(current: EndpointStatus, new: EndpointStatus) -> bool:
     return current == new or new in ENDPOINT_TRANSITIONS[current]
+
+
+class TransformJobStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+J = TransformJobStatus
+
+TRANSFORM_JOB_TRANSITIONS: dict[TransformJobStatus, frozenset[TransformJobStatus]] = {
+    J.IN_PROGRESS: frozenset({J.COMPLETED, J.FAILED, J.STOPPING}),
+    J.STOPPING: frozenset({J.STOPPED}),
+    J.COMPLETED: frozenset(),
+    J.FAILED: frozenset(),
+    J.STOPPED: frozenset(),
+}
+
+TRANSFORM_JOB_ENDED = frozenset({J.COMPLETED, J.FAILED, J.STOPPED})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +215,24 @@ def test_model_formats(make_app: Any, tmp_path: Path, booster: Any, form: str) -
         (model_dir / "my-model.bin").write_bytes(booster.save_raw("ubj"))
     reply = make_app("xgboost", model_dir).invoke(csv_body(rows))
     np.testing.assert_array_equal(np.array(reply.text.split("\n"), dtype=np.float32), model.inplace_predict(rows))
+
+
+def test_algorithm_mode_starts_without_scikit_learn_and_still_reads_a_pickled_wrapper(tmp_path: Path) -> None:
+    """xgboost imports scikit-learn (most of an instance's start time) unless the lean import hides it."""
+    xgb = pytest.importorskip("xgboost")
+    X = features(100)
+    regressor = xgb.XGBRegressor(n_estimators=3, max_depth=2, n_jobs=1).fit(X, X.sum(axis=1))
+    (tmp_path / "xgboost-model").write_bytes(pickle.dumps(regressor))
+    code = (
+        "import sys, pathlib\n"
+        "from homeport.runtime.xgboost_model import import_xgboost, load_booster\n"
+        "import_xgboost(lean=True)\n"
+        f"booster = load_booster(pathlib.Path({str(tmp_path / 'xgboost-model')!r}))\n"
+        "print('sklearn' in sys.modules, booster.num_features())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", str(FEATURES)]
 
 
 def test_missing_model_file_says_so(make_app: Any, tmp_path: Path) -> None:

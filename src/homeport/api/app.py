@@ -97,6 +97,7 @@ class App:
 def handlers(services: Any) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     """The SageMaker operations homeport implements, each bound to its service method."""
     m, c, e, t = services.models, services.endpoint_configs, services.endpoints, services.tags
+    j = services.transform_jobs
     return {
         "CreateModel": m.create,
         "DescribeModel": lambda p: m.describe(p["ModelName"]),
@@ -112,6 +113,10 @@ def handlers(services: Any) -> dict[str, Callable[[dict[str, Any]], dict[str, An
         "DeleteEndpoint": lambda p: e.delete(p["EndpointName"]),
         "UpdateEndpoint": e.update,
         "UpdateEndpointWeightsAndCapacities": e.update_weights_and_capacities,
+        "CreateTransformJob": j.create,
+        "DescribeTransformJob": lambda p: j.describe(p["TransformJobName"]),
+        "ListTransformJobs": j.list,
+        "StopTransformJob": lambda p: j.stop(p["TransformJobName"]),
         "AddTags": lambda p: t.add(p["ResourceArn"], p["Tags"]),
         "ListTags": lambda p: t.list(p["ResourceArn"], p.get("MaxResults", 50), p.get("NextToken")),
         "DeleteTags": lambda p: t.delete(p["ResourceArn"], p["TagKeys"]),

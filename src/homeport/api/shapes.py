@@ -58,7 +58,7 @@ def _python_regex(java: str) -> str:
 
 
 # URL shapes that accept file:// too, beside SageMaker's https:// and s3://.
-LOCAL_URL_SHAPES = frozenset({"Url"})
+LOCAL_URL_SHAPES = frozenset({"Url", "S3Uri"})  # model data, transform inputs and outputs
 
 
 @functools.cache
@@ -123,7 +123,7 @@ class _Walker:
                 self.fail(path, value, f"Member must satisfy enum value set: [{_enum_text(shape.enum)}]")
             pattern = meta.get("pattern")
             if shape.name in LOCAL_URL_SHAPES and value.startswith("file://"):
-                pattern = None  # homeport also reads model data from local paths
+                pattern = None  # homeport also reads and writes local paths
             if pattern:
                 rx = _compiled(pattern)
                 if rx is not None and not rx.fullmatch(value):  # Java's matches(): the whole value

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from homeport import artifacts
 from homeport.controllers.endpoint_plan import (
     AbortUpdate,
     Action,
@@ -23,11 +19,10 @@ from homeport.controllers.endpoint_plan import (
     StopInstance,
     plan,
 )
-from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.controllers.launcher import ping, provision, socket_dir
 from homeport.dataplane.router import Route, Router, VariantRoute
-from homeport.engines.base import Engine, InstanceSpec
+from homeport.engines.base import Engine
 from homeport.instances import Instance, InstanceState
-from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
 from homeport.states import EndpointStatus
@@ -35,7 +30,6 @@ from homeport.store import Kind
 
 log = logging.getLogger("homeport.controller")
 
-PING_TIMEOUT_S = 2.0  # SageMaker's /ping timeout
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
 FAST_TICK_S = 0.05  # while instances are starting, look again soon
@@ -50,11 +44,7 @@ class EndpointController:
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Sockets live in the data directory unless its path is too long for a Unix socket (~100 bytes).
-        self.socket_dir = ctx.settings.run_dir
-        if len(str(self.socket_dir)) > 80:
-            digest = hashlib.sha256(str(ctx.settings.data_dir).encode()).hexdigest()[:12]
-            self.socket_dir = Path(tempfile.gettempdir()) / f"homeport-{digest}"
+        self.socket_dir = socket_dir(ctx.settings)
 
     def wake(self) -> None:
         self._wake.set()
@@ -122,16 +112,9 @@ class EndpointController:
             await asyncio.gather(*checks)
 
     async def _check(self, inst: Instance) -> None:
-        code = self.engine.exit_code(inst.handle)
-        if code is not None:
-            inst.state = InstanceState.EXITED
-            inst.failure = f"instance {inst.id} exited with code {code}: {_log_tail(inst.log_path)}"
+        ok = await ping(self.engine, inst)
+        if ok is None:
             return
-        try:
-            reply = await inst.client.request("GET", "/ping", [], b"", PING_TIMEOUT_S)
-            ok = reply.status == 200
-        except (InstanceUnreachable, InstanceDropped, InstanceTimeout):
-            ok = False
         if ok:
             inst.state = InstanceState.HEALTHY
             inst.ever_healthy = True
@@ -195,39 +178,7 @@ class EndpointController:
         self._spawn(self._provision(inst, variant))
 
     async def _provision(self, inst: Instance, variant: dict[str, Any]) -> None:
-        settings = self.ctx.settings
-        container = variant["Container"]
-        url = container.get("ModelDataUrl")
-        try:
-            where = self.ctx.objects.locate(url) if url else None
-            model_dir = await asyncio.to_thread(
-                artifacts.fetch,
-                where.url if where else None,
-                settings.cache_dir / "models",
-                settings.max_model_bytes,
-                where.storage_options if where else None,
-            )
-        except (artifacts.ArtifactError, UnreachableObject) as exc:
-            inst.state = InstanceState.EXITED
-            prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
-            inst.failure = f"{prefix}{exc}"
-            self.wake()
-            return
-        environment = {
-            "SAGEMAKER_REGION": settings.region,
-            "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
-            **container.get("Environment", {}),
-        }
-        spec = InstanceSpec(inst.id, variant["Runtime"], model_dir, environment, inst.socket_path, inst.log_path)
-        if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
-            return
-        try:
-            inst.handle = self.engine.start(spec)
-        except OSError as exc:
-            inst.state = InstanceState.EXITED
-            inst.failure = f"could not start instance {inst.id}: {exc}"
-        else:
-            inst.state = InstanceState.STARTING
+        await provision(self.ctx, self.engine, inst, variant["Container"], variant["Runtime"], {})
         self.wake()
 
     async def _stop(self, inst: Instance) -> None:
@@ -309,11 +260,3 @@ def _abort(doc: dict[str, Any], reason: str) -> None:
     doc["_target"] = doc["_serving"]
     doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
     doc["FailureReason"] = reason[:1024]
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "no log"
-    return " | ".join(text[-lines:]) or "no output"

@@ -9,11 +9,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import fsspec
 
 from homeport.errors import NoSuchBucket, NoSuchKey, ObjectStoreError
-from homeport.objects.local import LocalObjectStore
+from homeport.objects.local import LocalObjectStore, ObjectMeta
 
 
 class UnreachableObject(Exception):
@@ -38,6 +45,12 @@ class ExternalStore:
         if self.access_key_id:
             options.update(key=self.access_key_id, secret=self.secret_access_key)
         return options
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    url: str
+    size: int
 
 
 class Locator:
@@ -67,3 +80,110 @@ class Locator:
         except ObjectStoreError as exc:
             raise UnreachableObject(f"{url}: {exc.message}") from None
         return Location(info.file.as_uri())
+
+    # --- what batch work needs: every object under a prefix, reading one, writing one whole ------------
+
+    def list_prefix(self, url: str) -> list[ObjectRef]:
+        """Every object whose URI starts with `url` (S3 prefix semantics), in key order."""
+        if url.startswith("s3://") and self.external is None:
+            return self._list_local(url)
+        if "://" not in url or url.startswith("file://"):
+            return _list_files(_local_path(url))
+        location = self.locate(url)
+        fs, path = fsspec.core.url_to_fs(location.url, **location.storage_options)
+        directory, _, rest = path.rpartition("/")
+        try:
+            found = fs.find(directory, prefix=rest, detail=True) if directory else {}
+        except FileNotFoundError:
+            return []
+        protocol = url.split("://", 1)[0]
+        return [
+            ObjectRef(f"{protocol}://{key}", int(info.get("size") or 0))
+            for key, info in sorted(found.items())
+            if info.get("type") != "directory" and key.startswith(path)
+        ]
+
+    def _list_local(self, url: str) -> list[ObjectRef]:
+        if self.local is None:
+            raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        out: list[ObjectRef] = []
+        resume = None
+        try:
+            while True:
+                page = self.local.list_objects(bucket, prefix, resume=resume)
+                out.extend(ObjectRef(f"s3://{bucket}/{o.key}", o.size) for o in page.objects)
+                if not page.truncated:
+                    return out
+                resume = page.resume
+        except NoSuchBucket:
+            raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
+
+    def open(self, url: str) -> BinaryIO:
+        """The object for reading, seekable."""
+        location = self.locate(url)
+        if location.url.startswith("file://") or "://" not in location.url:
+            return open(_local_path(location.url), "rb")
+        opened: BinaryIO = fsspec.open(location.url, "rb", **location.storage_options).open()
+        return opened
+
+    def put_files(self, url: str, paths: list[Path], content_type: str | None = None) -> None:
+        """Write the files at `paths`, one after the other, as the object `url`: readers see the old object or
+        the whole new one, never part of it."""
+        if url.startswith("s3://") and self.external is None:
+            if self.local is None:
+                raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
+            bucket, _, key = url[len("s3://") :].partition("/")
+            try:
+                writer = self.local.writer(bucket, key)
+            except NoSuchBucket:
+                raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
+            try:
+                for path in paths:
+                    with open(path, "rb") as source:
+                        while chunk := source.read(1 << 20):
+                            writer.write(chunk)
+            except BaseException:
+                writer.abort()
+                raise
+            self.local.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+            return
+        if "://" not in url or url.startswith("file://"):
+            target = _local_path(url)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                with open(temporary, "wb") as out:
+                    _concatenate(paths, out)
+                os.replace(temporary, target)
+            finally:
+                temporary.unlink(missing_ok=True)
+            return
+        location = self.locate(url)
+        fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
+        remote_file = fs.open(remote, "wb")  # S3 shows an object only once its upload completes
+        try:
+            _concatenate(paths, remote_file)
+        except BaseException:
+            remote_file.discard()  # abort the multipart upload: nothing becomes visible
+            raise
+        remote_file.close()
+
+
+def _concatenate(paths: list[Path], out: Any) -> None:
+    for path in paths:
+        with open(path, "rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _local_path(url: str) -> Path:
+    return Path(unquote(urlsplit(url).path)) if url.startswith("file://") else Path(url)
+
+
+def _list_files(prefix: Path) -> list[ObjectRef]:
+    text = str(prefix)
+    directory = prefix if text.endswith("/") else prefix.parent
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.rglob("*") if p.is_file() and str(p).startswith(text)]
+    return [ObjectRef(p.as_uri(), p.stat().st_size) for p in sorted(found)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's body limit, 6291456 bytes
+UNLIMITED = 1 << 62
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -44,7 +45,8 @@ class ContainerEnvironment:
     @classmethod
     def from_environ(cls, env: Mapping[str, str], workers: int | None = None) -> ContainerEnvironment:
         if env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "").strip():
-            max_payload = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6) * 1024 * 1024
+            # 0: batch transform's "no limit" (the body comes with chunked transfer encoding).
+            max_payload = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, minimum=0) * 1024 * 1024 or UNLIMITED
         else:
             max_payload = _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_PAYLOAD)
         program = env.get("SAGEMAKER_PROGRAM", "").strip() or None
@@ -83,4 +85,6 @@ class ContainerEnvironment:
 
     @property
     def max_payload_mb(self) -> int:
+        if self.max_payload_bytes >= UNLIMITED:
+            return 0
         return max(1, self.max_payload_bytes // (1024 * 1024))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import sys
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,15 @@ _BATCH_ROWS = 2048  # per model call: keeps one flush (which holds the loop) aro
 log = logging.getLogger("homeport.runtime")
 
 
-def import_xgboost() -> Any:
+def import_xgboost(lean: bool = False) -> Any:
+    """xgboost; `lean` (algorithm mode) keeps it from importing scikit-learn, which it imports only for its
+    sklearn-style wrappers and which is 0.85 s of a 1.1 s instance start. Pickled wrappers still load."""
+    if lean and "xgboost" not in sys.modules and "sklearn" not in sys.modules:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` now fails fast
+        try:
+            return import_xgboost()
+        finally:
+            del sys.modules["sklearn"]
     try:
         import xgboost
     except ImportError:
@@ -132,6 +141,7 @@ class XGBoostHandler:
 
     @classmethod
     def load(cls, model_dir: Path, env: ContainerEnvironment, pool: Executor) -> XGBoostHandler:
+        import_xgboost(lean=True)
         path = find_model_file(model_dir)
         handler = cls(load_booster(path, env.model_threads), env, pool)
         handler.score(np.zeros((1, handler._features)))  # warm up, and prove the model predicts

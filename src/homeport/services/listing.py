@@ -43,7 +43,7 @@ def list_reply(
             page: Page = store.page(conn, kind, query)
         except BadToken:
             raise bad_token(query.next_token) from None
-    reply: dict[str, Any] = {reply_key: [{k: d[k] for k in fields} for d in page.items]}
+    reply: dict[str, Any] = {reply_key: [{k: d[k] for k in fields if k in d} for d in page.items]}
     if page.next_token:
         reply["NextToken"] = page.next_token
     return reply

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     MODEL = "models"
     ENDPOINT_CONFIG = "endpoint_configs"
     ENDPOINT = "endpoints"
+    TRANSFORM_JOB = "transform_jobs"
 
 
 def _resource_table(name: str) -> Table:
@@ -175,6 +176,11 @@ class Store:
     def all(self, conn: Connection, kind: Kind) -> list[dict[str, Any]]:
         table = TABLES[kind]
         return [json.loads(doc) for (doc,) in conn.execute(select(table.c.doc).order_by(table.c.creation_time))]
+
+    def with_status(self, conn: Connection, kind: Kind, statuses: list[str]) -> list[dict[str, Any]]:
+        table = TABLES[kind]
+        query = select(table.c.doc).where(table.c.status.in_(statuses)).order_by(table.c.creation_time)
+        return [json.loads(doc) for (doc,) in conn.execute(query)]
 
     def page(self, conn: Connection, kind: Kind, query: ListQuery) -> Page:
         table = TABLES[kind]

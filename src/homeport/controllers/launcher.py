@@ -1,0 +1,92 @@
+"""Starting one model instance, the same way for endpoints and transform jobs: fetch the model, start the
+process through the engine, and check it with `/ping`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from homeport import artifacts
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.engines.base import Engine, InstanceSpec
+from homeport.instances import Instance, InstanceState
+from homeport.objects.locations import UnreachableObject
+from homeport.services.context import Context
+from homeport.settings import Settings
+
+PING_TIMEOUT_S = 2.0  # SageMaker's /ping timeout
+
+
+async def provision(
+    ctx: Context, engine: Engine, inst: Instance, container: dict[str, Any], runtime: str, extra: dict[str, str]
+) -> None:
+    """Fetch the model and start the instance; on failure `inst` is EXITED with a reason, nothing raised.
+
+    `extra` is environment set by homeport (batch variables, say); the container's own Environment wins
+    over homeport's defaults but not over `extra`.
+    """
+    settings = ctx.settings
+    url = container.get("ModelDataUrl")
+    try:
+        where = ctx.objects.locate(url) if url else None
+        model_dir = await asyncio.to_thread(
+            artifacts.fetch,
+            where.url if where else None,
+            settings.cache_dir / "models",
+            settings.max_model_bytes,
+            where.storage_options if where else None,
+        )
+    except (artifacts.ArtifactError, UnreachableObject) as exc:
+        inst.state = InstanceState.EXITED
+        prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
+        inst.failure = f"{prefix}{exc}"
+        return
+    environment = {
+        "SAGEMAKER_REGION": settings.region,
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
+        **container.get("Environment", {}),
+        **extra,
+    }
+    spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path)
+    if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
+        return
+    try:
+        inst.handle = engine.start(spec)
+    except OSError as exc:
+        inst.state = InstanceState.EXITED
+        inst.failure = f"could not start instance {inst.id}: {exc}"
+    else:
+        inst.state = InstanceState.STARTING
+
+
+async def ping(engine: Engine, inst: Instance) -> bool | None:
+    """True when /ping answers 200, False when it does not (yet), None when the process has ended."""
+    code = engine.exit_code(inst.handle)
+    if code is not None:
+        inst.state = InstanceState.EXITED
+        inst.failure = f"instance {inst.id} exited with code {code}: {log_tail(inst.log_path)}"
+        return None
+    try:
+        reply = await inst.client.request("GET", "/ping", [], b"", PING_TIMEOUT_S)
+    except (InstanceUnreachable, InstanceDropped, InstanceTimeout):
+        return False
+    return reply.status == 200
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return " | ".join(text[-lines:]) or "no output"
+
+
+def socket_dir(settings: Settings) -> Path:
+    """Where instances' Unix sockets go: the data directory, unless its path is too long for one (~100 bytes)."""
+    if len(str(settings.run_dir)) <= 80:
+        return settings.run_dir
+    digest = hashlib.sha256(str(settings.data_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"homeport-{digest}"

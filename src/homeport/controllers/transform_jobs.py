@@ -1,0 +1,81 @@
+"""The transform runner: runs every InProgress job, stops the ones asked to stop, resumes after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from pathlib import Path
+
+from homeport.controllers.transform_job import TransformJobRun
+from homeport.engines.base import Engine
+from homeport.services.context import Context
+from homeport.states import TransformJobStatus
+from homeport.store import Kind
+
+log = logging.getLogger("homeport.transform")
+
+TICK_S = 1.0
+
+
+class TransformRunner:
+    def __init__(self, ctx: Context, engine: Engine, socket_dir: Path) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.socket_dir = socket_dir
+        self.runs: dict[str, tuple[TransformJobRun, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def restore(self) -> None:
+        """After a restart nothing runs: a job that was stopping is stopped; InProgress jobs resume."""
+        store = self.ctx.store
+        with store.transaction() as conn:
+            for doc in store.with_status(conn, Kind.TRANSFORM_JOB, [TransformJobStatus.STOPPING.value]):
+                doc["TransformJobStatus"] = TransformJobStatus.STOPPED.value
+                doc["TransformEndTime"] = doc["LastModifiedTime"] = self.ctx.clock.now()
+                store.replace(conn, Kind.TRANSFORM_JOB, doc["TransformJobName"], doc, status=doc["TransformJobStatus"])
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:  # the runner must outlive any one bad tick
+                log.exception("transform runner tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+
+    def run_once(self) -> None:
+        store = self.ctx.store
+        wanted = [TransformJobStatus.IN_PROGRESS.value, TransformJobStatus.STOPPING.value]
+        with store.transaction() as conn:
+            docs = store.with_status(conn, Kind.TRANSFORM_JOB, wanted)
+        for doc in docs:
+            name = doc["TransformJobName"]
+            running = self.runs.get(name)
+            if doc["TransformJobStatus"] == TransformJobStatus.IN_PROGRESS.value and running is None:
+                run = TransformJobRun(self.ctx, self.engine, doc, self.socket_dir)
+                task = asyncio.get_running_loop().create_task(run.run(), name=f"transform-job-{name}")
+                self.runs[name] = (run, task)
+                task.add_done_callback(functools.partial(self._finished, name))
+            elif doc["TransformJobStatus"] == TransformJobStatus.STOPPING.value:
+                if running is None:
+                    TransformJobRun(self.ctx, self.engine, doc, self.socket_dir).mark_stopped()
+                elif not running[0].stopping:
+                    running[0].stopping = True
+                    running[1].cancel()
+
+    def _finished(self, name: str, _: asyncio.Task[None]) -> None:
+        self.runs.pop(name, None)
+        self.wake()
+
+    async def shutdown(self) -> None:
+        """Server shutdown: every running job is cut off where it is (it resumes at the next start)."""
+        tasks = [task for _, task in self.runs.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
