@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -64,3 +65,38 @@ def test_cli_errors_are_one_line_on_stderr(server: Any) -> None:
     assert 'Could not find endpoint "no-such-endpoint"' in missing.stderr
     bad = homeport("invoke", "no-such-endpoint", "--body", "1,2", url=server.url)
     assert bad.returncode == 1 and "not found" in bad.stderr
+
+
+def test_jobs_list_watch_and_stop(server: Any, sm: Any, s3: Any, bucket: str, probe: str) -> None:
+    from tests.integration.test_transform_jobs import create_model, id_rows, run_job, wait_done
+
+    s3.put_object(Bucket=bucket, Key="in/w.csv", Body=id_rows(0, 30_000))
+    model = create_model(sm, probe)
+    name = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", wait=False, MaxPayloadInMB=1)[
+        "TransformJobName"
+    ]
+    watched = homeport("jobs", "watch", name, "--json", "--interval", "0.1", url=server.url)
+    assert watched.returncode == 0, watched.stderr
+    snapshots = [json.loads(line) for line in watched.stdout.splitlines()]
+    final = snapshots[-1]
+    assert final["TransformJobStatus"] == "Completed"
+    assert final["RecordsDone"] == 30_000 and final["BytesDone"] == final["BytesTotal"] == 30_000 * 60
+    assert (final["Files"], final["FilesDone"], final["FilesFailed"]) == (1, 1, 0)
+    assert all(a["BytesDone"] <= b["BytesDone"] for a, b in itertools.pairwise(snapshots))
+
+    bar = homeport("jobs", "watch", name, url=server.url)
+    assert bar.returncode == 0 and f"{name}: Completed" in bar.stdout and "30,000 records" in bar.stdout
+    table = homeport("jobs", url=server.url)
+    assert table.returncode == 0 and name in table.stdout and "Completed" in table.stdout
+    assert any(j["TransformJobName"] == name for j in json.loads(homeport("jobs", "--json", url=server.url).stdout))
+
+    slow = create_model(sm, probe, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "0.5"})
+    stopped = run_job(sm, slow, f"s3://{bucket}/in/", f"s3://{bucket}/out2/", wait=False, BatchStrategy="SingleRecord")[
+        "TransformJobName"
+    ]
+    assert homeport("jobs", "stop", stopped, url=server.url).returncode == 0
+    assert wait_done(sm, stopped)["TransformJobStatus"] == "Stopped"
+    failed = homeport("jobs", "watch", stopped, url=server.url)
+    assert failed.returncode == 1 and "Stopped" in failed.stdout
+    missing = homeport("jobs", "watch", "no-such-job", url=server.url)
+    assert missing.returncode == 1 and "ResourceNotFound" in missing.stderr

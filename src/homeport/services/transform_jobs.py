@@ -20,6 +20,7 @@ from homeport.store import Kind
 from homeport.store import transform_progress as progress
 from homeport.store.db import Duplicate
 
+MAX_PAYLOAD_MB = 100
 MAX_PAYLOAD_TIMES_CONCURRENCY_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB [BC-SM]
 SUMMARY_FIELDS = (
     "TransformJobName",
@@ -129,6 +130,10 @@ def check_request(params: dict[str, Any], max_instances: int) -> None:
             "S3DataType AugmentedManifestFile is not supported by batch transform; use S3Prefix or ManifestFile."
         )
     payload, concurrency = params.get("MaxPayloadInMB"), params.get("MaxConcurrentTransforms")
+    if payload is not None and payload > MAX_PAYLOAD_MB:
+        raise ValidationError(
+            f"MaxPayloadInMB is {payload}; it must be at most {MAX_PAYLOAD_MB} (or 0 for no limit, sent chunked)."
+        )
     if payload and concurrency and payload * concurrency > MAX_PAYLOAD_TIMES_CONCURRENCY_MB:
         raise ValidationError(
             f"MaxConcurrentTransforms ({concurrency}) x MaxPayloadInMB ({payload}) is {concurrency * payload} MB; "

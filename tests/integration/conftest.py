@@ -1,0 +1,51 @@
+"""Fixtures for the integration tests: models that exist to be observed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import pack
+
+# A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
+# a summary of the body (PROBE_MODE=sizes), the batch environment (env), or a failure (fail, flaky, sleep).
+PROBE = r"""
+import hashlib
+import json
+import os
+import time
+
+
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, data, content_type, accept):
+    mode = os.environ.get("PROBE_MODE", "lines")
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if mode == "env":
+        keys = sorted(k for k in os.environ if k.startswith(("SAGEMAKER_", "PROBE_")))
+        return json.dumps({k: os.environ[k] for k in keys}) + "\n"
+    if mode == "sizes":
+        return f"{len(raw)},{raw[:8].hex()}\n"
+    if mode == "flaky":  # fails the first time it sees a body, then succeeds
+        marker = os.path.join(os.environ["PROBE_DIR"], hashlib.sha256(raw).hexdigest())
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("flaky: first attempt")
+    if mode == "fail":
+        raise RuntimeError("the probe was told to fail")
+    if mode == "sleep":
+        time.sleep(float(os.environ["PROBE_SLEEP"]))
+    if mode == "json":
+        return "".join(json.dumps({"n": len(json.loads(line))}) + "\n" for line in raw.decode().splitlines())
+    lines = raw.decode().splitlines()
+    return "".join(f"{line.split(',')[0]},{os.getpid()},{len(lines)}\n" for line in lines)
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("probe")
+    (root / "model" / "code").mkdir(parents=True)
+    (root / "model" / "code" / "inference.py").write_text(PROBE)
+    return pack(root / "model", root / "probe.tar.gz").as_uri()
