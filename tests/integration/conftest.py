@@ -7,7 +7,8 @@ import pytest
 from tests.conftest import pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
-# a summary of the body (PROBE_MODE=sizes), the batch environment (env), or a failure (fail, flaky, sleep).
+# a summary of the body (PROBE_MODE=sizes), its size and transfer encoding (framing), the batch environment (env),
+# or a failure (fail, flaky, sleep).
 PROBE = r"""
 import hashlib
 import json
@@ -19,9 +20,11 @@ def model_fn(model_dir):
     return None
 
 
-def transform_fn(model, data, content_type, accept):
+def transform_fn(model, data, content_type, accept, context):
     mode = os.environ.get("PROBE_MODE", "lines")
     raw = data.encode() if isinstance(data, str) else bytes(data)
+    if mode == "framing":
+        return f"{len(raw)},{context.get_request_header(0, 'transfer-encoding')}\n"
     if mode == "env":
         keys = sorted(k for k in os.environ if k.startswith(("SAGEMAKER_", "PROBE_")))
         return json.dumps({k: os.environ[k] for k in keys}) + "\n"

@@ -154,6 +154,15 @@ def test_assemble_with_none_concatenates_replies_as_they_are(sm: Any, s3: Any, b
     assert read(s3, bucket, "out/y.bin.out") == b"4,64656667\n"
 
 
+def test_max_payload_zero_sends_any_size_chunked(sm: Any, s3: Any, bucket: str, probe: str) -> None:
+    body = id_rows(0, 130_000)  # 7.8 MB: more than the 6 MB a request may otherwise carry
+    s3.put_object(Bucket=bucket, Key="in/whole.csv", Body=body)
+    model = create_model(sm, probe, env={"PROBE_MODE": "framing"})
+    job = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", split="None", MaxPayloadInMB=0)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    assert read(s3, bucket, "out/whole.csv.out") == f"{len(body)},chunked\n".encode()
+
+
 def test_gzip_input_is_decompressed_and_split(sm: Any, s3: Any, bucket: str, probe: str) -> None:
     s3.put_object(Bucket=bucket, Key="in/z.csv.gz", Body=gzip.compress(id_rows(0, 3000)))
     job = run_job(

@@ -378,7 +378,9 @@ class TransformJobRun:
         for _ in range(attempts):
             inst = self._live(inst)
             try:
-                reply = await inst.client.request("POST", "/invocations", headers, body, self.timeout)
+                reply = await inst.client.request(
+                    "POST", "/invocations", headers, body, self.timeout, chunked=not self.limits.payload_mb
+                )
             except InstanceTimeout:
                 problem = (
                     f"the model did not answer within {self.timeout:.0f} s "

@@ -122,11 +122,23 @@ class InstanceClient:
         return conn
 
     async def request(
-        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"", timeout: float = 60.0
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        timeout: float = 60.0,
+        chunked: bool = False,
     ) -> Reply:
+        """One request; `chunked` sends the body with chunked transfer encoding (batch transform's
+        MaxPayloadInMB 0 promises the container that)."""
         self.outstanding += 1
         try:
-            head = _head(method, path, headers, len(body))
+            if chunked:
+                head = _head(method, path, [*headers, ("transfer-encoding", "chunked")], None)
+                body = _chunked(body)
+            else:
+                head = _head(method, path, headers, len(body))
             while self.idle:
                 conn = self.idle.pop()
                 if conn.closed:
@@ -160,7 +172,15 @@ class InstanceClient:
         self.idle.clear()
 
 
-def _head(method: str, path: str, headers: list[tuple[str, str]], length: int) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "host: instance", f"content-length: {length}"]
+def _head(method: str, path: str, headers: list[tuple[str, str]], length: int | None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "host: instance"]
+    if length is not None:
+        lines.append(f"content-length: {length}")
     lines.extend(f"{k}: {v}" for k, v in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _chunked(body: bytes, size: int = 1 << 20) -> bytes:
+    view = memoryview(body)
+    pieces = [b"%x\r\n%b\r\n" % (len(view[i : i + size]), view[i : i + size]) for i in range(0, len(view), size)]
+    return b"".join([*pieces, b"0\r\n\r\n"])
