@@ -182,5 +182,9 @@ def _head(method: str, path: str, headers: list[tuple[str, str]], length: int | 
 
 def _chunked(body: bytes, size: int = 1 << 20) -> bytes:
     view = memoryview(body)
-    pieces = [b"%x\r\n%b\r\n" % (len(view[i : i + size]), view[i : i + size]) for i in range(0, len(view), size)]
-    return b"".join([*pieces, b"0\r\n\r\n"])
+    pieces: list[bytes | memoryview] = []
+    for start in range(0, len(view), size):
+        piece = view[start : start + size]
+        pieces.extend((b"%x\r\n" % len(piece), piece, b"\r\n"))
+    pieces.append(b"0\r\n\r\n")
+    return b"".join(pieces)
