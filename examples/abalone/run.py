@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, and invoke it.
+"""Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, invoke it, and run
+a batch transform over the test set.
 
 The deployment half is plain SageMaker code: the same boto3 calls (create_model, create_endpoint_config,
-create_endpoint, the waiters, invoke_endpoint, the deletes) that you would make against AWS, pointed at
-homeport with `endpoint_url`. The model artefact is what SageMaker's built-in XGBoost container expects:
+create_endpoint, the waiters, invoke_endpoint, create_transform_job, the deletes) that you would make against
+AWS, pointed at homeport with `endpoint_url`. The model artefact is what SageMaker's built-in XGBoost container expects:
 a `model.tar.gz` with a booster file named `xgboost-model` at its root, trained on CSV rows whose first
 column is the label.
 
@@ -252,12 +253,13 @@ class Names:
     model: str
     endpoint_config: str
     endpoint: str
+    transform_job: str
 
     @classmethod
     def unique(cls, prefix: str = "homeport-abalone") -> Names:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return cls(model=f"{prefix}-model-{stamp}", endpoint_config=f"{prefix}-config-{stamp}",
-                   endpoint=f"{prefix}-{stamp}")
+                   endpoint=f"{prefix}-{stamp}", transform_job=f"{prefix}-batch-{stamp}")
 
 
 def deploy(sm: Any, names: Names, model_data_url: str) -> None:
@@ -317,6 +319,39 @@ def invoke_json(runtime: Any, endpoint: str, features: pd.DataFrame) -> Any:
     return json.loads(reply["Body"].read())
 
 
+def batch_transform(sm: Any, s3: Any, names: Names, test_uri: str) -> np.ndarray:
+    """A batch transform over the test split as stored (label first): the label column is filtered out before
+    the model sees a row and joined back after, so each output line is `actual,predicted` (SageMaker's
+    DataProcessing: InputFilter, JoinSource, OutputFilter). Returns those pairs, in input order."""
+    output = f"s3://{BUCKET}/{PREFIX}/batch-output/{names.transform_job}"
+    sm.create_transform_job(
+        TransformJobName=names.transform_job,
+        ModelName=names.model,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": test_uri}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": output, "Accept": "text/csv", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": INSTANCE_TYPE, "InstanceCount": 1},
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
+    )
+    print(f"started transform job {names.transform_job} ...")
+    started = time.monotonic()
+    with contextlib.suppress(Exception):  # the waiter raises on Failed; the status below says why
+        sm.get_waiter("transform_job_completed_or_stopped").wait(
+            TransformJobName=names.transform_job, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+        )
+    job = sm.describe_transform_job(TransformJobName=names.transform_job)
+    if job["TransformJobStatus"] != "Completed":
+        raise RuntimeError(f"transform job {job['TransformJobStatus']}: {job.get('FailureReason', '')}")
+    print(f"transform job {names.transform_job} Completed after {time.monotonic() - started:.1f}s")
+    out_uri = f"{output}/{test_uri.rsplit('/', 1)[1]}.out"
+    pairs = read_csv_s3(s3, out_uri).to_numpy(dtype=np.float64)
+    print(f"read {len(pairs)} actual,predicted rows from {out_uri}")
+    return pairs
+
+
 def clean_up(sm: Any, names: Names) -> None:
     """Delete the endpoint (and wait until it is gone), the endpoint config and the model."""
     steps = [
@@ -368,7 +403,7 @@ def print_table(actual: np.ndarray, predicted: np.ndarray, rows: int = 20) -> No
     print()
 
 
-def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path) -> Path:
+def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path, source: str = "endpoint") -> Path:
     """Scatter of actual vs predicted Rings with a y = x line, the RMSE in the title."""
     import matplotlib
 
@@ -384,8 +419,8 @@ def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("actual Rings")
-    ax.set_ylabel("predicted Rings (homeport endpoint)")
-    ax.set_title(f"Abalone XGBoost on homeport: test RMSE {test_rmse:.3f} ({len(actual)} rows)")
+    ax.set_ylabel(f"predicted Rings (homeport {source})")
+    ax.set_title(f"Abalone on homeport ({source}): RMSE {test_rmse:.3f}, {len(actual)} rows", fontsize=11)
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -452,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"invoked {names.endpoint} with {len(features)} rows as text/csv")
             single = invoke_json(runtime, names.endpoint, features.iloc[:1])
             print(f"one row with Accept application/json:\n{json.dumps(single, indent=2)}")
+            batch = batch_transform(sm, s3, names, uris["test"])
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config},"
@@ -470,11 +506,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"difference {difference:.2e}, largest per-row difference {np.abs(predicted - local).max():.2e}")
     png = plot(actual, predicted, server_rmse, output_dir / "abalone-actual-vs-predicted.png")
     print(f"plot: {png}")
-    if difference > TOLERANCE:
-        print(f"FAIL: the endpoint's RMSE differs from the in-process model's by more than {TOLERANCE}",
+    batch_actual, batch_predicted = batch[:, 0], batch[:, 1]
+    batch_rmse = rmse(batch_actual, batch_predicted)
+    batch_difference = abs(batch_rmse - local_rmse)
+    print(f"test RMSE from the batch transform: {batch_rmse:.6f} (difference {batch_difference:.2e})")
+    png = plot(batch_actual, batch_predicted, batch_rmse, output_dir / "abalone-batch-actual-vs-predicted.png",
+               source="batch transform")
+    print(f"plot: {png}")
+    if difference > TOLERANCE or batch_difference > TOLERANCE or not np.array_equal(batch_actual, actual):
+        print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}",
               file=sys.stderr)
         return 1
-    print("OK: the endpoint served the model trained here")
+    print("OK: the endpoint and the batch transform served the model trained here")
     return 0
 
 
