@@ -337,11 +337,23 @@ def test_a_record_over_the_payload_limit_fails_its_file_and_the_others_complete(
 
 def test_split_none_object_over_the_payload_limit_fails(sm: Any, s3: Any, bucket: str, probe: str) -> None:
     s3.put_object(Bucket=bucket, Key="in/whole.csv", Body=id_rows(0, 20_000))  # 1.2 MB
+    s3.put_object(Bucket=bucket, Key="gz/whole.csv.gz", Body=gzip.compress(id_rows(0, 20_000)))  # 1.2 MB inside
+    model = create_model(sm, probe)
+    job = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", split="None", MaxPayloadInMB=1)
+    assert job["TransformJobStatus"] == "Failed"
+    assert "SplitType is None" in job["FailureReason"] and "whole object (1200000 bytes)" in job["FailureReason"]
     job = run_job(
-        sm, create_model(sm, probe), f"s3://{bucket}/in/", f"s3://{bucket}/out/", split="None", MaxPayloadInMB=1
+        sm,
+        model,
+        f"s3://{bucket}/gz/",
+        f"s3://{bucket}/out/",
+        split="None",
+        MaxPayloadInMB=1,
+        more_input={"CompressionType": "Gzip"},
     )
     assert job["TransformJobStatus"] == "Failed"
-    assert "SplitType is None" in job["FailureReason"] and "whole.csv" in job["FailureReason"]
+    assert "over 1048576 bytes decompressed" in job["FailureReason"]
+    assert keys(s3, bucket, "out/") == []
 
 
 def test_model_error_fails_the_file_with_the_models_message(

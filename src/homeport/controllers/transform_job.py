@@ -21,7 +21,7 @@ import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from homeport.batch.dataprocessing import DataProcessing, RecordError
 from homeport.batch.plan import Limits, PlanError, inputs, plan_files, resolve_limits
@@ -329,17 +329,9 @@ class TransformJobRun:
                 if self.split is SplitType.LINE:
                     start, end = line_range(stream, start, end, file.size)
                 stream.seek(start)
-                blocks = iter([stream.read(end - start)]) if end > start else iter([])
+                blocks = _read(stream, end - start)
             if self.split is SplitType.NONE:
-                body = b"".join(blocks)
-                limit = self.limits.payload_bytes
-                if limit is not None and len(body) > limit:
-                    raise FramingError(
-                        0,
-                        f"SplitType is None, so the whole object ({len(body)} bytes) is one request, more than "
-                        f"MaxPayloadInMB ({self.limits.payload_mb} MB) allows; set SplitType to cut it into records, "
-                        "or MaxPayloadInMB to 0",
-                    )
+                body = self._whole(blocks, file)
                 if body:
                     yield MiniBatch(body, 1, 0)
                 return
@@ -348,6 +340,26 @@ class TransformJobRun:
                     yield MiniBatch(batch.body, batch.records, start + batch.offset)
             except FramingError as exc:
                 raise exc.shifted(start) from None
+
+    def _whole(self, blocks: Iterator[bytes], file: FilePlan) -> bytes:
+        """SplitType None: the whole object is one request; refused before it outgrows the limit in memory."""
+        limit = self.limits.payload_bytes
+        if limit is not None and not self.gzip and file.size > limit:
+            raise self._too_big(f"{file.size} bytes")
+        chunks, size = [], 0
+        for block in blocks:
+            chunks.append(block)
+            size += len(block)
+            if limit is not None and size > limit:
+                raise self._too_big(f"over {limit} bytes decompressed")
+        return b"".join(chunks)
+
+    def _too_big(self, size: str) -> FramingError:
+        return FramingError(
+            0,
+            f"SplitType is None, so the whole object ({size}) is one request, more than MaxPayloadInMB "
+            f"({self.limits.payload_mb} MB) allows; set SplitType to cut it into records, or MaxPayloadInMB to 0",
+        )
 
     async def _transform(self, inst: Instance, file: FilePlan, batch: MiniBatch) -> bytes:
         where = _where(file, batch, self.gzip, self.limits.single)
@@ -456,6 +468,12 @@ class TransformJobRun:
 
     def _clean(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _read(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """A range in one read, done only when the first block is asked for."""
+    if size > 0:
+        yield stream.read(size)
 
 
 def _where(file: FilePlan, batch: MiniBatch, gzip: bool, single: bool) -> str:
