@@ -25,7 +25,7 @@ import google_crc32c
 RECORDIO_MAGIC = 0xCED7230A
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_READ = 1 << 20  # probe size when looking for a line end past a range boundary
+_READ = 1 << 16  # probe size when looking for a line end past a range boundary (grows by reading on)
 
 
 class SplitType(StrEnum):

@@ -32,12 +32,10 @@ class TransformRunner:
 
     def restore(self) -> None:
         """After a restart nothing runs: a job that was stopping is stopped; InProgress jobs resume."""
-        store = self.ctx.store
-        with store.transaction() as conn:
-            for doc in store.with_status(conn, Kind.TRANSFORM_JOB, [TransformJobStatus.STOPPING.value]):
-                doc["TransformJobStatus"] = TransformJobStatus.STOPPED.value
-                doc["TransformEndTime"] = doc["LastModifiedTime"] = self.ctx.clock.now()
-                store.replace(conn, Kind.TRANSFORM_JOB, doc["TransformJobName"], doc, status=doc["TransformJobStatus"])
+        with self.ctx.store.transaction() as conn:
+            stopping = self.ctx.store.with_status(conn, Kind.TRANSFORM_JOB, [TransformJobStatus.STOPPING.value])
+        for doc in stopping:
+            TransformJobRun(self.ctx, self.engine, doc, self.socket_dir).mark_stopped()
 
     async def run_forever(self) -> None:
         while True:
