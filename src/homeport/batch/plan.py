@@ -85,7 +85,7 @@ def _manifest(locator: Locator, uri: str) -> list[tuple[ObjectRef, str]]:
     try:
         with locator.open(uri) as stream:
             entries = json.loads(stream.read(16 * MB))
-    except UnreachableObject as exc:
+    except (UnreachableObject, OSError) as exc:
         raise PlanError(f"Cannot read the manifest file: {exc}") from None
     except ValueError as exc:
         raise PlanError(f"The manifest file {uri} is not valid JSON: {exc}") from None

@@ -101,20 +101,22 @@ def framed_boundaries(stream: BinaryIO, size: int, split: SplitType, target: int
     pos = 0  # file offset of the next record
     while pos < size:
         local = pos - base
-        end = frame_end(buffer, local, split) if local < len(buffer) else -1
-        if end < 0:
-            stream.seek(pos)
-            buffer = stream.read(max(_READ, 2 * target))
-            base = pos
-            if not buffer:
-                break
-            end = frame_end(buffer, 0, split)
-            if end < 0:  # one record larger than a block: read it whole to find its end
-                buffer = buffer + stream.read(size - pos - len(buffer))
+        try:
+            end = frame_end(buffer, local, split) if local < len(buffer) else -1
+            if end < 0:
+                stream.seek(pos)
+                buffer = stream.read(max(_READ, 2 * target))
+                base = pos
+                if not buffer:
+                    break
                 end = frame_end(buffer, 0, split)
-                if end < 0:
-                    raise FramingError(pos, f"the {split} record is cut short by the end of the file")
-            local = 0
+                if end < 0:  # one record larger than a block: read it whole to find its end
+                    buffer = buffer + stream.read(size - pos - len(buffer))
+                    end = frame_end(buffer, 0, split)
+                    if end < 0:
+                        raise FramingError(0, f"the {split} record is cut short by the end of the file")
+        except FramingError as exc:
+            raise exc.shifted(base) from None  # offsets in the buffer → offsets in the file
         pos = base + end
         if pos - starts[-1] >= target and pos < size:
             starts.append(pos)
@@ -185,9 +187,10 @@ def _cut_lines(
         if single:
             nl = data.find(b"\n", pos)
             end = size if nl < 0 else nl + 1
+            if limit is not None and end - pos > limit:
+                raise _too_large(None, limit, base + pos)  # refused before the rest of the line is buffered
             if nl < 0 and not final:
                 break
-            _check_size(end - pos, limit, base + pos)
             out.append(MiniBatch(data[pos:end], 1, base + pos))
             pos = end
             continue
@@ -198,8 +201,7 @@ def _cut_lines(
         else:
             nl = data.rfind(b"\n", pos, pos + limit)
             if nl < 0:
-                first = data.find(b"\n", pos)
-                raise _too_large((size if first < 0 else first + 1) - pos, limit, base + pos)
+                raise _too_large(None, limit, base + pos)
             end = nl + 1
         body = data[pos:end]
         out.append(MiniBatch(body, body.count(b"\n") + (0 if body.endswith(b"\n") else 1), base + pos))
@@ -259,11 +261,13 @@ def _check_size(size: int, limit: int | None, offset: int) -> None:
         raise _too_large(size, limit, offset)
 
 
-def _too_large(size: int, limit: int, offset: int) -> FramingError:
+def _too_large(size: int | None, limit: int, offset: int) -> FramingError:
+    """`size` None: a line, refused as soon as it passes the limit (its end may not have been read)."""
+    what = f"it is {size} bytes, more than" if size is not None else "it is longer than"
     return FramingError(
         offset,
-        f"it is {size} bytes, more than MaxPayloadInMB ({limit // (1024 * 1024)} MB) allows; raise MaxPayloadInMB "
-        "(up to 100, or 0 for no limit) or make the record smaller",
+        f"{what} MaxPayloadInMB ({limit // (1024 * 1024)} MB) allows; raise MaxPayloadInMB (up to 100, or 0 for "
+        "no limit) or make the record smaller",
     )
 
 

@@ -121,7 +121,7 @@ class TransformJobRun:
             try:
                 source = self.doc["TransformInput"]["DataSource"]["S3DataSource"]
                 refs = await asyncio.to_thread(inputs, self.ctx.objects, source)
-            except (PlanError, UnreachableObject) as exc:
+            except (PlanError, UnreachableObject, OSError) as exc:
                 raise JobFailed(f"ClientError: {exc}") from None
         await self._start_instances()
         self.limits = resolve_limits(self.doc, await self._execution_parameters())

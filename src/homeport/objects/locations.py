@@ -88,7 +88,7 @@ class Locator:
         if url.startswith("s3://") and self.external is None:
             return self._list_local(url)
         if "://" not in url or url.startswith("file://"):
-            return _list_files(_local_path(url))
+            return _list_files(url)
         location = self.locate(url)
         fs, path = fsspec.core.url_to_fs(location.url, **location.storage_options)
         directory, _, rest = path.rpartition("/")
@@ -180,10 +180,11 @@ def _local_path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path)) if url.startswith("file://") else Path(url)
 
 
-def _list_files(prefix: Path) -> list[ObjectRef]:
-    text = str(prefix)
-    directory = prefix if text.endswith("/") else prefix.parent
+def _list_files(url: str) -> list[ObjectRef]:
+    """Files whose path starts with the URL's path, named by the URL as given plus the rest of their path."""
+    prefix = unquote(urlsplit(url).path) if url.startswith("file://") else url
+    directory = Path(prefix if prefix.endswith("/") else prefix.rpartition("/")[0] or "/")
     if not directory.is_dir():
         return []
-    found = [p for p in directory.rglob("*") if p.is_file() and str(p).startswith(text)]
-    return [ObjectRef(p.as_uri(), p.stat().st_size) for p in sorted(found)]
+    found = sorted(str(p) for p in directory.rglob("*") if p.is_file() and str(p).startswith(prefix))
+    return [ObjectRef(url + path[len(prefix) :], os.path.getsize(path)) for path in found]
