@@ -40,7 +40,7 @@ from homeport.store.transform_progress import FilePlan, FileState
 log = logging.getLogger("homeport.transform")
 
 STOP_GRACE_S = 30.0
-STARTUP_POLL_S = 0.05
+STARTUP_POLL_S = 0.01
 BLOCK = 1 << 20  # read size for gzip inputs
 LOG_EVERY_S = 10.0
 DEFAULT_TIMEOUT_S = 600  # ModelClientConfig.InvocationsTimeoutInSeconds
@@ -86,6 +86,7 @@ class TransformJobRun:
         self.queue: deque[tuple[FilePlan, int]] = deque()
         self.files: list[FilePlan] = []
         self._last_log = 0.0
+        self._startup_deadline = 0.0
 
     # --- the whole job -----------------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class TransformJobRun:
             except (PlanError, UnreachableObject, OSError) as exc:
                 raise JobFailed(f"ClientError: {exc}") from None
         await self._start_instances()
-        self.limits = resolve_limits(self.doc, await self._execution_parameters())
+        first = await self._healthy(self.instances)
+        self.limits = resolve_limits(self.doc, await self._execution_parameters(first))
         self._update(
             MaxConcurrentTransforms=self.limits.concurrency,
             MaxPayloadInMB=self.limits.payload_mb,
@@ -137,7 +139,6 @@ class TransformJobRun:
                 progress.save_plan(conn, self.name, saved)
         self.files = saved
         await self._queue_work()
-        workers = [self._worker(inst) for inst in self.instances for _ in range(self.limits.concurrency)]
         log.info(
             "transform job %s: %d files, %d ranges to do, %d instances x %d concurrent requests",
             self.name,
@@ -146,7 +147,12 @@ class TransformJobRun:
             len(self.instances),
             self.limits.concurrency,
         )
-        await asyncio.gather(*workers)
+        try:
+            async with asyncio.TaskGroup() as group:  # one instance that cannot start stops the others' work
+                for inst in self.instances:
+                    group.create_task(self._serve(inst))
+        except* JobFailed as failures:
+            raise failures.exceptions[0] from None
         failed = [f for f in self.files if f.state is FileState.FAILED]
         if failed:
             more = (
@@ -195,24 +201,36 @@ class TransformJobRun:
         await asyncio.gather(
             *(provision(self.ctx, self.engine, inst, container, runtime, environment) for inst in self.instances)
         )
+        self._startup_deadline = asyncio.get_running_loop().time() + self.ctx.settings.startup_timeout_s
+
+    async def _healthy(self, instances: list[Instance]) -> Instance:
+        """The first of `instances` to pass /ping; JobFailed if one ends or none passes in time (SageMaker fails
+        the job when an instance cannot start)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ctx.settings.startup_timeout_s
         while True:
-            waiting = [i for i in self.instances if i.state is not InstanceState.HEALTHY]
-            if not waiting:
-                return
-            exited = [i for i in waiting if i.state is InstanceState.EXITED]
+            ready = [i for i in instances if i.state is InstanceState.HEALTHY]
+            if ready:
+                return ready[0]
+            exited = [i for i in instances if i.state is InstanceState.EXITED]
             if exited:
                 raise JobFailed(f"ClientError: the model's instance did not start: {exited[0].failure}")
-            if loop.time() > deadline:
+            if loop.time() > self._startup_deadline:
                 raise JobFailed(
                     f"ClientError: the model's instance did not pass /ping within "
-                    f"{self.ctx.settings.startup_timeout_s:.0f} s: {log_tail(waiting[0].log_path)}"
+                    f"{self.ctx.settings.startup_timeout_s:.0f} s: {log_tail(instances[0].log_path)}"
                 )
-            for inst, ok in zip(waiting, await asyncio.gather(*(ping(self.engine, i) for i in waiting)), strict=True):
+            for inst, ok in zip(
+                instances, await asyncio.gather(*(ping(self.engine, i) for i in instances)), strict=True
+            ):
                 if ok:
                     inst.state = InstanceState.HEALTHY
-            await asyncio.sleep(STARTUP_POLL_S)
+            if not any(i.state is InstanceState.HEALTHY for i in instances):
+                await asyncio.sleep(STARTUP_POLL_S)
+
+    async def _serve(self, inst: Instance) -> None:
+        """An instance's workers, from the moment it passes /ping (the others may still be starting)."""
+        await self._healthy([inst])
+        await asyncio.gather(*(self._worker(inst) for _ in range(self.limits.concurrency)))
 
     def _environment(self, instances: int) -> dict[str, str]:
         """The container contract's batch variables ([DG:your-algorithms-batch-code]), then the job's Environment."""
@@ -236,11 +254,11 @@ class TransformJobRun:
             env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
         return env
 
-    async def _execution_parameters(self) -> dict[str, Any] | None:
+    async def _execution_parameters(self, inst: Instance) -> dict[str, Any] | None:
         if all(self.doc.get(k) for k in ("MaxConcurrentTransforms", "BatchStrategy")) and "MaxPayloadInMB" in self.doc:
             return None
         try:
-            reply = await self.instances[0].client.request("GET", "/execution-parameters", [], b"", 2.0)
+            reply = await inst.client.request("GET", "/execution-parameters", [], b"", 2.0)
         except (InstanceUnreachable, InstanceDropped, InstanceTimeout):
             return None
         if reply.status != 200:
@@ -263,7 +281,7 @@ class TransformJobRun:
         if self.engine.exit_code(preferred.handle) is None:
             return preferred
         for inst in self.instances:
-            if self.engine.exit_code(inst.handle) is None:
+            if inst.state is InstanceState.HEALTHY and self.engine.exit_code(inst.handle) is None:
                 return inst
         raise JobFailed(
             f"ClientError: every instance of the model has exited; the last one said: {log_tail(preferred.log_path)}"
