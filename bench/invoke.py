@@ -137,15 +137,6 @@ def affinity(pid: int) -> list[int]:
         return []
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                found.extend(int(p) for p in f.read().split())
-    return found
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -324,7 +315,7 @@ class Homeport:
         self.url = f"{self.server.url}/endpoints/bench"
         self.headers = signed_headers(f"{self.url}/invocations", self.body, self.server)
         self.pids = {"homeport": self.server.proc.pid}
-        instances = children(self.server.proc.pid)
+        instances = self.server.instance_pids()
         if instances:
             self.pids["instance"] = instances[0]
         return self

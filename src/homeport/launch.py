@@ -85,6 +85,35 @@ class ServerProcess:
             self.proc.stdout.close()
         return self.proc.returncode
 
+    def instance_pids(self) -> list[int]:
+        """The model instances this server runs: its descendants (forked by its zygote, or its own children)
+        whose command line is `… -m homeport.runtime …`."""
+        if self.proc is None:
+            return []
+        parents: dict[int, int] = {}
+        commands: dict[int, str] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    commands[int(entry)] = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+
+        def descends(pid: int) -> bool:
+            seen = set()
+            while pid in parents and pid not in seen:
+                seen.add(pid)
+                pid = parents[pid]
+                if pid == self.proc.pid:  # type: ignore[union-attr]
+                    return True
+            return False
+
+        return sorted(pid for pid, command in commands.items() if "homeport.runtime" in command and descends(pid))
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 

@@ -112,7 +112,7 @@ class Server:
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
-        engine = LocalEngine()
+        self.engine = engine = LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
         self.ctx.wake = self._wake
@@ -158,6 +158,7 @@ class Server:
             task.cancel()
         await self.transforms.shutdown()
         await self.controller.shutdown()
+        self.engine.close()
         self.store.close()
         if self.objects:
             self.objects.close()

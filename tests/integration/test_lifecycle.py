@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,11 +16,7 @@ from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, dep
 
 
 def runtime_children(server: ServerProcess) -> list[int]:
-    assert server.proc is not None
-    out = subprocess.run(
-        ["pgrep", "-P", str(server.proc.pid), "-f", "homeport.runtime"], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in out.split()]
+    return server.instance_pids()
 
 
 def until(condition: Any, timeout: float = 60.0) -> None:

@@ -1,0 +1,134 @@
+"""The local engine: instances forked from the zygote, how their ends are seen, and the plain-subprocess fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import urllib.error
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeport.engines.base import InstanceSpec
+from homeport.engines.local import ForkedProcess, LocalEngine
+
+
+def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def ping(socket_path: Path) -> bool:
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(socket_path))
+
+    try:
+        conn = Conn("instance", timeout=2)
+        conn.request("GET", "/ping")
+        return conn.getresponse().status == 200
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        return False
+
+
+def spec(tmp_path: Path, model_dir: Path, name: str, env: dict[str, str] | None = None) -> InstanceSpec:
+    return InstanceSpec(name, "xgboost", model_dir, env or {}, tmp_path / f"{name}.sock", tmp_path / f"{name}.log")
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, xgb_model: dict[str, Any]) -> Path:
+    import tarfile
+
+    target = tmp_path / "model"
+    with tarfile.open(xgb_model["path"]) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+@pytest.fixture
+def engine() -> Iterator[LocalEngine]:
+    engine = LocalEngine(prefork=True)
+    assert engine.zygote is not None
+    until(lambda: engine.zygote is not None and engine.zygote.ready)
+    yield engine
+    engine.kill_all()
+    engine.close()
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_an_instance_is_forked_from_the_zygote_and_serves(tmp_path: Path, model_dir: Path, engine: LocalEngine) -> None:
+    one = spec(tmp_path, model_dir, "one", {"SAGEMAKER_CONTAINER_LOG_LEVEL": "WARNING"})
+    handle = engine.start(one)
+    assert isinstance(handle, ForkedProcess)
+    assert engine.zygote is not None and parent_of(handle.pid) == engine.zygote.proc.pid
+    until(lambda: ping(one.socket_path))
+    command = Path(f"/proc/{handle.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "-m homeport.runtime --runtime xgboost" in command  # ps shows what it is
+    assert "loaded xgboost model" not in one.log_path.read_text()  # its own environment: INFO lines are off
+    assert engine.exit_code(handle) is None
+    started = time.monotonic()
+    asyncio.run(engine.stop(handle, grace_s=10))
+    # SIGTERM: uvicorn shuts down, then re-raises the signal it handled; no SIGKILL after the grace time.
+    assert engine.exit_code(handle) in (0, -signal.SIGTERM) and time.monotonic() - started < 5
+
+
+def test_a_killed_instance_reports_the_signal(tmp_path: Path, model_dir: Path, engine: LocalEngine) -> None:
+    one = spec(tmp_path, model_dir, "one")
+    handle = engine.start(one)
+    until(lambda: ping(one.socket_path))
+    os.kill(handle.pid, signal.SIGKILL)
+    until(lambda: engine.exit_code(handle) is not None)
+    assert engine.exit_code(handle) == -signal.SIGKILL
+
+
+def test_a_model_that_cannot_load_exits_with_its_reason(tmp_path: Path, engine: LocalEngine) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "xgboost-model").write_bytes(b"not a model")
+    one = spec(tmp_path, broken, "one")
+    handle = engine.start(one)
+    until(lambda: engine.exit_code(handle) is not None)
+    assert engine.exit_code(handle) == 1
+    assert "not an XGBoost model" in one.log_path.read_text()
+
+
+def test_instances_die_with_the_zygote(tmp_path: Path, model_dir: Path, engine: LocalEngine) -> None:
+    one = spec(tmp_path, model_dir, "one")
+    handle = engine.start(one)
+    until(lambda: ping(one.socket_path))
+    assert engine.zygote is not None
+    engine.zygote.proc.kill()
+    until(lambda: engine.exit_code(handle) is not None)
+    until(
+        lambda: not Path(f"/proc/{handle.pid}").exists() or "zombie" in Path(f"/proc/{handle.pid}/status").read_text()
+    )
+    # With the zygote gone, the next instance starts as a plain subprocess.
+    two = spec(tmp_path, model_dir, "two")
+    fallback = engine.start(two)
+    assert not isinstance(fallback, ForkedProcess)
+    until(lambda: ping(two.socket_path))
+
+
+def test_without_prefork_instances_are_plain_subprocesses(tmp_path: Path, model_dir: Path) -> None:
+    engine = LocalEngine(prefork=False)
+    try:
+        one = spec(tmp_path, model_dir, "one")
+        handle = engine.start(one)
+        assert not isinstance(handle, ForkedProcess) and parent_of(handle.pid) == os.getpid()
+        until(lambda: ping(one.socket_path))
+    finally:
+        engine.kill_all()
+        engine.close()
