@@ -8,7 +8,7 @@ from tests.conftest import pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
 # a summary of the body (PROBE_MODE=sizes), its size and transfer encoding (framing), the batch environment (env),
-# or a failure (fail, flaky, sleep).
+# or a failure (fail, flaky, sleep, crash on a record holding 'boom').
 PROBE = r"""
 import hashlib
 import json
@@ -37,6 +37,8 @@ def transform_fn(model, data, content_type, accept, context):
             raise RuntimeError("flaky: first attempt")
     if mode == "fail":
         raise RuntimeError("the probe was told to fail")
+    if mode == "crash" and b"boom" in raw:
+        os._exit(3)
     if mode == "sleep":
         time.sleep(float(os.environ["PROBE_SLEEP"]))
     if mode == "json":

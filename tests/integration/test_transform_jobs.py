@@ -397,6 +397,30 @@ def test_invocation_timeout_fails_the_file(sm: Any, s3: Any, bucket: str, probe:
     assert "did not answer within 1 s" in job["FailureReason"]
 
 
+@pytest.mark.parametrize("split", ["RecordIO", "TFRecord"])
+def test_a_malformed_binary_record_fails_its_file_at_its_offset(
+    sm: Any, s3: Any, bucket: str, probe: str, split: str
+) -> None:
+    good = recordio([b"one", b"two"]) if split == "RecordIO" else tfrecord([b"one", b"two"])
+    s3.put_object(Bucket=bucket, Key="in/bad.bin", Body=good + b"\x13" * 24)
+    model = create_model(sm, probe, env={"PROBE_MODE": "sizes"})
+    job = run_job(
+        sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", split=split, content_type="application/x-recordio"
+    )
+    assert job["TransformJobStatus"] == "Failed"
+    assert f"in/bad.bin: the record at byte {len(good)}: not a {split} record" in job["FailureReason"]
+    assert keys(s3, bucket, "out/") == []
+
+
+def test_an_instance_that_dies_fails_the_job_with_its_log(sm: Any, s3: Any, bucket: str, probe: str) -> None:
+    s3.put_object(Bucket=bucket, Key="in/p.csv", Body=id_rows(0, 5) + b"boom\n")
+    model = create_model(sm, probe, env={"PROBE_MODE": "crash"})
+    job = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/")
+    assert job["TransformJobStatus"] == "Failed"
+    assert "every instance of the model has exited" in job["FailureReason"]
+    assert keys(s3, bucket, "out/") == []
+
+
 def test_no_input_objects_fails_the_job(sm: Any, bucket: str, probe: str) -> None:
     job = run_job(sm, create_model(sm, probe), f"s3://{bucket}/nothing-here/", f"s3://{bucket}/out/")
     assert job["TransformJobStatus"] == "Failed"
