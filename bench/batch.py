@@ -9,7 +9,7 @@ header, no label), floats written with six decimals so that a row is 69 bytes (1
 (see bench/README.md): three floors measured in this run — naive pandas, Arrow, and the SageMaker XGBoost
 container's own decode path on one core — then homeport end to end, CreateTransformJob → Completed, for
 {one file, 8 files} x {InstanceCount 1, 2}, driven with boto3 against a real `homeport serve`. Every run's
-output is read back and compared with the in-process predictions; the peak RSS of homeport's processes
+output is read back and compared with the in-process predictions; the peak memory (PSS) of homeport's processes
 (the server and its instances, summed) is sampled every 20 ms.
 """
 
@@ -268,15 +268,46 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def cpu_s(pid: int) -> tuple[float, float]:
-    """(utime + stime, cutime + cstime): the process's own CPU seconds, and its reaped children's (instances,
-    once they have exited)."""
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """(utime + stime, cutime + cstime): a process's own CPU seconds, and its reaped children's."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = [int(v) for v in f.read().rpartition(")")[2].split()[11:15]]
         return (fields[0] + fields[1]) / CLK_TCK, (fields[2] + fields[3]) / CLK_TCK
     except OSError:
         return 0.0, 0.0
+
+
+def zygotes(pid: int) -> list[int]:
+    """The server's zygote (instances are forked from it, and it reaps them)."""
+    found = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"homeport.engines.zygote" in f.read():
+                found.append(child)
+    return found
+
+
+def cpu_s(pid: int) -> tuple[float, float]:
+    """(server, instances) CPU seconds: the server's own, and that of instances once they have exited and been
+    reaped, by the server (fresh subprocesses) or by its zygote (forked ones), plus the zygote's own."""
+    server, reaped = process_cpu_s(pid)
+    for zygote in zygotes(pid):
+        own, children = process_cpu_s(zygote)
+        reaped += own + children
+    return server, reaped
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (the zygote's, its children's) are counted once across processes."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return rss_kb(pid)
 
 
 def machine_cpu() -> dict[str, float]:
@@ -316,7 +347,8 @@ class Others:
 
 
 class TreeRss:
-    """VmRSS of a process and all its descendants, summed, every 20 ms from a thread: the peak."""
+    """The memory of a process and all its descendants (PSS, so pages the zygote shares with the instances it
+    forked count once), summed every 20 ms from a thread: the peak. The server's own peak is its VmRSS."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -330,7 +362,7 @@ class TreeRss:
     def sample(self) -> None:
         server = rss_kb(self.pid)
         kids = descendants(self.pid)
-        total = server + sum(rss_kb(p) for p in kids)
+        total = pss_kb(self.pid) + sum(pss_kb(p) for p in kids)
         self.peak_kb = max(self.peak_kb, total)
         self.server_peak_kb = max(self.server_peak_kb, server)
         self.most_processes = max(self.most_processes, 1 + len(kids))
@@ -455,7 +487,7 @@ def run_job(sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_pref
         # The instances stop after the status is written: wait for them, so that their CPU time is counted
         # (a reaped child's CPU time goes to its parent) and the next run starts with none.
         deadline = time.monotonic() + 60
-        while descendants(pid) and time.monotonic() < deadline:
+        while server.instance_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
     cpu1 = cpu_s(pid)
     status = described["TransformJobStatus"]
@@ -739,7 +771,8 @@ def table(results: dict[str, Any]) -> str:
         " M rows/s = rows ÷ s.",
         "job: TransformStartTime → TransformEndTime from DescribeTransformJob; startup: TransformStartTime → the"
         " server's 'ranges to do' log line (instances up, /execution-parameters, plan);",
-        "cpu: CPU seconds (homeport: the server and its instances); peak RSS: the server and its instances, summed,"
+        "cpu: CPU seconds (homeport: the server, its zygote and its instances); peak RSS: PSS of the server, its"
+        " zygote and its instances, summed (shared pages once),"
         " sampled every 20 ms (the largest over the runs); other: the most CPU that other processes took during"
         " one of the row's runs, % of the machine (over 5 %: that run was disturbed).",
         f"Floors in this process (naive, Arrow: nthread {FLOOR_THREADS}, OMP_NUM_THREADS={FLOOR_THREADS}); the"
