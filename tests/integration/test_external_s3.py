@@ -66,3 +66,32 @@ def test_the_embedded_s3_face_is_off_and_says_where_to_go(remote: str, external_
         s3.list_buckets()
     error = raised.value.response["Error"]
     assert error["Code"] == "NotImplemented" and remote in error["Message"]
+
+
+def test_transform_jobs_read_and_write_the_external_store(
+    remote: str, external_server: Any, xgb_model: dict[str, Any]
+) -> None:
+    from tests.integration.test_transform_jobs import create_model, run_job
+
+    store = boto_client("s3", remote)
+    store.create_bucket(Bucket="remote-batch")
+    store.upload_file(str(xgb_model["path"]), "remote-batch", "model/model.tar.gz")
+    x = xgb_model["x"]
+    store.put_object(Bucket="remote-batch", Key="in/part-1.csv", Body=csv_rows(x[:100]) + b"\n")
+    store.put_object(Bucket="remote-batch", Key="in/deep/part-2.csv", Body=csv_rows(x[100:]) + b"\n")
+    store.put_object(Bucket="remote-batch", Key="input-elsewhere.csv", Body=csv_rows(x[:1]))
+    sm = boto_client("sagemaker", external_server.url)
+    from tests.conftest import XGBOOST_IMAGE
+
+    model = create_model(sm, "s3://remote-batch/model/model.tar.gz", XGBOOST_IMAGE)
+    job = run_job(sm, model, "s3://remote-batch/in/part-", "s3://remote-batch/out/")
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    listed = sorted(o["Key"] for o in store.list_objects_v2(Bucket="remote-batch", Prefix="out/")["Contents"])
+    assert listed == ["out/part-1.csv.out"]
+    job = run_job(sm, model, "s3://remote-batch/in/", "s3://remote-batch/out2/")
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    for key, rows in (("out2/part-1.csv.out", x[:100]), ("out2/deep/part-2.csv.out", x[100:])):
+        got = np.array(store.get_object(Bucket="remote-batch", Key=key)["Body"].read().split(), dtype=np.float32)
+        np.testing.assert_allclose(got, xgb_model["booster"].inplace_predict(rows), rtol=1e-6)
+    missing = run_job(sm, model, "s3://remote-batch/nothing/", "s3://remote-batch/out3/")
+    assert missing["TransformJobStatus"] == "Failed" and "No S3 objects found" in missing["FailureReason"]
