@@ -503,6 +503,25 @@ def test_bad_requests_get_the_errors_sagemaker_clients_expect(sm: Any, bucket: s
     wait_done(sm, name)
 
 
+def test_tags_given_at_create_are_listed_and_can_change(sm: Any, bucket: str, probe: str) -> None:
+    model = create_model(sm, probe)
+    name = run_job(
+        sm,
+        model,
+        f"s3://{bucket}/none/",
+        f"s3://{bucket}/out/",
+        wait=False,
+        Tags=[{"Key": "team", "Value": "forecasting"}],
+    )["TransformJobName"]
+    arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
+    assert arn.endswith(f":transform-job/{name}")
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "forecasting"}]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "cadence", "Value": "nightly"}])
+    sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "cadence", "Value": "nightly"}]
+    wait_done(sm, name)
+
+
 def test_list_filters_sorts_and_pages(sm: Any, bucket: str, probe: str) -> None:
     model = create_model(sm, probe)
     tag = unique("listed")
