@@ -45,6 +45,7 @@ BLOCK = 1 << 20  # read size for gzip inputs
 LOG_EVERY_S = 10.0
 DEFAULT_TIMEOUT_S = 600  # ModelClientConfig.InvocationsTimeoutInSeconds
 DEFAULT_RETRIES = 3  # ModelClientConfig.InvocationsMaxRetries
+SETTLE_S = 1.0  # how long a dropped request waits to learn whether its instance died
 
 
 class JobFailed(Exception):
@@ -419,6 +420,7 @@ class TransformJobRun:
                 continue
             except (InstanceUnreachable, InstanceDropped) as exc:
                 problem = f"the instance dropped the request ({exc})"
+                await self._settle(inst)
                 continue
             if 200 <= reply.status < 300:
                 return reply.body
@@ -427,6 +429,14 @@ class TransformJobRun:
             if reply.status < 500:
                 raise FileFailed(f"{where}: {problem}")  # the same request would fail the same way
         raise FileFailed(f"{where}: {problem} ({attempts} attempts, ModelClientConfig.InvocationsMaxRetries)")
+
+    async def _settle(self, inst: Instance) -> None:
+        """After a dropped request, give the engine a moment to see whether the instance has ended, so the
+        retry goes to a live one (or the job fails saying every instance has exited)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_S
+        while self.engine.exit_code(inst.handle) is None and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     # --- outputs -----------------------------------------------------------------------------------
 
