@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
+import signal
 import struct
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from tests.conftest import ROLE, XGBOOST_IMAGE, csv_rows, pack, unique
+from tests.integration.test_lifecycle import until
 
 
 def create_model(sm: Any, url: str, image: str = "homeport/python", env: dict[str, str] | None = None) -> str:
@@ -412,13 +415,41 @@ def test_a_malformed_binary_record_fails_its_file_at_its_offset(
     assert keys(s3, bucket, "out/") == []
 
 
-def test_an_instance_that_dies_fails_the_job_with_its_log(sm: Any, s3: Any, bucket: str, probe: str) -> None:
-    s3.put_object(Bucket=bucket, Key="in/p.csv", Body=id_rows(0, 5) + b"boom\n")
+def test_a_record_that_crashes_the_model_fails_its_file_and_the_others_complete(
+    sm: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="in/a-poison.csv", Body=id_rows(0, 5) + b"boom\n")
+    s3.put_object(Bucket=bucket, Key="in/b-fine.csv", Body=id_rows(10, 5))
     model = create_model(sm, probe, env={"PROBE_MODE": "crash"})
-    job = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/")
+    job = run_job(
+        sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", ModelClientConfig={"InvocationsMaxRetries": 1}
+    )
     assert job["TransformJobStatus"] == "Failed"
-    assert "every instance of the model has exited" in job["FailureReason"]
-    assert keys(s3, bucket, "out/") == []
+    reason = job["FailureReason"]
+    assert "a-poison.csv: the mini-batch of 6 records at byte 0: the model's instance exited (code 3)" in reason
+    assert "(2 attempts" in reason
+    assert keys(s3, bucket, "out/") == ["out/b-fine.csv.out"]  # a new instance took over for the next file
+
+
+def test_an_instance_killed_mid_job_is_replaced_and_the_job_completes(
+    server: Any, sm: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    files = 6
+    for i in range(files):
+        s3.put_object(Bucket=bucket, Key=f"in/f{i}.csv", Body=id_rows(100 * i, 3))
+    model = create_model(sm, probe, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "0.3"})
+    before = set(server.instance_pids())
+    name = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", wait=False, MaxConcurrentTransforms=1)[
+        "TransformJobName"
+    ]
+    until(lambda: len(keys(s3, bucket, "out/")) >= 1)
+    (victim,) = set(server.instance_pids()) - before
+    os.kill(victim, signal.SIGKILL)
+    job = wait_done(sm, name)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    for i in range(files):
+        lines = read(s3, bucket, f"out/f{i}.csv.out").decode().splitlines()
+        assert [line.split(",")[0] for line in lines] == [str(100 * i + k) for k in range(3)]
 
 
 def test_no_input_objects_fails_the_job(sm: Any, bucket: str, probe: str) -> None:

@@ -88,6 +88,11 @@ class TransformJobRun:
         self.files: list[FilePlan] = []
         self._last_log = 0.0
         self._startup_deadline = 0.0
+        self._environment_vars: dict[str, str] = {}
+        self._retired: list[Instance] = []  # instances that exited mid-job and were replaced
+        count = doc["TransformResources"]["InstanceCount"]
+        self._replacing = [asyncio.Lock() for _ in range(count)]
+        self._crashes = [0] * count  # per slot: exits since its last good reply
 
     # --- the whole job -----------------------------------------------------------------------------
 
@@ -150,8 +155,8 @@ class TransformJobRun:
         )
         try:
             async with asyncio.TaskGroup() as group:  # one instance that cannot start stops the others' work
-                for inst in self.instances:
-                    group.create_task(self._serve(inst))
+                for slot in range(len(self.instances)):
+                    group.create_task(self._serve(slot))
         except* JobFailed as failures:
             raise failures.exceptions[0] from None
         failed = [f for f in self.files if f.state is FileState.FAILED]
@@ -184,25 +189,26 @@ class TransformJobRun:
 
     async def _start_instances(self) -> None:
         count = self.doc["TransformResources"]["InstanceCount"]
-        for number in range(1, count + 1):
-            instance_id = f"{self.name}-{number}"
-            self.instances.append(
-                Instance(
-                    id=instance_id,
-                    endpoint=self.name,
-                    config="transform-job",
-                    variant="",
-                    started_at=self.ctx.clock.now(),
-                    socket_path=self.socket_dir / f"job-{uuid.uuid4().hex[:12]}.sock",
-                    log_path=self.ctx.settings.data_dir / "logs" / "transform-jobs" / self.name / f"{instance_id}.log",
-                )
-            )
-        environment = self._environment(count)
-        container, runtime = self.doc["_container"], self.doc["_runtime"]
-        await asyncio.gather(
-            *(provision(self.ctx, self.engine, inst, container, runtime, environment) for inst in self.instances)
-        )
+        self.instances = [self._new_instance(f"{self.name}-{number}") for number in range(1, count + 1)]
+        self._environment_vars = self._environment(count)
+        await asyncio.gather(*(self._provision(inst) for inst in self.instances))
         self._startup_deadline = asyncio.get_running_loop().time() + self.ctx.settings.startup_timeout_s
+
+    def _new_instance(self, instance_id: str) -> Instance:
+        return Instance(
+            id=instance_id,
+            endpoint=self.name,
+            config="transform-job",
+            variant="",
+            started_at=self.ctx.clock.now(),
+            socket_path=self.socket_dir / f"job-{uuid.uuid4().hex[:12]}.sock",
+            log_path=self.ctx.settings.data_dir / "logs" / "transform-jobs" / self.name / f"{instance_id}.log",
+        )
+
+    async def _provision(self, inst: Instance) -> None:
+        await provision(
+            self.ctx, self.engine, inst, self.doc["_container"], self.doc["_runtime"], self._environment_vars
+        )
 
     async def _healthy(self, instances: list[Instance]) -> Instance:
         """The first of `instances` to pass /ping; JobFailed if one ends or none passes in time (SageMaker fails
@@ -228,10 +234,29 @@ class TransformJobRun:
             if not any(i.state is InstanceState.HEALTHY for i in instances):
                 await asyncio.sleep(STARTUP_POLL_S)
 
-    async def _serve(self, inst: Instance) -> None:
+    async def _serve(self, slot: int) -> None:
         """An instance's workers, from the moment it passes /ping (the others may still be starting)."""
-        await self._healthy([inst])
-        await asyncio.gather(*(self._worker(inst) for _ in range(self.limits.concurrency)))
+        await self._healthy([self.instances[slot]])
+        await asyncio.gather(*(self._worker(slot) for _ in range(self.limits.concurrency)))
+
+    async def _replace(self, slot: int, dead: Instance) -> None:
+        """Start a new instance in place of one that exited mid-job (once, however many workers saw it die)."""
+        async with self._replacing[slot]:
+            if self.instances[slot] is not dead:
+                return  # another worker of this slot replaced it already
+            self._crashes[slot] += 1
+            if self._crashes[slot] > 2 * (1 + self.retries):
+                raise JobFailed(
+                    f"ClientError: the model's instance keeps exiting ({self._crashes[slot]} times in a row); "
+                    f"the last one said: {dead.failure or log_tail(dead.log_path)}"
+                )
+            log.warning("transform job %s: instance %s exited; starting another", self.name, dead.id)
+            self._retired.append(dead)
+            replacement = self._new_instance(f"{dead.id.rsplit('.', 1)[0]}.{self._crashes[slot]}")
+            await self._provision(replacement)
+            self._startup_deadline = asyncio.get_running_loop().time() + self.ctx.settings.startup_timeout_s
+            await self._healthy([replacement])
+            self.instances[slot] = replacement
 
     def _environment(self, instances: int) -> dict[str, str]:
         """The container contract's batch variables ([DG:your-algorithms-batch-code]), then the job's Environment."""
@@ -271,32 +296,23 @@ class TransformJobRun:
         return None
 
     async def _stop_instances(self) -> None:
-        stops = [self.engine.stop(i.handle, STOP_GRACE_S) for i in self.instances if i.handle is not None]
-        for inst in self.instances:
+        every = [*self.instances, *self._retired]
+        stops = [self.engine.stop(i.handle, STOP_GRACE_S) for i in every if i.handle is not None]
+        for inst in every:
             inst.client.close()
         await asyncio.gather(*stops, return_exceptions=True)
-        for inst in self.instances:
+        for inst in every:
             inst.socket_path.unlink(missing_ok=True)
-
-    def _live(self, preferred: Instance) -> Instance:
-        if self.engine.exit_code(preferred.handle) is None:
-            return preferred
-        for inst in self.instances:
-            if inst.state is InstanceState.HEALTHY and self.engine.exit_code(inst.handle) is None:
-                return inst
-        raise JobFailed(
-            f"ClientError: every instance of the model has exited; the last one said: {log_tail(preferred.log_path)}"
-        )
 
     # --- ranges ------------------------------------------------------------------------------------
 
-    async def _worker(self, inst: Instance) -> None:
+    async def _worker(self, slot: int) -> None:
         while self.queue:
             file, number = self.queue.popleft()
             if file.state is not FileState.PENDING:
                 continue
             try:
-                records = await self._range(inst, file, number)
+                records = await self._range(slot, file, number)
             except FileFailed as exc:
                 self._fail_file(file, str(exc))
                 continue
@@ -309,7 +325,7 @@ class TransformJobRun:
             if len(file.done) == len(file.starts) and file.state is FileState.PENDING:
                 await self._assemble(file)
 
-    async def _range(self, inst: Instance, file: FilePlan, number: int) -> int:
+    async def _range(self, slot: int, file: FilePlan, number: int) -> int:
         part = self._part(file, number)
         part.parent.mkdir(parents=True, exist_ok=True)
         batches = self._batches(file, number)
@@ -327,8 +343,7 @@ class TransformJobRun:
                         raise FileFailed(f"{file.source}: cannot read the input: {exc}") from None
                     if batch is None:
                         break
-                    inst = self._live(inst)
-                    out.write(await self._transform(inst, file, batch))
+                    out.write(await self._transform(slot, file, batch))
                     records += batch.records
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())
@@ -380,7 +395,7 @@ class TransformJobRun:
             f"({self.limits.payload_mb} MB) allows; set SplitType to cut it into records, or MaxPayloadInMB to 0",
         )
 
-    async def _transform(self, inst: Instance, file: FilePlan, batch: MiniBatch) -> bytes:
+    async def _transform(self, slot: int, file: FilePlan, batch: MiniBatch) -> bytes:
         where = _where(file, batch, self.gzip, self.limits.single)
         processing = self.processing
         records = split_lines(batch.body) if (processing.filters_input or processing.changes_output) else []
@@ -388,7 +403,7 @@ class TransformJobRun:
         try:
             if processing.filters_input:
                 body = b"".join(processing.filter_input(records))
-            reply = await self._invoke(inst, body, where)
+            reply = await self._invoke(slot, body, where)
             if processing.changes_output:
                 outputs = processing.split_response(reply, len(records))
                 return b"".join(processing.finish_output(records, outputs))
@@ -398,7 +413,7 @@ class TransformJobRun:
             reply += b"\n"
         return reply
 
-    async def _invoke(self, inst: Instance, body: bytes, where: str) -> bytes:
+    async def _invoke(self, slot: int, body: bytes, where: str) -> bytes:
         headers = []
         if self.content_type:
             headers.append(("content-type", self.content_type))
@@ -407,7 +422,7 @@ class TransformJobRun:
         attempts = 1 + self.retries
         problem = ""
         for _ in range(attempts):
-            inst = self._live(inst)
+            inst = self.instances[slot]
             try:
                 reply = await inst.client.request(
                     "POST", "/invocations", headers, body, self.timeout, chunked=not self.limits.payload_mb
@@ -420,9 +435,13 @@ class TransformJobRun:
                 continue
             except (InstanceUnreachable, InstanceDropped) as exc:
                 problem = f"the instance dropped the request ({exc})"
-                await self._settle(inst)
+                code = await self._settle(inst)
+                if code is not None:  # it died (the model crashed on this request, or was killed): replace it
+                    problem = f"the model's instance exited (code {code}) on it: {log_tail(inst.log_path)}"
+                    await self._replace(slot, inst)
                 continue
             if 200 <= reply.status < 300:
+                self._crashes[slot] = 0
                 return reply.body
             message = reply.body[:1024].decode("utf-8", "replace").strip()
             problem = f"the model answered {reply.status}: {message}"
@@ -430,13 +449,14 @@ class TransformJobRun:
                 raise FileFailed(f"{where}: {problem}")  # the same request would fail the same way
         raise FileFailed(f"{where}: {problem} ({attempts} attempts, ModelClientConfig.InvocationsMaxRetries)")
 
-    async def _settle(self, inst: Instance) -> None:
-        """After a dropped request, give the engine a moment to see whether the instance has ended, so the
-        retry goes to a live one (or the job fails saying every instance has exited)."""
+    async def _settle(self, inst: Instance) -> int | None:
+        """After a dropped request, give the engine a moment to see whether the instance has ended: its exit
+        code, or None while it runs."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_S
-        while self.engine.exit_code(inst.handle) is None and loop.time() < deadline:
+        while (code := self.engine.exit_code(inst.handle)) is None and loop.time() < deadline:
             await asyncio.sleep(0.01)
+        return code
 
     # --- outputs -----------------------------------------------------------------------------------
 
