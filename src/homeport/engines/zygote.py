@@ -59,7 +59,7 @@ def preload() -> None:
             importlib.import_module(name)
 
 
-def _child(request: dict[str, Any], control: int, wakeup: int) -> None:
+def _child(request: dict[str, Any], inherited: list[int]) -> None:
     """In the forked child: become the instance. Never returns."""
     code = 1
     try:
@@ -68,8 +68,9 @@ def _child(request: dict[str, Any], control: int, wakeup: int) -> None:
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        os.close(control)
-        os.close(wakeup)
+        for fd in inherited:  # the zygote's control pipe, its wakeup pipe and its selector are not the child's
+            with contextlib.suppress(OSError):
+                os.close(fd)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -149,7 +150,7 @@ def serve() -> int:
                     reply({"id": request["id"], "error": str(exc)})
                     continue
                 if pid == 0:
-                    _child(request, control, wakeup)
+                    _child(request, [control, reader, wakeup, selector.fileno()])
                 reply({"id": request["id"], "pid": pid})
         reap()
 
