@@ -517,6 +517,10 @@ def test_bad_requests_get_the_errors_sagemaker_clients_expect(sm: Any, bucket: s
     assert code == "ValidationException" and "MaxPayloadInMB" in message
     code, message = code_and_message(ModelClientConfig={"InvocationsMaxRetries": 4})
     assert code == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        run_job(sm, model, source, "file:///tmp/anywhere/", wait=False)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert "S3OutputPath must be an s3:// URI" in err.value.response["Error"]["Message"]
     name = run_job(sm, model, source, output, wait=False)["TransformJobName"]
     with pytest.raises(ClientError) as err:
         sm.create_transform_job(

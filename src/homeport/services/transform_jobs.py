@@ -151,6 +151,13 @@ def check_request(params: dict[str, Any], max_instances: int) -> None:
             "with model monitoring)."
         )
     transform_input, output = params["TransformInput"], params["TransformOutput"]
+    if not output["S3OutputPath"].startswith("s3://"):
+        # Inputs may be local paths (as ModelDataUrl may); outputs may not, so a client cannot write files outside
+        # the object store.
+        raise ValidationError(
+            f"S3OutputPath must be an s3:// URI (homeport's object store or the configured S3 store), not "
+            f"{output['S3OutputPath']!r}."
+        )
     split = transform_input.get("SplitType", "None")
     try:
         DataProcessing.from_request(
