@@ -459,6 +459,15 @@ def test_no_input_objects_fails_the_job(sm: Any, bucket: str, probe: str) -> Non
     assert job["TransformEndTime"] >= job["CreationTime"]
 
 
+def test_an_output_bucket_that_does_not_exist_fails_the_job_before_any_work(
+    sm: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="in/a.csv", Body=b"1\n")
+    job = run_job(sm, create_model(sm, probe), f"s3://{bucket}/in/", "s3://no-such-bucket-here/out/")
+    assert job["TransformJobStatus"] == "Failed"
+    assert "there is no bucket 'no-such-bucket-here'" in job["FailureReason"]
+
+
 def test_a_model_that_cannot_start_fails_the_job(sm: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "xgboost-model").write_bytes(b"not a model")

@@ -126,6 +126,7 @@ class TransformJobRun:
         refs = None
         if saved is None:
             try:
+                self.ctx.objects.check_writable(self.doc["TransformOutput"]["S3OutputPath"])
                 source = self.doc["TransformInput"]["DataSource"]["S3DataSource"]
                 refs = await asyncio.to_thread(inputs, self.ctx.objects, source)
             except (PlanError, UnreachableObject, OSError) as exc:

@@ -127,6 +127,19 @@ class Locator:
         opened: BinaryIO = fsspec.open(location.url, "rb", **location.storage_options).open()
         return opened
 
+    def check_writable(self, url: str) -> None:
+        """Fail now, not after the work, when an s3:// destination in the embedded store has no bucket."""
+        if url.startswith("s3://") and self.external is None:
+            if self.local is None:
+                raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
+            bucket = url[len("s3://") :].partition("/")[0]
+            try:
+                self.local.head_bucket(bucket)
+            except NoSuchBucket:
+                raise UnreachableObject(
+                    f"{url}: there is no bucket {bucket!r} in homeport's object store; create it first."
+                ) from None
+
     def put_files(self, url: str, paths: list[Path], content_type: str | None = None) -> None:
         """Write the files at `paths`, one after the other, as the object `url`: readers see the old object or
         the whole new one, never part of it."""
