@@ -19,6 +19,7 @@ from homeport.api.runtime import RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.sagemaker import SageMakerApi
 from homeport.clock import Clock, SystemClock
+from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.launcher import socket_dir
 from homeport.controllers.transform_jobs import TransformRunner
@@ -28,6 +29,7 @@ from homeport.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
+from homeport.services.async_invocations import AsyncInvocationService
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
@@ -115,12 +117,13 @@ class Server:
         self.engine = engine = LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
+        self.async_worker = AsyncWorker(self.ctx, self.router)
         self.ctx.wake = self._wake
         self.services = build_services(self.ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self.app = App(
             SageMakerApi(handlers(self.services)),
-            RuntimeApi(settings, self.router, self._endpoint_status),
+            RuntimeApi(settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx)),
             S3Api(self.objects) if self.objects else ExternalS3Notice(settings.s3_endpoint_url),
             Authenticator(self.keys, clock),
             self.startup,
@@ -131,6 +134,7 @@ class Server:
     def _wake(self) -> None:
         self.controller.wake()
         self.transforms.wake()
+        self.async_worker.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.transaction() as conn:
@@ -148,8 +152,13 @@ class Server:
             )
         self.controller.restore()
         self.transforms.restore()
+        self.async_worker.restore()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self.controller.run_forever()), loop.create_task(self.transforms.run_forever())]
+        self._tasks = [
+            loop.create_task(self.controller.run_forever()),
+            loop.create_task(self.transforms.run_forever()),
+            loop.create_task(self.async_worker.run_forever()),
+        ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
 
     async def shutdown(self) -> None:
@@ -157,6 +166,7 @@ class Server:
         for task in self._tasks:
             task.cancel()
         await self.transforms.shutdown()
+        await self.async_worker.shutdown()
         await self.controller.shutdown()
         self.engine.close()
         self.store.close()

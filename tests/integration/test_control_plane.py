@@ -629,7 +629,15 @@ class TestEndpointConfigs:
                     "CaptureOptions": [{"CaptureMode": "Input"}],
                 },
             ),
-            ("AsyncInferenceConfig", {"OutputConfig": {"S3OutputPath": "s3://bucket/out"}}),
+            (
+                "AsyncInferenceConfig",
+                {
+                    "OutputConfig": {
+                        "S3OutputPath": "s3://bucket/out",
+                        "NotificationConfig": {"SuccessTopic": "arn:aws:sns:us-east-1:000000000000:done"},
+                    }
+                },
+            ),
         ],
     )
     def test_unsupported_config_features(self, sm: Any, model: str, key: str, value: dict[str, Any]) -> None:
@@ -638,7 +646,7 @@ class TestEndpointConfigs:
             sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[variant(model)], **{key: value}
         )
         assert code == "ValidationException"
-        assert key in message and "not support" in message
+        assert key.split("Config")[0] in message and "not support" in message
         config_gone(sm, config)
 
     def test_serverless_variant_not_supported(self, sm: Any, model: str) -> None:

@@ -65,7 +65,11 @@ class App:
             await json_refusal(send, failure)
             return
         if where == RUNTIME:
-            await self.runtime.invoke(scope, body, send, scope["path"][len("/endpoints/") : -len("/invocations")])
+            path = scope["path"]
+            if path.endswith("/async-invocations"):
+                await self.runtime.invoke_async(scope, send, path[len("/endpoints/") : -len("/async-invocations")])
+            else:
+                await self.runtime.invoke(scope, body, send, path[len("/endpoints/") : -len("/invocations")])
         elif where == SAGEMAKER:
             target = next(value for name, value in scope["headers"] if name == b"x-amz-target")
             await self.sagemaker(body, send, target.decode("latin-1"))

@@ -42,7 +42,7 @@ def face(scope: Scope) -> str:
     if service == "s3":
         return S3
     path, method = scope["path"], scope["method"]
-    if method == "POST" and path.startswith("/endpoints/") and path.endswith("/invocations"):
+    if method == "POST" and path.startswith("/endpoints/") and path.endswith(("/invocations", "/async-invocations")):
         return RUNTIME
     if method == "POST" and path == "/" and any(name == b"x-amz-target" for name, _ in scope["headers"]):
         return SAGEMAKER

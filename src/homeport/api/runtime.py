@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from homeport.errors import (
     RuntimeValidationError,
     ServiceUnavailable,
 )
+from homeport.services.async_invocations import AsyncInvocationService
 from homeport.settings import Settings
 
 log = logging.getLogger("homeport.runtime_api")
@@ -41,11 +43,61 @@ UNSUPPORTED = {
 }
 
 
+# InvokeEndpointAsync's parameters: header → SageMaker name.
+ASYNC_HEADERS = {
+    b"x-amzn-sagemaker-content-type": "ContentType",
+    b"x-amzn-sagemaker-accept": "Accept",
+    b"x-amzn-sagemaker-custom-attributes": "CustomAttributes",
+    b"x-amzn-sagemaker-inference-id": "InferenceId",
+    b"x-amzn-sagemaker-inputlocation": "InputLocation",
+    b"x-amzn-sagemaker-s3outputpathextension": "S3OutputPathExtension",
+    b"x-amzn-sagemaker-filename": "Filename",
+    b"x-amzn-sagemaker-requestttlseconds": "RequestTTLSeconds",
+    b"x-amzn-sagemaker-invocationtimeoutseconds": "InvocationTimeoutSeconds",
+}
+
+
 class RuntimeApi:
-    def __init__(self, settings: Settings, router: Router, endpoint_status: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        router: Router,
+        endpoint_status: Callable[[str], str | None],
+        asynchronous: AsyncInvocationService | None = None,
+    ) -> None:
         self.settings = settings
         self.router = router
         self.endpoint_status = endpoint_status  # None when the endpoint does not exist
+        self.asynchronous = asynchronous
+
+    async def invoke_async(self, scope: Any, send: Send, endpoint: str) -> None:
+        """InvokeEndpointAsync: 202 with where the result and a failure will be, once the request is queued."""
+        try:
+            if self.asynchronous is None:
+                raise RuntimeValidationError("This server does not take asynchronous invocations.")
+            headers = {
+                ASYNC_HEADERS[name]: value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name in ASYNC_HEADERS
+            }
+            accepted = await asyncio.to_thread(self.asynchronous.submit, endpoint, headers)
+        except HomeportError as exc:
+            await _error(send, exc)
+            return
+        except Exception:
+            log.exception("InvokeEndpointAsync %s failed", endpoint)
+            await _error(send, InternalFailure("homeport failed to queue the request; see the server log."))
+            return
+        await respond(
+            send,
+            202,
+            json.dumps({"InferenceId": accepted.inference_id}).encode(),
+            [
+                (b"content-type", JSON),
+                (b"x-amzn-sagemaker-outputlocation", accepted.output.encode()),
+                (b"x-amzn-sagemaker-failurelocation", accepted.failure.encode()),
+            ],
+        )
 
     async def invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
         """Answer one InvokeEndpoint; `body` is None when it was over MAX_BODY (and not read)."""
@@ -67,6 +119,11 @@ class RuntimeApi:
                 target_variant = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
+        route = self.router.routes.get(endpoint)
+        if route is not None and route.asynchronous is not None:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint} is an asynchronous endpoint: call InvokeEndpointAsync with an InputLocation."
+            )
         if body is None:
             raise RuntimeValidationError(
                 f"The request body is over {MAX_BODY} bytes (6 MB), InvokeEndpoint's limit. Send fewer "

@@ -214,6 +214,7 @@ class EndpointController:
                             VariantRoute(v["VariantName"], v["Weight"], self._healthy(doc["EndpointName"], serving, v))
                             for v in serving["variants"]
                         ],
+                        serving.get("async"),
                     )
                 summaries = self._summaries(doc)
                 if summaries != doc["ProductionVariants"]:
@@ -247,6 +248,9 @@ class EndpointController:
 def _promote(doc: dict[str, Any]) -> None:
     doc["_serving"] = doc["_target"]
     doc["EndpointConfigName"] = doc["_target"]["config"]
+    doc.pop("AsyncInferenceConfig", None)
+    if "async" in doc["_target"]:
+        doc["AsyncInferenceConfig"] = doc["_target"]["async"]
     doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
     doc.pop("FailureReason", None)
 

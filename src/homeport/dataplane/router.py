@@ -6,6 +6,7 @@ import bisect
 import itertools
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from homeport.dataplane.connection import InstanceUnreachable, Reply
 from homeport.instances import Instance, InstanceState
@@ -34,6 +35,7 @@ class VariantRoute:
 class Route:
     endpoint: str
     variants: list[VariantRoute]
+    asynchronous: dict[str, Any] | None = None  # the endpoint's AsyncInferenceConfig: it takes async requests only
     _cumulative: list[float] = field(init=False)
     _total: float = field(init=False)
 

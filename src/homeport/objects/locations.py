@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -144,22 +145,7 @@ class Locator:
         """Write the files at `paths`, one after the other, as the object `url`: readers see the old object or
         the whole new one, never part of it."""
         if url.startswith("s3://") and self.external is None:
-            if self.local is None:
-                raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
-            bucket, _, key = url[len("s3://") :].partition("/")
-            try:
-                writer = self.local.writer(bucket, key)
-            except NoSuchBucket:
-                raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
-            try:
-                for path in paths:
-                    with open(path, "rb") as source:
-                        while chunk := source.read(1 << 20):
-                            writer.write(chunk)
-            except BaseException:
-                writer.abort()
-                raise
-            self.local.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+            self._write_local(url, _file_chunks(paths), content_type)
             return
         if "://" not in url or url.startswith("file://"):
             target = _local_path(url)
@@ -181,6 +167,38 @@ class Locator:
             remote_file.discard()  # abort the multipart upload: nothing becomes visible
             raise
         remote_file.close()
+
+    def put_bytes(self, url: str, data: bytes, content_type: str | None = None) -> None:
+        """Write `data` as the s3:// object `url`, whole or not at all."""
+        if self.external is None:
+            self._write_local(url, iter([data]), content_type)
+            return
+        location = self.locate(url)
+        fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
+        fs.pipe_file(remote, data)  # one PutObject: S3 shows it whole or not at all
+
+    def _write_local(self, url: str, chunks: Iterator[bytes], content_type: str | None) -> None:
+        if self.local is None or not url.startswith("s3://"):
+            raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
+        bucket, _, key = url[len("s3://") :].partition("/")
+        try:
+            writer = self.local.writer(bucket, key)
+        except NoSuchBucket:
+            raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        self.local.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+
+
+def _file_chunks(paths: list[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with open(path, "rb") as source:
+            while chunk := source.read(1 << 20):
+                yield chunk
 
 
 def _concatenate(paths: list[Path], out: Any) -> None:

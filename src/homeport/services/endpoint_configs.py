@@ -14,7 +14,6 @@ from homeport.store import Kind
 # Parts of the API that later issues build; refused now rather than accepted and ignored.
 NOT_YET = {
     "DataCaptureConfig": "data capture",
-    "AsyncInferenceConfig": "asynchronous inference",
     "ShadowProductionVariants": "shadow variants",
     "ExplainerConfig": "explainers",
 }
@@ -52,6 +51,8 @@ class EndpointConfigService:
             "ProductionVariants": variants,
             "CreationTime": self.ctx.clock.now(),
         }
+        if "AsyncInferenceConfig" in params:
+            doc["AsyncInferenceConfig"] = _async_config(params["AsyncInferenceConfig"])
         for key in ("KmsKeyId", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
             if key in params:
                 doc[key] = params[key]
@@ -116,3 +117,19 @@ class EndpointConfigService:
             self.get(conn, name)
             self.ctx.store.delete(conn, Kind.ENDPOINT_CONFIG, name)
         return {}
+
+
+def _async_config(config: dict[str, Any]) -> dict[str, Any]:
+    """AsyncInferenceConfig as SageMaker takes it; outputs must go to s3:// (the object store)."""
+    output = config["OutputConfig"]
+    if "NotificationConfig" in output:
+        raise ValidationError(
+            "homeport does not support AsyncInferenceConfig.OutputConfig.NotificationConfig yet; remove it and "
+            "read the results from S3OutputPath and S3FailurePath."
+        )
+    if "S3OutputPath" not in output:
+        raise ValidationError("AsyncInferenceConfig.OutputConfig needs an S3OutputPath: where results are written.")
+    for key in ("S3OutputPath", "S3FailurePath"):
+        if key in output and not output[key].startswith("s3://"):
+            raise ValidationError(f"AsyncInferenceConfig.OutputConfig.{key} must be an s3:// URI, not {output[key]!r}.")
+    return config

@@ -55,6 +55,8 @@ class EndpointService:
                 "_target": target,
                 "_serving": None,
             }
+            if "async" in target:
+                doc["AsyncInferenceConfig"] = target["async"]
             insert_new(
                 self.ctx,
                 conn,
@@ -204,7 +206,10 @@ class EndpointService:
                     "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
                 }
             )
-        return {"config": config["EndpointConfigName"], "variants": variants}
+        target: dict[str, Any] = {"config": config["EndpointConfigName"], "variants": variants}
+        if "AsyncInferenceConfig" in config:
+            target["async"] = config["AsyncInferenceConfig"]
+        return target
 
 
 def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:

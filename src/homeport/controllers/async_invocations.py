@@ -1,0 +1,189 @@
+"""The async worker: takes queued InvokeEndpointAsync requests to their endpoint's instances.
+
+Per endpoint it keeps at most `MaxConcurrentInvocationsPerInstance` requests in flight per healthy instance
+(SageMaker leaves the unset value to itself; homeport uses 1 per instance worker thread: 1). For each request it
+reads the payload from the object store, sends it to an instance with the request's InvocationTimeoutSeconds,
+and writes the reply to the output location, or an error document to the failure location:
+
+    {"InferenceId": …, "InvocationStatus": "Failed", "FailureReason": …, "StatusCode": …}
+
+A request past its RequestTTLSeconds when its turn comes fails as expired. A request whose instance dies before
+replying is queued again (at least once to the model, exactly one result object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.router import Route, Router, least_outstanding
+from homeport.objects.locations import UnreachableObject
+from homeport.services.context import Context
+from homeport.store import async_queue as queue
+from homeport.store.async_queue import AsyncRequest, RequestState
+
+log = logging.getLogger("homeport.async")
+
+TICK_S = 0.5
+MAX_ATTEMPTS = 3  # an instance dying under the same request this often fails it
+REQUEUE_PAUSE_S = 0.2
+DEFAULT_PER_INSTANCE = 1
+
+
+class AsyncWorker:
+    def __init__(self, ctx: Context, router: Router) -> None:
+        self.ctx = ctx
+        self.router = router
+        self.in_flight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def restore(self) -> None:
+        with self.ctx.store.transaction() as conn:
+            count = queue.requeue_running(conn)
+        if count:
+            log.info("%d asynchronous requests were running when the server stopped; queued again", count)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:  # the worker must outlive any one bad tick
+                log.exception("async worker tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+
+    def run_once(self) -> None:
+        """Claim what each async endpoint has room for, and start on it."""
+        for route in list(self.router.routes.values()):
+            if route.asynchronous is None:
+                continue
+            healthy = sum(len(v.instances) for v in route.variants)
+            per_instance = route.asynchronous.get("ClientConfig", {}).get(
+                "MaxConcurrentInvocationsPerInstance", DEFAULT_PER_INSTANCE
+            )
+            room = healthy * per_instance - self.in_flight.get(route.endpoint, 0)
+            if room <= 0:
+                continue
+            with self.ctx.store.transaction() as conn:
+                claimed = queue.claim(conn, route.endpoint, room)
+            for request in claimed:
+                self.in_flight[route.endpoint] = self.in_flight.get(route.endpoint, 0) + 1
+                task = asyncio.get_running_loop().create_task(self._handle(route, request))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()  # left running in the store: queued again at the next start
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, route: Route, request: AsyncRequest) -> None:
+        try:
+            state = await self._process(route, request)
+            if state is not None:
+                with self.ctx.store.transaction() as conn:
+                    queue.finish(conn, request.id, state)
+        except Exception:
+            log.exception("async request %s failed in homeport", request.id)
+            await self._fail(request, "InternalFailure: homeport failed on this request; see the server log.", 500)
+            with self.ctx.store.transaction() as conn:
+                queue.finish(conn, request.id, RequestState.FAILED)
+        finally:
+            self.in_flight[route.endpoint] -= 1
+            self.wake()
+
+    async def _process(self, route: Route, request: AsyncRequest) -> RequestState | None:
+        """Done or failed (its object written), or None when it went back to the queue."""
+        if self.ctx.clock.now() > request.expires:
+            return await self._fail(
+                request,
+                f"The request expired: it waited longer than its RequestTTLSeconds "
+                f"({request.expires - request.received:.0f} s) before an instance was free.",
+                400,
+            )
+        try:
+            body = await asyncio.to_thread(self._read, request.input)
+        except (UnreachableObject, OSError) as exc:
+            return await self._fail(request, f"Cannot read the InputLocation {request.input}: {exc}", 400)
+        variant = self.router.routes.get(route.endpoint, route).variant(None)
+        instance = least_outstanding(variant.instances)
+        if instance is None:
+            await self._requeue(request, "no healthy instance", reached_model=False)
+            return None
+        headers = [
+            (name, value)
+            for name, value in (
+                ("Content-Type", request.content_type),
+                ("Accept", request.accept),
+                ("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes),
+                ("X-Amzn-SageMaker-Inference-Id", request.inference_id),
+            )
+            if value
+        ]
+        try:
+            reply = await instance.client.request("POST", "/invocations", headers, body, request.timeout_s)
+        except InstanceTimeout:
+            return await self._fail(
+                request,
+                f"The model did not answer within InvocationTimeoutSeconds ({request.timeout_s:.0f} s).",
+                408,
+            )
+        except InstanceUnreachable as exc:  # it never got the request (the instance is gone): not an attempt
+            await self._requeue(request, str(exc), reached_model=False)
+            return None
+        except InstanceDropped as exc:
+            if request.attempts >= MAX_ATTEMPTS:
+                return await self._fail(
+                    request, f"The instance ended before replying, {request.attempts} times: {exc}", 500
+                )
+            await self._requeue(request, str(exc), reached_model=True)
+            return None
+        del body
+        if not 200 <= reply.status < 300:
+            message = reply.body[:4096].decode("utf-8", "replace")
+            return await self._fail(request, f"The model answered {reply.status}: {message}", reply.status)
+        content_type = reply.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
+        try:
+            await asyncio.to_thread(self.ctx.objects.put_bytes, request.output, reply.body, content_type)
+        except (UnreachableObject, OSError) as exc:
+            return await self._fail(request, f"Cannot write the output to {request.output}: {exc}", 500)
+        return RequestState.DONE
+
+    def _read(self, url: str) -> bytes:
+        with self.ctx.objects.open(url) as stream:
+            data: bytes = stream.read()
+        return data
+
+    async def _requeue(self, request: AsyncRequest, why: str, *, reached_model: bool) -> None:
+        log.info("async request %s goes back to the queue: %s", request.id, why)
+        self.ctx.wake()  # the endpoint controller looks at its instances now, and replaces a dead one
+        await asyncio.sleep(REQUEUE_PAUSE_S)  # rather than retrying at once on an instance that is going away
+        with self.ctx.store.transaction() as conn:
+            queue.release(conn, request.id, count_attempt=reached_model)
+
+    async def _fail(self, request: AsyncRequest, reason: str, status: int) -> RequestState:
+        document: dict[str, Any] = {
+            "InferenceId": request.inference_id,
+            "InvocationStatus": "Failed",
+            "FailureReason": reason,
+            "StatusCode": status,
+            "InputLocation": request.input,
+        }
+        try:
+            await asyncio.to_thread(
+                self.ctx.objects.put_bytes, request.failure, json.dumps(document).encode(), "application/json"
+            )
+        except (UnreachableObject, OSError) as exc:  # nowhere to say it: the log is all that is left
+            log.error(
+                "async request %s failed (%s), and its failure document cannot be written: %s", request.id, reason, exc
+            )
+        return RequestState.FAILED

@@ -1,0 +1,125 @@
+"""InvokeEndpointAsync: check a request, put it in the durable queue, say where its result will be.
+
+The async worker (`controllers/async_invocations.py`) takes requests from the queue to the endpoint's instances.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.errors import RuntimeValidationError
+from homeport.objects.locations import UnreachableObject
+from homeport.services.context import Context
+from homeport.states import EndpointStatus
+from homeport.store import Kind
+from homeport.store import async_queue as queue
+
+DEFAULT_TTL_S = 21600  # RequestTTLSeconds: 6 hours [BC-RT]
+DEFAULT_TIMEOUT_S = 900  # InvocationTimeoutSeconds: 15 minutes [BC-RT]
+_FILENAME = re.compile(r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_.]*$")
+_EXTENSION = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    inference_id: str
+    output: str
+    failure: str
+
+
+class AsyncInvocationService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def submit(self, endpoint: str, headers: dict[str, str]) -> Accepted:
+        """`headers`: InvokeEndpointAsync's parameters by their SageMaker names (InputLocation, ContentType, …)."""
+        input_location = headers.get("InputLocation")
+        if not input_location:
+            raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
+        if not input_location.startswith(("s3://", "https://")):
+            raise RuntimeValidationError(f"InputLocation must be an s3:// or https:// URI, not {input_location!r}.")
+        ttl = _int(headers, "RequestTTLSeconds", DEFAULT_TTL_S, 60, 21600)
+        timeout = _int(headers, "InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S, 1, 3600)
+        inference_id = headers.get("InferenceId") or str(uuid.uuid4())
+        if not 1 <= len(inference_id) <= 64 or not inference_id.isprintable() or inference_id[0].isspace():
+            raise RuntimeValidationError("InferenceId must be 1 to 64 printable characters, not starting with a space.")
+        name = headers.get("Filename")
+        if name is not None and not (len(name) <= 32 and _FILENAME.match(name)):
+            raise RuntimeValidationError(
+                f"Filename {name!r} is not valid: 1 to 32 letters, digits, '-', '_' and at most one '.'."
+            )
+        extension = headers.get("S3OutputPathExtension")
+        if extension is not None and not (len(extension) <= 512 and _EXTENSION.match(extension)):
+            raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
+        config = self._async_config(endpoint)
+        if input_location.startswith("s3://"):
+            try:
+                self.ctx.objects.locate(input_location)
+            except UnreachableObject as exc:
+                raise RuntimeValidationError(f"Cannot read the InputLocation: {exc}") from None
+        output_config = config["OutputConfig"]
+        request_id = str(uuid.uuid4())
+        stem = name or f"{request_id}.out"
+        output = _join(output_config["S3OutputPath"], extension, stem)
+        failure = _join(output_config.get("S3FailurePath") or output_config["S3OutputPath"], extension, f"{stem}-error")
+        now = self.ctx.clock.now()
+        request = queue.AsyncRequest(
+            id=request_id,
+            endpoint=endpoint,
+            inference_id=inference_id,
+            input=input_location,
+            output=output,
+            failure=failure,
+            content_type=headers.get("ContentType"),
+            accept=headers.get("Accept"),
+            custom_attributes=headers.get("CustomAttributes"),
+            received=now,
+            expires=now + ttl,
+            timeout_s=float(timeout),
+        )
+        with self.ctx.store.transaction() as conn:
+            queue.enqueue(conn, request)
+        self.ctx.wake()
+        return Accepted(inference_id, output, failure)
+
+    def _async_config(self, endpoint: str) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
+        if doc is None:
+            raise RuntimeValidationError(f"Endpoint {endpoint} of account {self.ctx.settings.account_id} not found.")
+        serving = doc.get("_serving")
+        if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or serving is None:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint} is not in service (status {doc['EndpointStatus']}); wait until it is InService."
+            )
+        if "async" not in serving:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint} is not an asynchronous endpoint; call InvokeEndpoint, or deploy it from an "
+                "endpoint config with AsyncInferenceConfig."
+            )
+        config: dict[str, Any] = serving["async"]
+        return config
+
+
+def _int(headers: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = headers.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeValidationError(f"{name} must be a whole number of seconds, not {raw!r}.") from None
+    if not low <= value <= high:
+        raise RuntimeValidationError(f"{name} must be between {low} and {high} seconds, not {value}.")
+    return value
+
+
+def _join(path: str, extension: str | None, name: str) -> str:
+    parts = [path.rstrip("/")]
+    if extension:
+        parts.append(extension.strip("/"))
+    parts.append(name)
+    return "/".join(parts)

@@ -1,0 +1,137 @@
+"""The asynchronous-inference queue, durable in the metadata store.
+
+A request is `queued` when accepted, `running` while an instance works on it, and `done` or `failed` once its
+output or failure object is written. Claiming moves the oldest queued requests to `running` in one
+transaction (FIFO on a best-effort basis, as SageMaker's queue is); after a crash, `running` requests go back to
+`queued`, so every accepted request ends with an output or a failure object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, func, select, update
+
+from homeport.store.db import metadata
+
+
+class RequestState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+async_requests = Table(
+    "async_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("endpoint", String(63), nullable=False, index=True),
+    Column("inference_id", String(64), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("failure", Text, nullable=False),
+    Column("content_type", String(1024)),
+    Column("accept", String(1024)),
+    Column("custom_attributes", String(1024)),
+    Column("received", Float, nullable=False, index=True),
+    Column("expires", Float, nullable=False),
+    Column("timeout_s", Float, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+
+
+@dataclass(frozen=True)
+class AsyncRequest:
+    id: str
+    endpoint: str
+    inference_id: str
+    input: str
+    output: str
+    failure: str
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    received: float
+    expires: float
+    timeout_s: float
+    attempts: int = 0
+
+    def row(self) -> dict[str, Any]:
+        return {**self.__dict__, "state": RequestState.QUEUED.value}
+
+
+def enqueue(conn: Connection, request: AsyncRequest) -> None:
+    conn.execute(async_requests.insert().values(**request.row()))
+
+
+def claim(conn: Connection, endpoint: str, count: int) -> list[AsyncRequest]:
+    """The `count` oldest queued requests of `endpoint`, now running."""
+    if count <= 0:
+        return []
+    rows = conn.execute(
+        select(async_requests)
+        .where(async_requests.c.endpoint == endpoint, async_requests.c.state == RequestState.QUEUED.value)
+        .order_by(async_requests.c.received)
+        .limit(count)
+    ).all()
+    ids = [row.id for row in rows]
+    if ids:
+        conn.execute(
+            update(async_requests)
+            .where(async_requests.c.id.in_(ids))
+            .values(state=RequestState.RUNNING.value, attempts=async_requests.c.attempts + 1)
+        )
+    return [
+        AsyncRequest(
+            row.id,
+            row.endpoint,
+            row.inference_id,
+            row.input,
+            row.output,
+            row.failure,
+            row.content_type,
+            row.accept,
+            row.custom_attributes,
+            row.received,
+            row.expires,
+            row.timeout_s,
+            row.attempts + 1,
+        )
+        for row in rows
+    ]
+
+
+def release(conn: Connection, request_id: str, *, count_attempt: bool) -> None:
+    """Back to the queue; an attempt that never reached the model does not count."""
+    values: dict[str, Any] = {"state": RequestState.QUEUED.value}
+    if not count_attempt:
+        values["attempts"] = async_requests.c.attempts - 1
+    conn.execute(update(async_requests).where(async_requests.c.id == request_id).values(**values))
+
+
+def finish(conn: Connection, request_id: str, state: RequestState) -> None:
+    conn.execute(update(async_requests).where(async_requests.c.id == request_id).values(state=state.value))
+
+
+def requeue_running(conn: Connection) -> int:
+    """After a restart: what was running when the server stopped is queued again."""
+    result = conn.execute(
+        update(async_requests)
+        .where(async_requests.c.state == RequestState.RUNNING.value)
+        .values(state=RequestState.QUEUED.value)
+    )
+    return int(result.rowcount or 0)
+
+
+def backlog(conn: Connection, endpoint: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(async_requests)
+            .where(async_requests.c.endpoint == endpoint, async_requests.c.state == RequestState.QUEUED.value)
+        ).scalar_one()
+    )

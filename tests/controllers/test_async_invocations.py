@@ -1,0 +1,87 @@
+"""The async worker's decisions with a manual clock: a request past its TTL fails as expired, untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from homeport.clock import ManualClock
+from homeport.controllers.async_invocations import AsyncWorker
+from homeport.dataplane.router import Route, Router
+from homeport.objects.local import LocalObjectStore
+from homeport.objects.locations import Locator
+from homeport.services.context import Context
+from homeport.settings import Settings
+from homeport.store import Store
+from homeport.store import async_queue as queue
+from homeport.store.async_queue import AsyncRequest, RequestState
+
+
+def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_path: Path) -> None:
+    clock = ManualClock()
+    objects = LocalObjectStore(tmp_path / "objects", clock)
+    objects.create_bucket("results")
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    ctx = Context(Settings(data_dir=tmp_path), store, clock, Locator(objects))
+    router = Router()
+    route = Route("ep", [], {"OutputConfig": {"S3OutputPath": "s3://results/"}})  # no instance: nothing to reach
+    router.publish({"ep": route})
+    request = AsyncRequest(
+        id="r1",
+        endpoint="ep",
+        inference_id="inf-1",
+        input="s3://results/never-read.csv",
+        output="s3://results/r1.out",
+        failure="s3://results/r1.out-error",
+        content_type="text/csv",
+        accept=None,
+        custom_attributes=None,
+        received=clock.now(),
+        expires=clock.now() + 60,
+        timeout_s=900.0,
+    )
+    with store.transaction() as conn:
+        queue.enqueue(conn, request)
+    clock.advance(61)
+    worker = AsyncWorker(ctx, router)
+    with store.transaction() as conn:
+        (claimed,) = queue.claim(conn, "ep", 1)
+    assert asyncio.run(worker._process(route, claimed)) is RequestState.FAILED
+    _, stream = objects.open("results", "r1.out-error")
+    document = json.loads(stream.read())
+    assert document["InferenceId"] == "inf-1" and "expired" in document["FailureReason"]
+    assert "RequestTTLSeconds (60 s)" in document["FailureReason"]
+    store.close()
+    objects.close()
+
+
+def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.transaction() as conn:
+        for i, received in enumerate((30.0, 10.0, 20.0)):
+            queue.enqueue(
+                conn,
+                AsyncRequest(
+                    f"r{i}",
+                    "ep",
+                    f"i{i}",
+                    "s3://b/in",
+                    "s3://b/o",
+                    "s3://b/f",
+                    None,
+                    None,
+                    None,
+                    received,
+                    received + 60,
+                    900.0,
+                ),
+            )
+        assert [r.id for r in queue.claim(conn, "ep", 2)] == ["r1", "r2"]
+        assert queue.backlog(conn, "ep") == 1
+        assert queue.requeue_running(conn) == 2
+        again = queue.claim(conn, "ep", 3)
+        assert [r.id for r in again] == ["r1", "r2", "r0"] and [r.attempts for r in again] == [2, 2, 1]
+        queue.release(conn, "r1", count_attempt=False)
+        assert [r.attempts for r in queue.claim(conn, "ep", 1)] == [2]  # a try that never reached a model
+    store.close()
