@@ -14,11 +14,11 @@ replying is queued again (at least once to the model, exactly one result object)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
 
+from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import Route, Router, least_outstanding
 from homeport.objects.locations import UnreachableObject
@@ -40,10 +40,8 @@ class AsyncWorker:
         self.router = router
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
+        self.loop = Loop("async worker")
+        self.wake = self.loop.wake
 
     def restore(self) -> None:
         with self.ctx.store.transaction() as conn:
@@ -52,14 +50,7 @@ class AsyncWorker:
             log.info("%d asynchronous requests were running when the server stopped; queued again", count)
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:  # the worker must outlive any one bad tick
-                log.exception("async worker tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
-            self._wake.clear()
+        await self.loop.run(self.run_once, lambda: TICK_S)
 
     def run_once(self) -> None:
         """Claim what each async endpoint has room for, and start on it."""

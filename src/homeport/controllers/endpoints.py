@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from typing import Any
@@ -20,6 +19,7 @@ from homeport.controllers.endpoint_plan import (
     plan,
 )
 from homeport.controllers.launcher import ping, provision, socket_dir
+from homeport.controllers.loop import Loop
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine
 from homeport.instances import Instance, InstanceState
@@ -42,12 +42,12 @@ class EndpointController:
         self.router = router
         self.instances: dict[str, Instance] = {}
         self._numbers = itertools.count(1)
-        self._wake = asyncio.Event()
+        self.loop = Loop("endpoint controller")
         self._tasks: set[asyncio.Task[None]] = set()
         self.socket_dir = socket_dir(ctx.settings)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -61,18 +61,11 @@ class EndpointController:
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the controller must outlive any one bad tick
-                log.exception("endpoint controller tick failed")
-            starting = any(
-                i.state in (InstanceState.PROVISIONING, InstanceState.STARTING) for i in self.instances.values()
-            )
-            delay = FAST_TICK_S if starting else self.ctx.settings.health_interval_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-            self._wake.clear()
+        await self.loop.run(self.run_once, self._delay)
+
+    def _delay(self) -> float:
+        starting = any(i.state in (InstanceState.PROVISIONING, InstanceState.STARTING) for i in self.instances.values())
+        return FAST_TICK_S if starting else self.ctx.settings.health_interval_s
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):

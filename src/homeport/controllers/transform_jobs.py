@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from pathlib import Path
 
+from homeport.controllers.loop import Loop
 from homeport.controllers.transform_job import TransformJobRun
 from homeport.engines.base import Engine
 from homeport.services.context import Context
@@ -25,10 +25,8 @@ class TransformRunner:
         self.engine = engine
         self.socket_dir = socket_dir
         self.runs: dict[str, tuple[TransformJobRun, asyncio.Task[None]]] = {}
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
+        self.loop = Loop("transform runner")
+        self.wake = self.loop.wake
 
     def restore(self) -> None:
         """After a restart nothing runs: a job that was stopping is stopped; InProgress jobs resume."""
@@ -38,14 +36,7 @@ class TransformRunner:
             TransformJobRun(self.ctx, self.engine, doc, self.socket_dir).mark_stopped()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:  # the runner must outlive any one bad tick
-                log.exception("transform runner tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
-            self._wake.clear()
+        await self.loop.run(self.run_once, lambda: TICK_S)
 
     def run_once(self) -> None:
         store = self.ctx.store
