@@ -193,10 +193,13 @@ def test_model_errors_and_timeouts_write_a_failure_document(
 def test_an_instance_killed_mid_request_costs_nothing_but_time(
     server: Any, sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
 ) -> None:
-    before = set(server.instance_pids())
     endpoint = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "1"})
-    (victim,) = set(server.instance_pids()) - before
     s3.put_object(Bucket=bucket, Key="in.csv", Body=id_rows(0, 3))
+    warm = runtime.invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation=f"s3://{bucket}/in.csv", ContentType="text/csv"
+    )
+    victim = int(result(s3, warm)[1].decode().split(",")[1])  # the probe writes its pid on every line
+    assert victim in server.instance_pids()
     reply = runtime.invoke_endpoint_async(
         EndpointName=endpoint, InputLocation=f"s3://{bucket}/in.csv", ContentType="text/csv"
     )
