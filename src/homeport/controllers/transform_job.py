@@ -93,6 +93,8 @@ class TransformJobRun:
         count = doc["TransformResources"]["InstanceCount"]
         self._replacing = [asyncio.Lock() for _ in range(count)]
         self._crashes = [0] * count  # per slot: exits since its last good reply
+        self._alone = [False] * count  # per slot: one request at a time, since an instance of it died
+        self._one_at_a_time = [asyncio.Lock() for _ in range(count)]
 
     # --- the whole job -----------------------------------------------------------------------------
 
@@ -422,25 +424,34 @@ class TransformJobRun:
             headers.append(("accept", self.accept))
         attempts = 1 + self.retries
         problem = ""
-        for _ in range(attempts):
-            inst = self.instances[slot]
-            try:
-                reply = await inst.client.request(
-                    "POST", "/invocations", headers, body, self.timeout, chunked=not self.limits.payload_mb
-                )
-            except InstanceTimeout:
-                problem = (
-                    f"the model did not answer within {self.timeout:.0f} s "
-                    "(ModelClientConfig.InvocationsTimeoutInSeconds)"
-                )
-                continue
-            except (InstanceUnreachable, InstanceDropped) as exc:
-                problem = f"the instance dropped the request ({exc})"
-                code = await self._settle(inst)
-                if code is not None:  # it died (the model crashed on this request, or was killed): replace it
-                    problem = f"the model's instance exited (code {code}) on it: {log_tail(inst.log_path)}"
-                    await self._replace(slot, inst)
-                continue
+        used = 0
+        while used < attempts:
+            # After an instance of this slot has died, its requests go one at a time: a crash is then the fault
+            # of the one request in flight, and only that one's attempts are used up.
+            alone = self._alone[slot]
+            async with self._one_at_a_time[slot] if alone else contextlib.nullcontext():
+                inst = self.instances[slot]
+                used += 1
+                try:
+                    reply = await inst.client.request(
+                        "POST", "/invocations", headers, body, self.timeout, chunked=not self.limits.payload_mb
+                    )
+                except InstanceTimeout:
+                    problem = (
+                        f"the model did not answer within {self.timeout:.0f} s "
+                        "(ModelClientConfig.InvocationsTimeoutInSeconds)"
+                    )
+                    continue
+                except (InstanceUnreachable, InstanceDropped) as exc:
+                    problem = f"the instance dropped the request ({exc})"
+                    code = await self._settle(inst)
+                    if code is not None:  # it died (a request crashed the model, or it was killed): replace it
+                        problem = f"the model's instance exited (code {code}) on it: {log_tail(inst.log_path)}"
+                        if not alone:
+                            used -= 1  # others were in flight too: not this request's fault, as far as is known
+                            self._alone[slot] = True
+                        await self._replace(slot, inst)
+                    continue
             if 200 <= reply.status < 300:
                 self._crashes[slot] = 0
                 return reply.body
