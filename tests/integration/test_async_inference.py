@@ -145,6 +145,7 @@ def test_bad_requests_are_refused_before_they_are_queued(
         return message
 
     assert "there is no object" in refused(InputLocation=f"s3://{bucket}/absent.csv")
+    assert "https:// inputs" in refused(InputLocation="https://example.com/rows.csv")
     s3.put_object(Bucket=bucket, Key="r.csv", Body=b"1,2,3,4")
     assert "RequestTTLSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", RequestTTLSeconds=21601)
     assert "InvocationTimeoutSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", InvocationTimeoutSeconds=3601)

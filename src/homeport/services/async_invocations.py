@@ -39,8 +39,11 @@ class AsyncInvocationService:
         input_location = headers.get("InputLocation")
         if not input_location:
             raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
-        if not input_location.startswith(("s3://", "https://")):
-            raise RuntimeValidationError(f"InputLocation must be an s3:// or https:// URI, not {input_location!r}.")
+        if not input_location.startswith("s3://"):
+            raise RuntimeValidationError(
+                f"InputLocation must be an s3:// URI (homeport does not read https:// inputs yet), not "
+                f"{input_location!r}."
+            )
         ttl = _int(headers, "RequestTTLSeconds", DEFAULT_TTL_S, 60, 21600)
         timeout = _int(headers, "InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S, 1, 3600)
         inference_id = headers.get("InferenceId") or str(uuid.uuid4())
@@ -55,11 +58,10 @@ class AsyncInvocationService:
         if extension is not None and not (len(extension) <= 512 and _EXTENSION.match(extension)):
             raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
         config = self._async_config(endpoint)
-        if input_location.startswith("s3://"):
-            try:
-                self.ctx.objects.locate(input_location)
-            except UnreachableObject as exc:
-                raise RuntimeValidationError(f"Cannot read the InputLocation: {exc}") from None
+        try:
+            self.ctx.objects.locate(input_location)
+        except UnreachableObject as exc:
+            raise RuntimeValidationError(f"Cannot read the InputLocation: {exc}") from None
         output_config = config["OutputConfig"]
         request_id = str(uuid.uuid4())
         stem = name or f"{request_id}.out"
