@@ -1,7 +1,7 @@
 """The async worker: takes queued InvokeEndpointAsync requests to their endpoint's instances.
 
 Per endpoint it keeps at most `MaxConcurrentInvocationsPerInstance` requests in flight per healthy instance
-(SageMaker leaves the unset value to itself; homeport uses 1 per instance worker thread: 1). For each request it
+(when it is unset SageMaker chooses; homeport uses 1). For each request it
 reads the payload from the object store, sends it to an instance with the request's InvocationTimeoutSeconds,
 and writes the reply to the output location, or an error document to the failure location:
 
