@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,40 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_invoke_async(args: argparse.Namespace, settings: Settings) -> int:
+    """InvokeEndpointAsync; with --wait, poll the object store until the output or the failure object lands."""
+    runtime = _client(settings, args.endpoint_url, "sagemaker-runtime")
+    request: dict[str, Any] = {"EndpointName": args.endpoint, "InputLocation": args.input}
+    for key, value in (("ContentType", args.content_type), ("Accept", args.accept), ("InferenceId", args.inference_id)):
+        if value:
+            request[key] = value
+    reply = runtime.invoke_endpoint_async(**request)
+    accepted = {k: reply[k] for k in ("InferenceId", "OutputLocation", "FailureLocation")}
+    if not args.wait:
+        if args.json:
+            print_json(accepted)
+        else:
+            print("\n".join(f"{k}: {v}" for k, v in accepted.items()))
+        return 0
+    s3 = _client(settings, args.endpoint_url, "s3")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        for kind, location in (("output", accepted["OutputLocation"]), ("failure", accepted["FailureLocation"])):
+            bucket, _, key = location[len("s3://") :].partition("/")
+            try:
+                body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                continue
+            if args.json:
+                print_json({**accepted, "Result": kind, "Body": body.decode("utf-8", "replace")})
+            else:
+                sys.stdout.write(body.decode("utf-8", "replace") + ("" if body.endswith(b"\n") else "\n"))
+            return 0 if kind == "output" else 1
+        time.sleep(args.interval)
+    print(f"homeport: no result for {accepted['InferenceId']} within {args.timeout:g} s", file=sys.stderr)
+    return 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="homeport", description="SageMaker hosting on your own machines.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -186,6 +221,16 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--target-variant")
     invoke.add_argument("--custom-attributes")
     invoke.set_defaults(func=cmd_invoke)
+    invoke_async = client_command("invoke-async", "queue one request on an asynchronous endpoint")
+    invoke_async.add_argument("endpoint")
+    invoke_async.add_argument("--input", required=True, help="the payload's s3:// URI (InputLocation)")
+    invoke_async.add_argument("--content-type")
+    invoke_async.add_argument("--accept")
+    invoke_async.add_argument("--inference-id")
+    invoke_async.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    invoke_async.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (default 900)")
+    invoke_async.add_argument("--interval", type=float, default=0.5, help="seconds between looks (--wait)")
+    invoke_async.set_defaults(func=cmd_invoke_async)
     return top
 
 

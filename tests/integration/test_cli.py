@@ -100,3 +100,45 @@ def test_jobs_list_watch_and_stop(server: Any, sm: Any, s3: Any, bucket: str, pr
     assert failed.returncode == 1 and "Stopped" in failed.stdout
     missing = homeport("jobs", "watch", "no-such-job", url=server.url)
     assert missing.returncode == 1 and "ResourceNotFound" in missing.stderr
+
+
+def test_invoke_async_queues_and_waits_for_the_result(
+    server: Any, sm: Any, s3: Any, bucket: str, xgb_model: dict[str, Any]
+) -> None:
+    from tests.conftest import XGBOOST_IMAGE
+    from tests.integration.test_async_inference import deploy_async
+
+    endpoint = deploy_async(sm, xgb_model["url"], bucket, image=XGBOOST_IMAGE)
+    x = xgb_model["x"][:4]
+    s3.put_object(Bucket=bucket, Key="cli/rows.csv", Body=csv_rows(x))
+    source = f"s3://{bucket}/cli/rows.csv"
+    queued = json.loads(
+        homeport(
+            "invoke-async", endpoint, "--input", source, "--content-type", "text/csv", "--json", url=server.url
+        ).stdout
+    )
+    assert queued["OutputLocation"].startswith(f"s3://{bucket}/results/") and queued["InferenceId"]
+    waited = homeport(
+        "invoke-async", endpoint, "--input", source, "--content-type", "text/csv", "--wait", url=server.url
+    )
+    assert waited.returncode == 0, waited.stderr
+    np.testing.assert_allclose(
+        [float(v) for v in waited.stdout.split()], xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )
+    s3.put_object(Bucket=bucket, Key="cli/wide.csv", Body=b"1,2,3,4,5,6,7\n")
+    failed = homeport(
+        "invoke-async",
+        endpoint,
+        "--input",
+        f"s3://{bucket}/cli/wide.csv",
+        "--content-type",
+        "text/csv",
+        "--wait",
+        "--json",
+        url=server.url,
+    )
+    assert failed.returncode == 1
+    result = json.loads(failed.stdout)
+    assert result["Result"] == "failure" and json.loads(result["Body"])["StatusCode"] == 400
+    missing = homeport("invoke-async", endpoint, "--input", f"s3://{bucket}/cli/absent.csv", url=server.url)
+    assert missing.returncode == 1 and "ValidationError" in missing.stderr
