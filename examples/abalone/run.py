@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, invoke it, and run
-a batch transform over the test set.
+"""Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, invoke it, run a
+batch transform over the test set, and send the test rows through an asynchronous endpoint.
 
 The deployment half is plain SageMaker code: the same boto3 calls (create_model, create_endpoint_config,
-create_endpoint, the waiters, invoke_endpoint, create_transform_job, the deletes) that you would make against
-AWS, pointed at homeport with `endpoint_url`. The model artefact is what SageMaker's built-in XGBoost container expects:
-a `model.tar.gz` with a booster file named `xgboost-model` at its root, trained on CSV rows whose first
-column is the label.
+create_endpoint, the waiters, invoke_endpoint, create_transform_job, invoke_endpoint_async, the deletes) that
+you would make against AWS, pointed at homeport with `endpoint_url`. The model artefact is what SageMaker's
+built-in XGBoost container expects: a `model.tar.gz` with a booster file named `xgboost-model` at its root,
+trained on CSV rows whose first column is the label.
 
     python examples/abalone/run.py                      # starts a homeport server for the run
     python examples/abalone/run.py --endpoint-url http://127.0.0.1:8080   # uses one you started
@@ -254,12 +254,15 @@ class Names:
     endpoint_config: str
     endpoint: str
     transform_job: str
+    async_config: str
+    async_endpoint: str
 
     @classmethod
     def unique(cls, prefix: str = "homeport-abalone") -> Names:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return cls(model=f"{prefix}-model-{stamp}", endpoint_config=f"{prefix}-config-{stamp}",
-                   endpoint=f"{prefix}-{stamp}", transform_job=f"{prefix}-batch-{stamp}")
+                   endpoint=f"{prefix}-{stamp}", transform_job=f"{prefix}-batch-{stamp}",
+                   async_config=f"{prefix}-async-config-{stamp}", async_endpoint=f"{prefix}-async-{stamp}")
 
 
 def deploy(sm: Any, names: Names, model_data_url: str) -> None:
@@ -352,13 +355,50 @@ def batch_transform(sm: Any, s3: Any, names: Names, test_uri: str) -> np.ndarray
     return pairs
 
 
+def invoke_async(sm: Any, runtime: Any, s3: Any, names: Names, features: pd.DataFrame) -> np.ndarray:
+    """The test rows through an asynchronous endpoint: stage them in S3, InvokeEndpointAsync, then read the
+    result from the output location once it lands (the chapter's asynchronous inference)."""
+    sm.create_endpoint_config(
+        EndpointConfigName=names.async_config,
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": names.model, "InitialInstanceCount": 1,
+                             "InstanceType": INSTANCE_TYPE}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/async-output/",
+                                               "S3FailurePath": f"s3://{BUCKET}/{PREFIX}/async-failures/"}},
+    )
+    sm.create_endpoint(EndpointName=names.async_endpoint, EndpointConfigName=names.async_config)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=names.async_endpoint,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    key = f"{PREFIX}/async-input/test-features.csv"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=to_csv_body(features).encode())
+    reply = runtime.invoke_endpoint_async(EndpointName=names.async_endpoint, InputLocation=f"s3://{BUCKET}/{key}",
+                                          ContentType="text/csv")
+    print(f"queued {len(features)} rows on {names.async_endpoint}: InferenceId {reply['InferenceId']},"
+          f" result at {reply['OutputLocation']}")
+    for _ in range(600):
+        for location, failed in ((reply["OutputLocation"], False), (reply["FailureLocation"], True)):
+            bucket, _, result_key = location[len("s3://"):].partition("/")
+            try:
+                body = s3.get_object(Bucket=bucket, Key=result_key)["Body"].read().decode("utf-8")
+            except s3.exceptions.NoSuchKey:
+                continue
+            if failed:
+                raise RuntimeError(f"the asynchronous request failed: {body}")
+            return parse_csv_predictions(body)
+        time.sleep(0.1)
+    raise RuntimeError("no asynchronous result after 60 s")
+
+
 def clean_up(sm: Any, names: Names) -> None:
-    """Delete the endpoint (and wait until it is gone), the endpoint config and the model."""
+    """Delete the endpoints (and wait until they are gone), the endpoint configs and the model."""
     steps = [
         ("endpoint", lambda: sm.delete_endpoint(EndpointName=names.endpoint)),
+        ("async endpoint", lambda: sm.delete_endpoint(EndpointName=names.async_endpoint)),
         ("endpoint wait", lambda: sm.get_waiter("endpoint_deleted").wait(
             EndpointName=names.endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})),
+        ("async endpoint wait", lambda: sm.get_waiter("endpoint_deleted").wait(
+            EndpointName=names.async_endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})),
         ("endpoint config", lambda: sm.delete_endpoint_config(EndpointConfigName=names.endpoint_config)),
+        ("async endpoint config", lambda: sm.delete_endpoint_config(EndpointConfigName=names.async_config)),
         ("model", lambda: sm.delete_model(ModelName=names.model)),
     ]
     for what, step in steps:
@@ -366,7 +406,7 @@ def clean_up(sm: Any, names: Names) -> None:
             step()
         except Exception as e:  # keep going: delete what can be deleted
             print(f"cleanup: {what}: {e}", file=sys.stderr)
-    print(f"deleted endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
+    print(f"deleted endpoints {names.endpoint} and {names.async_endpoint}, their configs, and model {names.model}")
 
 
 @contextlib.contextmanager
@@ -488,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             single = invoke_json(runtime, names.endpoint, features.iloc[:1])
             print(f"one row with Accept application/json:\n{json.dumps(single, indent=2)}")
             batch = batch_transform(sm, s3, names, uris["test"])
+            asynchronous = invoke_async(sm, runtime, s3, names, features)
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config},"
@@ -513,11 +554,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     png = plot(batch_actual, batch_predicted, batch_rmse, output_dir / "abalone-batch-actual-vs-predicted.png",
                source="batch transform")
     print(f"plot: {png}")
-    if difference > TOLERANCE or batch_difference > TOLERANCE or not np.array_equal(batch_actual, actual):
+    async_difference = abs(rmse(actual, asynchronous) - local_rmse) if len(asynchronous) == len(actual) else np.inf
+    if np.isfinite(async_difference):
+        print(f"test RMSE from the async endpoint:  {rmse(actual, asynchronous):.6f}"
+              f" (difference {async_difference:.2e})")
+    else:
+        print(f"FAIL: {len(asynchronous)} asynchronous predictions for {len(actual)} rows", file=sys.stderr)
+    if (difference > TOLERANCE or batch_difference > TOLERANCE or async_difference > TOLERANCE
+            or not np.array_equal(batch_actual, actual)):
         print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}",
               file=sys.stderr)
         return 1
-    print("OK: the endpoint and the batch transform served the model trained here")
+    print("OK: the endpoint, the batch transform and the async endpoint served the model trained here")
     return 0
 
 
