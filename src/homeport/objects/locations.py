@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -64,23 +65,17 @@ class Locator:
             return Location(url)
         if self.external is not None:
             return Location(url, self.external.storage_options())
-        if self.local is None:
+        store, bucket, key = self._embedded(url)
+        with _reaching(url, bucket, key):
+            info = store.head(bucket, key)
+        return Location(info.file.as_uri())
+
+    def _embedded(self, url: str) -> tuple[LocalObjectStore, str, str]:
+        """The embedded store, the bucket and the key of an s3:// URI it serves."""
+        if self.local is None or not url.startswith("s3://"):
             raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
         bucket, _, key = url[len("s3://") :].partition("/")
-        try:
-            info = self.local.head(bucket, key)
-        except NoSuchBucket:
-            raise UnreachableObject(
-                f"{url}: there is no bucket {bucket!r} in homeport's object store; create it and upload the object "
-                "through the S3 face (e.g. `aws s3 cp FILE s3://BUCKET/KEY --endpoint-url URL`)."
-            ) from None
-        except NoSuchKey:
-            raise UnreachableObject(
-                f"{url}: there is no object {key!r} in bucket {bucket!r}; upload it through the S3 face first."
-            ) from None
-        except ObjectStoreError as exc:
-            raise UnreachableObject(f"{url}: {exc.message}") from None
-        return Location(info.file.as_uri())
+        return self.local, bucket, key
 
     # --- what batch work needs: every object under a prefix, reading one, writing one whole ------------
 
@@ -105,23 +100,24 @@ class Locator:
         ]
 
     def _list_local(self, url: str) -> list[ObjectRef]:
-        if self.local is None:
-            raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
-        bucket, _, prefix = url[len("s3://") :].partition("/")
+        store, bucket, prefix = self._embedded(url)
         out: list[ObjectRef] = []
         resume = None
-        try:
+        with _reaching(url, bucket, prefix):
             while True:
-                page = self.local.list_objects(bucket, prefix, resume=resume)
+                page = store.list_objects(bucket, prefix, resume=resume)
                 out.extend(ObjectRef(f"s3://{bucket}/{o.key}", o.size) for o in page.objects)
                 if not page.truncated:
                     return out
                 resume = page.resume
-        except NoSuchBucket:
-            raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
 
     def open(self, url: str) -> BinaryIO:
-        """The object for reading, seekable."""
+        """The object for reading, seekable (an embedded object as it is now: a later overwrite does not change
+        what is read)."""
+        if url.startswith("s3://") and self.external is None:
+            store, bucket, key = self._embedded(url)
+            with _reaching(url, bucket, key):
+                return store.open(bucket, key)[1]
         location = self.locate(url)
         if location.url.startswith("file://") or "://" not in location.url:
             return open(_local_path(location.url), "rb")
@@ -131,15 +127,9 @@ class Locator:
     def check_writable(self, url: str) -> None:
         """Fail now, not after the work, when an s3:// destination in the embedded store has no bucket."""
         if url.startswith("s3://") and self.external is None:
-            if self.local is None:
-                raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
-            bucket = url[len("s3://") :].partition("/")[0]
-            try:
-                self.local.head_bucket(bucket)
-            except NoSuchBucket:
-                raise UnreachableObject(
-                    f"{url}: there is no bucket {bucket!r} in homeport's object store; create it first."
-                ) from None
+            store, bucket, key = self._embedded(url)
+            with _reaching(url, bucket, key):
+                store.head_bucket(bucket)
 
     def put_files(self, url: str, paths: list[Path], content_type: str | None = None) -> None:
         """Write the files at `paths`, one after the other, as the object `url`: readers see the old object or
@@ -178,20 +168,34 @@ class Locator:
         fs.pipe_file(remote, data)  # one PutObject: S3 shows it whole or not at all
 
     def _write_local(self, url: str, chunks: Iterator[bytes], content_type: str | None) -> None:
-        if self.local is None or not url.startswith("s3://"):
-            raise UnreachableObject(f"{url}: this server has no object store configured for s3:// URIs.")
-        bucket, _, key = url[len("s3://") :].partition("/")
-        try:
-            writer = self.local.writer(bucket, key)
-        except NoSuchBucket:
-            raise UnreachableObject(f"{url}: there is no bucket {bucket!r} in homeport's object store.") from None
+        store, bucket, key = self._embedded(url)
+        with _reaching(url, bucket, key):
+            writer = store.writer(bucket, key)
         try:
             for chunk in chunks:
                 writer.write(chunk)
         except BaseException:
             writer.abort()
             raise
-        self.local.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+        store.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+
+
+@contextmanager
+def _reaching(url: str, bucket: str, key: str) -> Iterator[None]:
+    """The embedded store's errors, as what a user must do about `url`."""
+    try:
+        yield
+    except NoSuchBucket:
+        raise UnreachableObject(
+            f"{url}: there is no bucket {bucket!r} in homeport's object store; create it through the S3 face "
+            f"(e.g. `aws s3 mb s3://{bucket} --endpoint-url URL`)."
+        ) from None
+    except NoSuchKey:
+        raise UnreachableObject(
+            f"{url}: there is no object {key!r} in bucket {bucket!r}; upload it through the S3 face first."
+        ) from None
+    except ObjectStoreError as exc:
+        raise UnreachableObject(f"{url}: {exc.message}") from None
 
 
 def _file_chunks(paths: list[Path]) -> Iterator[bytes]:
