@@ -123,7 +123,9 @@ class Server:
         self._tasks: list[asyncio.Task[None]] = []
         self.app = App(
             SageMakerApi(handlers(self.services)),
-            RuntimeApi(settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx)),
+            RuntimeApi(
+                settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)
+            ),
             S3Api(self.objects) if self.objects else ExternalS3Notice(settings.s3_endpoint_url),
             Authenticator(self.keys, clock),
             self.startup,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,9 @@ class Accepted:
 
 
 class AsyncInvocationService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, wake: Callable[[], None]) -> None:
         self.ctx = ctx
+        self.wake = wake  # the async worker's: a new request concerns it alone (not the endpoint controller)
 
     def submit(self, endpoint: str, headers: dict[str, str]) -> Accepted:
         """`headers`: InvokeEndpointAsync's parameters by their SageMaker names (InputLocation, ContentType, …)."""
@@ -84,7 +86,7 @@ class AsyncInvocationService:
         )
         with self.ctx.store.transaction() as conn:
             queue.enqueue(conn, request)
-        self.ctx.wake()
+        self.wake()
         return Accepted(inference_id, output, failure)
 
     def _async_config(self, endpoint: str) -> dict[str, Any]:
