@@ -146,6 +146,9 @@ def test_bad_requests_are_refused_before_they_are_queued(
 
     assert "there is no object" in refused(InputLocation=f"s3://{bucket}/absent.csv")
     assert "https:// inputs" in refused(InputLocation="https://example.com/rows.csv")
+    assert "Filename 'a.b.c' is not valid" in refused(InputLocation=f"s3://{bucket}/absent.csv", Filename="a.b.c")
+    assert "S3OutputPathExtension" in refused(InputLocation=f"s3://{bucket}/r.csv", S3OutputPathExtension="s3:x")
+    assert "InferenceId must be 1 to 64" in refused(InputLocation=f"s3://{bucket}/r.csv", InferenceId="i" * 65)
     s3.put_object(Bucket=bucket, Key="r.csv", Body=b"1,2,3,4")
     assert "RequestTTLSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", RequestTTLSeconds=21601)
     assert "InvocationTimeoutSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", InvocationTimeoutSeconds=3601)

@@ -100,6 +100,9 @@ def test_jobs_list_watch_and_stop(server: Any, sm: Any, s3: Any, bucket: str, pr
     assert failed.returncode == 1 and "Stopped" in failed.stdout
     missing = homeport("jobs", "watch", "no-such-job", url=server.url)
     assert missing.returncode == 1 and "ResourceNotFound" in missing.stderr
+    for action in ("watch", "stop"):
+        unnamed = homeport("jobs", action, url=server.url)
+        assert unnamed.returncode == 1 and f"name the job to {action}" in unnamed.stderr
 
 
 def test_invoke_async_queues_and_waits_for_the_result(
