@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib.util
 import json
 import os
 import platform
@@ -36,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from invoke import load_example  # bench/ is on sys.path: this file runs as a script beside invoke.py
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-EXAMPLE = ROOT / "examples" / "abalone" / "run.py"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::000000000000:role/homeport-bench"
 BUCKET = "bench-batch"
@@ -65,15 +64,6 @@ SERVER_CORE = 1  # the SageMaker floor's one core
 # --------------------------------------------------------------------------------------------------------
 # The model and the data
 # --------------------------------------------------------------------------------------------------------
-
-
-def load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("abalone_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_model(workdir: Path) -> tuple[Any, Path, Path, np.ndarray]:
