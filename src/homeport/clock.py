@@ -24,3 +24,8 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.t += seconds
+
+
+def iso_time(when: float) -> str:
+    """AWS's timestamps in S3 listings and event messages: 2026-11-25T10:21:57.000Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when * 1000) % 1000:03d}Z"

@@ -22,6 +22,7 @@ from homeport.clock import Clock, SystemClock
 from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.launcher import socket_dir
+from homeport.controllers.notifier import Notifier
 from homeport.controllers.transform_jobs import TransformRunner
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
@@ -117,7 +118,8 @@ class Server:
         self.engine = engine = LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
-        self.async_worker = AsyncWorker(self.ctx, self.router)
+        self.notifier = Notifier(self.ctx)
+        self.async_worker = AsyncWorker(self.ctx, self.router, self.notifier.wake)
         self.ctx.wake = self._wake
         self.services = build_services(self.ctx)
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,6 +139,7 @@ class Server:
         self.controller.wake()
         self.transforms.wake()
         self.async_worker.wake()
+        self.notifier.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.transaction() as conn:
@@ -160,6 +163,7 @@ class Server:
             loop.create_task(self.controller.run_forever()),
             loop.create_task(self.transforms.run_forever()),
             loop.create_task(self.async_worker.run_forever()),
+            loop.create_task(self.notifier.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
 
@@ -169,6 +173,7 @@ class Server:
             task.cancel()
         await self.transforms.shutdown()
         await self.async_worker.shutdown()
+        await self.notifier.shutdown()
         await self.controller.shutdown()
         self.engine.close()
         self.store.close()

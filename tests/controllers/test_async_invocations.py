@@ -11,11 +11,12 @@ from homeport.controllers.async_invocations import AsyncWorker
 from homeport.dataplane.router import Route, Router
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import Locator
+from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store import Store
 from homeport.store import async_queue as queue
-from homeport.store.async_queue import AsyncRequest, RequestState
+from homeport.store.async_queue import AsyncRequest
 
 
 def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_path: Path) -> None:
@@ -44,10 +45,11 @@ def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_pa
     with store.transaction() as conn:
         queue.enqueue(conn, request)
     clock.advance(61)
-    worker = AsyncWorker(ctx, router)
+    worker = AsyncWorker(ctx, router, notify=lambda: None)
     with store.transaction() as conn:
         (claimed,) = queue.claim(conn, "ep", 1)
-    assert asyncio.run(worker._process(route, claimed)) is RequestState.FAILED
+    ended = asyncio.run(worker._process(route, claimed))
+    assert ended is not None and ended.status == "Failed" and ended.location == "s3://results/r1.out-error"
     _, stream = objects.open("results", "r1.out-error")
     document = json.loads(stream.read())
     assert document["InferenceId"] == "inf-1" and "expired" in document["FailureReason"]
@@ -78,7 +80,12 @@ def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path:
                 ),
             )
         assert [r.id for r in queue.claim(conn, "ep", 2)] == ["r1", "r2"]
-        assert queue.backlog(conn, "ep") == 1
+        stats = queue.stats(conn, "ep")
+        assert (stats.queued, stats.running, stats.oldest) == (1, 2, 10.0)
+        metrics = backlog_metrics(stats, instances=2, now=25.0)
+        assert metrics["ApproximateBacklogSize"] == 3 and metrics["ApproximateBacklogSizePerInstance"] == 1.5
+        assert metrics["ApproximateAgeOfOldestRequest"] == 15.0 and metrics["HasBacklogWithoutCapacity"] == 0
+        assert backlog_metrics(stats, instances=0, now=25.0)["HasBacklogWithoutCapacity"] == 1
         assert queue.requeue_running(conn) == 2
         again = queue.claim(conn, "ep", 3)
         assert [r.id for r in again] == ["r1", "r2", "r0"] and [r.attempts for r in again] == [2, 2, 1]

@@ -27,6 +27,7 @@ def deploy_async(
     env: dict[str, str] | None = None,
     per_instance: int | None = None,
     failure_path: bool = True,
+    notification: dict[str, Any] | None = None,
 ) -> str:
     model = unique("model")
     container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url}
@@ -36,6 +37,8 @@ def deploy_async(
     output: dict[str, Any] = {"S3OutputPath": f"s3://{bucket}/results/"}
     if failure_path:
         output["S3FailurePath"] = f"s3://{bucket}/failures/"
+    if notification:
+        output["NotificationConfig"] = notification
     config: dict[str, Any] = {"OutputConfig": output}
     if per_instance:
         config["ClientConfig"] = {"MaxConcurrentInvocationsPerInstance": per_instance}
@@ -168,7 +171,8 @@ def test_bad_requests_are_refused_before_they_are_queued(
                 }
             },
         )
-    assert "NotificationConfig" in err.value.response["Error"]["Message"]
+    message = err.value.response["Error"]["Message"]
+    assert "NotificationConfig.SuccessTopic" in message and "http://" in message
 
 
 def test_model_errors_and_timeouts_write_a_failure_document(

@@ -629,15 +629,6 @@ class TestEndpointConfigs:
                     "CaptureOptions": [{"CaptureMode": "Input"}],
                 },
             ),
-            (
-                "AsyncInferenceConfig",
-                {
-                    "OutputConfig": {
-                        "S3OutputPath": "s3://bucket/out",
-                        "NotificationConfig": {"SuccessTopic": "arn:aws:sns:us-east-1:000000000000:done"},
-                    }
-                },
-            ),
         ],
     )
     def test_unsupported_config_features(self, sm: Any, model: str, key: str, value: dict[str, Any]) -> None:

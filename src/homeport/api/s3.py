@@ -23,11 +23,12 @@ from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
 from homeport.api.chunked import BodyError
 from homeport.api.chunked import s3_error as body_error
 from homeport.api.s3body import BodyReader
-from homeport.api.s3xml import MAX_REQUEST_XML, document, http_date, iso_time, parse
+from homeport.api.s3xml import MAX_REQUEST_XML, document, http_date, parse
 from homeport.api.s3xml import children as xml_children
 from homeport.api.s3xml import text as xml_text
 from homeport.api.sigv4 import AuthFailure, Verified
 from homeport.api.sigv4 import s3_error as s3_auth_error
+from homeport.clock import iso_time
 from homeport.errors import (
     HomeportError,
     InvalidArgument,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from email.utils import formatdate
@@ -35,11 +34,6 @@ def _render(children: Iterable[Node]) -> str:
         else:
             out.append(f"<{tag}>{escape(str(value))}</{tag}>")
     return "".join(out)
-
-
-def iso_time(when: float) -> str:
-    """S3's timestamps in listings: 2026-11-25T10:21:57.000Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when * 1000) % 1000:03d}Z"
 
 
 def http_date(when: float) -> str:

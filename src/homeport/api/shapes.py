@@ -57,8 +57,13 @@ def _python_regex(java: str) -> str:
     return "".join(out)
 
 
-# URL shapes that accept file:// too, beside SageMaker's https:// and s3://.
-LOCAL_URL_SHAPES = frozenset({"Url", "S3Uri"})  # model data, transform inputs and outputs
+# Shapes whose values may also take forms SageMaker's patterns do not: local paths for model data and transform
+# inputs and outputs (beside https:// and s3://), and webhook URLs where SageMaker takes SNS topic ARNs.
+OTHER_FORMS = {
+    "Url": ("file://",),
+    "S3Uri": ("file://",),
+    "SnsTopicArn": ("http://", "https://"),
+}
 
 
 @functools.cache
@@ -122,8 +127,8 @@ class _Walker:
             if shape.enum and value not in shape.enum:
                 self.fail(path, value, f"Member must satisfy enum value set: [{_enum_text(shape.enum)}]")
             pattern = meta.get("pattern")
-            if shape.name in LOCAL_URL_SHAPES and value.startswith("file://"):
-                pattern = None  # homeport also reads and writes local paths
+            if value.startswith(OTHER_FORMS.get(shape.name, ())):
+                pattern = None  # checked by the service instead
             if pattern:
                 rx = _compiled(pattern)
                 if rx is not None and not rx.fullmatch(value):  # Java's matches(): the whole value

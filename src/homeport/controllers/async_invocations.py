@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import Route, Router, least_outstanding
 from homeport.objects.locations import UnreachableObject
+from homeport.services import notifications as messages
 from homeport.services.context import Context
+from homeport.services.notifications import Result
 from homeport.store import async_queue as queue
+from homeport.store import notifications
 from homeport.store.async_queue import AsyncRequest, RequestState
 
 log = logging.getLogger("homeport.async")
@@ -35,9 +38,10 @@ DEFAULT_PER_INSTANCE = 1
 
 
 class AsyncWorker:
-    def __init__(self, ctx: Context, router: Router) -> None:
+    def __init__(self, ctx: Context, router: Router, notify: Callable[[], None]) -> None:
         self.ctx = ctx
         self.router = router
+        self.notify = notify  # wakes the notifier
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.loop = Loop("async worker")
@@ -79,21 +83,37 @@ class AsyncWorker:
 
     async def _handle(self, route: Route, request: AsyncRequest) -> None:
         try:
-            state = await self._process(route, request)
-            if state is not None:
-                with self.ctx.store.transaction() as conn:
-                    queue.finish(conn, request.id, state)
+            result = await self._process(route, request)
         except Exception:
             log.exception("async request %s failed in homeport", request.id)
-            await self._fail(request, "InternalFailure: homeport failed on this request; see the server log.", 500)
-            with self.ctx.store.transaction() as conn:
-                queue.finish(conn, request.id, RequestState.FAILED)
+            result = await self._fail(
+                request, "InternalFailure: homeport failed on this request; see the server log.", 500
+            )
         finally:
             self.in_flight[route.endpoint] -= 1
             self.wake()
+        if result is not None:
+            self._finish(route, request, result)
 
-    async def _process(self, route: Route, request: AsyncRequest) -> RequestState | None:
-        """Done or failed (its object written), or None when it went back to the queue."""
+    def _finish(self, route: Route, request: AsyncRequest, result: Result) -> None:
+        """The request ends, and its notification is queued, in one transaction: a crash loses neither."""
+        config = route.asynchronous or {}
+        topic = messages.topics(config).get(result.status)
+        now = self.ctx.clock.now()
+        with self.ctx.store.transaction() as conn:
+            queue.finish(
+                conn, request.id, RequestState.DONE if result.status == messages.COMPLETED else RequestState.FAILED
+            )
+            if topic:
+                message = messages.inference_result(
+                    config, self.ctx.settings.region, route.endpoint, request, result, now
+                )
+                notifications.add(conn, route.endpoint, topic, message, now)
+        if topic:
+            self.notify()
+
+    async def _process(self, route: Route, request: AsyncRequest) -> Result | None:
+        """The request's result (its object written), or None when it went back to the queue."""
         if self.ctx.clock.now() > request.expires:
             return await self._fail(
                 request,
@@ -147,7 +167,7 @@ class AsyncWorker:
             await asyncio.to_thread(self.ctx.objects.put_bytes, request.output, reply.body, content_type)
         except (UnreachableObject, OSError) as exc:
             return await self._fail(request, f"Cannot write the output to {request.output}: {exc}", 500)
-        return RequestState.DONE
+        return Result(messages.COMPLETED, request.output, content_type, reply.body)
 
     def _read(self, url: str) -> bytes:
         with self.ctx.objects.open(url) as stream:
@@ -161,20 +181,20 @@ class AsyncWorker:
         with self.ctx.store.transaction() as conn:
             queue.release(conn, request.id, count_attempt=reached_model)
 
-    async def _fail(self, request: AsyncRequest, reason: str, status: int) -> RequestState:
-        document: dict[str, Any] = {
-            "InferenceId": request.inference_id,
-            "InvocationStatus": "Failed",
-            "FailureReason": reason,
-            "StatusCode": status,
-            "InputLocation": request.input,
-        }
+    async def _fail(self, request: AsyncRequest, reason: str, status: int) -> Result:
+        document = json.dumps(
+            {
+                "InferenceId": request.inference_id,
+                "InvocationStatus": messages.FAILED,
+                "FailureReason": reason,
+                "StatusCode": status,
+                "InputLocation": request.input,
+            }
+        ).encode()
         try:
-            await asyncio.to_thread(
-                self.ctx.objects.put_bytes, request.failure, json.dumps(document).encode(), "application/json"
-            )
+            await asyncio.to_thread(self.ctx.objects.put_bytes, request.failure, document, "application/json")
         except (UnreachableObject, OSError) as exc:  # nowhere to say it: the log is all that is left
             log.error(
                 "async request %s failed (%s), and its failure document cannot be written: %s", request.id, reason, exc
             )
-        return RequestState.FAILED
+        return Result(messages.FAILED, request.failure, "application/json", document, reason)

@@ -127,3 +127,19 @@ def _join(path: str, extension: str | None, name: str) -> str:
         parts.append(extension.strip("/"))
     parts.append(name)
     return "/".join(parts)
+
+
+def backlog_metrics(stats: queue.QueueStats, instances: int, now: float) -> dict[str, Any]:
+    """SageMaker's backlog metrics for an async endpoint (CloudWatch, dimension EndpointName), and the counts."""
+    backlog = stats.queued + stats.running  # "being processed or yet to be processed"
+    return {
+        "ApproximateBacklogSize": backlog,
+        # With no instance the whole backlog is per instance: what scales an endpoint out from zero.
+        "ApproximateBacklogSizePerInstance": backlog / instances if instances else float(backlog),
+        "ApproximateAgeOfOldestRequest": max(0.0, now - stats.oldest) if stats.oldest is not None else 0.0,
+        "HasBacklogWithoutCapacity": int(backlog > 0 and instances == 0),
+        "Queued": stats.queued,
+        "Running": stats.running,
+        "Completed": stats.done,
+        "Failed": stats.failed,
+    }

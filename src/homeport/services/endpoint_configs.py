@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeport.arns import arn
 from homeport.errors import ResourceLimitExceeded, ValidationError
@@ -122,14 +123,22 @@ class EndpointConfigService:
 def _async_config(config: dict[str, Any]) -> dict[str, Any]:
     """AsyncInferenceConfig as SageMaker takes it; outputs must go to s3:// (the object store)."""
     output = config["OutputConfig"]
-    if "NotificationConfig" in output:
-        raise ValidationError(
-            "homeport does not support AsyncInferenceConfig.OutputConfig.NotificationConfig yet; remove it and "
-            "read the results from S3OutputPath and S3FailurePath."
-        )
+    for key in ("SuccessTopic", "ErrorTopic"):
+        topic = output.get("NotificationConfig", {}).get(key)
+        if topic and not _is_webhook(topic):
+            raise ValidationError(
+                f"AsyncInferenceConfig.OutputConfig.NotificationConfig.{key} is {topic!r}: homeport cannot publish "
+                "to SNS; give an http:// or https:// URL instead, and homeport POSTs each notification there as "
+                "the JSON message SageMaker would publish."
+            )
     if "S3OutputPath" not in output:
         raise ValidationError("AsyncInferenceConfig.OutputConfig needs an S3OutputPath: where results are written.")
     for key in ("S3OutputPath", "S3FailurePath"):
         if key in output and not output[key].startswith("s3://"):
             raise ValidationError(f"AsyncInferenceConfig.OutputConfig.{key} must be an s3:// URI, not {output[key]!r}.")
     return config
+
+
+def _is_webhook(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

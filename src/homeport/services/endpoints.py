@@ -14,11 +14,15 @@ from homeport import images
 from homeport.arns import arn
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.services import listing
+from homeport.services import notifications as messages
+from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context, insert_new, public
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.models import ModelService, primary_container
 from homeport.states import UPDATABLE, EndpointStatus
-from homeport.store import Kind
+from homeport.store import Kind, async_queue, notifications
+
+RECENT = 20  # notifications DescribeEndpoint shows
 
 
 class EndpointService:
@@ -57,6 +61,7 @@ class EndpointService:
             }
             if "async" in target:
                 doc["AsyncInferenceConfig"] = target["async"]
+            self._test_topics(conn, name, target)
             insert_new(
                 self.ctx,
                 conn,
@@ -79,7 +84,16 @@ class EndpointService:
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.ctx.store.transaction() as conn:
-            return public(self.get(conn, name))
+            doc = public(self.get(conn, name))
+            if "AsyncInferenceConfig" in doc:  # homeport's own fields, which boto3 drops; the CLI shows them
+                instances = sum(v["CurrentInstanceCount"] for v in doc["ProductionVariants"])
+                stats = async_queue.stats(conn, name)
+                doc["HomeportAsyncQueue"] = {
+                    **backlog_metrics(stats, instances, self.ctx.clock.now()),
+                    "NotificationFailures": notifications.failed_attempts(conn, name),
+                }
+                doc["HomeportNotifications"] = [n.to_json() for n in notifications.recent(conn, name, RECENT)]
+        return doc
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         return listing.list_reply(
@@ -162,7 +176,13 @@ class EndpointService:
             )
         return doc
 
+    def _test_topics(self, conn: Any, name: str, target: dict[str, Any]) -> None:
+        """As SageMaker does on CreateEndpoint and updates: a TestNotification to each topic."""
+        for topic in sorted(set(messages.topics(target.get("async")).values())):
+            notifications.add(conn, name, topic, messages.test_notification(), self.ctx.clock.now())
+
     def _mark_updating(self, conn: Any, doc: dict[str, Any]) -> None:
+        self._test_topics(conn, doc["EndpointName"], doc["_target"])
         doc["EndpointStatus"] = EndpointStatus.UPDATING.value
         doc["LastModifiedTime"] = self.ctx.clock.now()
         doc.pop("FailureReason", None)

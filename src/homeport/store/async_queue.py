@@ -127,11 +127,31 @@ def requeue_running(conn: Connection) -> int:
     return int(result.rowcount or 0)
 
 
-def backlog(conn: Connection, endpoint: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(async_requests)
-            .where(async_requests.c.endpoint == endpoint, async_requests.c.state == RequestState.QUEUED.value)
-        ).scalar_one()
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    running: int
+    done: int
+    failed: int
+    oldest: float | None  # when the oldest request still queued or running was received
+
+
+def stats(conn: Connection, endpoint: str) -> QueueStats:
+    rows = conn.execute(
+        select(async_requests.c.state, func.count(), func.min(async_requests.c.received))
+        .where(async_requests.c.endpoint == endpoint)
+        .group_by(async_requests.c.state)
+    ).all()
+    counts = {state: (count, oldest) for state, count, oldest in rows}
+    waiting = [counts[s][1] for s in (RequestState.QUEUED, RequestState.RUNNING) if s in counts]
+
+    def count(state: RequestState) -> int:
+        return int(counts.get(state.value, (0, None))[0])
+
+    return QueueStats(
+        count(RequestState.QUEUED),
+        count(RequestState.RUNNING),
+        count(RequestState.DONE),
+        count(RequestState.FAILED),
+        min(waiting) if waiting else None,
     )

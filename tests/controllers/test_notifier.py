@@ -1,0 +1,85 @@
+"""The notifier's retries with a manual clock: back-off, delivery, giving up; none of it touches the queue."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from homeport.clock import ManualClock
+from homeport.controllers.notifier import MAX_ATTEMPTS, DeliveryFailed, Notifier, retry_delay
+from homeport.services.context import Context
+from homeport.settings import Settings
+from homeport.store import Store
+from homeport.store import notifications
+from homeport.store.notifications import Delivery
+
+
+class FlakyHook:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple[str, bytes]] = []
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+        self.calls.append((url, body))
+        if len(self.calls) <= self.failures:
+            raise DeliveryFailed(f"{url} answered 503 Service Unavailable")
+
+
+def run_due(notifier: Notifier) -> None:
+    """One tick, and the deliveries it started."""
+
+    async def tick() -> None:
+        notifier.run_once()
+        await asyncio.gather(*notifier._sending.values())
+
+    asyncio.run(tick())
+
+
+def test_back_off_doubles_to_five_minutes() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 9, 10, 20)] == [1.0, 2.0, 4.0, 256.0, 300.0, 300.0]
+
+
+def test_a_failed_delivery_waits_its_back_off_then_is_delivered(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    hook = FlakyHook(failures=2)
+    notifier = Notifier(Context(Settings(data_dir=tmp_path), store, clock), post=hook)
+    with store.transaction() as conn:
+        notifications.add(conn, "ep", "http://hook/x", {"eventName": "TestNotification"}, clock.now())
+    run_due(notifier)
+    assert len(hook.calls) == 1
+    clock.advance(0.5)
+    run_due(notifier)
+    assert len(hook.calls) == 1  # not due for another half second
+    clock.advance(0.5)
+    run_due(notifier)
+    assert len(hook.calls) == 2
+    clock.advance(1.9)
+    run_due(notifier)
+    assert len(hook.calls) == 2
+    clock.advance(0.1)
+    run_due(notifier)
+    with store.transaction() as conn:
+        (item,) = notifications.recent(conn, "ep", 5)
+        assert notifications.failed_attempts(conn, "ep") == 2
+    assert (item.state, item.attempts, item.last_error, item.delivered) == (Delivery.DELIVERED, 3, None, clock.now())
+    assert hook.calls[-1] == ("http://hook/x", b'{"eventName":"TestNotification"}')
+    store.close()
+
+
+def test_a_webhook_that_never_answers_is_given_up_with_the_reason(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    hook = FlakyHook(failures=1000)
+    notifier = Notifier(Context(Settings(data_dir=tmp_path), store, clock), post=hook)
+    with store.transaction() as conn:
+        notifications.add(conn, "ep", "http://hook/x", {"eventName": "TestNotification"}, clock.now())
+    for _ in range(MAX_ATTEMPTS + 3):
+        run_due(notifier)
+        clock.advance(300)
+    assert len(hook.calls) == MAX_ATTEMPTS
+    with store.transaction() as conn:
+        (item,) = notifications.recent(conn, "ep", 5)
+        assert notifications.next_due(conn) is None
+    assert item.state == Delivery.ABANDONED and "503" in (item.last_error or "")
+    store.close()
