@@ -9,8 +9,7 @@ from homeport.clock import ManualClock
 from homeport.controllers.notifier import MAX_ATTEMPTS, DeliveryFailed, Notifier, retry_delay
 from homeport.services.context import Context
 from homeport.settings import Settings
-from homeport.store import Store
-from homeport.store import notifications
+from homeport.store import Store, notifications
 from homeport.store.notifications import Delivery
 
 
