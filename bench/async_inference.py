@@ -69,7 +69,7 @@ TARGET_THROUGHPUT = 0.5  # async throughput / real-time throughput >= 0.5
 TARGET_COLD_S = 2.0  # send -> result object from zero instances < 2 s
 TARGET_RSS_ABOVE_IDLE_MB = 200.0  # for information: the S3 face's target for a body streamed through the server
 LARGE_TIMEOUT_S = 900.0
-COLD_TIMEOUT_S = 60.0
+COLD_TIMEOUT_S = 30.0
 
 
 def say(text: str) -> None:
@@ -184,6 +184,45 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """A process's own CPU seconds (utime + stime), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Cpu:
+    """CPU seconds spent over a block by the server process and by its (live) instances, apart."""
+
+    def __init__(self, b: Bench) -> None:
+        self.b = b
+        self.server_s = self.instances_s = 0.0
+
+    def _now(self) -> tuple[float, dict[int, float]]:
+        return cpu_s(self.b.pid), {p: cpu_s(p) for p in self.b.server.instance_pids()}
+
+    def start(self) -> Cpu:
+        self._server0, self._inst0 = self._now()
+        return self
+
+    def stop(self) -> None:
+        server, inst = self._now()
+        self.server_s = server - self._server0
+        self.instances_s = sum(v - self._inst0.get(p, 0.0) for p, v in inst.items())
+
+    def __enter__(self) -> Cpu:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def vm_hwm_kb(pid: int) -> int:
@@ -394,6 +433,7 @@ def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> d
         outputs[i] = split_uri(reply["OutputLocation"])[1]
         failures[i] = split_uri(reply.get("FailureLocation") or reply["OutputLocation"] + "-error")[1]
 
+    cpu = Cpu(b).start()
     run_threads(threads, n, one)
     sends_done = time.time()
     accepted = [i for i in range(n) if outputs[i] is not None]
@@ -415,6 +455,7 @@ def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> d
     else:
         found = list_outputs(b)
     seen_all = time.time()
+    cpu.stop()
     done = [i for i in accepted if outputs[i] in found]
     failed = [i for i in accepted if failures[i] in found and outputs[i] not in found]
     missing = [i for i in accepted if i not in set(done) | set(failed)]
@@ -428,6 +469,7 @@ def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> d
         "result_max_s": max(result_s, default=math.nan),
         "send_s": sends_done - min((sent[i] for i in accepted), default=sends_done),
         "all_seen_after_s": seen_all - min((sent[i] for i in accepted), default=seen_all),
+        "server_cpu_ms_per_request": 1e3 * cpu.server_s / n, "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n,
     }
     if done:
         first = min(sent[i] for i in accepted)
@@ -491,13 +533,16 @@ def realtime_burst(b: Bench, n: int) -> dict[str, Any]:
         wrong.append(i)
 
     start = time.perf_counter()
-    run_threads(b.args.threads, n, one)
+    with Cpu(b) as cpu:
+        run_threads(b.args.threads, n, one)
     ok = [x for x in latency if not math.isnan(x)]
     last = max((e for e in ends if not math.isnan(e)), default=start)
     return {"requests": n, "threads": b.args.threads, "completed": len(ok), "errors": len(errors),
             "error_messages": sorted(set(errors))[:5], "wrong": len(wrong),
             "p50_ms": 1e3 * pct(ok, 0.5), "p99_ms": 1e3 * pct(ok, 0.99),
-            "span_s": last - start, "rps": len(ok) / (last - start) if last > start else 0.0}
+            "span_s": last - start, "rps": len(ok) / (last - start) if last > start else 0.0,
+            "server_cpu_ms_per_request": 1e3 * cpu.server_s / n,
+            "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n}
 
 
 def bursts(b: Bench) -> dict[str, Any]:
@@ -698,7 +743,7 @@ def cold_start(b: Bench) -> dict[str, Any]:
         fail_key = split_uri(reply.get("FailureLocation") or reply["OutputLocation"] + "-error")[1]
         key, modified, seen = wait_object(b, [out_key, fail_key], b.args.cold_timeout, 0.02)
         run: dict[str, Any] = {"accept_s": accept_s, "result_s": modified - sent, "seen_s": seen - sent,
-                               "instances_before": instances_before}
+                               "instance_processes_before": instances_before}
         if key is None:
             run["status"] = f"no result in {b.args.cold_timeout:g} s"
         elif key == fail_key:
@@ -712,7 +757,8 @@ def cold_start(b: Bench) -> dict[str, Any]:
             f" (seen {run['seen_s']:.2f} s)")
         clear_outputs(b)
         if key is None:
-            break
+            return {"supported": True, "runs": runs, "median_s": math.nan,
+                    "reason": f"scaled to 0 instances, but the request had no result in {b.args.cold_timeout:g} s"}
     good = [r["result_s"] for r in runs if r["status"] == "completed"]
     return {"supported": True, "runs": runs, "median_s": statistics.median(good) if good else math.nan}
 
@@ -794,7 +840,8 @@ def table(r: dict[str, Any]) -> str:
     a, rt = med["async"], med["realtime"]
     runs = len(r["burst"]["runs"])
     lines = [f"burst: {cfg['requests']:,} one-row requests from {cfg['threads']} threads,"
-             f" {cfg['instances']} instance(s) per endpoint, MaxConcurrentInvocationsPerInstance {cfg['max_concurrent_invocations_per_instance']};"
+             f" {cfg['instances']} instance(s) per endpoint, MaxConcurrentInvocationsPerInstance"
+             f" {cfg['max_concurrent_invocations_per_instance']};"
              f" the median of {runs} run{'s' if runs > 1 else ''} by ratio",
              f"{'figure':<44} {'value':>12} {'ratio / target':>26}"]
 
@@ -808,6 +855,10 @@ def table(r: dict[str, Any]) -> str:
     add("async: throughput (req/s)", f"{a['rps']:,.0f}")
     add("real-time: latency p50 / p99 (ms)", f"{rt['p50_ms']:.1f} / {rt['p99_ms']:.1f}")
     add("real-time: throughput (req/s), the floor", f"{rt['rps']:,.0f}")
+    add("server CPU per request, async / real-time (ms)",
+        f"{a['server_cpu_ms_per_request']:.2f} / {rt['server_cpu_ms_per_request']:.2f}", "(information)")
+    add("instances' CPU per request, async / real-time (ms)",
+        f"{a['instances_cpu_ms_per_request']:.2f} / {rt['instances_cpu_ms_per_request']:.2f}", "(information)")
     ratio = med["ratio"]
     add("async ÷ real-time throughput", f"{ratio:.2f}",
         f"≥ {TARGET_THROUGHPUT:g}  {verdict(ratio >= TARGET_THROUGHPUT)}")
@@ -855,7 +906,8 @@ def table(r: dict[str, Any]) -> str:
         " server as it writes it) minus the send; throughput: completed ÷ (first send → last result).",
         "real-time: invoke_endpoint, same rows, same threads, same model and instance count, interleaved run by run.",
         "* for information: the S3 face's target for a body streamed through the server is"
-        f" < {TARGET_RSS_ABOVE_IDLE_MB:g} MiB above idle. Server = the `homeport serve` process alone, VmRSS every 50 ms.",
+        f" < {TARGET_RSS_ABOVE_IDLE_MB:g} MiB above idle. Server: the `homeport serve` process alone, VmRSS every"
+        " 50 ms.",
         f"server log: {r['server_log']['warnings_and_errors']} WARNING/ERROR lines; server VmHWM at the end"
         f" {r['server_vmhwm_mb']:,.0f} MiB.",
     ]

@@ -118,10 +118,12 @@ class Server:
         self.engine = engine = LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
-        self.notifier = Notifier(self.ctx)
-        self.async_worker = AsyncWorker(self.ctx, self.router, self.notifier.wake)
-        self.ctx.wake = self._wake
         self.services = build_services(self.ctx)
+        self.notifier = Notifier(self.ctx)
+        self.async_worker = AsyncWorker(
+            self.ctx, self.router, self.notifier.wake, self.services.endpoints.scale_from_zero
+        )
+        self.ctx.wake = self._wake
         self._tasks: list[asyncio.Task[None]] = []
         self.app = App(
             SageMakerApi(handlers(self.services)),

@@ -34,6 +34,9 @@ ENDPOINT_TRANSITIONS: dict[EndpointStatus, frozenset[EndpointStatus]] = {
 
 # Statuses in which the controller keeps instances converging on the endpoint's target.
 CONVERGING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING, S.IN_SERVICE})
+# Statuses in which an endpoint that has been in service keeps taking requests (an update or scaling goes on
+# behind it).
+TAKING_REQUESTS = frozenset({S.IN_SERVICE, S.UPDATING, S.SYSTEM_UPDATING})
 # Statuses from which UpdateEndpoint / UpdateEndpointWeightsAndCapacities are accepted.
 UPDATABLE = frozenset({S.IN_SERVICE})
 

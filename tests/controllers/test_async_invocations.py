@@ -91,4 +91,9 @@ def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path:
         assert [r.id for r in again] == ["r1", "r2", "r0"] and [r.attempts for r in again] == [2, 2, 1]
         queue.release(conn, "r1", count_attempt=False)
         assert [r.attempts for r in queue.claim(conn, "ep", 1)] == [2]  # a try that never reached a model
+        queue.release(conn, "r1", count_attempt=False)
+        assert queue.queued_endpoints(conn) == {"ep"}
+        # received + 60 s: r1 (10 s) and r2 (20 s) are past their TTL at 75 s; r2 is running, so r1 alone.
+        assert [r.id for r in queue.claim_expired(conn, 75.0, 10)] == ["r1"]
+        assert queue.queued_endpoints(conn) == set()
     store.close()

@@ -245,3 +245,21 @@ def test_queued_requests_survive_a_kill_9_of_the_server(tmp_path: Path, probe: s
             kind, body = result(s3, reply)
             assert kind == "output"
             assert [line.split(",")[0] for line in body.decode().splitlines()] == [str(10 * i), str(10 * i + 1)]
+
+
+def test_requests_queued_for_a_deleted_endpoint_each_end_with_a_failure_document(
+    sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    endpoint = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "1"})
+    s3.put_object(Bucket=bucket, Key="doomed.csv", Body=id_rows(0, 1))
+    replies = [
+        runtime.invoke_endpoint_async(
+            EndpointName=endpoint, InputLocation=f"s3://{bucket}/doomed.csv", ContentType="text/csv"
+        )
+        for _ in range(4)
+    ]
+    sm.delete_endpoint(EndpointName=endpoint)  # one request is with the model; three are queued
+    ends = [result(s3, reply) for reply in replies]
+    failures = [json.loads(body) for kind, body in ends if kind == "failure"]
+    assert len(failures) >= 3, ends
+    assert all(f"endpoint {endpoint} was deleted" in f["FailureReason"] for f in failures)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
@@ -25,23 +26,35 @@ from homeport.objects.locations import UnreachableObject
 from homeport.services import notifications as messages
 from homeport.services.context import Context
 from homeport.services.notifications import Result
+from homeport.store import Kind, notifications
 from homeport.store import async_queue as queue
-from homeport.store import notifications
 from homeport.store.async_queue import AsyncRequest, RequestState
 
 log = logging.getLogger("homeport.async")
 
 TICK_S = 0.5
+FAST_TICK_S = 0.02
+SWEEP_S = 1.0  # how often requests that can no longer run are looked for
+SWEEP_BATCH = 256
 MAX_ATTEMPTS = 3  # an instance dying under the same request this often fails it
 REQUEUE_PAUSE_S = 0.2
 DEFAULT_PER_INSTANCE = 1
 
 
 class AsyncWorker:
-    def __init__(self, ctx: Context, router: Router, notify: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        router: Router,
+        notify: Callable[[], None],
+        scale_from_zero: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self.ctx = ctx
         self.router = router
         self.notify = notify  # wakes the notifier
+        self.scale_from_zero = scale_from_zero  # gives an endpoint at zero instances one
+        self.waiting = False  # some endpoint has work queued and no instance yet
+        self._next_sweep = 0.0
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.loop = Loop("async worker")
@@ -54,14 +67,20 @@ class AsyncWorker:
             log.info("%d asynchronous requests were running when the server stopped; queued again", count)
 
     async def run_forever(self) -> None:
-        await self.loop.run(self.run_once, lambda: TICK_S)
+        await self.loop.run(self.run_once, lambda: FAST_TICK_S if self.waiting else TICK_S)
 
     def run_once(self) -> None:
         """Claim what each async endpoint has room for, and start on it."""
+        self.waiting = False
+        if self.ctx.clock.now() >= self._next_sweep:
+            self._sweep()
         for route in list(self.router.routes.values()):
             if route.asynchronous is None:
                 continue
             healthy = sum(len(v.instances) for v in route.variants)
+            if healthy == 0:
+                self._without_instances(route.endpoint)
+                continue
             per_instance = route.asynchronous.get("ClientConfig", {}).get(
                 "MaxConcurrentInvocationsPerInstance", DEFAULT_PER_INSTANCE
             )
@@ -72,9 +91,46 @@ class AsyncWorker:
                 claimed = queue.claim(conn, route.endpoint, room)
             for request in claimed:
                 self.in_flight[route.endpoint] = self.in_flight.get(route.endpoint, 0) + 1
-                task = asyncio.get_running_loop().create_task(self._handle(route, request))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._handle(route, request))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sweep(self) -> None:
+        """End the requests that can no longer run: past their TTL, or their endpoint deleted or made real-time."""
+        now = self.ctx.clock.now()
+        self._next_sweep = now + SWEEP_S
+        routes = self.router.routes
+        ended: list[tuple[AsyncRequest, str, int]] = []
+        with self.ctx.store.transaction() as conn:
+            for request in queue.claim_expired(conn, now, SWEEP_BATCH):
+                ended.append((request, _expired(request), 400))
+            for endpoint in queue.queued_endpoints(conn):
+                route = routes.get(endpoint)
+                if route is None and self.ctx.store.get(conn, Kind.ENDPOINT, endpoint) is None:
+                    why = f"The endpoint {endpoint} was deleted before this request ran."
+                elif route is not None and route.asynchronous is None:
+                    why = f"The endpoint {endpoint} was updated to a real-time config before this request ran."
+                else:
+                    continue
+                ended.extend((request, why, 410) for request in queue.claim(conn, endpoint, SWEEP_BATCH))
+        for request, why, status in ended:
+            self._spawn(self._end(request, why, status))
+
+    async def _end(self, request: AsyncRequest, why: str, status: int) -> None:
+        result = await self._fail(request, why, status)
+        route = self.router.routes.get(request.endpoint)
+        self._finish(request, route.asynchronous if route else None, result)
+
+    def _without_instances(self, endpoint: str) -> None:
+        with self.ctx.store.transaction() as conn:
+            stats = queue.stats(conn, endpoint)
+        if stats.queued:
+            self.waiting = True  # look often: the instance that is coming should start on the work at once
+            if self.scale_from_zero(endpoint):
+                log.info("endpoint %s had no instance for %d queued requests: starting one", endpoint, stats.queued)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -93,11 +149,10 @@ class AsyncWorker:
             self.in_flight[route.endpoint] -= 1
             self.wake()
         if result is not None:
-            self._finish(route, request, result)
+            self._finish(request, route.asynchronous, result)
 
-    def _finish(self, route: Route, request: AsyncRequest, result: Result) -> None:
+    def _finish(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> None:
         """The request ends, and its notification is queued, in one transaction: a crash loses neither."""
-        config = route.asynchronous or {}
         topic = messages.topics(config).get(result.status)
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
@@ -105,22 +160,15 @@ class AsyncWorker:
                 conn, request.id, RequestState.DONE if result.status == messages.COMPLETED else RequestState.FAILED
             )
             if topic:
-                message = messages.inference_result(
-                    config, self.ctx.settings.region, route.endpoint, request, result, now
-                )
-                notifications.add(conn, route.endpoint, topic, message, now)
+                message = messages.inference_result(config or {}, self.ctx.settings.region, request, result, now)
+                notifications.add(conn, request.endpoint, topic, message, now)
         if topic:
             self.notify()
 
     async def _process(self, route: Route, request: AsyncRequest) -> Result | None:
         """The request's result (its object written), or None when it went back to the queue."""
         if self.ctx.clock.now() > request.expires:
-            return await self._fail(
-                request,
-                f"The request expired: it waited longer than its RequestTTLSeconds "
-                f"({request.expires - request.received:.0f} s) before an instance was free.",
-                400,
-            )
+            return await self._fail(request, _expired(request), 400)
         try:
             body = await asyncio.to_thread(self._read, request.input)
         except (UnreachableObject, OSError) as exc:
@@ -198,3 +246,10 @@ class AsyncWorker:
                 "async request %s failed (%s), and its failure document cannot be written: %s", request.id, reason, exc
             )
         return Result(messages.FAILED, request.failure, "application/json", document, reason)
+
+
+def _expired(request: AsyncRequest) -> str:
+    return (
+        f"The request expired: it waited longer than its RequestTTLSeconds "
+        f"({request.expires - request.received:.0f} s) before an instance was free."
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from homeport.errors import RuntimeValidationError
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
-from homeport.states import EndpointStatus
+from homeport.states import TAKING_REQUESTS, EndpointStatus
 from homeport.store import Kind
 from homeport.store import async_queue as queue
 
@@ -95,7 +95,7 @@ class AsyncInvocationService:
         if doc is None:
             raise RuntimeValidationError(f"Endpoint {endpoint} of account {self.ctx.settings.account_id} not found.")
         serving = doc.get("_serving")
-        if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or serving is None:
+        if EndpointStatus(doc["EndpointStatus"]) not in TAKING_REQUESTS or serving is None:
             raise RuntimeValidationError(
                 f"Endpoint {endpoint} is not in service (status {doc['EndpointStatus']}); wait until it is InService."
             )

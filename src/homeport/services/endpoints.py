@@ -8,6 +8,7 @@ changes nothing — and wakes the endpoint controller, which makes the instances
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from homeport import images
@@ -134,38 +135,66 @@ class EndpointService:
                 excluded=excluded,
             )
             self._mark_updating(conn, doc)
+            self._test_topics(conn, name, doc["_target"])
         self.ctx.wake()
         return {"EndpointArn": doc["EndpointArn"]}
 
     def update_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["EndpointName"]
-        store = self.ctx.store
-        with store.transaction() as conn:
+        with self.ctx.store.transaction() as conn:
             doc = self._updatable(conn, name)
-            target = {**doc["_serving"], "variants": [dict(v) for v in doc["_serving"]["variants"]]}
-            by_name = {v["VariantName"]: v for v in target["variants"]}
-            desired_list = params["DesiredWeightsAndCapacities"]
-            unknown = [d["VariantName"] for d in desired_list if d["VariantName"] not in by_name]
-            if unknown:
-                raise ValidationError(
-                    f'The variant(s) "[{", ".join(unknown)}]" is/are not present in endpoint "{name}"; '
-                    f"its variants are {', '.join(by_name)}."
-                )
-            for desired in params["DesiredWeightsAndCapacities"]:
-                if "ServerlessUpdateConfig" in desired:
-                    raise ValidationError("homeport does not support serverless variants yet.")
-                variant = by_name[desired["VariantName"]]
-                if "DesiredWeight" in desired:
-                    variant["Weight"] = desired["DesiredWeight"]
-                if "DesiredInstanceCount" in desired:
-                    self._check_count(variant["VariantName"], desired["DesiredInstanceCount"])
-                    variant["Count"] = desired["DesiredInstanceCount"]
-            if sum(v["Weight"] for v in target["variants"]) <= 0:
-                raise ValidationError("At least one variant must keep a DesiredWeight above 0.")
-            doc["_target"] = target
-            self._mark_updating(conn, doc)
+            self._set_capacities(conn, doc, params["DesiredWeightsAndCapacities"])
+            self._test_topics(conn, name, doc["_target"])
         self.ctx.wake()
         return {"EndpointArn": doc["EndpointArn"]}
+
+    def scale_from_zero(self, name: str) -> bool:
+        """An async endpoint at zero instances with work queued gets one instance, in its heaviest variant.
+
+        SageMaker leaves this to a HasBacklogWithoutCapacity step-scaling policy and its CloudWatch alarm, which
+        take minutes to fire; homeport starts the instance as soon as the request is queued.
+        """
+        with self.ctx.store.transaction() as conn:
+            doc = self.ctx.store.get(conn, Kind.ENDPOINT, name)
+            if doc is None or doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or doc["_serving"] is None:
+                return False
+            variants = doc["_serving"]["variants"]
+            if "async" not in doc["_serving"] or any(v["Count"] for v in variants):
+                return False
+            heaviest = max(variants, key=lambda v: v["Weight"])
+            self._set_capacities(conn, doc, [{"VariantName": heaviest["VariantName"], "DesiredInstanceCount": 1}])
+        self.ctx.wake()
+        return True
+
+    def _set_capacities(self, conn: Any, doc: dict[str, Any], desired_list: builtins.list[dict[str, Any]]) -> None:
+        name = doc["EndpointName"]
+        target = {**doc["_serving"], "variants": [dict(v) for v in doc["_serving"]["variants"]]}
+        by_name = {v["VariantName"]: v for v in target["variants"]}
+        unknown = [d["VariantName"] for d in desired_list if d["VariantName"] not in by_name]
+        if unknown:
+            raise ValidationError(
+                f'The variant(s) "[{", ".join(unknown)}]" is/are not present in endpoint "{name}"; '
+                f"its variants are {', '.join(by_name)}."
+            )
+        for desired in desired_list:
+            if "ServerlessUpdateConfig" in desired:
+                raise ValidationError("homeport does not support serverless variants yet.")
+            variant = by_name[desired["VariantName"]]
+            if "DesiredWeight" in desired:
+                variant["Weight"] = desired["DesiredWeight"]
+            if "DesiredInstanceCount" in desired:
+                count = desired["DesiredInstanceCount"]
+                self._check_count(variant["VariantName"], count)
+                if count == 0 and "async" not in target:
+                    raise ValidationError(
+                        f"DesiredInstanceCount for variant {variant['VariantName']} must be at least 1: only "
+                        "asynchronous endpoints can scale to zero instances."
+                    )
+                variant["Count"] = count
+        if sum(v["Weight"] for v in target["variants"]) <= 0:
+            raise ValidationError("At least one variant must keep a DesiredWeight above 0.")
+        doc["_target"] = target
+        self._mark_updating(conn, doc)
 
     def _updatable(self, conn: Any, name: str) -> dict[str, Any]:
         doc = self.get(conn, name)
@@ -182,7 +211,6 @@ class EndpointService:
             notifications.add(conn, name, topic, messages.test_notification(), self.ctx.clock.now())
 
     def _mark_updating(self, conn: Any, doc: dict[str, Any]) -> None:
-        self._test_topics(conn, doc["EndpointName"], doc["_target"])
         doc["EndpointStatus"] = EndpointStatus.UPDATING.value
         doc["LastModifiedTime"] = self.ctx.clock.now()
         doc.pop("FailureReason", None)

@@ -44,7 +44,6 @@ def test_notification() -> dict[str, Any]:
 def inference_result(
     config: dict[str, Any],
     region: str,
-    endpoint: str,
     request: AsyncRequest,
     result: Result,
     now: float,
@@ -68,7 +67,7 @@ def inference_result(
     }
     if result.reason:
         message["failureReason"] = result.reason
-    message["requestParameters"] = {**asked, "endpointName": endpoint, "inputLocation": request.input}
+    message["requestParameters"] = {**asked, "endpointName": request.endpoint, "inputLocation": request.input}
     message["responseParameters"] = {"contentType": result.content_type, where: result.location}
     include = config.get("OutputConfig", {}).get("NotificationConfig", {}).get("IncludeInferenceResponseIn", [])
     wanted = "SUCCESS_NOTIFICATION_TOPIC" if result.status == COMPLETED else "ERROR_NOTIFICATION_TOPIC"

@@ -70,11 +70,27 @@ def enqueue(conn: Connection, request: AsyncRequest) -> None:
 
 def claim(conn: Connection, endpoint: str, count: int) -> list[AsyncRequest]:
     """The `count` oldest queued requests of `endpoint`, now running."""
+    return _claim(conn, async_requests.c.endpoint == endpoint, count)
+
+
+def claim_expired(conn: Connection, now: float, count: int) -> list[AsyncRequest]:
+    """Queued requests past their RequestTTLSeconds, now running (to be ended as expired)."""
+    return _claim(conn, async_requests.c.expires < now, count)
+
+
+def queued_endpoints(conn: Connection) -> set[str]:
+    rows = conn.execute(
+        select(async_requests.c.endpoint).where(async_requests.c.state == RequestState.QUEUED.value).distinct()
+    )
+    return {row.endpoint for row in rows}
+
+
+def _claim(conn: Connection, where: Any, count: int) -> list[AsyncRequest]:
     if count <= 0:
         return []
     rows = conn.execute(
         select(async_requests)
-        .where(async_requests.c.endpoint == endpoint, async_requests.c.state == RequestState.QUEUED.value)
+        .where(where, async_requests.c.state == RequestState.QUEUED.value)
         .order_by(async_requests.c.received)
         .limit(count)
     ).all()
