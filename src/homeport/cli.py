@@ -88,6 +88,12 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return jobs(args, _client(settings, args.endpoint_url, "sagemaker"))
 
 
+def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli_queue import cmd_queue as queue
+
+    return queue(args, _client(settings, args.endpoint_url, "sagemaker"))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -231,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     invoke_async.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (default 900)")
     invoke_async.add_argument("--interval", type=float, default=0.5, help="seconds between looks (--wait)")
     invoke_async.set_defaults(func=cmd_invoke_async)
+    queue = client_command("queue", "an asynchronous endpoint's backlog and notification log")
+    queue.add_argument("endpoint")
+    queue.set_defaults(func=cmd_queue)
     return top
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from homeport.cli_queue import raw_describe
 from tests.conftest import XGBOOST_IMAGE, csv_rows
 from tests.integration.test_async_inference import deploy_async, object_at, result
 from tests.integration.test_lifecycle import until
@@ -65,21 +66,6 @@ def webhook() -> Iterator[Webhook]:
     yield hook
     hook.server.shutdown()
     hook.server.server_close()
-
-
-def raw_describe(sm: Any, endpoint: str) -> dict[str, Any]:
-    """DescribeEndpoint's reply as sent, with homeport's own fields that boto3 drops."""
-    seen: dict[str, Any] = {}
-
-    def keep(http_response: Any, **_: Any) -> None:
-        seen.update(json.loads(http_response.content))
-
-    sm.meta.events.register("after-call.sagemaker.DescribeEndpoint", keep)
-    try:
-        sm.describe_endpoint(EndpointName=endpoint)
-    finally:
-        sm.meta.events.unregister("after-call.sagemaker.DescribeEndpoint", keep)
-    return seen
 
 
 def test_results_and_failures_are_posted_to_their_topics(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from homeport.cli_queue import raw_describe
 from tests.conftest import XGBOOST_IMAGE, csv_rows, deploy, wait_in_service
 from tests.integration.test_async_inference import deploy_async, result
-from tests.integration.test_async_notifications import raw_describe
 from tests.integration.test_lifecycle import until
 
 

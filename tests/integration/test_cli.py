@@ -145,3 +145,10 @@ def test_invoke_async_queues_and_waits_for_the_result(
     assert result["Result"] == "failure" and json.loads(result["Body"])["StatusCode"] == 400
     missing = homeport("invoke-async", endpoint, "--input", f"s3://{bucket}/cli/absent.csv", url=server.url)
     assert missing.returncode == 1 and "ValidationError" in missing.stderr
+    queue = json.loads(homeport("queue", endpoint, "--json", url=server.url).stdout)["Queue"]
+    assert queue["Completed"] >= 2 and queue["Failed"] == 1 and queue["ApproximateBacklogSize"] >= 0
+    shown = homeport("queue", endpoint, url=server.url)
+    assert shown.returncode == 0 and "ApproximateBacklogSizePerInstance" in shown.stdout
+    realtime = deploy(sm, xgb_model["url"])["endpoint"]
+    refused = homeport("queue", realtime, url=server.url)
+    assert refused.returncode == 1 and "not an asynchronous endpoint" in refused.stderr
