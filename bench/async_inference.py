@@ -592,6 +592,13 @@ def make_large(b: Bench, size_mb: int) -> tuple[Path, int, int]:
     return path, repeats * len(b.data.rows), repeats
 
 
+def last_modified(b: Bench, key: str, fallback: float) -> float:
+    """The object's LastModified to the millisecond: a listing has it so (HEAD's Last-Modified header is an HTTP
+    date, whole seconds)."""
+    listed = b.c.s3.list_objects_v2(Bucket=BUCKET, Prefix=key, MaxKeys=1).get("Contents", [])
+    return float(listed[0]["LastModified"].timestamp()) if listed and listed[0]["Key"] == key else fallback
+
+
 def wait_object(b: Bench, keys: list[str], timeout_s: float, every_s: float) -> tuple[str | None, float, float]:
     """Poll head_object on `keys` until one exists: (that key, its LastModified, when it was seen)."""
     deadline = time.monotonic() + timeout_s
@@ -603,7 +610,8 @@ def wait_object(b: Bench, keys: list[str], timeout_s: float, every_s: float) -> 
                 if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     continue
                 raise
-            return key, head["LastModified"].timestamp(), time.time()
+            seen = time.time()
+            return key, last_modified(b, key, head["LastModified"].timestamp()), seen
         time.sleep(every_s)
     return None, math.nan, time.time()
 
@@ -729,7 +737,7 @@ def cold_start(b: Bench) -> dict[str, Any]:
         if why is not None:
             say(f"  cold start: {why}")
             return {"supported": not why.startswith("not supported"), "reason": why, "runs": runs}
-        instances_before = len(b.server.instance_pids())
+        before = set(b.server.instance_pids())
         sent = time.time()
         try:
             reply = b.c.rt.invoke_endpoint_async(EndpointName=ASYNC_ENDPOINT, InputLocation=f"s3://{BUCKET}/cold/row.csv",
@@ -743,7 +751,8 @@ def cold_start(b: Bench) -> dict[str, Any]:
         fail_key = split_uri(reply.get("FailureLocation") or reply["OutputLocation"] + "-error")[1]
         key, modified, seen = wait_object(b, [out_key, fail_key], b.args.cold_timeout, 0.02)
         run: dict[str, Any] = {"accept_s": accept_s, "result_s": modified - sent, "seen_s": seen - sent,
-                               "instance_processes_before": instances_before}
+                               "instance_processes_before": len(before),
+                               "new_instance_processes": len(set(b.server.instance_pids()) - before)}
         if key is None:
             run["status"] = f"no result in {b.args.cold_timeout:g} s"
         elif key == fail_key:

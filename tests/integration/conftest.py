@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
-# a summary of the body (PROBE_MODE=sizes), its size and transfer encoding (framing), the batch environment (env),
-# or a failure (fail, flaky, sleep, crash on a record holding 'boom').
+# the body itself (echo), a summary of the body (sizes), its size and transfer encoding (framing), the batch
+# environment (env), or a failure (fail, flaky, sleep, crash on a record holding 'boom').
 PROBE = r"""
 import hashlib
 import json
@@ -28,6 +28,8 @@ def transform_fn(model, data, content_type, accept, context):
     if mode == "env":
         keys = sorted(k for k in os.environ if k.startswith(("SAGEMAKER_", "PROBE_")))
         return json.dumps({k: os.environ[k] for k in keys}) + "\n"
+    if mode == "echo":
+        return raw
     if mode == "sizes":
         return f"{len(raw)},{raw[:8].hex()}\n"
     if mode == "flaky":  # fails the first time it sees a body, then succeeds

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from homeport.controllers.async_invocations import STREAM_ABOVE
 from homeport.launch import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, unique, wait_in_service
 from tests.integration.test_lifecycle import until
@@ -263,3 +264,27 @@ def test_requests_queued_for_a_deleted_endpoint_each_end_with_a_failure_document
     failures = [json.loads(body) for kind, body in ends if kind == "failure"]
     assert len(failures) >= 3, ends
     assert all(f"endpoint {endpoint} was deleted" in f["FailureReason"] for f in failures)
+
+
+def test_a_large_payload_streams_to_the_instance_and_back(
+    sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    """Over 8 MB the payload and the reply stream through homeport (and past InvokeEndpoint's 6 MB limit)."""
+    endpoint = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "echo"})
+    payload = b"".join(b"%d,%s\n" % (i, b"x" * (i % 97)) for i in range(180_000))  # ~10 MB
+    assert len(payload) > STREAM_ABOVE
+    s3.put_object(Bucket=bucket, Key="large.csv", Body=payload)
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation=f"s3://{bucket}/large.csv", ContentType="text/csv"
+    )
+    kind, body = result(s3, reply)
+    assert kind == "output" and body == payload
+
+    crashing = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "crash"})
+    s3.put_object(Bucket=bucket, Key="large-boom.csv", Body=payload + b"boom\n")
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=crashing, InputLocation=f"s3://{bucket}/large-boom.csv", ContentType="text/csv"
+    )
+    kind, body = result(s3, reply)
+    assert kind == "failure"
+    assert "ended before replying, 3 times" in json.loads(body)["FailureReason"]

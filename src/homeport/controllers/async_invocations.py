@@ -16,12 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+import os
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import Route, Router, least_outstanding
+from homeport.dataplane.streaming import invoke_streaming
+from homeport.instances import Instance
 from homeport.objects.locations import UnreachableObject
 from homeport.services import notifications as messages
 from homeport.services.context import Context
@@ -39,6 +43,13 @@ SWEEP_BATCH = 256
 MAX_ATTEMPTS = 3  # an instance dying under the same request this often fails it
 REQUEUE_PAUSE_S = 0.2
 DEFAULT_PER_INSTANCE = 1
+STREAM_ABOVE = 8 << 20  # larger payloads stream to the instance and on to the output, in a thread
+
+
+@dataclass(frozen=True)
+class Streamed:
+    stream: BinaryIO
+    size: int
 
 
 class AsyncWorker:
@@ -170,9 +181,16 @@ class AsyncWorker:
         if self.ctx.clock.now() > request.expires:
             return await self._fail(request, _expired(request), 400)
         try:
-            body = await asyncio.to_thread(self._read, request.input)
+            payload = await asyncio.to_thread(self._open, request.input)
         except (UnreachableObject, OSError) as exc:
             return await self._fail(request, f"Cannot read the InputLocation {request.input}: {exc}", 400)
+        try:
+            return await self._send(route, request, payload)
+        finally:
+            if isinstance(payload, Streamed):
+                payload.stream.close()
+
+    async def _send(self, route: Route, request: AsyncRequest, payload: bytes | Streamed) -> Result | None:
         variant = self.router.routes.get(route.endpoint, route).variant(None)
         instance = least_outstanding(variant.instances)
         if instance is None:
@@ -189,7 +207,15 @@ class AsyncWorker:
             if value
         ]
         try:
-            reply = await instance.client.request("POST", "/invocations", headers, body, request.timeout_s)
+            if isinstance(payload, Streamed):
+                status, content_type, body = await self._stream(instance, headers, payload, request)
+            else:
+                reply = await instance.client.request("POST", "/invocations", headers, payload, request.timeout_s)
+                status, body = reply.status, reply.body
+                content_type = reply.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
+                del payload
+                if 200 <= status < 300:
+                    await asyncio.to_thread(self.ctx.objects.put_bytes, request.output, body, content_type)
         except InstanceTimeout:
             return await self._fail(
                 request,
@@ -206,20 +232,57 @@ class AsyncWorker:
                 )
             await self._requeue(request, str(exc), reached_model=True)
             return None
-        del body
-        if not 200 <= reply.status < 300:
-            message = reply.body[:4096].decode("utf-8", "replace")
-            return await self._fail(request, f"The model answered {reply.status}: {message}", reply.status)
-        content_type = reply.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
-        try:
-            await asyncio.to_thread(self.ctx.objects.put_bytes, request.output, reply.body, content_type)
         except (UnreachableObject, OSError) as exc:
             return await self._fail(request, f"Cannot write the output to {request.output}: {exc}", 500)
-        return Result(messages.COMPLETED, request.output, content_type, reply.body)
+        if not 200 <= status < 300:
+            message = body[:4096].decode("utf-8", "replace")
+            return await self._fail(request, f"The model answered {status}: {message}", status)
+        return Result(messages.COMPLETED, request.output, content_type, body)
 
-    def _read(self, url: str) -> bytes:
-        with self.ctx.objects.open(url) as stream:
+    async def _stream(
+        self, instance: Instance, headers: list[tuple[str, str]], payload: Streamed, request: AsyncRequest
+    ) -> tuple[int, str, bytes]:
+        """Send a large payload and write the reply to the output as it comes: (status, content type, the
+        reply's start: all of it when it is small enough to go in a notification)."""
+        kept = bytearray()
+
+        def sink(chunks: Iterator[bytes], content_type: str) -> None:
+            def teed() -> Iterator[bytes]:
+                for chunk in chunks:
+                    if len(kept) <= messages.MAX_INCLUDED_RESPONSE:
+                        kept.extend(chunk[: messages.MAX_INCLUDED_RESPONSE + 1 - len(kept)])
+                    yield chunk
+
+            self.ctx.objects.put_stream(request.output, teed(), content_type)
+
+        instance.client.outstanding += 1  # the router's least-outstanding choice counts it
+        try:
+            reply = await asyncio.to_thread(
+                invoke_streaming,
+                str(instance.socket_path),
+                headers,
+                payload.stream,
+                payload.size,
+                request.timeout_s,
+                sink,
+            )
+        finally:
+            instance.client.outstanding -= 1
+        return reply.status, reply.content_type, reply.error or bytes(kept)
+
+    def _open(self, url: str) -> bytes | Streamed:
+        """The payload: read whole when small, else an open stream to send from."""
+        stream = self.ctx.objects.open(url)
+        try:
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(0)
+            if size > STREAM_ABOVE:
+                return Streamed(stream, size)
             data: bytes = stream.read()
+        except BaseException:
+            stream.close()
+            raise
+        stream.close()
         return data
 
     async def _requeue(self, request: AsyncRequest, why: str, *, reached_model: bool) -> None:

@@ -33,6 +33,7 @@ class StartInstance:
     endpoint: str
     config: str
     variant: dict[str, Any]
+    asynchronous: bool = False  # the instance takes async requests: payloads up to 1 GB
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,10 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
         healthy = sum(1 for i in live if i.state == InstanceState.HEALTHY)
         want = variant["Count"]
         if len(live) < want:
-            actions.extend(StartInstance(ep.name, ep.target["config"], variant) for _ in range(want - len(live)))
+            actions.extend(
+                StartInstance(ep.name, ep.target["config"], variant, "async" in ep.target)
+                for _ in range(want - len(live))
+            )
         elif len(live) > want:
             # Scale in: not-yet-healthy instances first, then the newest.
             order = sorted(live, key=lambda i: (i.state == InstanceState.HEALTHY, -i.started_at))

@@ -32,7 +32,8 @@ log = logging.getLogger("homeport.controller")
 
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
-FAST_TICK_S = 0.05  # while instances are starting, look again soon
+FAST_TICK_S = 0.05
+ASYNC_MAX_PAYLOAD = 1 << 30  # while instances are starting, look again soon
 
 
 class EndpointController:
@@ -168,10 +169,14 @@ class EndpointController:
             log_path=settings.data_dir / "logs" / "endpoints" / action.endpoint / f"{instance_id}.log",
         )
         self.instances[instance_id] = inst
-        self._spawn(self._provision(inst, variant))
+        container = variant["Container"]
+        if action.asynchronous:  # InvokeEndpointAsync takes up to 1 GB; the container's own setting wins
+            environment = {"MAX_CONTENT_LENGTH": str(ASYNC_MAX_PAYLOAD), **container.get("Environment", {})}
+            container = {**container, "Environment": environment}
+        self._spawn(self._provision(inst, container, variant["Runtime"]))
 
-    async def _provision(self, inst: Instance, variant: dict[str, Any]) -> None:
-        await provision(self.ctx, self.engine, inst, variant["Container"], variant["Runtime"], {})
+    async def _provision(self, inst: Instance, container: dict[str, Any], runtime: str) -> None:
+        await provision(self.ctx, self.engine, inst, container, runtime, {})
         self.wake()
 
     async def _stop(self, inst: Instance) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,29 +134,18 @@ class Locator:
     def put_files(self, url: str, paths: list[Path], content_type: str | None = None) -> None:
         """Write the files at `paths`, one after the other, as the object `url`: readers see the old object or
         the whole new one, never part of it."""
-        if url.startswith("s3://") and self.external is None:
-            self._write_local(url, _file_chunks(paths), content_type)
+        if "://" in url and not url.startswith("file://"):
+            self.put_stream(url, _file_chunks(paths), content_type)
             return
-        if "://" not in url or url.startswith("file://"):
-            target = _local_path(url)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(temporary, "wb") as out:
-                    _concatenate(paths, out)
-                os.replace(temporary, target)
-            finally:
-                temporary.unlink(missing_ok=True)
-            return
-        location = self.locate(url)
-        fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
-        remote_file = fs.open(remote, "wb")  # S3 shows an object only once its upload completes
+        target = _local_path(url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
-            _concatenate(paths, remote_file)
-        except BaseException:
-            remote_file.discard()  # abort the multipart upload: nothing becomes visible
-            raise
-        remote_file.close()
+            with open(temporary, "wb") as out:
+                _concatenate(paths, out)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def put_bytes(self, url: str, data: bytes, content_type: str | None = None) -> None:
         """Write `data` as the s3:// object `url`, whole or not at all."""
@@ -166,6 +155,23 @@ class Locator:
         location = self.locate(url)
         fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
         fs.pipe_file(remote, data)  # one PutObject: S3 shows it whole or not at all
+
+    def put_stream(self, url: str, chunks: Iterable[bytes], content_type: str | None = None) -> None:
+        """Write the s3:// object `url` from `chunks` as they come, whole or not at all: an error while the chunks
+        are read leaves no object (and any old one as it was)."""
+        if self.external is None:
+            self._write_local(url, iter(chunks), content_type)
+            return
+        location = self.locate(url)
+        fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
+        remote_file = fs.open(remote, "wb")
+        try:
+            for chunk in chunks:
+                remote_file.write(chunk)
+        except BaseException:
+            remote_file.discard()
+            raise
+        remote_file.close()
 
     def _write_local(self, url: str, chunks: Iterator[bytes], content_type: str | None) -> None:
         store, bucket, key = self._embedded(url)

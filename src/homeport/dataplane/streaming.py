@@ -1,0 +1,102 @@
+"""One invocation whose payload streams from a file to the instance, and whose reply streams on to a sink.
+
+For async requests up to 1 GB: neither side is ever whole in homeport's memory. It runs in a worker thread
+with a blocking client (http.client over the instance's Unix socket), so the event loop never waits on it,
+and maps its failures onto the router's: InstanceUnreachable (never reached the instance), InstanceDropped
+(the instance went away after it got the request), InstanceTimeout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StreamedReply:
+    status: int
+    content_type: str
+    error: bytes  # the start of a reply that was not 2xx; a 2xx reply went to the sink
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("instance", timeout=timeout, blocksize=BLOCK)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def invoke_streaming(
+    socket_path: str,
+    headers: list[tuple[str, str]],
+    body: BinaryIO,
+    length: int,
+    timeout: float,
+    sink: Callable[[Iterator[bytes], str], None],
+) -> StreamedReply:
+    """POST /invocations with `length` bytes read from `body`; a 2xx reply's chunks go to `sink(chunks, type)`."""
+    deadline = time.monotonic() + timeout
+    conn = _UnixConnection(socket_path, timeout)
+    try:
+        try:
+            conn.connect()
+        except OSError as exc:
+            raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
+        try:
+            conn.request("POST", "/invocations", body, {**dict(headers), "Content-Length": str(length)})
+            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
+            reply = conn.getresponse()
+            content_type = reply.getheader("Content-Type") or "application/octet-stream"
+            if not 200 <= reply.status < 300:
+                return StreamedReply(reply.status, content_type, reply.read(4096))
+        except (OSError, http.client.HTTPException) as exc:
+            raise _instance_error(exc) from exc
+        try:
+            sink(_chunks(reply, deadline), content_type)  # the sink's own errors (writing) pass through as they are
+        except _ReadFailed as failed:
+            raise _instance_error(failed.error) from failed.error
+        return StreamedReply(reply.status, content_type, b"")
+    finally:
+        conn.close()
+
+
+class _ReadFailed(Exception):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _chunks(reply: http.client.HTTPResponse, deadline: float) -> Iterator[bytes]:
+    """The reply's body; a failure to read it (the instance went away, or is too slow) is a _ReadFailed."""
+    while True:
+        try:
+            chunk = reply.read(BLOCK)  # a body cut short raises IncompleteRead
+        except (OSError, http.client.HTTPException) as exc:
+            raise _ReadFailed(exc) from exc
+        if not chunk:
+            return
+        if time.monotonic() > deadline:
+            raise _ReadFailed(TimeoutError("the reply took longer than the invocation timeout"))
+        yield chunk
+
+
+def _instance_error(exc: Exception) -> Exception:
+    if isinstance(exc, TimeoutError):
+        return InstanceTimeout()
+    return InstanceDropped(f"the instance closed the connection before it replied in full: {exc}")
