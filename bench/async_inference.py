@@ -730,6 +730,8 @@ def wait_in_service(b: Bench, timeout_s: float) -> None:
 
 
 def cold_start(b: Bench) -> dict[str, Any]:
+    if b.args.cold_repeats <= 0:
+        return {"skipped": True, "runs": []}
     b.c.s3.put_object(Bucket=BUCKET, Key="cold/row.csv", Body=b.data.rows[0] + b"\n", ContentType="text/csv")
     runs: list[dict[str, Any]] = []
     for rep in range(b.args.cold_repeats):
@@ -899,7 +901,9 @@ def table(r: dict[str, Any]) -> str:
         add("  its instances' peak VmRSS, summed (MiB)", f"{large['instances_peak_rss_mb']:,.0f}", "(information)")
     lines.append("")
     cold = r["cold_start"]
-    if "reason" in cold and not cold["runs"]:
+    if cold.get("skipped"):
+        lines.append("cold start from 0 instances: skipped (--cold-repeats 0)")
+    elif "reason" in cold and not cold["runs"]:
         lines.append(f"cold start from 0 instances: {cold['reason'][:600]}")
     else:
         lines.append("cold start from 0 instances: send → result object")

@@ -1,14 +1,16 @@
 """The async worker: takes queued InvokeEndpointAsync requests to their endpoint's instances.
 
 Per endpoint it keeps at most `MaxConcurrentInvocationsPerInstance` requests in flight per healthy instance
-(when it is unset SageMaker chooses; homeport uses 1). For each request it
-reads the payload from the object store, sends it to an instance with the request's InvocationTimeoutSeconds,
-and writes the reply to the output location, or an error document to the failure location:
+(when it is unset SageMaker chooses; homeport uses 1). For each request it reads the payload from the object
+store (a large one streams from there to the instance, and the reply on to the output), sends it with the
+request's InvocationTimeoutSeconds, and writes the reply to the output location, or an error document to the
+failure location:
 
     {"InferenceId": …, "InvocationStatus": "Failed", "FailureReason": …, "StatusCode": …}
 
-A request past its RequestTTLSeconds when its turn comes fails as expired. A request whose instance dies before
-replying is queued again (at least once to the model, exactly one result object).
+The request ends, and its notification is queued for the notifier, in one transaction. A request past its
+RequestTTLSeconds fails as expired; one whose instance dies before replying is queued again (at least once to
+the model, exactly one result object). An endpoint with work queued and no instance gets one.
 """
 
 from __future__ import annotations
