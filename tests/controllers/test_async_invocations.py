@@ -16,7 +16,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store import Store
 from homeport.store import async_queue as queue
-from homeport.store.async_queue import AsyncRequest
+from homeport.store.async_queue import AsyncRequest, RequestState
 
 
 def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_path: Path) -> None:
@@ -96,4 +96,9 @@ def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path:
         # received + 60 s: r1 (10 s) and r2 (20 s) are past their TTL at 75 s; r2 is running, so r1 alone.
         assert [r.id for r in queue.claim_expired(conn, 75.0, 10)] == ["r1"]
         assert queue.queued_endpoints(conn) == set()
+        queue.finish(conn, "r1", RequestState.FAILED)
+        queue.finish(conn, "r2", RequestState.DONE)
+        assert queue.prune(conn, ended_before=15.0) == 1  # r1 (received at 10) alone: r2 is newer, r0 running
+        stats = queue.stats(conn, "ep")
+        assert (stats.running, stats.done, stats.failed) == (1, 1, 0)
     store.close()

@@ -81,4 +81,9 @@ def test_a_webhook_that_never_answers_is_given_up_with_the_reason(tmp_path: Path
         (item,) = notifications.recent(conn, "ep", 5)
         assert notifications.next_due(conn) is None
     assert item.state == Delivery.ABANDONED and "503" in (item.last_error or "")
+    with store.transaction() as conn:
+        notifications.prune(conn, delivered_before=clock.now(), abandoned_before=item.created)
+        assert len(notifications.recent(conn, "ep", 5)) == 1  # a given-up one is kept longer
+        notifications.prune(conn, delivered_before=clock.now(), abandoned_before=item.created + 1)
+        assert notifications.recent(conn, "ep", 5) == []
     store.close()

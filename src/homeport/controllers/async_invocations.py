@@ -42,6 +42,11 @@ TICK_S = 0.5
 FAST_TICK_S = 0.02
 SWEEP_S = 1.0  # how often requests that can no longer run are looked for
 SWEEP_BATCH = 256
+# The store keeps ended requests (for the counts DescribeEndpoint shows) and delivered notifications an hour,
+# notifications given up a week; then they are forgotten, so a busy endpoint's tables do not grow without end.
+KEEP_ENDED_S = 3600.0
+KEEP_ABANDONED_S = 7 * 86400.0
+PRUNE_S = 60.0
 MAX_ATTEMPTS = 3  # an instance dying under the same request this often fails it
 REQUEUE_PAUSE_S = 0.2
 DEFAULT_PER_INSTANCE = 1
@@ -68,6 +73,7 @@ class AsyncWorker:
         self.scale_from_zero = scale_from_zero  # gives an endpoint at zero instances one
         self.waiting = False  # some endpoint has work queued and no instance yet
         self._next_sweep = 0.0
+        self._next_prune = 0.0
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.loop = Loop("async worker")
@@ -131,6 +137,11 @@ class AsyncWorker:
                 ended.extend((request, why, 410) for request in queue.claim(conn, endpoint, SWEEP_BATCH))
         for request, why, status in ended:
             self._spawn(self._end(request, why, status))
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_S
+            with self.ctx.store.transaction() as conn:
+                queue.prune(conn, now - KEEP_ENDED_S)
+                notifications.prune(conn, now - KEEP_ENDED_S, now - KEEP_ABANDONED_S)
 
     async def _end(self, request: AsyncRequest, why: str, status: int) -> None:
         result = await self._fail(request, why, status)

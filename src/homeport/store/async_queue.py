@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, func, select, update
+from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, delete, func, select, update
 
 from homeport.store.db import metadata
 
@@ -171,3 +171,14 @@ def stats(conn: Connection, endpoint: str) -> QueueStats:
         count(RequestState.FAILED),
         min(waiting) if waiting else None,
     )
+
+
+def prune(conn: Connection, ended_before: float) -> int:
+    """Forget requests that ended (their objects are written) and were received before `ended_before`."""
+    result = conn.execute(
+        delete(async_requests).where(
+            async_requests.c.state.in_([RequestState.DONE.value, RequestState.FAILED.value]),
+            async_requests.c.received < ended_before,
+        )
+    )
+    return int(result.rowcount or 0)

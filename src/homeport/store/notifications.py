@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, func, select, update
+from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, and_, delete, func, or_, select, update
 
 from homeport.store.db import metadata
 
@@ -191,4 +191,18 @@ def _notification(row: Any) -> Notification:
         row.attempts,
         row.last_error,
         row.delivered,
+    )
+
+
+def prune(conn: Connection, delivered_before: float, abandoned_before: float) -> None:
+    """Forget delivered notifications created before `delivered_before`, and given-up ones before
+    `abandoned_before` (kept longer: they are what a user comes looking for)."""
+    c = async_notifications.c
+    conn.execute(
+        delete(async_notifications).where(
+            or_(
+                and_(c.state == Delivery.DELIVERED.value, c.created < delivered_before),
+                and_(c.state == Delivery.ABANDONED.value, c.created < abandoned_before),
+            )
+        )
     )
