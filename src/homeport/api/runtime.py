@@ -80,7 +80,9 @@ class RuntimeApi:
                 for name, value in scope["headers"]
                 if name in ASYNC_HEADERS
             }
-            accepted = await asyncio.to_thread(self.asynchronous.submit, endpoint, headers)
+            route = self.router.routes.get(endpoint)
+            config = route.asynchronous if route else None
+            accepted = await asyncio.to_thread(self.asynchronous.submit, endpoint, headers, config)
         except HomeportError as exc:
             await _error(send, exc)
             return

@@ -25,7 +25,7 @@ from homeport.engines.base import Engine
 from homeport.instances import Instance, InstanceState
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
-from homeport.states import EndpointStatus
+from homeport.states import TAKING_REQUESTS, EndpointStatus
 from homeport.store import Kind
 
 log = logging.getLogger("homeport.controller")
@@ -205,7 +205,7 @@ class EndpointController:
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
                 serving = doc["_serving"]
-                if serving and doc["EndpointStatus"] != EndpointStatus.DELETING.value:
+                if serving and EndpointStatus(doc["EndpointStatus"]) in TAKING_REQUESTS:
                     routes[doc["EndpointName"]] = Route(
                         doc["EndpointName"],
                         [

@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -99,6 +100,15 @@ _parts = Table(
     Column("file", Text, nullable=False),
     PrimaryKeyConstraint("upload_id", "number"),
 )
+
+# The statements every GET, HEAD and PUT runs, built once: building a SQLAlchemy statement costs more than
+# running it on SQLite.
+_o = _objects.c
+_BUCKET = select(_buckets.c.name).where(_buckets.c.name == bindparam("b_bucket"))
+_OBJECT = select(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
+_OBJECT_FILE = select(_o.file).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
+_INSERT_OBJECT = insert(_objects)
+_UPDATE_OBJECT = update(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
 
 
 @dataclass(frozen=True)
@@ -261,15 +271,17 @@ class LocalObjectStore:
         shutil.rmtree(self.root / "data" / name, ignore_errors=True)
 
     def _bucket(self, conn: Connection, name: str) -> None:
-        if conn.execute(select(_buckets.c.name).where(_buckets.c.name == name)).first() is None:
+        if conn.execute(_BUCKET, {"b_bucket": name}).first() is None:
             raise NoSuchBucket("The specified bucket does not exist", BucketName=name)
 
     # --- objects ----------------------------------------------------------------------------------
 
-    def writer(self, bucket: str, key: str) -> Writer:
-        """A writer for a new object (key and bucket checked now: a bad one fails before the body is read)."""
+    def writer(self, bucket: str, key: str, *, check_bucket: bool = True) -> Writer:
+        """A writer for a new object (key and bucket checked now: a bad one fails before the body is read;
+        the commit checks the bucket again in any case)."""
         check_key(key)
-        self.head_bucket(bucket)
+        if check_bucket:
+            self.head_bucket(bucket)
         return Writer(self.root / "tmp" / uuid.uuid4().hex)
 
     def commit(self, writer: Writer, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
@@ -290,16 +302,12 @@ class LocalObjectStore:
             doc = {**meta.to_json(), "parts": parts}
             with self._tx() as conn:
                 self._bucket(conn, bucket)
-                old = conn.execute(
-                    select(_objects.c.file).where(_objects.c.bucket == bucket, _objects.c.key == key)
-                ).first()
+                old = conn.execute(_OBJECT_FILE, {"b_bucket": bucket, "b_key": key}).first()
                 values = dict(size=size, etag=etag, last_modified=now, meta=json.dumps(doc), file=relative)
                 if old is None:
-                    conn.execute(insert(_objects).values(bucket=bucket, key=key, **values))
+                    conn.execute(_INSERT_OBJECT, {"bucket": bucket, "key": key, **values})
                 else:
-                    conn.execute(
-                        update(_objects).where(_objects.c.bucket == bucket, _objects.c.key == key).values(**values)
-                    )
+                    conn.execute(_UPDATE_OBJECT, {"b_bucket": bucket, "b_key": key, **values})
         except BaseException:
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
@@ -310,7 +318,7 @@ class LocalObjectStore:
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         with self._tx() as conn:
-            row = conn.execute(select(_objects).where(_objects.c.bucket == bucket, _objects.c.key == key)).first()
+            row = conn.execute(_OBJECT, {"b_bucket": bucket, "b_key": key}).first()
             if row is None:
                 self._bucket(conn, bucket)
                 raise NoSuchKey("The specified key does not exist.", Key=key)

@@ -149,8 +149,8 @@ class Locator:
 
     def put_bytes(self, url: str, data: bytes, content_type: str | None = None) -> None:
         """Write `data` as the s3:// object `url`, whole or not at all."""
-        if self.external is None:
-            self._write_local(url, iter([data]), content_type)
+        if self.external is None:  # no early bucket check: there is no body to spare reading
+            self._write_local(url, iter([data]), content_type, check_first=False)
             return
         location = self.locate(url)
         fs, remote = fsspec.core.url_to_fs(location.url, **location.storage_options)
@@ -173,17 +173,19 @@ class Locator:
             raise
         remote_file.close()
 
-    def _write_local(self, url: str, chunks: Iterator[bytes], content_type: str | None) -> None:
+    def _write_local(
+        self, url: str, chunks: Iterator[bytes], content_type: str | None, *, check_first: bool = True
+    ) -> None:
         store, bucket, key = self._embedded(url)
         with _reaching(url, bucket, key):
-            writer = store.writer(bucket, key)
-        try:
-            for chunk in chunks:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        store.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
+            writer = store.writer(bucket, key, check_bucket=check_first)
+            try:
+                for chunk in chunks:
+                    writer.write(chunk)
+            except BaseException:
+                writer.abort()
+                raise
+            store.commit(writer, bucket, key, ObjectMeta(content_type or "binary/octet-stream"))
 
 
 @contextmanager

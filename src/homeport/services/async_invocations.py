@@ -36,8 +36,10 @@ class AsyncInvocationService:
         self.ctx = ctx
         self.wake = wake  # the async worker's: a new request concerns it alone (not the endpoint controller)
 
-    def submit(self, endpoint: str, headers: dict[str, str]) -> Accepted:
-        """`headers`: InvokeEndpointAsync's parameters by their SageMaker names (InputLocation, ContentType, …)."""
+    def submit(self, endpoint: str, headers: dict[str, str], config: dict[str, Any] | None = None) -> Accepted:
+        """`headers`: InvokeEndpointAsync's parameters by their SageMaker names (InputLocation, ContentType, …);
+        `config`: the endpoint's AsyncInferenceConfig when the caller knows it is serving (the router does),
+        else it is read from the store, which says why an endpoint cannot take the request."""
         input_location = headers.get("InputLocation")
         if not input_location:
             raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
@@ -59,7 +61,7 @@ class AsyncInvocationService:
         extension = headers.get("S3OutputPathExtension")
         if extension is not None and not (len(extension) <= 512 and _EXTENSION.match(extension)):
             raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
-        config = self._async_config(endpoint)
+        config = config or self._async_config(endpoint)
         try:
             self.ctx.objects.locate(input_location)
         except UnreachableObject as exc:

@@ -12,7 +12,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, delete, func, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from homeport.store.db import metadata
 
@@ -28,7 +42,7 @@ async_requests = Table(
     "async_requests",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("endpoint", String(63), nullable=False, index=True),
+    Column("endpoint", String(63), nullable=False),
     Column("inference_id", String(64), nullable=False),
     Column("input", Text, nullable=False),
     Column("output", Text, nullable=False),
@@ -36,11 +50,14 @@ async_requests = Table(
     Column("content_type", String(1024)),
     Column("accept", String(1024)),
     Column("custom_attributes", String(1024)),
-    Column("received", Float, nullable=False, index=True),
+    Column("received", Float, nullable=False),
     Column("expires", Float, nullable=False),
     Column("timeout_s", Float, nullable=False),
-    Column("state", String(16), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # A claim reads an endpoint's oldest queued requests straight off this index, however long the queue.
+    Index("ix_async_requests_claim", "endpoint", "state", "received"),
+    Index("ix_async_requests_expiry", "state", "expires"),
 )
 
 
@@ -64,44 +81,55 @@ class AsyncRequest:
         return {**self.__dict__, "state": RequestState.QUEUED.value}
 
 
+# The statements on the per-request path are built once: building a SQLAlchemy statement costs more than
+# running it on SQLite.
+_t = async_requests.c
+_INSERT = async_requests.insert()
+_FINISH = update(async_requests).where(_t.id == bindparam("rid")).values(state=bindparam("new_state"))
+
+
+def _claim_statement(where: Any) -> Any:
+    """Move the oldest queued requests matching `where` to running, in one statement, and return them."""
+    oldest = (
+        select(_t.id)
+        .where(where, _t.state == RequestState.QUEUED.value)
+        .order_by(_t.received)
+        .limit(bindparam("b_count"))
+        .scalar_subquery()
+    )
+    return (
+        update(async_requests)
+        .where(_t.id.in_(oldest))
+        .values(state=RequestState.RUNNING.value, attempts=_t.attempts + 1)
+        .returning(*async_requests.c)
+    )
+
+
+_CLAIM = _claim_statement(_t.endpoint == bindparam("b_endpoint"))
+_CLAIM_EXPIRED = _claim_statement(_t.expires < bindparam("b_now"))
+
+
 def enqueue(conn: Connection, request: AsyncRequest) -> None:
-    conn.execute(async_requests.insert().values(**request.row()))
+    conn.execute(_INSERT, request.row())
 
 
 def claim(conn: Connection, endpoint: str, count: int) -> list[AsyncRequest]:
     """The `count` oldest queued requests of `endpoint`, now running."""
-    return _claim(conn, async_requests.c.endpoint == endpoint, count)
+    return _claimed(conn.execute(_CLAIM, {"b_endpoint": endpoint, "b_count": count}).all()) if count > 0 else []
 
 
 def claim_expired(conn: Connection, now: float, count: int) -> list[AsyncRequest]:
     """Queued requests past their RequestTTLSeconds, now running (to be ended as expired)."""
-    return _claim(conn, async_requests.c.expires < now, count)
+    return _claimed(conn.execute(_CLAIM_EXPIRED, {"b_now": now, "b_count": count}).all()) if count > 0 else []
 
 
 def queued_endpoints(conn: Connection) -> set[str]:
-    rows = conn.execute(
-        select(async_requests.c.endpoint).where(async_requests.c.state == RequestState.QUEUED.value).distinct()
-    )
+    rows = conn.execute(select(_t.endpoint).where(_t.state == RequestState.QUEUED.value).distinct())
     return {row.endpoint for row in rows}
 
 
-def _claim(conn: Connection, where: Any, count: int) -> list[AsyncRequest]:
-    if count <= 0:
-        return []
-    rows = conn.execute(
-        select(async_requests)
-        .where(where, async_requests.c.state == RequestState.QUEUED.value)
-        .order_by(async_requests.c.received)
-        .limit(count)
-    ).all()
-    ids = [row.id for row in rows]
-    if ids:
-        conn.execute(
-            update(async_requests)
-            .where(async_requests.c.id.in_(ids))
-            .values(state=RequestState.RUNNING.value, attempts=async_requests.c.attempts + 1)
-        )
-    return [
+def _claimed(rows: Any) -> list[AsyncRequest]:
+    requests = [
         AsyncRequest(
             row.id,
             row.endpoint,
@@ -115,22 +143,23 @@ def _claim(conn: Connection, where: Any, count: int) -> list[AsyncRequest]:
             row.received,
             row.expires,
             row.timeout_s,
-            row.attempts + 1,
+            row.attempts,  # as updated: this attempt included
         )
         for row in rows
     ]
+    return sorted(requests, key=lambda r: r.received)  # RETURNING keeps no order
 
 
 def release(conn: Connection, request_id: str, *, count_attempt: bool) -> None:
     """Back to the queue; an attempt that never reached the model does not count."""
     values: dict[str, Any] = {"state": RequestState.QUEUED.value}
     if not count_attempt:
-        values["attempts"] = async_requests.c.attempts - 1
-    conn.execute(update(async_requests).where(async_requests.c.id == request_id).values(**values))
+        values["attempts"] = _t.attempts - 1
+    conn.execute(update(async_requests).where(_t.id == request_id).values(**values))
 
 
 def finish(conn: Connection, request_id: str, state: RequestState) -> None:
-    conn.execute(update(async_requests).where(async_requests.c.id == request_id).values(state=state.value))
+    conn.execute(_FINISH, {"rid": request_id, "new_state": state.value})
 
 
 def requeue_running(conn: Connection) -> int:
