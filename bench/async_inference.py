@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Asynchronous inference (InvokeEndpointAsync) through homeport, beside the real-time path, in one run.
 
-    .venv/bin/python bench/async_inference.py              # 1,000-request bursts x3, a 1 GiB input; ~3-5 minutes
-    .venv/bin/python bench/async_inference.py --quick      # 200 requests, one run, a 64 MiB input; ~1 minute
+    .venv/bin/python bench/async_inference.py              # 1,000-request bursts x3, a 1 GiB input; ~1.5 minutes
+    .venv/bin/python bench/async_inference.py --quick      # 200 requests, one run, a 64 MiB input; ~20 s
     .venv/bin/python bench/async_inference.py --notify     # results seen through the notification webhook
 
 Parts (see bench/README.md), all against one real `homeport serve` driven with boto3:
@@ -579,7 +579,7 @@ def bursts(b: Bench) -> dict[str, Any]:
 def make_large(b: Bench, size_mb: int) -> tuple[Path, int, int]:
     """The test rows repeated to about `size_mb` MiB: the file, its rows, how many times the test set repeats."""
     block = b"".join(row + b"\n" for row in b.data.rows)
-    repeats = max(1, round(size_mb * MiB / len(block)))
+    repeats = max(1, size_mb * MiB // len(block))  # at most size_mb MiB: 1024 stays within a 1 GiB limit
     chunk = block * max(1, (16 * MiB) // len(block))
     per_chunk = len(chunk) // len(block)
     path = b.work / "large.csv"
@@ -854,10 +854,10 @@ def table(r: dict[str, Any]) -> str:
              f" {cfg['instances']} instance(s) per endpoint, MaxConcurrentInvocationsPerInstance"
              f" {cfg['max_concurrent_invocations_per_instance']};"
              f" the median of {runs} run{'s' if runs > 1 else ''} by ratio",
-             f"{'figure':<44} {'value':>12} {'ratio / target':>26}"]
+             f"{'figure':<50} {'value':>13} {'ratio / target':>24}"]
 
     def add(label: str, value: str, judged: str = "") -> None:
-        lines.append(f"{label:<44} {value:>12} {judged:>26}")
+        lines.append(f"{label:<50} {value:>13} {judged:>24}")
 
     add("async: accept p50 / p99 (ms)", f"{a['accept_p50_ms']:.1f} / {a['accept_p99_ms']:.1f}")
     add("async: send → result p50 / p99 (s)", f"{a['result_p50_s']:.2f} / {a['result_p99_s']:.2f}")
@@ -887,7 +887,8 @@ def table(r: dict[str, Any]) -> str:
         lines.append("large input: skipped (--skip-large)")
     else:
         lines.append(f"large input: {large['bytes'] / MiB:,.0f} MiB of CSV, {large['rows']:,} rows"
-                     f" (container MAX_CONTENT_LENGTH {large['container_max_mb'] or 'default'} MiB)")
+                     + (f" (the model's MAX_CONTENT_LENGTH: {large['container_max_mb']:,} MiB)"
+                        if large["container_max_mb"] else " (the container's default body limit)"))
         if large.get("status") == "completed":
             add("  send → result (s)", f"{large['result_s']:.1f}", f"{large['mb_s']:.0f} MiB/s")
             add("  output checked", "ok" if large.get("ok") else "WRONG")
@@ -940,8 +941,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-mb", type=int, help="size of the large input, MiB (default 1024; 64 with --quick)")
     parser.add_argument("--skip-large", action="store_true", help="no large input")
     parser.add_argument("--container-max-mb", type=int,
-                        help="the model's MAX_CONTENT_LENGTH, MiB (default: twice the large input; 0 leaves the"
-                             " container's 6 MB default)")
+                        help="the model's MAX_CONTENT_LENGTH, MiB (default: twice the large input; 0 sets none:"
+                             " the container's default)")
     parser.add_argument("--notify", action="store_true",
                         help="find results through AsyncInferenceConfig NotificationConfig (a webhook here)")
     parser.add_argument("--poll-ms", type=float, default=200.0, help="S3 listing interval once every request is sent")
