@@ -106,7 +106,13 @@ _parts = Table(
 _o = _objects.c
 _BUCKET = select(_buckets.c.name).where(_buckets.c.name == bindparam("b_bucket"))
 _OBJECT = select(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
-_OBJECT_FILE = select(_o.file).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
+_BUCKET_AND_FILE = select(  # one statement: does the bucket exist, and the file of the key's object, if any
+    _BUCKET.scalar_subquery().label("bucket"),
+    select(_o.file)
+    .where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
+    .scalar_subquery()
+    .label("file"),
+)
 _INSERT_OBJECT = insert(_objects)
 _UPDATE_OBJECT = update(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
 
@@ -301,8 +307,10 @@ class LocalObjectStore:
             now = self.clock.now()
             doc = {**meta.to_json(), "parts": parts}
             with self._tx() as conn:
-                self._bucket(conn, bucket)
-                old = conn.execute(_OBJECT_FILE, {"b_bucket": bucket, "b_key": key}).first()
+                found = conn.execute(_BUCKET_AND_FILE, {"b_bucket": bucket, "b_key": key}).one()
+                if found.bucket is None:
+                    raise NoSuchBucket("The specified bucket does not exist", BucketName=bucket)
+                old = found if found.file is not None else None
                 values = dict(size=size, etag=etag, last_modified=now, meta=json.dumps(doc), file=relative)
                 if old is None:
                     conn.execute(_INSERT_OBJECT, {"bucket": bucket, "key": key, **values})
