@@ -246,3 +246,23 @@ def test_garbage_model_file_says_so(make_app: Any, tmp_path: Path) -> None:
     (tmp_path / "xgboost-model").write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="is not an XGBoost model"):
         make_app("xgboost", tmp_path)
+
+
+@pytest.mark.parametrize(("accept", "batch"), [("text/csv", False), ("application/jsonlines", False), (None, True)])
+def test_a_large_csv_body_is_scored_block_by_block_with_the_same_reply(
+    make_app: Any, xgb_dir: Path, monkeypatch: pytest.MonkeyPatch, accept: str | None, batch: bool
+) -> None:
+    from homeport.runtime import xgboost_model
+
+    rows = features(3000, seed=11)
+    rows[7, 1] = np.nan
+    body = csv_body(rows).replace(b"nan", b"")
+    env = {"SAGEMAKER_BATCH": "true"} if batch else {}
+    whole = make_app("xgboost", xgb_dir, env).invoke(body, accept=accept)
+    monkeypatch.setattr(xgboost_model, "_BLOCKWISE_BYTES", 1024)
+    monkeypatch.setattr(xgboost_model, "_BLOCK_BYTES", 8192)  # some 20 blocks
+    blocks = make_app("xgboost", xgb_dir, env).invoke(body, accept=accept)
+    assert blocks.status_code == whole.status_code == 200
+    assert blocks.content == whole.content
+    bad = make_app("xgboost", xgb_dir, env).invoke(body + b"\n1,2,x,4,5,6,7,8,9,10", accept=accept)
+    assert bad.status_code == 400 and "column #2" in bad.text

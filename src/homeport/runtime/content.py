@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,35 @@ def _parse_csv_arrow(body: bytes, delimiter: bytes) -> np.ndarray:
             ) from None
         out[:, index] = numbers.to_numpy()  # nulls (empty fields) become NaN
     return out
+
+
+def csv_row_blocks(body: bytes, block_bytes: int = 16 << 20) -> Iterator[np.ndarray]:
+    """A large header-less numeric CSV as 2-D float64 blocks of about `block_bytes` of text each, so that
+    scoring a 1 GB body needs memory for the body and one block, not for the whole table several times over.
+
+    Every column is read as float64 from the first block on (a streaming reader would otherwise fix the types
+    it guessed from the first block, and refuse `1.5` in a column it took for integers).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    delimiter = _delimiter(body)
+    first = body[: body.find(b"\n") if b"\n" in body else len(body)]
+    width = first.count(delimiter) + 1
+    try:
+        reader = pcsv.open_csv(
+            pa.BufferReader(body),
+            read_options=pcsv.ReadOptions(autogenerate_column_names=True, block_size=block_bytes),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter.decode()),
+            convert_options=pcsv.ConvertOptions(column_types={f"f{i}": pa.float64() for i in range(width)}),
+        )
+        for batch in reader:
+            out = np.empty((batch.num_rows, batch.num_columns), dtype=np.float64)
+            for index, column in enumerate(batch.columns):
+                out[:, index] = column.to_numpy(zero_copy_only=False)  # nulls (empty fields) become NaN
+            yield out
+    except pa.ArrowInvalid as exc:
+        raise BadRequest(f"cannot parse the CSV body: {first_line(exc)}; send numbers only, no header row") from None
 
 
 # --- LIBSVM ----------------------------------------------------------------------------------------

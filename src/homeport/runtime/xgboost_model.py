@@ -33,6 +33,7 @@ from homeport.runtime.content import (
     JSONLINES,
     LIBSVM,
     X_LIBSVM,
+    csv_row_blocks,
     media_type,
     negotiate,
     parse_csv,
@@ -53,6 +54,8 @@ from homeport.runtime.server import Invocation, Reply
 MODEL_FILE = "xgboost-model"
 INPUTS = (CSV, LIBSVM, X_LIBSVM)
 OUTPUTS = (CSV, JSON, JSONLINES)
+_BLOCKWISE_BYTES = 32 << 20  # a larger CSV body is parsed and scored in blocks (async and batch payloads)
+_BLOCK_BYTES = 16 << 20
 _INLINE_BYTES = 8192  # ~100 ten-feature rows: parse + predict on the loop costs well under a millisecond
 _BATCH_ROWS = 2048  # per model call: keeps one flush (which holds the loop) around a millisecond
 
@@ -183,6 +186,10 @@ class XGBoostHandler:
         return Reply(scores.encode(accept, self._batch), reply_type)
 
     def _invoke_blocking(self, body: bytes, media: str, accept: str) -> bytes:
+        if media == CSV and len(body) > _BLOCKWISE_BYTES and (self._batch or accept in (CSV, JSONLINES)):
+            # Block by block: the outputs of these encodings concatenate (JSON's single document does not).
+            parts = [self.score(rows).encode(accept, self._batch) for rows in csv_row_blocks(body, _BLOCK_BYTES)]
+            return (b"" if self._batch else b"\n").join(part for part in parts if part)
         rows = parse_csv(body) if media == CSV else parse_libsvm(body, self._features)
         return self.score(rows).encode(accept, self._batch)
 
