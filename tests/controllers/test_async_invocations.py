@@ -8,7 +8,7 @@ from pathlib import Path
 
 from homeport.clock import ManualClock
 from homeport.controllers.async_invocations import AsyncWorker
-from homeport.dataplane.router import Route, Router
+from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import Locator
 from homeport.services.async_invocations import backlog_metrics
@@ -101,4 +101,41 @@ def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path:
         assert queue.prune(conn, ended_before=15.0) == 1  # r1 (received at 10) alone: r2 is newer, r0 running
         stats = queue.stats(conn, "ep")
         assert (stats.running, stats.done, stats.failed) == (1, 1, 0)
+    store.close()
+
+
+def test_an_endpoint_at_zero_is_started_once_and_again_only_after_a_pause_or_an_instance(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    router = Router()
+    router.publish({"ep": Route("ep", [VariantRoute("v1", 1.0, [])], {"OutputConfig": {"S3OutputPath": "s3://b/"}})})
+    started: list[float] = []
+
+    def scale_from_zero(endpoint: str) -> bool:
+        started.append(clock.t)
+        return True
+
+    worker = AsyncWorker(Context(Settings(data_dir=tmp_path), store, clock), router, lambda: None, scale_from_zero)
+    worker._next_sweep = float("inf")  # this test is about starting, not expiry
+    worker.run_once()
+    assert started == [] and not worker.waiting  # nothing queued: nothing to start
+    with store.transaction() as conn:
+        queue.enqueue(
+            conn,
+            AsyncRequest(
+                "r1", "ep", "i1", "s3://b/in", "s3://b/o", "s3://b/f", None, None, None, clock.t, clock.t + 600, 900.0
+            ),
+        )
+    worker.run_once()
+    worker.run_once()
+    assert started == [clock.t] and worker.waiting
+    clock.advance(29)
+    worker.run_once()
+    assert len(started) == 1  # the instance that failed to come up is not started over at once
+    clock.advance(1)
+    worker.run_once()
+    assert len(started) == 2
+    worker._next_start.clear()  # as when an instance came up, then went away again
+    worker.run_once()
+    assert len(started) == 3
     store.close()

@@ -40,6 +40,7 @@ log = logging.getLogger("homeport.async")
 
 TICK_S = 0.5
 FAST_TICK_S = 0.02
+RESTART_FROM_ZERO_S = 30.0
 SWEEP_S = 1.0  # how often requests that can no longer run are looked for
 SWEEP_BATCH = 256
 # The store keeps ended requests (for the counts DescribeEndpoint shows) and delivered notifications an hour,
@@ -73,6 +74,7 @@ class AsyncWorker:
         self.scale_from_zero = scale_from_zero  # gives an endpoint at zero instances one
         self.waiting = False  # some endpoint has work queued and no instance yet
         self._next_sweep = 0.0
+        self._next_start: dict[str, float] = {}  # endpoint -> when it may be started from zero again
         self._next_prune = 0.0
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,6 +102,7 @@ class AsyncWorker:
             if healthy == 0:
                 self._without_instances(route.endpoint)
                 continue
+            self._next_start.pop(route.endpoint, None)
             per_instance = route.asynchronous.get("ClientConfig", {}).get(
                 "MaxConcurrentInvocationsPerInstance", DEFAULT_PER_INSTANCE
             )
@@ -151,10 +154,15 @@ class AsyncWorker:
     def _without_instances(self, endpoint: str) -> None:
         with self.ctx.store.transaction() as conn:
             stats = queue.stats(conn, endpoint)
-        if stats.queued:
-            self.waiting = True  # look often: the instance that is coming should start on the work at once
-            if self.scale_from_zero(endpoint):
-                log.info("endpoint %s had no instance for %d queued requests: starting one", endpoint, stats.queued)
+        if not stats.queued:
+            return
+        self.waiting = True  # look often: the instance that is coming should start on the work at once
+        now = self.ctx.clock.now()
+        # Once started, not again for a while unless an instance came up: a model that cannot start must not
+        # be started over and over while its requests wait for their TTL.
+        if now >= self._next_start.get(endpoint, 0.0) and self.scale_from_zero(endpoint):
+            self._next_start[endpoint] = now + RESTART_FROM_ZERO_S
+            log.info("endpoint %s had no instance for %d queued requests: starting one", endpoint, stats.queued)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
