@@ -36,14 +36,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from invoke import (  # bench/ is on sys.path: this file runs as a script beside invoke.py
+from invoke import (
     IMAGE,
     LOADGEN_CORE,
     ROLE,
@@ -54,6 +54,9 @@ from invoke import (  # bench/ is on sys.path: this file runs as a script beside
     load_example,
     pinned,
 )
+from s3_transfer import cpu_s
+
+from batch import rss_kb, say, stderr_to, verdict  # bench/ is on sys.path: this file runs beside them
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -70,10 +73,6 @@ TARGET_COLD_S = 2.0  # send -> result object from zero instances < 2 s
 TARGET_RSS_ABOVE_IDLE_MB = 200.0  # for information: the S3 face's target for a body streamed through the server
 LARGE_TIMEOUT_S = 900.0
 COLD_TIMEOUT_S = 30.0
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -119,20 +118,6 @@ def close(got: float, want: float) -> bool:
 # --------------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """Processes started in the block write their stderr to `path` (the server's log)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 @dataclass
 class Clients:
     sm: Any
@@ -144,17 +129,21 @@ def clients(server: Any, threads: int) -> Clients:
     import boto3
     from botocore.config import Config
 
-    common: dict[str, Any] = {"endpoint_url": server.url, "region_name": "us-east-1",
-                              "aws_access_key_id": server.access_key_id,
-                              "aws_secret_access_key": server.secret_access_key}
+    common: dict[str, Any] = {
+        "endpoint_url": server.url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": server.access_key_id,
+        "aws_secret_access_key": server.secret_access_key,
+    }
     pool = max(10, threads + 4)
     control = Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=300, max_pool_connections=pool)
     # No retries on the runtime: a refused or failed call is counted, not hidden.
-    runtime = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=900,
-                     max_pool_connections=pool)
-    return Clients(boto3.client("sagemaker", config=control, **common),
-                   boto3.client("sagemaker-runtime", config=runtime, **common),
-                   boto3.client("s3", config=control, **common))
+    runtime = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=900, max_pool_connections=pool)
+    return Clients(
+        boto3.client("sagemaker", config=control, **common),
+        boto3.client("sagemaker-runtime", config=runtime, **common),
+        boto3.client("s3", config=control, **common),
+    )
 
 
 def error_text(exc: BaseException) -> str:
@@ -173,30 +162,6 @@ def error_code(exc: BaseException) -> str:
 def split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """A process's own CPU seconds (utime + stime), 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 class Cpu:
@@ -329,11 +294,18 @@ def deploy(b: Bench) -> dict[str, Any]:
     env = {}
     if args.container_max_mb:  # the XGBoost container's body limit (6 MB by default, InvokeEndpoint's)
         env["MAX_CONTENT_LENGTH"] = str(args.container_max_mb * MiB)
-    sm.create_model(ModelName=MODEL, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz",
-                                      "Environment": env})
-    variant = {"VariantName": VARIANT, "ModelName": MODEL, "InitialInstanceCount": args.instances,
-               "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}
+    sm.create_model(
+        ModelName=MODEL,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz", "Environment": env},
+    )
+    variant = {
+        "VariantName": VARIANT,
+        "ModelName": MODEL,
+        "InitialInstanceCount": args.instances,
+        "InstanceType": "ml.m5.large",
+        "InitialVariantWeight": 1.0,
+    }
     sm.create_endpoint_config(EndpointConfigName=f"{REALTIME_ENDPOINT}-config", ProductionVariants=[variant])
     output: dict[str, Any] = {"S3OutputPath": f"s3://{BUCKET}/{OUT_PREFIX.rstrip('/')}"}
     client = {"MaxConcurrentInvocationsPerInstance": args.per_instance}
@@ -342,9 +314,11 @@ def deploy(b: Bench) -> dict[str, Any]:
     if b.hook is not None:
         topics = {"SuccessTopic": f"{b.hook.url}/success", "ErrorTopic": f"{b.hook.url}/error"}
         try:
-            sm.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant],
-                                      AsyncInferenceConfig={"OutputConfig": {**output, "NotificationConfig": topics},
-                                                            "ClientConfig": client})
+            sm.create_endpoint_config(
+                EndpointConfigName=config_name,
+                ProductionVariants=[variant],
+                AsyncInferenceConfig={"OutputConfig": {**output, "NotificationConfig": topics}, "ClientConfig": client},
+            )
             notify["used"] = True
         except Exception as exc:  # refused by this build: poll S3 instead, and say so
             notify["refused"] = error_text(exc)
@@ -352,8 +326,11 @@ def deploy(b: Bench) -> dict[str, Any]:
             b.hook.stop()
             b.hook = None
     if not notify["used"]:
-        sm.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant],
-                                  AsyncInferenceConfig={"OutputConfig": output, "ClientConfig": client})
+        sm.create_endpoint_config(
+            EndpointConfigName=config_name,
+            ProductionVariants=[variant],
+            AsyncInferenceConfig={"OutputConfig": output, "ClientConfig": client},
+        )
     sm.create_endpoint(EndpointName=REALTIME_ENDPOINT, EndpointConfigName=f"{REALTIME_ENDPOINT}-config")
     sm.create_endpoint(EndpointName=ASYNC_ENDPOINT, EndpointConfigName=config_name)
     for name in (REALTIME_ENDPOINT, ASYNC_ENDPOINT):
@@ -373,8 +350,9 @@ def upload_inputs(b: Bench, n: int) -> list[str]:
     keys = [f"in/row-{i:05d}.csv" for i in range(n)]
 
     def put(i: int) -> None:
-        b.c.s3.put_object(Bucket=BUCKET, Key=keys[i], Body=b.data.rows[i % len(b.data.rows)] + b"\n",
-                          ContentType="text/csv")
+        b.c.s3.put_object(
+            Bucket=BUCKET, Key=keys[i], Body=b.data.rows[i % len(b.data.rows)] + b"\n", ContentType="text/csv"
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(n)))
@@ -383,6 +361,7 @@ def upload_inputs(b: Bench, n: int) -> list[str]:
 
 def run_threads(threads: int, n: int, one: Callable[[int], None]) -> None:
     """`one(i)` for i in 0..n-1 from `threads` threads, each as fast as it can (closed loop)."""
+
     def worker(start: int) -> None:
         for i in range(start, n, threads):
             one(i)
@@ -406,8 +385,9 @@ def list_outputs(b: Bench) -> dict[str, float]:
 def clear_outputs(b: Bench) -> None:
     keys = list(list_outputs(b))
     for start in range(0, len(keys), 1000):
-        b.c.s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]],
-                                                     "Quiet": True})
+        b.c.s3.delete_objects(
+            Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
+        )
 
 
 def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> dict[str, Any]:
@@ -423,8 +403,9 @@ def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> d
         wall = time.time()
         t0 = time.perf_counter()
         try:
-            reply = b.c.rt.invoke_endpoint_async(EndpointName=ASYNC_ENDPOINT, InputLocation=inputs[i],
-                                                 ContentType="text/csv", InferenceId=f"{tag}-{i}")
+            reply = b.c.rt.invoke_endpoint_async(
+                EndpointName=ASYNC_ENDPOINT, InputLocation=inputs[i], ContentType="text/csv", InferenceId=f"{tag}-{i}"
+            )
         except Exception as exc:
             refused.append(error_text(exc))
             return
@@ -461,15 +442,23 @@ def async_burst(b: Bench, inputs: list[str], tag: str, verify: bool = True) -> d
     missing = [i for i in accepted if i not in set(done) | set(failed)]
     result_s = [found[str(outputs[i])] - sent[i] for i in done]
     row: dict[str, Any] = {
-        "requests": n, "threads": threads, "accepted": len(accepted), "refused": len(refused),
-        "refusals": sorted(set(refused))[:5], "completed": len(done), "failed": len(failed), "missing": len(missing),
+        "requests": n,
+        "threads": threads,
+        "accepted": len(accepted),
+        "refused": len(refused),
+        "refusals": sorted(set(refused))[:5],
+        "completed": len(done),
+        "failed": len(failed),
+        "missing": len(missing),
         "accept_p50_ms": 1e3 * pct([accept[i] for i in accepted], 0.5),
         "accept_p99_ms": 1e3 * pct([accept[i] for i in accepted], 0.99),
-        "result_p50_s": pct(result_s, 0.5), "result_p99_s": pct(result_s, 0.99),
+        "result_p50_s": pct(result_s, 0.5),
+        "result_p99_s": pct(result_s, 0.99),
         "result_max_s": max(result_s, default=math.nan),
         "send_s": sends_done - min((sent[i] for i in accepted), default=sends_done),
         "all_seen_after_s": seen_all - min((sent[i] for i in accepted), default=seen_all),
-        "server_cpu_ms_per_request": 1e3 * cpu.server_s / n, "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n,
+        "server_cpu_ms_per_request": 1e3 * cpu.server_s / n,
+        "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n,
     }
     if done:
         first = min(sent[i] for i in accepted)
@@ -519,8 +508,9 @@ def realtime_burst(b: Bench, n: int) -> dict[str, Any]:
     def one(i: int) -> None:
         t0 = time.perf_counter()
         try:
-            reply = b.c.rt.invoke_endpoint(EndpointName=REALTIME_ENDPOINT, Body=rows[i % len(rows)] + b"\n",
-                                           ContentType="text/csv")
+            reply = b.c.rt.invoke_endpoint(
+                EndpointName=REALTIME_ENDPOINT, Body=rows[i % len(rows)] + b"\n", ContentType="text/csv"
+            )
             text = reply["Body"].read().decode().strip()
         except Exception as exc:
             errors.append(error_text(exc))
@@ -537,12 +527,20 @@ def realtime_burst(b: Bench, n: int) -> dict[str, Any]:
         run_threads(b.args.threads, n, one)
     ok = [x for x in latency if not math.isnan(x)]
     last = max((e for e in ends if not math.isnan(e)), default=start)
-    return {"requests": n, "threads": b.args.threads, "completed": len(ok), "errors": len(errors),
-            "error_messages": sorted(set(errors))[:5], "wrong": len(wrong),
-            "p50_ms": 1e3 * pct(ok, 0.5), "p99_ms": 1e3 * pct(ok, 0.99),
-            "span_s": last - start, "rps": len(ok) / (last - start) if last > start else 0.0,
-            "server_cpu_ms_per_request": 1e3 * cpu.server_s / n,
-            "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n}
+    return {
+        "requests": n,
+        "threads": b.args.threads,
+        "completed": len(ok),
+        "errors": len(errors),
+        "error_messages": sorted(set(errors))[:5],
+        "wrong": len(wrong),
+        "p50_ms": 1e3 * pct(ok, 0.5),
+        "p99_ms": 1e3 * pct(ok, 0.99),
+        "span_s": last - start,
+        "rps": len(ok) / (last - start) if last > start else 0.0,
+        "server_cpu_ms_per_request": 1e3 * cpu.server_s / n,
+        "instances_cpu_ms_per_request": 1e3 * cpu.instances_s / n,
+    }
 
 
 def bursts(b: Bench) -> dict[str, Any]:
@@ -559,14 +557,17 @@ def bursts(b: Bench) -> dict[str, Any]:
         asynchronous = async_burst(b, inputs, f"r{rep}")
         ratio = asynchronous["rps"] / realtime["rps"] if realtime["rps"] else math.nan
         runs.append({"realtime": realtime, "async": asynchronous, "ratio": ratio})
-        say(f"  run {rep + 1}: real-time {realtime['rps']:,.0f} req/s (p50 {realtime['p50_ms']:.1f} ms); async"
+        say(
+            f"  run {rep + 1}: real-time {realtime['rps']:,.0f} req/s (p50 {realtime['p50_ms']:.1f} ms); async"
             f" {asynchronous['rps']:,.0f} req/s, accept p50 {asynchronous['accept_p50_ms']:.1f} ms, result p50"
             f" {asynchronous['result_p50_s']:.2f} s, {asynchronous['completed']}/{n} done"
-            f" ({asynchronous['failed']} failed, {asynchronous['refused']} refused); ratio {ratio:.2f}")
+            f" ({asynchronous['failed']} failed, {asynchronous['refused']} refused); ratio {ratio:.2f}"
+        )
     keys = [u.removeprefix(f"s3://{BUCKET}/") for u in inputs]
     for start in range(0, len(keys), 1000):
-        b.c.s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]],
-                                                     "Quiet": True})
+        b.c.s3.delete_objects(
+            Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
+        )
     median = sorted(runs, key=lambda r: r["ratio"] if not math.isnan(r["ratio"]) else -1.0)[(len(runs) - 1) // 2]
     return {"runs": runs, "median": median, "ratios": [r["ratio"] for r in runs]}
 
@@ -626,20 +627,29 @@ def large_input(b: Bench) -> dict[str, Any]:
     b.c.s3.upload_file(str(path), BUCKET, "large/input.csv")
     upload_s = time.perf_counter() - t0
     path.unlink()
-    say(f"large input: {size / MiB:,.0f} MiB, {rows:,} rows, made in {made_s:.1f} s, uploaded (upload_file) in"
-        f" {upload_s:.1f} s")
-    row: dict[str, Any] = {"bytes": size, "rows": rows, "upload_s": upload_s,
-                           "container_max_mb": b.args.container_max_mb}
+    say(
+        f"large input: {size / MiB:,.0f} MiB, {rows:,} rows, made in {made_s:.1f} s, uploaded (upload_file) in"
+        f" {upload_s:.1f} s"
+    )
+    row: dict[str, Any] = {
+        "bytes": size,
+        "rows": rows,
+        "upload_s": upload_s,
+        "container_max_mb": b.args.container_max_mb,
+    }
     time.sleep(1.0)
     idle_kb = rss_kb(b.pid)
     row["server_idle_rss_mb"] = idle_kb / 1024
     with Rss(b.pid, b.server.instance_pids) as rss:
         sent = time.time()
         try:
-            reply = b.c.rt.invoke_endpoint_async(EndpointName=ASYNC_ENDPOINT,
-                                                 InputLocation=f"s3://{BUCKET}/large/input.csv",
-                                                 ContentType="text/csv", InferenceId="large",
-                                                 InvocationTimeoutSeconds=3600)
+            reply = b.c.rt.invoke_endpoint_async(
+                EndpointName=ASYNC_ENDPOINT,
+                InputLocation=f"s3://{BUCKET}/large/input.csv",
+                ContentType="text/csv",
+                InferenceId="large",
+                InvocationTimeoutSeconds=3600,
+            )
         except Exception as exc:
             row.update(status="refused", reason=error_text(exc))
             reply = None
@@ -672,9 +682,11 @@ def large_input(b: Bench) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         b.c.s3.delete_object(Bucket=BUCKET, Key="large/input.csv")
     clear_outputs(b)
-    say(f"  large input: {row.get('status')} in {row.get('result_s', math.nan):.1f} s; server peak RSS"
+    say(
+        f"  large input: {row.get('status')} in {row.get('result_s', math.nan):.1f} s; server peak RSS"
         f" {row['server_peak_rss_mb']:,.0f} MiB (idle {row['server_idle_rss_mb']:,.0f})"
-        + (f"; {row['reason'][:300]}" if "reason" in row else ""))
+        + (f"; {row['reason'][:300]}" if "reason" in row else "")
+    )
     return row
 
 
@@ -700,8 +712,9 @@ def scale_to_zero(b: Bench) -> str | None:
     wait_in_service(b, 120)
     try:
         sm.update_endpoint_weights_and_capacities(
-            EndpointName=ASYNC_ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": VARIANT,
-                                                                       "DesiredInstanceCount": 0}])
+            EndpointName=ASYNC_ENDPOINT,
+            DesiredWeightsAndCapacities=[{"VariantName": VARIANT, "DesiredInstanceCount": 0}],
+        )
     except Exception as exc:
         if error_code(exc) == "ValidationException" or "ParamValidation" in type(exc).__name__:
             return f"not supported by this build: {error_text(exc)}"
@@ -717,8 +730,10 @@ def scale_to_zero(b: Bench) -> str | None:
         if status == "Failed":
             return f"the endpoint failed scaling to zero: {described.get('FailureReason')}"
         time.sleep(0.05)
-    return (f"did not reach InService with 0 instances in 120 s (status {described.get('EndpointStatus')},"
-            f" CurrentInstanceCount {described.get('ProductionVariants', [{}])[0].get('CurrentInstanceCount')})")
+    return (
+        f"did not reach InService with 0 instances in 120 s (status {described.get('EndpointStatus')},"
+        f" CurrentInstanceCount {described.get('ProductionVariants', [{}])[0].get('CurrentInstanceCount')})"
+    )
 
 
 def wait_in_service(b: Bench, timeout_s: float) -> None:
@@ -742,8 +757,12 @@ def cold_start(b: Bench) -> dict[str, Any]:
         before = set(b.server.instance_pids())
         sent = time.time()
         try:
-            reply = b.c.rt.invoke_endpoint_async(EndpointName=ASYNC_ENDPOINT, InputLocation=f"s3://{BUCKET}/cold/row.csv",
-                                                 ContentType="text/csv", InferenceId=f"cold-{rep}")
+            reply = b.c.rt.invoke_endpoint_async(
+                EndpointName=ASYNC_ENDPOINT,
+                InputLocation=f"s3://{BUCKET}/cold/row.csv",
+                ContentType="text/csv",
+                InferenceId=f"cold-{rep}",
+            )
         except Exception as exc:
             why = f"InvokeEndpointAsync at zero instances refused: {error_text(exc)}"
             say(f"  cold start: {why}")
@@ -752,24 +771,35 @@ def cold_start(b: Bench) -> dict[str, Any]:
         out_key = split_uri(reply["OutputLocation"])[1]
         fail_key = split_uri(reply.get("FailureLocation") or reply["OutputLocation"] + "-error")[1]
         key, modified, seen = wait_object(b, [out_key, fail_key], b.args.cold_timeout, 0.02)
-        run: dict[str, Any] = {"accept_s": accept_s, "result_s": modified - sent, "seen_s": seen - sent,
-                               "instance_processes_before": len(before),
-                               "new_instance_processes": len(set(b.server.instance_pids()) - before)}
+        run: dict[str, Any] = {
+            "accept_s": accept_s,
+            "result_s": modified - sent,
+            "seen_s": seen - sent,
+            "instance_processes_before": len(before),
+            "new_instance_processes": len(set(b.server.instance_pids()) - before),
+        }
         if key is None:
             run["status"] = f"no result in {b.args.cold_timeout:g} s"
         elif key == fail_key:
             run["status"] = "failed: " + b.c.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()[:500].decode(
-                "utf-8", "replace")
+                "utf-8", "replace"
+            )
         else:
             text = b.c.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().strip()
             run["status"] = "completed" if close(float(text), float(b.data.expected[0])) else f"WRONG: {text}"
         runs.append(run)
-        say(f"  cold start {rep + 1}: {run['status']}, result after {run['result_s']:.2f} s"
-            f" (seen {run['seen_s']:.2f} s)")
+        say(
+            f"  cold start {rep + 1}: {run['status']}, result after {run['result_s']:.2f} s"
+            f" (seen {run['seen_s']:.2f} s)"
+        )
         clear_outputs(b)
         if key is None:
-            return {"supported": True, "runs": runs, "median_s": math.nan,
-                    "reason": f"scaled to 0 instances, but the request had no result in {b.args.cold_timeout:g} s"}
+            return {
+                "supported": True,
+                "runs": runs,
+                "median_s": math.nan,
+                "reason": f"scaled to 0 instances, but the request had no result in {b.args.cold_timeout:g} s",
+            }
     good = [r["result_s"] for r in runs if r["status"] == "completed"]
     return {"supported": True, "runs": runs, "median_s": statistics.median(good) if good else math.nan}
 
@@ -809,8 +839,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         hook = b.hook
         setup_s = time.perf_counter() - t0
         say(f"model trained, server at {server.url}, both endpoints InService in {setup_s:.1f} s (work dir {work})")
-        pins = {"bench": affinity(os.getpid()), "homeport": affinity(b.pid),
-                "instances": [affinity(p) for p in server.instance_pids()]}
+        pins = {
+            "bench": affinity(os.getpid()),
+            "homeport": affinity(b.pid),
+            "instances": [affinity(p) for p in server.instance_pids()],
+        }
         burst = bursts(b)
         large = {"skipped": True} if args.skip_large else large_input(b)
         cold = cold_start(b)
@@ -827,22 +860,36 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     else:
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "quick": args.quick, "setup_s": setup_s,
-        "config": {"requests": args.requests, "threads": args.threads, "instances": args.instances,
-                   "max_concurrent_invocations_per_instance": args.per_instance, "repeats": args.repeats,
-                   "large_mb": None if args.skip_large else args.large_mb, "poll_ms": args.poll_ms,
-                   "container_max_mb": args.container_max_mb},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "setup_s": setup_s,
+        "config": {
+            "requests": args.requests,
+            "threads": args.threads,
+            "instances": args.instances,
+            "max_concurrent_invocations_per_instance": args.per_instance,
+            "repeats": args.repeats,
+            "large_mb": None if args.skip_large else args.large_mb,
+            "poll_ms": args.poll_ms,
+            "container_max_mb": args.container_max_mb,
+        },
         "pinning": pins if can_pin() else "none (fewer than 2 usable cores)",
-        "notify": notify, "burst": burst, "large": large, "cold_start": cold,
-        "server_vmhwm_mb": hwm / 1024, "server_log": logged, "notes": notes,
-        "targets": {"async_over_realtime_min": TARGET_THROUGHPUT, "cold_start_max_s": TARGET_COLD_S,
-                    "info_rss_above_idle_max_mb": TARGET_RSS_ABOVE_IDLE_MB},
+        "notify": notify,
+        "burst": burst,
+        "large": large,
+        "cold_start": cold,
+        "server_vmhwm_mb": hwm / 1024,
+        "server_log": logged,
+        "notes": notes,
+        "targets": {
+            "async_over_realtime_min": TARGET_THROUGHPUT,
+            "cold_start_max_s": TARGET_COLD_S,
+            "info_rss_above_idle_max_mb": TARGET_RSS_ABOVE_IDLE_MB,
+        },
     }
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def table(r: dict[str, Any]) -> str:
@@ -850,11 +897,13 @@ def table(r: dict[str, Any]) -> str:
     med = r["burst"]["median"]
     a, rt = med["async"], med["realtime"]
     runs = len(r["burst"]["runs"])
-    lines = [f"burst: {cfg['requests']:,} one-row requests from {cfg['threads']} threads,"
-             f" {cfg['instances']} instance(s) per endpoint, MaxConcurrentInvocationsPerInstance"
-             f" {cfg['max_concurrent_invocations_per_instance']};"
-             f" the median of {runs} run{'s' if runs > 1 else ''} by ratio",
-             f"{'figure':<50} {'value':>13} {'ratio / target':>24}"]
+    lines = [
+        f"burst: {cfg['requests']:,} one-row requests from {cfg['threads']} threads,"
+        f" {cfg['instances']} instance(s) per endpoint, MaxConcurrentInvocationsPerInstance"
+        f" {cfg['max_concurrent_invocations_per_instance']};"
+        f" the median of {runs} run{'s' if runs > 1 else ''} by ratio",
+        f"{'figure':<50} {'value':>13} {'ratio / target':>24}",
+    ]
 
     def add(label: str, value: str, judged: str = "") -> None:
         lines.append(f"{label:<50} {value:>13} {judged:>24}")
@@ -866,39 +915,66 @@ def table(r: dict[str, Any]) -> str:
     add("async: throughput (req/s)", f"{a['rps']:,.0f}")
     add("real-time: latency p50 / p99 (ms)", f"{rt['p50_ms']:.1f} / {rt['p99_ms']:.1f}")
     add("real-time: throughput (req/s), the floor", f"{rt['rps']:,.0f}")
-    add("server CPU per request, async / real-time (ms)",
-        f"{a['server_cpu_ms_per_request']:.2f} / {rt['server_cpu_ms_per_request']:.2f}", "(information)")
-    add("instances' CPU per request, async / real-time (ms)",
-        f"{a['instances_cpu_ms_per_request']:.2f} / {rt['instances_cpu_ms_per_request']:.2f}", "(information)")
+    add(
+        "server CPU per request, async / real-time (ms)",
+        f"{a['server_cpu_ms_per_request']:.2f} / {rt['server_cpu_ms_per_request']:.2f}",
+        "(information)",
+    )
+    add(
+        "instances' CPU per request, async / real-time (ms)",
+        f"{a['instances_cpu_ms_per_request']:.2f} / {rt['instances_cpu_ms_per_request']:.2f}",
+        "(information)",
+    )
     ratio = med["ratio"]
-    add("async ÷ real-time throughput", f"{ratio:.2f}",
-        f"≥ {TARGET_THROUGHPUT:g}  {verdict(ratio >= TARGET_THROUGHPUT)}")
+    add(
+        "async ÷ real-time throughput",
+        f"{ratio:.2f}",
+        f"≥ {TARGET_THROUGHPUT:g}  {verdict(ratio >= TARGET_THROUGHPUT)}",
+    )
     if runs > 1:
         add("  every run's ratio", " ".join(f"{x:.2f}" for x in r["burst"]["ratios"]))
-    bad = [f"{x['async']['failed']} failed, {x['async']['missing']} missing, {x['async']['refused']} refused,"
-           f" {x['async'].get('wrong', 0)} wrong (async); {x['realtime']['errors']} errors, {x['realtime']['wrong']}"
-           f" wrong (real-time)" for x in r["burst"]["runs"]
-           if x["async"]["failed"] or x["async"]["missing"] or x["async"]["refused"] or x["async"].get("wrong")
-           or x["realtime"]["errors"] or x["realtime"]["wrong"]]
+    bad = [
+        f"{x['async']['failed']} failed, {x['async']['missing']} missing, {x['async']['refused']} refused,"
+        f" {x['async'].get('wrong', 0)} wrong (async); {x['realtime']['errors']} errors, {x['realtime']['wrong']}"
+        f" wrong (real-time)"
+        for x in r["burst"]["runs"]
+        if x["async"]["failed"]
+        or x["async"]["missing"]
+        or x["async"]["refused"]
+        or x["async"].get("wrong")
+        or x["realtime"]["errors"]
+        or x["realtime"]["wrong"]
+    ]
     lines += [f"  PROBLEMS: {p}" for p in bad]
     lines.append("")
     large = r["large"]
     if large.get("skipped"):
         lines.append("large input: skipped (--skip-large)")
     else:
-        lines.append(f"large input: {large['bytes'] / MiB:,.0f} MiB of CSV, {large['rows']:,} rows"
-                     + (f" (the model's MAX_CONTENT_LENGTH: {large['container_max_mb']:,} MiB)"
-                        if large["container_max_mb"] else " (the container's default body limit)"))
+        lines.append(
+            f"large input: {large['bytes'] / MiB:,.0f} MiB of CSV, {large['rows']:,} rows"
+            + (
+                f" (the model's MAX_CONTENT_LENGTH: {large['container_max_mb']:,} MiB)"
+                if large["container_max_mb"]
+                else " (the container's default body limit)"
+            )
+        )
         if large.get("status") == "completed":
             add("  send → result (s)", f"{large['result_s']:.1f}", f"{large['mb_s']:.0f} MiB/s")
             add("  output checked", "ok" if large.get("ok") else "WRONG")
         else:
             add("  result", str(large.get("status")))
             lines.append(f"  reason: {large.get('reason', '')[:600]}")
-        add("  server peak VmRSS (MiB)", f"{large['server_peak_rss_mb']:,.0f}",
-            f"÷ input {large['peak_over_input']:.2f}")
-        add("  same above idle (MiB)", f"{large['server_above_idle_mb']:,.0f}",
-            f"÷ input {large['above_idle_over_input']:.2f}  {verdict(large['server_above_idle_mb'] < 200)}*")
+        add(
+            "  server peak VmRSS (MiB)",
+            f"{large['server_peak_rss_mb']:,.0f}",
+            f"÷ input {large['peak_over_input']:.2f}",
+        )
+        add(
+            "  same above idle (MiB)",
+            f"{large['server_above_idle_mb']:,.0f}",
+            f"÷ input {large['above_idle_over_input']:.2f}  {verdict(large['server_above_idle_mb'] < 200)}*",
+        )
         add("  its instances' peak VmRSS, summed (MiB)", f"{large['instances_peak_rss_mb']:,.0f}", "(information)")
     lines.append("")
     cold = r["cold_start"]
@@ -936,22 +1012,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--repeats", type=int, help="burst runs, each path, interleaved (default 3; 1 with --quick)")
     parser.add_argument("--instances", type=int, default=1, help="instances per endpoint (default 1)")
-    parser.add_argument("--per-instance", type=int, default=4,
-                        help="MaxConcurrentInvocationsPerInstance of the async endpoint (default 4)")
+    parser.add_argument(
+        "--per-instance",
+        type=int,
+        default=4,
+        help="MaxConcurrentInvocationsPerInstance of the async endpoint (default 4)",
+    )
     parser.add_argument("--large-mb", type=int, help="size of the large input, MiB (default 1024; 64 with --quick)")
     parser.add_argument("--skip-large", action="store_true", help="no large input")
-    parser.add_argument("--container-max-mb", type=int,
-                        help="the model's MAX_CONTENT_LENGTH, MiB (default: twice the large input; 0 sets none:"
-                             " the container's default)")
-    parser.add_argument("--notify", action="store_true",
-                        help="find results through AsyncInferenceConfig NotificationConfig (a webhook here)")
+    parser.add_argument(
+        "--container-max-mb",
+        type=int,
+        help="the model's MAX_CONTENT_LENGTH, MiB (default: twice the large input; 0 sets none:"
+        " the container's default)",
+    )
+    parser.add_argument(
+        "--notify",
+        action="store_true",
+        help="find results through AsyncInferenceConfig NotificationConfig (a webhook here)",
+    )
     parser.add_argument("--poll-ms", type=float, default=200.0, help="S3 listing interval once every request is sent")
     parser.add_argument("--cold-repeats", type=int, default=3)
     parser.add_argument("--burst-timeout", type=float, default=300.0)
     parser.add_argument("--large-timeout", type=float, default=LARGE_TIMEOUT_S)
     parser.add_argument("--cold-timeout", type=float, default=COLD_TIMEOUT_S)
-    parser.add_argument("--homeport-cores", type=lambda v: {int(c) for c in v.split(",")}, default={SERVER_CORE},
-                        metavar="LIST", help=f"cores for homeport and its instances (default {SERVER_CORE})")
+    parser.add_argument(
+        "--homeport-cores",
+        type=lambda v: {int(c) for c in v.split(",")},
+        default={SERVER_CORE},
+        metavar="LIST",
+        help=f"cores for homeport and its instances (default {SERVER_CORE})",
+    )
     parser.add_argument("--tmp", help="where the work directory goes (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (server data dir and log)")
     args = parser.parse_args(argv)
