@@ -38,13 +38,19 @@ def test_back_off_doubles_to_five_minutes() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 9, 10, 20)] == [1.0, 2.0, 4.0, 256.0, 300.0, 300.0]
 
 
-def test_a_failed_delivery_waits_its_back_off_then_is_delivered(tmp_path: Path) -> None:
+def one_notification(tmp_path: Path, failures: int) -> tuple[ManualClock, Store, FlakyHook, Notifier]:
+    """A notifier over a store holding one pending notification, and a webhook that fails `failures` times."""
     clock = ManualClock()
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    hook = FlakyHook(failures=2)
+    hook = FlakyHook(failures)
     notifier = Notifier(Context(Settings(data_dir=tmp_path), store, clock), post=hook)
     with store.transaction() as conn:
         notifications.add(conn, "ep", "http://hook/x", {"eventName": "TestNotification"}, clock.now())
+    return clock, store, hook, notifier
+
+
+def test_a_failed_delivery_waits_its_back_off_then_is_delivered(tmp_path: Path) -> None:
+    clock, store, hook, notifier = one_notification(tmp_path, failures=2)
     run_due(notifier)
     assert len(hook.calls) == 1
     clock.advance(0.5)
@@ -67,12 +73,7 @@ def test_a_failed_delivery_waits_its_back_off_then_is_delivered(tmp_path: Path) 
 
 
 def test_a_webhook_that_never_answers_is_given_up_with_the_reason(tmp_path: Path) -> None:
-    clock = ManualClock()
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    hook = FlakyHook(failures=1000)
-    notifier = Notifier(Context(Settings(data_dir=tmp_path), store, clock), post=hook)
-    with store.transaction() as conn:
-        notifications.add(conn, "ep", "http://hook/x", {"eventName": "TestNotification"}, clock.now())
+    clock, store, hook, notifier = one_notification(tmp_path, failures=1000)
     for _ in range(MAX_ATTEMPTS + 3):
         run_due(notifier)
         clock.advance(300)
