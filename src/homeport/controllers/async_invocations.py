@@ -21,13 +21,14 @@ import logging
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import Route, Router, least_outstanding
 from homeport.dataplane.streaming import invoke_streaming
 from homeport.instances import Instance
+from homeport.lane import Lane
 from homeport.objects.locations import UnreachableObject
 from homeport.services import notifications as messages
 from homeport.services.context import Context
@@ -37,6 +38,7 @@ from homeport.store import async_queue as queue
 from homeport.store.async_queue import AsyncRequest, RequestState
 
 log = logging.getLogger("homeport.async")
+T = TypeVar("T")
 
 TICK_S = 0.5
 FAST_TICK_S = 0.02
@@ -79,6 +81,7 @@ class AsyncWorker:
         self.in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.loop = Loop("async worker")
+        self.lane = Lane("homeport-async")
         self.wake = self.loop.wake
 
     def restore(self) -> None:
@@ -149,7 +152,7 @@ class AsyncWorker:
     async def _end(self, request: AsyncRequest, why: str, status: int) -> None:
         result = await self._fail(request, why, status)
         route = self.router.routes.get(request.endpoint)
-        self._finish(request, route.asynchronous if route else None, result)
+        await self._end_with(request, route.asynchronous if route else None, result)
 
     def _without_instances(self, endpoint: str) -> None:
         with self.ctx.store.transaction() as conn:
@@ -163,6 +166,13 @@ class AsyncWorker:
         if now >= self._next_start.get(endpoint, 0.0) and self.scale_from_zero(endpoint):
             self._next_start[endpoint] = now + RESTART_FROM_ZERO_S
             log.info("endpoint %s had no instance for %d queued requests: starting one", endpoint, stats.queued)
+
+    async def _small_io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Reads and writes of small objects: through the worker's lane when they stay on this machine (the
+        embedded store), through a pool thread when they may wait on a network (an external S3 store)."""
+        if self.ctx.objects.external is None:
+            return await self.lane.run(fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -181,10 +191,15 @@ class AsyncWorker:
             self.in_flight[route.endpoint] -= 1
             self.wake()
         if result is not None:
-            self._finish(request, route.asynchronous, result)
+            await self._end_with(request, route.asynchronous, result)
 
-    def _finish(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> None:
-        """The request ends, and its notification is queued, in one transaction: a crash loses neither."""
+    async def _end_with(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> None:
+        if await self.lane.run(self._finish, request, config, result):
+            self.notify()
+
+    def _finish(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> bool:
+        """The request ends, and its notification is queued, in one transaction: a crash loses neither. True
+        when there is a notification to send."""
         topic = messages.topics(config).get(result.status)
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
@@ -194,15 +209,14 @@ class AsyncWorker:
             if topic:
                 message = messages.inference_result(config or {}, self.ctx.settings.region, request, result, now)
                 notifications.add(conn, request.endpoint, topic, message, now)
-        if topic:
-            self.notify()
+        return bool(topic)
 
     async def _process(self, route: Route, request: AsyncRequest) -> Result | None:
         """The request's result (its object written), or None when it went back to the queue."""
         if self.ctx.clock.now() > request.expires:
             return await self._fail(request, _expired(request), 400)
         try:
-            payload = await asyncio.to_thread(self._open, request.input)
+            payload = await self._small_io(self._open, request.input)
         except (UnreachableObject, OSError) as exc:
             return await self._fail(request, f"Cannot read the InputLocation {request.input}: {exc}", 400)
         try:
@@ -236,7 +250,7 @@ class AsyncWorker:
                 content_type = reply.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
                 del payload
                 if 200 <= status < 300:
-                    await asyncio.to_thread(self.ctx.objects.put_bytes, request.output, body, content_type)
+                    await self._small_io(self.ctx.objects.put_bytes, request.output, body, content_type)
         except InstanceTimeout:
             return await self._fail(
                 request,
@@ -324,7 +338,7 @@ class AsyncWorker:
             }
         ).encode()
         try:
-            await asyncio.to_thread(self.ctx.objects.put_bytes, request.failure, document, "application/json")
+            await self._small_io(self.ctx.objects.put_bytes, request.failure, document, "application/json")
         except (UnreachableObject, OSError) as exc:  # nowhere to say it: the log is all that is left
             log.error(
                 "async request %s failed (%s), and its failure document cannot be written: %s", request.id, reason, exc

@@ -59,7 +59,7 @@ from homeport.errors import (
     NoSuchUpload,
 )
 from homeport.objects.names import after_prefix, check_bucket, check_key
-from homeport.store.db import sqlite_pragmas
+from homeport.store.db import SQLITE_POOL, sqlite_pragmas
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
@@ -228,7 +228,10 @@ class LocalObjectStore:
         for leftover in (root / "tmp").iterdir():  # writes a crash interrupted: never visible, now gone
             leftover.unlink(missing_ok=True)
         self._engine = create_engine(
-            f"sqlite:///{root / 'index.db'}", connect_args={"check_same_thread": False, "timeout": 30}
+            f"sqlite:///{root / 'index.db'}",
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL,
+            max_overflow=SQLITE_POOL,
         )
         event.listen(self._engine, "connect", sqlite_pragmas)
         _meta.create_all(self._engine)

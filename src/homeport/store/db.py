@@ -107,11 +107,18 @@ def decode_token(token: str) -> int:
     return offset
 
 
+# Connections kept open: more threads than SQLAlchemy's default 5 use the store at once (the event loop, the
+# default executor's, batch transform's), and an overflow connection is opened and closed (PRAGMAs and all) per use.
+SQLITE_POOL = 16
+
+
 class Store:
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url, future=True)
         if url.startswith("sqlite"):
+            self.engine = create_engine(url, pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
             event.listen(self.engine, "connect", sqlite_pragmas)
+        else:
+            self.engine = create_engine(url)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
