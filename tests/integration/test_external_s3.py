@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import KEYS, boto_client, csv_rows, deploy
+from tests.conftest import KEYS, XGBOOST_IMAGE, boto_client, csv_rows, deploy
 
 pytest.importorskip("s3fs")
 
@@ -95,3 +95,37 @@ def test_transform_jobs_read_and_write_the_external_store(
         np.testing.assert_allclose(got, xgb_model["booster"].inplace_predict(rows), rtol=1e-6)
     missing = run_job(sm, model, "s3://remote-batch/nothing/", "s3://remote-batch/out3/")
     assert missing["TransformJobStatus"] == "Failed" and "No S3 objects found" in missing["FailureReason"]
+
+
+def test_async_requests_read_and_write_the_external_store(
+    remote: str, external_server: Any, xgb_model: dict[str, Any], probe: str
+) -> None:
+    """Small payloads (read whole, one PUT) and a large one (streamed both ways, a multipart upload)."""
+    from tests.integration.test_async_inference import deploy_async, result
+
+    store = boto_client("s3", remote)
+    store.create_bucket(Bucket="remote-async")
+    store.upload_file(str(xgb_model["path"]), "remote-async", "model.tar.gz")
+    sm = boto_client("sagemaker", external_server.url)
+    runtime = boto_client("sagemaker-runtime", external_server.url)
+    endpoint = deploy_async(sm, "s3://remote-async/model.tar.gz", "remote-async", image=XGBOOST_IMAGE)
+    x = xgb_model["x"][:5]
+    store.put_object(Bucket="remote-async", Key="in/rows.csv", Body=csv_rows(x))
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation="s3://remote-async/in/rows.csv", ContentType="text/csv"
+    )
+    kind, body = result(store, reply)
+    assert kind == "output"
+    np.testing.assert_allclose(
+        np.array(body.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )
+
+    store.upload_file(probe.removeprefix("file://"), "remote-async", "probe.tar.gz")
+    echo = deploy_async(sm, "s3://remote-async/probe.tar.gz", "remote-async", env={"PROBE_MODE": "echo"})
+    payload = b"".join(b"%d,%s\n" % (i, b"y" * (i % 89)) for i in range(200_000))  # ~10 MB: streamed
+    store.put_object(Bucket="remote-async", Key="in/large.csv", Body=payload)
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=echo, InputLocation="s3://remote-async/in/large.csv", ContentType="text/csv"
+    )
+    kind, body = result(store, reply)
+    assert kind == "output" and body == payload
