@@ -127,3 +127,64 @@ def test_crash_restart_and_shutdown(tmp_path: Path, xgb_model: dict[str, Any]) -
         s3 = boto_client("s3", server.url)
         assert s3.get_object(Bucket="kept-models", Key="model.tar.gz")["Body"].read() == xgb_model["path"].read_bytes()
         assert not leftover.exists()  # swept at start, never visible
+
+
+def test_killing_one_of_two_instances_under_load_fails_no_request(tmp_path: Path, xgb_model: dict[str, Any]) -> None:
+    """SIGKILL of an instance mid-traffic: requests it had not answered go to the other one; nothing fails
+    for a client that never retries; the replacement comes up and serves."""
+    import boto3
+    from botocore.config import Config
+
+    with ServerProcess(tmp_path / "data", env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
+        sm = boto_client("sagemaker", server.url)
+        s3 = boto_client("s3", server.url)
+        s3.create_bucket(Bucket="ha-models")
+        s3.upload_file(str(xgb_model["path"]), "ha-models", "model.tar.gz")
+        endpoint = deploy(sm, "s3://ha-models/model.tar.gz", count=2)["endpoint"]
+        runtime = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id=KEYS["HOMEPORT_ACCESS_KEY_ID"],
+            aws_secret_access_key=KEYS["HOMEPORT_SECRET_ACCESS_KEY"],
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
+        )
+        body = csv_rows(xgb_model["x"][:3])
+        want = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
+        failures: list[Exception] = []
+        wrong: list[bytes] = []
+        count = 0
+        stop = threading.Event()
+
+        def hammer() -> None:
+            nonlocal count
+            while not stop.is_set():
+                try:
+                    got = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+                    reply = got["Body"].read()
+                    if reply != want:
+                        wrong.append(reply)
+                    count += 1
+                except Exception as exc:
+                    failures.append(exc)
+
+        workers = [threading.Thread(target=hammer) for _ in range(4)]
+        for w in workers:
+            w.start()
+        try:
+            until(lambda: count > 50)
+            victim, survivor = runtime_children(server)
+            os.kill(victim, signal.SIGKILL)
+            until(lambda: len(set(runtime_children(server)) - {victim, survivor}) == 1)  # the replacement
+            until(
+                lambda: (
+                    sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+                )
+            )
+            before = count
+            until(lambda: count > before + 50)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+        assert failures == [] and wrong == []
