@@ -16,6 +16,7 @@ the model, exactly one result object). An endpoint with work queued and no insta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -306,19 +307,16 @@ class AsyncWorker:
         return reply.status, reply.content_type, reply.error or bytes(kept)
 
     def _open(self, url: str) -> bytes | Streamed:
-        """The payload: read whole when small, else an open stream to send from."""
-        stream = self.ctx.objects.open(url)
-        try:
+        """The payload: read whole when small, else an open stream to send from (the caller closes it)."""
+        with contextlib.ExitStack() as closing:
+            stream = closing.enter_context(self.ctx.objects.open(url))
             size = stream.seek(0, os.SEEK_END)
             stream.seek(0)
             if size > STREAM_ABOVE:
+                closing.pop_all()
                 return Streamed(stream, size)
             data: bytes = stream.read()
-        except BaseException:
-            stream.close()
-            raise
-        stream.close()
-        return data
+            return data
 
     async def _requeue(self, request: AsyncRequest, why: str, *, reached_model: bool) -> None:
         log.info("async request %s goes back to the queue: %s", request.id, why)

@@ -14,7 +14,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from homeport.store.db import metadata
 
@@ -162,19 +177,13 @@ def recent(conn: Connection, endpoint: str, limit: int) -> list[Notification]:
 
 
 def failed_attempts(conn: Connection, endpoint: str) -> int:
-    """Attempts that did not deliver (SageMaker's NotificationFailures), over the log's lifetime."""
-    delivered = async_notifications.c.state == Delivery.DELIVERED.value
-    total = conn.execute(
-        select(func.coalesce(func.sum(async_notifications.c.attempts), 0)).where(
-            async_notifications.c.endpoint == endpoint
-        )
+    """Attempts that did not deliver (SageMaker's NotificationFailures), over the notifications still kept."""
+    c = async_notifications.c
+    delivered = case((c.state == Delivery.DELIVERED.value, 1), else_=0)
+    failed = conn.execute(
+        select(func.coalesce(func.sum(c.attempts - delivered), 0)).where(c.endpoint == endpoint)
     ).scalar_one()
-    successes = conn.execute(
-        select(func.count())
-        .select_from(async_notifications)
-        .where(async_notifications.c.endpoint == endpoint, delivered)
-    ).scalar_one()
-    return int(total) - int(successes)
+    return int(failed)
 
 
 def _notification(row: Any) -> Notification:
