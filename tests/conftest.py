@@ -146,3 +146,10 @@ def deploy(
 
 def csv_rows(x: np.ndarray) -> bytes:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in x).encode()
+
+
+def assert_scores(reply: bytes, model: dict[str, Any], x: np.ndarray) -> None:
+    """A CSV reply (one score per line) holds the trained booster's scores for the rows `x`."""
+    np.testing.assert_allclose(
+        np.array(reply.split(), dtype=np.float32), model["booster"].inplace_predict(x), rtol=1e-6
+    )

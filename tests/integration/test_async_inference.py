@@ -8,13 +8,12 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
 from homeport.controllers.async_invocations import STREAM_ABOVE
 from homeport.launch import ServerProcess
-from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, unique, wait_in_service
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique, wait_in_service
 from tests.integration.test_lifecycle import until
 from tests.integration.test_transform_jobs import id_rows
 
@@ -104,9 +103,7 @@ def test_a_request_is_queued_and_its_result_lands_at_the_output_location(
     assert reply["FailureLocation"].startswith(f"s3://{bucket}/failures/")
     kind, body = result(s3, reply)
     assert kind == "output"
-    np.testing.assert_allclose(
-        np.array(body.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
-    )
+    assert_scores(body, xgb_model, x)
     named = runtime.invoke_endpoint_async(
         EndpointName=endpoint,
         InputLocation=f"s3://{bucket}/requests/rows.csv",

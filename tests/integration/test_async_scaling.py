@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
 from homeport.cli_queue import raw_describe
-from tests.conftest import XGBOOST_IMAGE, csv_rows, deploy, wait_in_service
+from tests.conftest import XGBOOST_IMAGE, assert_scores, csv_rows, deploy, wait_in_service
 from tests.integration.test_async_inference import deploy_async, result
 from tests.integration.test_lifecycle import until
 
@@ -47,9 +46,7 @@ def test_a_request_to_an_endpoint_at_zero_instances_starts_one(
     for reply in replies:
         kind, body = result(s3, reply)
         assert kind == "output"
-        np.testing.assert_allclose(
-            np.array(body.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
-        )
+        assert_scores(body, xgb_model, x)
     until(lambda: instances(sm, endpoint) == (1, 1))  # one instance for all three, as a scaling policy would
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import KEYS, XGBOOST_IMAGE, boto_client, csv_rows, deploy
+from tests.conftest import KEYS, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, deploy
 
 pytest.importorskip("s3fs")
 
@@ -116,9 +116,7 @@ def test_async_requests_read_and_write_the_external_store(
     )
     kind, body = result(store, reply)
     assert kind == "output"
-    np.testing.assert_allclose(
-        np.array(body.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
-    )
+    assert_scores(body, xgb_model, x)
 
     store.upload_file(probe.removeprefix("file://"), "remote-async", "probe.tar.gz")
     echo = deploy_async(sm, "s3://remote-async/probe.tar.gz", "remote-async", env={"PROBE_MODE": "echo"})

@@ -27,29 +27,52 @@ def until(condition: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+class Traffic:
+    """Threads invoking an endpoint without pause while the block runs: how many answered, what failed, and
+    which replies differed from `want` (when given)."""
+
+    def __init__(self, runtime: Any, endpoint: str, body: bytes, want: bytes | None = None, threads: int = 4) -> None:
+        self.runtime, self.endpoint, self.body, self.want = runtime, endpoint, body, want
+        self.count = 0
+        self.failures: list[Exception] = []
+        self.wrong: list[bytes] = []
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._hammer) for _ in range(threads)]
+
+    def _hammer(self) -> None:
+        while not self._stop.is_set():
+            try:
+                reply = self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="text/csv", Body=self.body)
+                answer = reply["Body"].read()
+                if self.want is not None and answer != self.want:
+                    self.wrong.append(answer)
+                self.count += 1
+            except Exception as exc:
+                self.failures.append(exc)
+
+    def more_than(self, n: int) -> None:
+        """Wait until `n` more requests than now have been answered."""
+        before = self.count
+        until(lambda: self.count > before + n)
+
+    def __enter__(self) -> Traffic:
+        for w in self._workers:
+            w.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for w in self._workers:
+            w.join()
+
+
 def test_update_endpoint_switches_config_without_one_failed_request(
     sm: Any, runtime: Any, xgb_model: dict[str, Any]
 ) -> None:
     names = deploy(sm, xgb_model["url"])
     endpoint = names["endpoint"]
     body = csv_rows(xgb_model["x"][:1])
-    failures: list[Exception] = []
-    count = 0
-    stop = threading.Event()
-
-    def hammer() -> None:
-        nonlocal count
-        while not stop.is_set():
-            try:
-                runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
-                count += 1
-            except Exception as exc:
-                failures.append(exc)
-
-    workers = [threading.Thread(target=hammer) for _ in range(4)]
-    for w in workers:
-        w.start()
-    try:
+    with Traffic(runtime, endpoint, body) as traffic:
         new_config = unique("config")
         sm.create_endpoint_config(
             EndpointConfigName=new_config,
@@ -65,13 +88,8 @@ def test_update_endpoint_switches_config_without_one_failed_request(
         sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
         described = wait_in_service(sm, endpoint)
-        before = count
-        until(lambda: count > before + 20)  # traffic keeps flowing on the new fleet
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-    assert failures == []
+        traffic.more_than(20)  # traffic keeps flowing on the new fleet
+    assert traffic.failures == []
     assert described["EndpointConfigName"] == new_config
     assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 2
     sm.delete_endpoint(EndpointName=endpoint)
@@ -151,28 +169,8 @@ def test_killing_one_of_two_instances_under_load_fails_no_request(tmp_path: Path
         )
         body = csv_rows(xgb_model["x"][:3])
         want = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
-        failures: list[Exception] = []
-        wrong: list[bytes] = []
-        count = 0
-        stop = threading.Event()
-
-        def hammer() -> None:
-            nonlocal count
-            while not stop.is_set():
-                try:
-                    got = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
-                    reply = got["Body"].read()
-                    if reply != want:
-                        wrong.append(reply)
-                    count += 1
-                except Exception as exc:
-                    failures.append(exc)
-
-        workers = [threading.Thread(target=hammer) for _ in range(4)]
-        for w in workers:
-            w.start()
-        try:
-            until(lambda: count > 50)
+        with Traffic(runtime, endpoint, body, want) as traffic:
+            traffic.more_than(50)
             victim, survivor = runtime_children(server)
             os.kill(victim, signal.SIGKILL)
             until(lambda: len(set(runtime_children(server)) - {victim, survivor}) == 1)  # the replacement
@@ -181,10 +179,5 @@ def test_killing_one_of_two_instances_under_load_fails_no_request(tmp_path: Path
                     sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]["CurrentInstanceCount"] == 2
                 )
             )
-            before = count
-            until(lambda: count > before + 50)
-        finally:
-            stop.set()
-            for w in workers:
-                w.join()
-        assert failures == [] and wrong == []
+            traffic.more_than(50)
+        assert traffic.failures == [] and traffic.wrong == []
