@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from homeport.clock import ManualClock
-from homeport.controllers.notifier import MAX_ATTEMPTS, DeliveryFailed, Notifier, retry_delay
+from homeport.controllers.notifier import MAX_ATTEMPTS, DeliveryFailed, Notifier, post_json, retry_delay
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store import Store, notifications
@@ -88,3 +93,42 @@ def test_a_webhook_that_never_answers_is_given_up_with_the_reason(tmp_path: Path
         notifications.prune(conn, delivered_before=clock.now(), abandoned_before=item.created + 1)
         assert notifications.recent(conn, "ep", 5) == []
     store.close()
+
+
+class _Answer(BaseHTTPRequestHandler):
+    status = 204
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(self.status)
+        if self.status == 302:
+            self.send_header("Location", "http://elsewhere.invalid/")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "delivered"), [(204, True), (200, True), (302, False), (500, False)])
+def test_post_json_takes_only_a_2xx_answer_and_follows_no_redirect(status: int, delivered: bool) -> None:
+    handler = type("Answer", (_Answer,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook?x=1"
+    try:
+        if delivered:
+            post_json(url, b"{}", {"Content-Type": "application/json"}, 5.0)
+        else:
+            with pytest.raises(DeliveryFailed, match=f"answered {status}"):
+                post_json(url, b"{}", {"Content-Type": "application/json"}, 5.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_post_json_to_nothing_listening_is_a_delivery_failure() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    with pytest.raises(DeliveryFailed, match="cannot POST"):
+        post_json(f"http://127.0.0.1:{port}/", b"{}", {}, 2.0)

@@ -285,3 +285,42 @@ def test_a_large_payload_streams_to_the_instance_and_back(
     kind, body = result(s3, reply)
     assert kind == "failure"
     assert "ended before replying, 3 times" in json.loads(body)["FailureReason"]
+
+
+def test_a_streamed_payload_past_its_invocation_timeout_fails_with_a_timeout_document(
+    sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    endpoint = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "5"})
+    s3.put_object(Bucket=bucket, Key="slow-large.csv", Body=b"1,2\n" * (STREAM_ABOVE // 4 + 1))
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=endpoint,
+        InputLocation=f"s3://{bucket}/slow-large.csv",
+        ContentType="text/csv",
+        InvocationTimeoutSeconds=1,
+    )
+    kind, body = result(s3, reply)
+    assert kind == "failure" and "InvocationTimeoutSeconds (1 s)" in json.loads(body)["FailureReason"]
+
+
+def test_requests_queued_when_the_endpoint_turns_real_time_each_end_with_a_failure_document(
+    sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    endpoint = deploy_async(sm, probe, bucket, env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "1"})
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    )
+    realtime = unique("realtime-config")
+    sm.create_endpoint_config(EndpointConfigName=realtime, ProductionVariants=config["ProductionVariants"])
+    s3.put_object(Bucket=bucket, Key="turning.csv", Body=id_rows(0, 1))
+    replies = [
+        runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{bucket}/turning.csv")
+        for _ in range(4)
+    ]
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=realtime)
+    ends = [result(s3, reply) for reply in replies]
+    failures = [json.loads(body)["FailureReason"] for kind, body in ends if kind == "failure"]
+    assert failures and all("updated to a real-time config" in f for f in failures), ends
+    wait_in_service(sm, endpoint)
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{bucket}/turning.csv")
+    assert "not an asynchronous endpoint" in err.value.response["Error"]["Message"]

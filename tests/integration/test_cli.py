@@ -152,3 +152,5 @@ def test_invoke_async_queues_and_waits_for_the_result(
     realtime = deploy(sm, xgb_model["url"])["endpoint"]
     refused = homeport("queue", realtime, url=server.url)
     assert refused.returncode == 1 and "not an asynchronous endpoint" in refused.stderr
+    unknown = homeport("queue", "no-such-endpoint", url=server.url)
+    assert unknown.returncode == 1 and "no-such-endpoint" in unknown.stderr and unknown.stdout == ""
