@@ -8,7 +8,7 @@ changes nothing — and wakes the endpoint controller, which makes the instances
 
 from __future__ import annotations
 
-import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from homeport import images
@@ -166,7 +166,7 @@ class EndpointService:
         self.ctx.wake()
         return True
 
-    def _set_capacities(self, conn: Any, doc: dict[str, Any], desired_list: builtins.list[dict[str, Any]]) -> None:
+    def _set_capacities(self, conn: Any, doc: dict[str, Any], desired_list: Sequence[dict[str, Any]]) -> None:
         name = doc["EndpointName"]
         target = {**doc["_serving"], "variants": [dict(v) for v in doc["_serving"]["variants"]]}
         by_name = {v["VariantName"]: v for v in target["variants"]}
