@@ -32,8 +32,8 @@ log = logging.getLogger("homeport.controller")
 
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
-FAST_TICK_S = 0.05
-ASYNC_MAX_PAYLOAD = 1 << 30  # while instances are starting, look again soon
+FAST_TICK_S = 0.05  # while instances are starting, look again soon
+ASYNC_MAX_PAYLOAD = 1 << 30  # InvokeEndpointAsync's limit: 1 GB
 
 
 class EndpointController:
