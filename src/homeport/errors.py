@@ -92,6 +92,66 @@ class ServiceUnavailable(HomeportError):
     status = 503
 
 
+# --- CloudWatch (metrics and alarms) --------------------------------------------------------------
+
+
+class InvalidParameterValue(HomeportError):
+    code = "InvalidParameterValue"
+    status = 400
+    sender_fault = True
+
+
+class MissingParameter(HomeportError):
+    code = "MissingParameter"
+    status = 400
+    sender_fault = True
+
+
+class InvalidParameterCombination(HomeportError):
+    code = "InvalidParameterCombination"
+    status = 400
+    sender_fault = True
+
+
+class InvalidNextToken(HomeportError):
+    code = "InvalidNextToken"
+    status = 400
+    sender_fault = True
+
+
+class LimitExceeded(HomeportError):
+    code = "LimitExceeded"
+    status = 400
+    sender_fault = True
+
+
+class AlarmNotFound(HomeportError):
+    code = "ResourceNotFound"
+    status = 404
+    sender_fault = True
+
+
+# --- Application Auto Scaling ----------------------------------------------------------------------
+
+
+class ObjectNotFound(HomeportError):
+    code = "ObjectNotFoundException"
+    status = 400
+    sender_fault = True
+
+
+class ScalingLimitExceeded(HomeportError):
+    code = "LimitExceededException"
+    status = 400
+    sender_fault = True
+
+
+class InvalidNextTokenException(HomeportError):
+    code = "InvalidNextTokenException"
+    status = 400
+    sender_fault = True
+
+
 # --- object store (the S3 face renders these as S3's XML errors) ---------------------------------
 
 

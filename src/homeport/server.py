@@ -13,27 +13,35 @@ from typing import Any
 
 import uvicorn
 
-from homeport.api.app import App, handlers
+from homeport.api.app import App, cloudwatch_handlers, sagemaker_handlers
 from homeport.api.auth import Authenticator
+from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
-from homeport.api.sagemaker import SageMakerApi
+from homeport.api.service_api import ServiceApi
 from homeport.clock import Clock, SystemClock
+from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.launcher import socket_dir
+from homeport.controllers.metric_loop import MetricLoop
+from homeport.controllers.metrics import MetricCollector
 from homeport.controllers.notifier import Notifier
 from homeport.controllers.transform_jobs import TransformRunner
+from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
+from homeport.errors import RuntimeValidationError
 from homeport.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
+from homeport.services.alarms import AlarmService
 from homeport.services.async_invocations import AsyncInvocationService
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
+from homeport.services.metrics import MetricService
 from homeport.services.models import ModelService
 from homeport.services.tags import TagService
 from homeport.services.transform_jobs import TransformJobService
@@ -51,13 +59,21 @@ class Services:
     endpoints: EndpointService
     tags: TagService
     transform_jobs: TransformJobService
+    metrics: MetricService
+    alarms: AlarmService
 
 
 def build_services(ctx: Context) -> Services:
     models = ModelService(ctx)
     configs = EndpointConfigService(ctx, models)
     return Services(
-        models, configs, EndpointService(ctx, models, configs), TagService(ctx), TransformJobService(ctx, models)
+        models,
+        configs,
+        EndpointService(ctx, models, configs),
+        TagService(ctx),
+        TransformJobService(ctx, models),
+        MetricService(ctx),
+        AlarmService(ctx),
     )
 
 
@@ -110,7 +126,8 @@ class Server:
         self.settings = settings
         self.keys, self.generated_key = access_keys(settings)
         self.store = Store(settings.database_url)
-        self.router = Router()
+        self.meters = Meters()
+        self.router = Router(self.meters)
         clock = clock or SystemClock()
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
@@ -123,10 +140,20 @@ class Server:
         self.async_worker = AsyncWorker(
             self.ctx, self.router, self.notifier.wake, self.services.endpoints.scale_from_zero
         )
+        self.metric_loop = MetricLoop(
+            self.ctx,
+            MetricCollector(self.ctx, self.meters, self.router, lambda: self.controller.instances.values()),
+            AlarmEvaluator(self.ctx, self.services.metrics),
+            [],
+        )
         self.ctx.wake = self._wake
         self._tasks: list[asyncio.Task[None]] = []
         self.app = App(
-            SageMakerApi(handlers(self.services)),
+            [
+                ServiceApi("sagemaker", sagemaker_handlers(self.services)),
+                # CloudWatch names a malformed request ValidationError, not ValidationException.
+                ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
+            ],
             RuntimeApi(
                 settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)
             ),
@@ -134,6 +161,7 @@ class Server:
             Authenticator(self.keys, clock),
             self.startup,
             self.shutdown,
+            exposition(self.meters, self.router),
         )
         self.url = ""
 
@@ -166,6 +194,7 @@ class Server:
             loop.create_task(self.transforms.run_forever()),
             loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
+            loop.create_task(self.metric_loop.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
 

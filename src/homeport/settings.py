@@ -44,6 +44,10 @@ class Settings:
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     log_level: str = "info"
+    # Endpoint metrics are aggregated per period (CloudWatch's 60 s); alarms and scaling policies act on it, so a
+    # short one (1 s) lets tests and demos watch them in seconds.
+    metric_period_seconds: int = 60
+    metric_retention_seconds: float = 15 * 86400.0  # as CloudWatch keeps one-minute data
     # An external S3-compatible store for s3:// URIs (then the embedded store's S3 face is off).
     s3_endpoint_url: str = ""
     s3_region: str = ""  # defaults to `region`

@@ -6,34 +6,38 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from homeport.api import rpcv2
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.api.auth import HEALTH, RUNTIME, S3, SAGEMAKER, Authenticator, face, json_refusal, read_hashed
+from homeport.api.auth import CONTROL, HEALTH, METRICS, RUNTIME, S3, Authenticator, face, json_refusal, read_hashed
 from homeport.api.runtime import MAX_BODY, RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.s3 import refuse as s3_refuse
-from homeport.api.sagemaker import MAX_REQUEST_BYTES, SageMakerApi
-from homeport.api.sigv4 import AuthFailure
+from homeport.api.service_api import MAX_REQUEST_BYTES, ServiceApi
+from homeport.api.sigv4 import AuthFailure, json_error
 from homeport.errors import UnknownOperation
 
 Lifespan = Callable[[], Awaitable[None]]
+PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class App:
     def __init__(
         self,
-        sagemaker: SageMakerApi,
+        control: list[ServiceApi],
         runtime: RuntimeApi,
         s3: S3Api | ExternalS3Notice,
         auth: Authenticator,
         startup: Lifespan,
         shutdown: Lifespan,
+        metrics: Callable[[], bytes] = lambda: b"",
     ) -> None:
-        self.sagemaker = sagemaker
+        self.control = {api.prefix: api for api in control}
         self.runtime = runtime
         self.s3 = s3
         self.auth = auth
         self.startup = startup
         self.shutdown = shutdown
+        self.metrics = metrics  # the Prometheus exposition
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -55,14 +59,23 @@ class App:
         if where == HEALTH:
             await respond(send, 200, b'{"status":"ok"}', [(b"content-type", b"application/json")])
             return
+        if where == METRICS:
+            await respond(send, 200, self.metrics(), [(b"content-type", PROMETHEUS)])
+            return
         # The JSON faces sign their body's hash without sending it: read the (bounded) body, then verify. An
         # oversized body is still hashed (up to a hard cap), so its refusal goes only to a signed request.
         limit = MAX_BODY if where == RUNTIME else MAX_REQUEST_BYTES
         body, digest = await read_hashed(receive, limit)
+        cbor = rpcv2.operation_from_path(scope["path"])
         try:
             self.auth.verify(scope, body, body_sha256=digest)
         except AuthFailure as failure:
-            await json_refusal(send, failure)
+            if cbor is None:
+                await json_refusal(send, failure)
+            else:
+                error = json_error(failure)
+                headers, payload = rpcv2.encode_error(error.code, error.message, True)
+                await respond(send, error.status, payload, headers)
             return
         if where == RUNTIME:
             path = scope["path"]
@@ -70,17 +83,24 @@ class App:
                 await self.runtime.invoke_async(scope, send, path[len("/endpoints/") : -len("/async-invocations")])
             else:
                 await self.runtime.invoke(scope, body, send, path[len("/endpoints/") : -len("/invocations")])
-        elif where == SAGEMAKER:
-            target = next(value for name, value in scope["headers"] if name == b"x-amz-target")
-            await self.sagemaker(body, send, target.decode("latin-1"))
-        else:
-            error = UnknownOperation(f"homeport has no operation at {scope['method']} {scope['path']}.")
-            await respond(
-                send,
-                404,
-                json.dumps({"__type": error.code, "message": error.message}).encode(),
-                [(b"content-type", b"application/json"), (b"x-amzn-errortype", error.code.encode())],
-            )
+            return
+        if where == CONTROL:
+            if cbor is not None:
+                prefix, operation = cbor
+            else:
+                target = next(value for name, value in scope["headers"] if name == b"x-amz-target")
+                prefix, _, operation = target.decode("latin-1").partition(".")
+            api = self.control.get(prefix)
+            if api is not None:
+                await api(body, send, operation, scope["headers"], cbor=cbor is not None)
+                return
+        unknown = UnknownOperation(f"homeport has no operation at {scope['method']} {scope['path']}.")
+        await respond(
+            send,
+            404,
+            json.dumps({"__type": unknown.code, "message": unknown.message}).encode(),
+            [(b"content-type", b"application/json"), (b"x-amzn-errortype", unknown.code.encode())],
+        )
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -98,7 +118,10 @@ class App:
                 return
 
 
-def handlers(services: Any) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+Handlers = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
+
+
+def sagemaker_handlers(services: Any) -> Handlers:
     """The SageMaker operations homeport implements, each bound to its service method."""
     m, c, e, t = services.models, services.endpoint_configs, services.endpoints, services.tags
     j = services.transform_jobs
@@ -124,4 +147,21 @@ def handlers(services: Any) -> dict[str, Callable[[dict[str, Any]], dict[str, An
         "AddTags": lambda p: t.add(p["ResourceArn"], p["Tags"]),
         "ListTags": lambda p: t.list(p["ResourceArn"], p.get("MaxResults", 50), p.get("NextToken")),
         "DeleteTags": lambda p: t.delete(p["ResourceArn"], p["TagKeys"]),
+    }
+
+
+def cloudwatch_handlers(services: Any) -> Handlers:
+    """The CloudWatch operations homeport implements: metrics and metric alarms."""
+    metrics, alarms = services.metrics, services.alarms
+    return {
+        "PutMetricData": metrics.put,
+        "GetMetricStatistics": metrics.statistics,
+        "GetMetricData": metrics.data,
+        "ListMetrics": metrics.list,
+        "PutMetricAlarm": alarms.put,
+        "DescribeAlarms": alarms.describe,
+        "DescribeAlarmsForMetric": alarms.describe_for_metric,
+        "DescribeAlarmHistory": alarms.history,
+        "DeleteAlarms": alarms.delete,
+        "SetAlarmState": alarms.set_state,
     }

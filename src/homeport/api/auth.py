@@ -13,7 +13,8 @@ from homeport.api.asgi import Receive, Scope, Send, respond
 from homeport.clock import Clock
 from homeport.keys import KeyRing
 
-S3, SAGEMAKER, RUNTIME, HEALTH, UNKNOWN = "s3", "sagemaker", "runtime", "health", "unknown"
+S3, CONTROL, RUNTIME, HEALTH, METRICS, UNKNOWN = "s3", "control", "runtime", "health", "metrics", "unknown"
+CBOR_PATH = "/service/"  # Smithy RPC v2 CBOR: /service/<service>/operation/<Operation>
 HASH_CAP = 64 * 1024 * 1024  # an oversized JSON-face body is hashed this far, for its signature
 
 
@@ -37,17 +38,22 @@ def signing_service(scope: Scope) -> str | None:
 
 
 def face(scope: Scope) -> str:
-    """S3 requests say so in their signature; the JSON faces have their own shapes; unsigned rest is S3."""
+    """S3 requests say so in their signature; the control plane and the runtime have their own shapes; unsigned
+    rest is S3, but for homeport's health check and Prometheus' scrape."""
     service = signing_service(scope)
     if service == "s3":
         return S3
     path, method = scope["path"], scope["method"]
     if method == "POST" and path.startswith("/endpoints/") and path.endswith(("/invocations", "/async-invocations")):
         return RUNTIME
-    if method == "POST" and path == "/" and any(name == b"x-amz-target" for name, _ in scope["headers"]):
-        return SAGEMAKER
+    if method == "POST" and (
+        path.startswith(CBOR_PATH) or (path == "/" and any(name == b"x-amz-target" for name, _ in scope["headers"]))
+    ):
+        return CONTROL
     if service is None:
-        return HEALTH if (method, path) == ("GET", "/ping") else S3
+        if method == "GET" and path in ("/ping", "/metrics"):
+            return HEALTH if path == "/ping" else METRICS
+        return S3
     return UNKNOWN
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +114,7 @@ class RuntimeApi:
             await _error(send, InternalFailure("homeport failed to invoke the endpoint; see the server log."))
 
     async def _invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
+        received = time.perf_counter()
         forward: list[tuple[str, str]] = []
         target_variant = None
         for name, value in scope["headers"]:
@@ -134,7 +136,7 @@ class RuntimeApi:
             ) from None
         try:
             variant, instance, reply = await self.router.invoke(
-                endpoint, target_variant, forward, body, self.settings.model_timeout_s
+                endpoint, target_variant, forward, body, self.settings.model_timeout_s, received
             )
         except NoRoute:
             raise self._not_serving(endpoint) from None

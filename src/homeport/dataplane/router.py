@@ -5,10 +5,12 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.dataplane.connection import InstanceUnreachable, Reply
+from homeport.dataplane.meters import Meters
 from homeport.instances import Instance, InstanceState
 
 
@@ -67,29 +69,49 @@ def least_outstanding(instances: list[Instance], exclude: Instance | None = None
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, meters: Meters | None = None) -> None:
         self.routes: dict[str, Route] = {}
+        self.meters = meters or Meters()
 
     def publish(self, routes: dict[str, Route]) -> None:
         self.routes = routes  # swapped whole: a request sees the old table or the new, never half of each
 
     async def invoke(
-        self, endpoint: str, target_variant: str | None, headers: list[tuple[str, str]], body: bytes, timeout: float
+        self,
+        endpoint: str,
+        target_variant: str | None,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: float,
+        received: float | None = None,
     ) -> tuple[VariantRoute, Instance, Reply]:
+        """Send one request to an instance of the endpoint and meter it; `received` is when it arrived
+        (`time.perf_counter()`), so the metrics' OverheadLatency includes what happened before the router."""
         route = self.routes.get(endpoint)
         if route is None:
             raise NoRoute(endpoint)
         variant = route.variant(target_variant)
-        instance = least_outstanding(variant.instances)
-        if instance is None:
-            raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+        received = time.perf_counter() if received is None else received
+        status, model_s = 500, None
         try:
-            reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
-        except InstanceUnreachable:
-            # The request never reached that instance (it is stopping or crashed): one other try.
-            retry = least_outstanding(variant.instances, exclude=instance)
-            if retry is None:
-                raise
-            instance = retry
-            reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
-        return variant, instance, reply
+            instance = least_outstanding(variant.instances)
+            if instance is None:
+                raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+            sent = time.perf_counter()
+            try:
+                reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
+            except InstanceUnreachable:
+                # The request never reached that instance (it is stopping or crashed): one other try.
+                retry = least_outstanding(variant.instances, exclude=instance)
+                if retry is None:
+                    raise
+                instance = retry
+                sent = time.perf_counter()
+                reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
+            model_s = time.perf_counter() - sent
+            status = reply.status
+            return variant, instance, reply
+        finally:
+            self.meters.invocation(
+                endpoint, variant.name, len(variant.instances), status, model_s, time.perf_counter() - received
+            )

@@ -1,0 +1,46 @@
+"""What happens at each metric period boundary, in order: the period's metrics are stored, then alarms are
+evaluated on them, then the autoscaler acts on the alarms."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from homeport.controllers.alarms import AlarmEvaluator
+from homeport.controllers.loop import Loop
+from homeport.controllers.metrics import MetricCollector
+from homeport.services.context import Context
+
+log = logging.getLogger("homeport.metrics")
+
+LAG_S = 0.02  # run just after the boundary, so the period that ended is complete
+
+Step = Callable[[float], Awaitable[None]]
+
+
+class MetricLoop:
+    def __init__(self, ctx: Context, collector: MetricCollector, alarms: AlarmEvaluator, after: list[Step]) -> None:
+        self.ctx = ctx
+        self.collector = collector
+        self.alarms = alarms
+        self.after = after  # what acts on alarm states (the autoscaler)
+        self.loop = Loop("metric loop")
+
+    def wake(self) -> None:
+        self.loop.wake()
+
+    async def run_once(self, now: float | None = None) -> None:
+        now = self.ctx.clock.now() if now is None else now
+        await self.collector.run_once(now)
+        await asyncio.to_thread(self.alarms.run_once, now)
+        for step in self.after:
+            await step(now)
+
+    async def run_forever(self) -> None:
+        await self.loop.run(self.run_once, self._until_boundary)
+
+    def _until_boundary(self) -> float:
+        period = self.ctx.settings.metric_period_seconds
+        now = self.ctx.clock.now()
+        return period - now % period + LAG_S

@@ -1,0 +1,101 @@
+"""The metric collector: at each period boundary, the period's counted metrics and gauge readings become stored
+points (SageMaker's endpoint metrics, the instances' CPU and memory, the async backlog)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+import psutil
+
+from homeport.dataplane.meters import COUNT, INSTANCES, PERCENT, SAGEMAKER, SECONDS, Meters
+from homeport.dataplane.router import Router
+from homeport.datapoints import Metric, Point
+from homeport.instances import Instance, InstanceState
+from homeport.services.async_invocations import backlog_metrics
+from homeport.services.context import Context
+from homeport.store import async_queue, metric_points
+
+log = logging.getLogger("homeport.metrics")
+
+PRUNE_EVERY_S = 60.0
+BACKLOG_UNITS = {
+    "ApproximateBacklogSize": COUNT,
+    "ApproximateBacklogSizePerInstance": COUNT,
+    "ApproximateAgeOfOldestRequest": SECONDS,
+    "HasBacklogWithoutCapacity": COUNT,
+}
+
+
+def period_start(now: float, period: int) -> float:
+    """The start of the period `now` falls in."""
+    return now - now % period
+
+
+class MetricCollector:
+    def __init__(self, ctx: Context, meters: Meters, router: Router, instances: Callable[[], Iterable[Instance]]):
+        self.ctx = ctx
+        self.meters = meters
+        self.router = router
+        self.instances = instances
+        self._processes: dict[str, psutil.Process] = {}
+        self._pruned = 0.0
+        self._stored = 0.0  # the last period stored: an early tick must not store one twice
+
+    @property
+    def period(self) -> int:
+        return self.ctx.settings.metric_period_seconds
+
+    async def run_once(self, now: float) -> None:
+        """Store the period that ended at the boundary before `now`."""
+        start = period_start(now, self.period) - self.period
+        if start <= self._stored:
+            return
+        self._stored = start
+        self._sample_instances()
+        routes = self.router.routes.values()
+        serving = [(r.endpoint, v.name) for r in routes if r.asynchronous is None for v in r.variants]
+        asynchronous = {r.endpoint: sum(len(v.instances) for v in r.variants) for r in routes if r.asynchronous}
+        points = self.meters.flush(start, self.period, serving)
+        await asyncio.to_thread(self._write, points, asynchronous, start, now)
+
+    def _sample_instances(self) -> None:
+        """CPUUtilization (percent of one core, so up to 100 x cores, as SageMaker's) and MemoryUtilization of
+        each healthy instance: one reading per instance per period, so the Average is over instances."""
+        seen = set()
+        for inst in self.instances():
+            pid = getattr(inst.handle, "pid", None)
+            if inst.state != InstanceState.HEALTHY or pid is None:
+                continue
+            seen.add(inst.id)
+            process = self._processes.get(inst.id)
+            try:
+                if process is None:  # the first reading of cpu_percent has no interval: it starts one
+                    process = self._processes[inst.id] = psutil.Process(pid)
+                    process.cpu_percent(None)
+                    continue
+                cpu, memory = process.cpu_percent(None), process.memory_percent()
+            except psutil.Error:
+                continue
+            dims = (("EndpointName", inst.endpoint), ("VariantName", inst.variant))
+            self.meters.sample(Metric(INSTANCES, "CPUUtilization", dims), cpu, PERCENT)
+            self.meters.sample(Metric(INSTANCES, "MemoryUtilization", dims), memory, PERCENT)
+        for gone in set(self._processes) - seen:
+            del self._processes[gone]
+
+    def _write(self, points: list[Point], asynchronous: dict[str, int], start: float, now: float) -> None:
+        store = self.ctx.store
+        with store.transaction() as conn:
+            for endpoint, instances in asynchronous.items():
+                backlog = backlog_metrics(async_queue.stats(conn, endpoint), instances, now)
+                dims = (("EndpointName", endpoint),)
+                for name, unit in BACKLOG_UNITS.items():
+                    value = float(backlog[name])
+                    points.append(
+                        Point(Metric(SAGEMAKER, name, dims), start, self.period, 1, value, value, value, unit)
+                    )
+            metric_points.add(conn, points)
+            if now - self._pruned >= PRUNE_EVERY_S:
+                self._pruned = now
+                metric_points.prune(conn, now - self.ctx.settings.metric_retention_seconds)

@@ -1,0 +1,124 @@
+"""SageMaker's endpoint metrics, counted in memory as requests pass and handed over once per period.
+
+Recording a request is a few attribute updates and two sketch updates, so the hot path never touches the
+store; the metric loop calls `flush` at each period boundary and writes the points. Cumulative totals are
+kept beside the per-period values for Prometheus, which wants counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from homeport.datapoints import Accumulator, Dimensions, Metric, Point
+
+SAGEMAKER = "AWS/SageMaker"
+INSTANCES = "/aws/sagemaker/Endpoints"  # where SageMaker puts CPUUtilization and MemoryUtilization
+COUNT, MICROSECONDS, PERCENT, SECONDS = "Count", "Microseconds", "Percent", "Seconds"
+
+# Per request: 1 (Invocations), 1/instances (InvocationsPerInstance: its Sum over a period is the invocations
+# per instance), 0 or 1 (the error counts: their Average is the error rate), as SageMaker emits them.
+COUNTS = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors", "Invocation5XXErrors")
+
+
+@dataclass
+class Totals:
+    """Since the server started, for Prometheus."""
+
+    invocations: int = 0
+    answered: int = 0  # by the model (with any status): what ModelLatency counts
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    model_seconds: float = 0.0
+    overhead_seconds: float = 0.0
+
+
+@dataclass
+class VariantMeter:
+    counts: tuple[Accumulator, ...] = field(default_factory=lambda: tuple(Accumulator() for _ in COUNTS))
+    model: Accumulator = field(default_factory=Accumulator.with_sketch)
+    overhead: Accumulator = field(default_factory=Accumulator.with_sketch)
+    setup: Accumulator = field(default_factory=Accumulator)
+    totals: Totals = field(default_factory=Totals)
+
+    def points(self, dims: Dimensions, start: float, resolution: int) -> list[Point]:
+        # The counts are written even for a period without requests: SageMaker's idle endpoints report 0, so
+        # a scaling policy sees the traffic stop rather than the data go missing.
+        out = [
+            acc.point(Metric(SAGEMAKER, name, dims), start, resolution, COUNT)
+            for name, acc in zip(COUNTS, self.counts, strict=True)
+        ]
+        for name, acc, unit in (
+            ("ModelLatency", self.model, MICROSECONDS),
+            ("OverheadLatency", self.overhead, MICROSECONDS),
+            ("ModelSetupTime", self.setup, MICROSECONDS),
+        ):
+            if acc.count:
+                out.append(acc.point(Metric(SAGEMAKER, name, dims), start, resolution, unit))
+        return out
+
+
+class Meters:
+    def __init__(self) -> None:
+        self.variants: dict[tuple[str, str], VariantMeter] = {}
+        self.gauges: dict[Metric, tuple[Accumulator, str]] = {}
+
+    def variant(self, endpoint: str, variant: str) -> VariantMeter:
+        meter = self.variants.get((endpoint, variant))
+        if meter is None:
+            meter = self.variants[(endpoint, variant)] = VariantMeter()
+        return meter
+
+    def invocation(
+        self, endpoint: str, variant: str, instances: int, status: int, model_s: float | None, total_s: float
+    ) -> None:
+        """One InvokeEndpoint that reached a variant. `status` is the model's HTTP status (500 when it never
+        answered); `model_s` None when it never answered."""
+        meter = self.variant(endpoint, variant)
+        invocations, per_instance, errors_4xx, errors_5xx = meter.counts
+        client_error, server_error = 400 <= status < 500, status >= 500
+        invocations.add(1.0)
+        per_instance.add(1.0 / instances if instances else 1.0)
+        errors_4xx.add(1.0 if client_error else 0.0)
+        errors_5xx.add(1.0 if server_error else 0.0)
+        totals = meter.totals
+        totals.invocations += 1
+        totals.errors_4xx += client_error
+        totals.errors_5xx += server_error
+        if model_s is not None:
+            meter.model.add(model_s * 1e6)
+            totals.answered += 1
+            totals.model_seconds += model_s
+            overhead = max(total_s - model_s, 0.0)
+        else:
+            overhead = total_s
+        meter.overhead.add(overhead * 1e6)
+        totals.overhead_seconds += overhead
+
+    def setup_time(self, endpoint: str, variant: str, seconds: float) -> None:
+        """An instance came up: from its start to its first passed /ping."""
+        self.variant(endpoint, variant).setup.add(seconds * 1e6)
+
+    def sample(self, metric: Metric, value: float, unit: str) -> None:
+        """A gauge reading (CPU, memory, backlog), averaged over the period."""
+        entry = self.gauges.get(metric)
+        if entry is None:
+            entry = self.gauges[metric] = (Accumulator(), unit)
+        entry[0].add(value)
+
+    def flush(self, start: float, resolution: int, serving: Iterable[tuple[str, str]]) -> list[Point]:
+        """The period that began at `start` as points; counting starts afresh. `serving` are the real-time
+        variants taking requests now: they report zeros when idle; a variant no longer serving stops here."""
+        serving = set(serving)
+        points: list[Point] = []
+        for key in set(self.variants) | serving:
+            meter = self.variants.get(key) or VariantMeter()
+            if key in serving or meter.counts[0].count:
+                points.extend(meter.points((("EndpointName", key[0]), ("VariantName", key[1])), start, resolution))
+        self.variants = {
+            key: VariantMeter(totals=self.variants[key].totals if key in self.variants else Totals()) for key in serving
+        }
+        for metric, (acc, unit) in self.gauges.items():
+            points.append(acc.point(metric, start, resolution, unit))
+        self.gauges = {}
+        return points

@@ -1,0 +1,276 @@
+"""CloudWatch metric alarms: PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric, DescribeAlarmHistory,
+DeleteAlarms, SetAlarmState. The alarm evaluator (controllers/alarms.py) moves them between states."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeport.controllers.alarm_plan import ALARM, INSUFFICIENT_DATA, OK
+from homeport.datapoints import dimensions
+from homeport.errors import (
+    AlarmNotFound,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    LimitExceeded,
+    MissingParameter,
+)
+from homeport.services.context import Context
+from homeport.services.metrics import check_period, check_statistic
+from homeport.store import alarms
+from homeport.store.db import BadToken, decode_token, encode_token
+
+MAX_ALARMS = 5000
+DAY_S = 86400  # Period x EvaluationPeriods may not exceed a day
+COMPARISONS = (
+    "GreaterThanOrEqualToThreshold",
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+)
+TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
+CONFIGURATION = (
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+)
+
+
+def alarm_arn(ctx: Context, name: str) -> str:
+    return f"arn:aws:cloudwatch:{ctx.settings.region}:{ctx.settings.account_id}:alarm:{name}"
+
+
+class AlarmService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # --- PutMetricAlarm --------------------------------------------------------------------------
+
+    def put(self, params: dict[str, Any]) -> dict[str, Any]:
+        config = _validated(params)
+        now = self.ctx.clock.now()
+        name = params["AlarmName"]
+        with self.ctx.store.transaction() as conn:
+            old = alarms.get(conn, name)
+            if old is None and len(alarms.find(conn)) >= MAX_ALARMS:
+                raise LimitExceeded(f"This server keeps at most {MAX_ALARMS} alarms; delete some first.")
+            doc = {
+                "AlarmName": name,
+                "AlarmArn": alarm_arn(self.ctx, name),
+                **config,
+                "AlarmConfigurationUpdatedTimestamp": now,
+                # A new alarm starts with no data; an updated one keeps its state until it is next evaluated.
+                "StateValue": old["StateValue"] if old else INSUFFICIENT_DATA,
+                "StateReason": old["StateReason"] if old else "Unchecked: Initial alarm creation",
+                "StateUpdatedTimestamp": old["StateUpdatedTimestamp"] if old else now,
+                "StateTransitionedTimestamp": old["StateTransitionedTimestamp"] if old else now,
+            }
+            if old and "StateReasonData" in old:
+                doc["StateReasonData"] = old["StateReasonData"]
+            alarms.put(conn, doc)
+            verb = "updated" if old else "created"
+            alarms.add_history(
+                conn,
+                name,
+                now,
+                "ConfigurationUpdate",
+                f'Alarm "{name}" {verb}',
+                {"version": "1.0", "type": "Update" if old else "Create", "updatedAlarm": _history_config(doc)},
+            )
+        self.ctx.wake()
+        return {}
+
+    # --- DescribeAlarms, DescribeAlarmsForMetric -------------------------------------------------
+
+    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
+        names, prefix = params.get("AlarmNames"), params.get("AlarmNamePrefix")
+        if names and prefix:
+            raise InvalidParameterCombination("Give AlarmNames or AlarmNamePrefix, not both.")
+        types = params.get("AlarmTypes") or ["MetricAlarm"]
+        with self.ctx.store.transaction() as conn:
+            found = alarms.find(conn, names, prefix) if "MetricAlarm" in types else []
+        if "StateValue" in params:
+            found = [a for a in found if a["StateValue"] == params["StateValue"]]
+        if "ActionPrefix" in params:
+            wanted = params["ActionPrefix"]
+            found = [a for a in found if any(action.startswith(wanted) for action in _actions(a))]
+        offset = _offset(params.get("NextToken"))
+        limit = params.get("MaxRecords", 50)
+        reply: dict[str, Any] = {"MetricAlarms": found[offset : offset + limit], "CompositeAlarms": []}
+        if offset + limit < len(found):
+            reply["NextToken"] = encode_token(offset + limit)
+        return reply
+
+    def describe_for_metric(self, params: dict[str, Any]) -> dict[str, Any]:
+        dims = dimensions(params.get("Dimensions"))
+        with self.ctx.store.transaction() as conn:
+            found = alarms.find(conn)
+        matches = [
+            a
+            for a in found
+            if a.get("Namespace") == params["Namespace"]
+            and a.get("MetricName") == params["MetricName"]
+            and dimensions(a.get("Dimensions")) == dims
+            and all(a.get(k) == params[k] for k in ("Statistic", "ExtendedStatistic", "Period", "Unit") if k in params)
+        ]
+        return {"MetricAlarms": matches}
+
+    # --- DescribeAlarmHistory --------------------------------------------------------------------
+
+    def history(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "AlarmTypes" in params and "MetricAlarm" not in params["AlarmTypes"]:
+            return {"AlarmHistoryItems": []}
+        offset = _offset(params.get("NextToken"))
+        limit = params.get("MaxRecords", 100)
+        with self.ctx.store.transaction() as conn:
+            items = alarms.history(
+                conn,
+                params.get("AlarmName"),
+                params.get("HistoryItemType"),
+                params.get("StartDate"),
+                params.get("EndDate"),
+                params.get("ScanBy", "TimestampDescending") == "TimestampDescending",
+                offset,
+                limit + 1,
+            )
+        reply: dict[str, Any] = {"AlarmHistoryItems": items[:limit]}
+        if len(items) > limit:
+            reply["NextToken"] = encode_token(offset + limit)
+        return reply
+
+    # --- DeleteAlarms, SetAlarmState -------------------------------------------------------------
+
+    def delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        names = params["AlarmNames"]
+        with self.ctx.store.transaction() as conn:
+            known = {a["AlarmName"] for a in alarms.find(conn, names)}
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise AlarmNotFound(f"No alarm named {', '.join(missing)}: nothing was deleted.")
+            alarms.delete_alarms(conn, names)
+        return {}
+
+    def set_state(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Sets the state until the next evaluation decides again, as CloudWatch's SetAlarmState does."""
+        name = params["AlarmName"]
+        reason_data = params.get("StateReasonData")
+        if reason_data is not None:
+            try:
+                json.loads(reason_data)
+            except ValueError:
+                raise InvalidParameterValue("StateReasonData must be a JSON document.") from None
+        with self.ctx.store.transaction() as conn:
+            doc = alarms.get(conn, name)
+            if doc is None:
+                raise AlarmNotFound(f"No alarm named {name}.")
+            record_state(conn, doc, params["StateValue"], params["StateReason"], reason_data, self.ctx.clock.now())
+        self.ctx.wake()
+        return {}
+
+
+def record_state(conn: Any, doc: dict[str, Any], state: str, reason: str, reason_data: str | None, now: float) -> None:
+    """Move an alarm to `state`, with its history item, in `conn`'s transaction."""
+    old_state, old_reason = doc["StateValue"], doc["StateReason"]
+    doc["StateValue"], doc["StateReason"], doc["StateUpdatedTimestamp"] = state, reason, now
+    if reason_data is None:
+        doc.pop("StateReasonData", None)
+    else:
+        doc["StateReasonData"] = reason_data
+    if state != old_state:
+        doc["StateTransitionedTimestamp"] = now
+    alarms.put(conn, doc)
+    alarms.add_history(
+        conn,
+        doc["AlarmName"],
+        now,
+        "StateUpdate",
+        f"Alarm updated from {old_state} to {state}",
+        {
+            "version": "1.0",
+            "oldState": {"stateValue": old_state, "stateReason": old_reason},
+            "newState": {
+                "stateValue": state,
+                "stateReason": reason,
+                **({"stateReasonData": json.loads(reason_data)} if reason_data else {}),
+            },
+        },
+    )
+
+
+def _validated(params: dict[str, Any]) -> dict[str, Any]:
+    """The alarm's configuration from PutMetricAlarm, or the error that says what to fix."""
+    if "Metrics" in params or "ThresholdMetricId" in params:
+        raise InvalidParameterValue(
+            "homeport does not evaluate metric math alarms yet; give MetricName, Namespace and a Statistic."
+        )
+    for required in ("MetricName", "Namespace", "Period", "Threshold"):
+        if required not in params:
+            raise MissingParameter(f"The parameter {required} is required for a metric alarm.")
+    has_stat, has_extended = "Statistic" in params, "ExtendedStatistic" in params
+    if has_stat == has_extended:
+        raise InvalidParameterCombination("Give exactly one of Statistic and ExtendedStatistic.")
+    if has_extended:
+        check_statistic(params["ExtendedStatistic"], "ExtendedStatistic")
+    period, evaluations = params["Period"], params["EvaluationPeriods"]
+    check_period(period)
+    if period * evaluations > DAY_S:
+        raise InvalidParameterValue("Period x EvaluationPeriods must not exceed one day (86400 seconds).")
+    to_alarm = params.get("DatapointsToAlarm", evaluations)
+    if not 1 <= to_alarm <= evaluations:
+        raise InvalidParameterValue("DatapointsToAlarm must be between 1 and EvaluationPeriods.")
+    if params["ComparisonOperator"] not in COMPARISONS:
+        raise InvalidParameterValue(
+            f"ComparisonOperator {params['ComparisonOperator']} needs an anomaly detection band, which homeport "
+            f"does not have; use one of {', '.join(COMPARISONS)}."
+        )
+    if params.get("TreatMissingData", "missing") not in TREAT_MISSING:
+        raise InvalidParameterValue(f"TreatMissingData must be one of {', '.join(TREAT_MISSING)}.")
+    if params.get("EvaluateLowSampleCountPercentile", "evaluate") not in ("evaluate", "ignore"):
+        raise InvalidParameterValue("EvaluateLowSampleCountPercentile must be evaluate or ignore.")
+    if params.get("EvaluateLowSampleCountPercentile") and not has_extended:
+        raise InvalidParameterCombination("EvaluateLowSampleCountPercentile applies only with an ExtendedStatistic.")
+    config = {k: params[k] for k in CONFIGURATION if k in params}
+    config.setdefault("ActionsEnabled", True)
+    for key in ("OKActions", "AlarmActions", "InsufficientDataActions"):
+        config.setdefault(key, [])
+    config.setdefault("Dimensions", [])
+    config.setdefault("DatapointsToAlarm", evaluations)
+    config.setdefault("TreatMissingData", "missing")
+    config["EvaluationPeriods"] = evaluations
+    config["ComparisonOperator"] = params["ComparisonOperator"]
+    return config
+
+
+def _actions(doc: dict[str, Any]) -> list[str]:
+    return [*doc.get("OKActions", []), *doc.get("AlarmActions", []), *doc.get("InsufficientDataActions", [])]
+
+
+def _history_config(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k[0].lower() + k[1:]: v for k, v in doc.items() if k in CONFIGURATION or k == "AlarmName"}
+
+
+def _offset(token: str | None) -> int:
+    from homeport.errors import InvalidNextToken
+
+    try:
+        return decode_token(token) if token else 0
+    except BadToken:
+        raise InvalidNextToken("The NextToken is not one this server gave out.") from None
+
+
+STATES = (OK, ALARM, INSUFFICIENT_DATA)
