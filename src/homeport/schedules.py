@@ -105,7 +105,7 @@ def zone(name: str) -> ZoneInfo:
     """The time zone an action's Timezone names; ScheduleError when it names none."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the tzdata package
         raise ScheduleError(
             f"Invalid time zone {name!r}: use a canonical IANA name such as UTC, Europe/Paris or America/New_York."
         ) from None
