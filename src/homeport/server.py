@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from homeport.api.app import App, cloudwatch_handlers, sagemaker_handlers
+from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
 from homeport.api.auth import Authenticator
 from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
@@ -22,6 +22,7 @@ from homeport.api.service_api import ServiceApi
 from homeport.clock import Clock, SystemClock
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker
+from homeport.controllers.autoscaler import Autoscaler
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.launcher import socket_dir
 from homeport.controllers.metric_loop import MetricLoop
@@ -43,6 +44,7 @@ from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
 from homeport.services.metrics import MetricService
 from homeport.services.models import ModelService
+from homeport.services.scaling import ScalingService
 from homeport.services.tags import TagService
 from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
@@ -61,11 +63,13 @@ class Services:
     transform_jobs: TransformJobService
     metrics: MetricService
     alarms: AlarmService
+    scaling: ScalingService
 
 
 def build_services(ctx: Context) -> Services:
     models = ModelService(ctx)
     configs = EndpointConfigService(ctx, models)
+    alarms = AlarmService(ctx)
     return Services(
         models,
         configs,
@@ -73,7 +77,8 @@ def build_services(ctx: Context) -> Services:
         TagService(ctx),
         TransformJobService(ctx, models),
         MetricService(ctx),
-        AlarmService(ctx),
+        alarms,
+        ScalingService(ctx, alarms),
     )
 
 
@@ -144,7 +149,7 @@ class Server:
             self.ctx,
             MetricCollector(self.ctx, self.meters, self.router, lambda: self.controller.instances.values()),
             AlarmEvaluator(self.ctx, self.services.metrics),
-            [],
+            [Autoscaler(self.ctx, self.services.scaling, self.services.endpoints, self.services.metrics).run_once],
         )
         self.ctx.wake = self._wake
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,6 +158,7 @@ class Server:
                 ServiceApi("sagemaker", sagemaker_handlers(self.services)),
                 # CloudWatch names a malformed request ValidationError, not ValidationException.
                 ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
+                ServiceApi("application-autoscaling", autoscaling_handlers(self.services)),
             ],
             RuntimeApi(
                 settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from tests.conftest import pack
+from homeport.launch import ServerProcess
+from tests.conftest import KEYS, boto_client, pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
 # the body itself (echo), a summary of the body (sizes), its size and transfer encoding (framing), the batch
@@ -56,3 +60,16 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> str:
     (root / "model" / "code").mkdir(parents=True)
     (root / "model" / "code" / "inference.py").write_text(PROBE)
     return pack(root / "model", root / "probe.tar.gz").as_uri()
+
+
+@pytest.fixture(scope="session")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose metric period is one second, so alarms and scaling policies act within seconds."""
+    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
+    with ServerProcess(tmp_path_factory.mktemp("metrics-data"), env=env) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def cw(fast: ServerProcess) -> Any:
+    return boto_client("cloudwatch", fast.url)

@@ -3,9 +3,8 @@ is one second: user metrics, the endpoint metrics homeport records, alarms and t
 
 from __future__ import annotations
 
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,32 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from homeport.launch import ServerProcess
-from tests.conftest import KEYS, boto_client, csv_rows, deploy, unique
+from tests.conftest import boto_client, csv_rows, deploy, unique
+from tests.integration.test_lifecycle import until
 
 NS = "Homeport/Tests"
-
-
-@pytest.fixture(scope="module")
-def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
-    with ServerProcess(tmp_path_factory.mktemp("metrics-data"), env=env) as proc:
-        yield proc
-
-
-@pytest.fixture(scope="module")
-def cw(fast: ServerProcess) -> Any:
-    return boto_client("cloudwatch", fast.url)
-
-
-def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout} s: {check}")
-        time.sleep(0.1)
 
 
 def now() -> datetime:

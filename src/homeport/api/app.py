@@ -165,3 +165,20 @@ def cloudwatch_handlers(services: Any) -> Handlers:
         "DeleteAlarms": alarms.delete,
         "SetAlarmState": alarms.set_state,
     }
+
+
+def autoscaling_handlers(services: Any) -> Handlers:
+    """The Application Auto Scaling operations homeport implements, for SageMaker endpoint variants."""
+    s = services.scaling
+    return {
+        "RegisterScalableTarget": s.register,
+        "DescribeScalableTargets": s.describe_targets,
+        "DeregisterScalableTarget": s.deregister,
+        "PutScalingPolicy": s.put_policy,
+        "DescribeScalingPolicies": s.describe_policies,
+        "DeleteScalingPolicy": s.delete_policy,
+        "DescribeScalingActivities": s.describe_activities,
+        "PutScheduledAction": s.put_scheduled,
+        "DescribeScheduledActions": s.describe_scheduled,
+        "DeleteScheduledAction": s.delete_scheduled,
+    }

@@ -51,49 +51,52 @@ CONFIGURATION = (
 )
 
 
-def alarm_arn(ctx: Context, name: str) -> str:
-    return f"arn:aws:cloudwatch:{ctx.settings.region}:{ctx.settings.account_id}:alarm:{name}"
-
-
 class AlarmService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     # --- PutMetricAlarm --------------------------------------------------------------------------
 
+    def arn(self, name: str) -> str:
+        s = self.ctx.settings
+        return f"arn:aws:cloudwatch:{s.region}:{s.account_id}:alarm:{name}"
+
     def put(self, params: dict[str, Any]) -> dict[str, Any]:
-        config = _validated(params)
-        now = self.ctx.clock.now()
-        name = params["AlarmName"]
         with self.ctx.store.transaction() as conn:
-            old = alarms.get(conn, name)
-            if old is None and len(alarms.find(conn)) >= MAX_ALARMS:
+            if alarms.get(conn, params["AlarmName"]) is None and len(alarms.find(conn)) >= MAX_ALARMS:
                 raise LimitExceeded(f"This server keeps at most {MAX_ALARMS} alarms; delete some first.")
-            doc = {
-                "AlarmName": name,
-                "AlarmArn": alarm_arn(self.ctx, name),
-                **config,
-                "AlarmConfigurationUpdatedTimestamp": now,
-                # A new alarm starts with no data; an updated one keeps its state until it is next evaluated.
-                "StateValue": old["StateValue"] if old else INSUFFICIENT_DATA,
-                "StateReason": old["StateReason"] if old else "Unchecked: Initial alarm creation",
-                "StateUpdatedTimestamp": old["StateUpdatedTimestamp"] if old else now,
-                "StateTransitionedTimestamp": old["StateTransitionedTimestamp"] if old else now,
-            }
-            if old and "StateReasonData" in old:
-                doc["StateReasonData"] = old["StateReasonData"]
-            alarms.put(conn, doc)
-            verb = "updated" if old else "created"
-            alarms.add_history(
-                conn,
-                name,
-                now,
-                "ConfigurationUpdate",
-                f'Alarm "{name}" {verb}',
-                {"version": "1.0", "type": "Update" if old else "Create", "updatedAlarm": _history_config(doc)},
-            )
+            self.create_managed(conn, params, self.ctx.clock.now())
         self.ctx.wake()
         return {}
+
+    def create_managed(self, conn: Any, params: dict[str, Any], now: float) -> None:
+        """Create or update an alarm in `conn`'s transaction (PutMetricAlarm, and a target-tracking policy's)."""
+        config = _validated(params)
+        name = params["AlarmName"]
+        old = alarms.get(conn, name)
+        doc = {
+            "AlarmName": name,
+            "AlarmArn": self.arn(name),
+            **config,
+            "AlarmConfigurationUpdatedTimestamp": now,
+            # A new alarm starts with no data; an updated one keeps its state until it is next evaluated.
+            "StateValue": old["StateValue"] if old else INSUFFICIENT_DATA,
+            "StateReason": old["StateReason"] if old else "Unchecked: Initial alarm creation",
+            "StateUpdatedTimestamp": old["StateUpdatedTimestamp"] if old else now,
+            "StateTransitionedTimestamp": old["StateTransitionedTimestamp"] if old else now,
+        }
+        if old and "StateReasonData" in old:
+            doc["StateReasonData"] = old["StateReasonData"]
+        alarms.put(conn, doc)
+        verb = "updated" if old else "created"
+        alarms.add_history(
+            conn,
+            name,
+            now,
+            "ConfigurationUpdate",
+            f'Alarm "{name}" {verb}',
+            {"version": "1.0", "type": "Update" if old else "Create", "updatedAlarm": _history_config(doc)},
+        )
 
     # --- DescribeAlarms, DescribeAlarmsForMetric -------------------------------------------------
 

@@ -1,0 +1,236 @@
+"""The autoscaler: after each metric period's alarms are evaluated, every scalable target is brought into its
+range, its due scheduled actions run, and `scaling_plan.decide` says what its policies in ALARM ask for. Each
+change goes through UpdateEndpointWeightsAndCapacities, as in AWS, and is recorded as a scaling activity."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from homeport import schedules
+from homeport.controllers.alarm_plan import ALARM
+from homeport.controllers.scaling_plan import (
+    NO_HISTORY,
+    Bounds,
+    History,
+    Policy,
+    StepAdjustment,
+    StepScaling,
+    TargetTracking,
+    Trigger,
+    decide,
+    remember,
+)
+from homeport.datapoints import Metric, dimensions
+from homeport.errors import HomeportError
+from homeport.services.context import Context
+from homeport.services.endpoints import EndpointService
+from homeport.services.metrics import MetricService
+from homeport.services.scaling import DEFAULT_COOLDOWN, DIMENSION, NAMESPACE, ScalingService, next_run, resource_parts
+from homeport.states import EndpointStatus
+from homeport.store import Kind, alarms
+from homeport.store.scaling import Item, find, get, put
+
+log = logging.getLogger("homeport.autoscaler")
+
+
+def policy_of(doc: dict[str, Any]) -> Policy:
+    name = doc["PolicyName"]
+    if doc["PolicyType"] == "TargetTrackingScaling":
+        c = doc["TargetTrackingScalingPolicyConfiguration"]
+        return TargetTracking(
+            name,
+            c["TargetValue"],
+            c.get("ScaleOutCooldown", DEFAULT_COOLDOWN),
+            c.get("ScaleInCooldown", DEFAULT_COOLDOWN),
+            c.get("DisableScaleIn", False),
+        )
+    c = doc["StepScalingPolicyConfiguration"]
+    steps = tuple(
+        StepAdjustment(s.get("MetricIntervalLowerBound"), s.get("MetricIntervalUpperBound"), s["ScalingAdjustment"])
+        for s in c["StepAdjustments"]
+    )
+    return StepScaling(
+        name, c["AdjustmentType"], steps, c.get("MinAdjustmentMagnitude"), c.get("Cooldown", DEFAULT_COOLDOWN)
+    )
+
+
+class Autoscaler:
+    def __init__(
+        self, ctx: Context, scaling: ScalingService, endpoints: EndpointService, metrics: MetricService
+    ) -> None:
+        self.ctx = ctx
+        self.scaling = scaling
+        self.endpoints = endpoints
+        self.metrics = metrics
+
+    async def run_once(self, now: float) -> None:
+        await asyncio.to_thread(self.tick, now)
+
+    def tick(self, now: float) -> None:
+        with self.ctx.store.transaction() as conn:
+            targets = find(conn, Item.TARGET)
+        for target in targets:
+            try:
+                self._target(target, now)
+            except Exception:  # one target's trouble must not stop the others
+                log.exception("autoscaling %s failed", target["ResourceId"])
+
+    def _target(self, target: dict[str, Any], now: float) -> None:
+        resource_id = target["ResourceId"]
+        endpoint, variant = resource_parts(resource_id)
+        with self.ctx.store.transaction() as conn:
+            doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
+            policies = find(conn, Item.POLICY, resource_id)
+            actions = find(conn, Item.SCHEDULED, resource_id)
+            by_name = {a["AlarmName"]: a for a in alarms.find(conn)} if policies else {}
+        if doc is None:
+            return
+        suspended = target["SuspendedState"]
+        if not suspended["ScheduledScalingSuspended"]:
+            target = self._run_scheduled(target, actions, now)
+        if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or doc["_serving"] is None:
+            return  # mid-update: the next period looks again
+        current = next(v["Count"] for v in doc["_serving"]["variants"] if v["VariantName"] == variant)
+        bounds = Bounds(
+            target["MinCapacity"],
+            target["MaxCapacity"],
+            suspended["DynamicScalingInSuspended"],
+            suspended["DynamicScalingOutSuspended"],
+        )
+        inside = max(bounds.min_capacity, min(current, bounds.max_capacity))
+        if inside != current:
+            side = "minimum" if inside > current else "maximum"
+            self._scale(target, endpoint, variant, inside, f"{side} capacity was set to {inside}", now)
+            return
+        triggers = [t for p in policies for t in self._triggers(p, by_name, now)]
+        history = History(**target["_history"]) if target.get("_history") else NO_HISTORY
+        decision = decide(current, triggers, bounds, history, now, policies=[policy_of(p) for p in policies])
+        if decision is not None and self._scale(target, endpoint, variant, decision.capacity, decision.cause, now):
+            self._remember(resource_id, asdict(remember(history, decision, now)))
+
+    def _triggers(self, policy: dict[str, Any], by_name: dict[str, dict[str, Any]], now: float) -> list[Trigger]:
+        """The policy's alarms that are in ALARM, each with its metric's latest value."""
+        out = []
+        plan = policy_of(policy)
+        arn = policy["PolicyARN"]
+        for alarm in by_name.values():
+            if alarm["StateValue"] != ALARM or not alarm.get("ActionsEnabled", True):
+                continue
+            if arn not in alarm.get("AlarmActions", []):
+                continue
+            value = self._latest(alarm, now)
+            if value is None:
+                continue
+            threshold = alarm["Threshold"]
+            if isinstance(plan, TargetTracking):
+                # The alarms compare in the metric's unit per period; the policy's TargetValue may be per minute.
+                _, scale = self.scaling.tracked_metric(policy["ResourceId"], policy[_TT])
+                value, threshold = value / scale, threshold / scale
+                kind = "high" if "-AlarmHigh-" in alarm["AlarmName"] else "low"
+                out.append(Trigger(plan, kind, value, threshold, alarm["AlarmName"]))
+            else:
+                out.append(Trigger(plan, alarm["AlarmName"], value, threshold, alarm["AlarmName"]))
+        return out
+
+    def _latest(self, alarm: dict[str, Any], now: float) -> float | None:
+        period = alarm["Period"]
+        end = now - now % period
+        metric = Metric(alarm["Namespace"], alarm["MetricName"], dimensions(alarm.get("Dimensions")))
+        statistic = alarm.get("Statistic") or alarm["ExtendedStatistic"]
+        series = self.metrics.values(metric, statistic, period, end - 3 * period, end, alarm.get("Unit"))
+        return series[-1].value if series else None
+
+    def _run_scheduled(self, target: dict[str, Any], actions: list[dict[str, Any]], now: float) -> dict[str, Any]:
+        """Run the target's due scheduled actions: each sets a new MinCapacity and/or MaxCapacity."""
+        for action in actions:
+            due = action.get("_next")
+            if due is None or due > now:
+                continue
+            change = action["ScalableTargetAction"]
+            minimum = change.get("MinCapacity", target["MinCapacity"])
+            maximum = change.get("MaxCapacity", target["MaxCapacity"])
+            target = {**target, "MinCapacity": min(minimum, maximum), "MaxCapacity": max(minimum, maximum)}
+            action["_next"] = next_run(action, schedules.parse(action["Schedule"]), now)
+            with self.ctx.store.transaction() as conn:
+                put(
+                    conn,
+                    Item.SCHEDULED,
+                    action["ScheduledActionARN"],
+                    action["ResourceId"],
+                    action["CreationTime"],
+                    action,
+                )
+                put(conn, Item.TARGET, target["ResourceId"], target["ResourceId"], target["CreationTime"], target)
+                self._activity(
+                    conn,
+                    target,
+                    f"Setting min capacity to {target['MinCapacity']} and max capacity to {target['MaxCapacity']}",
+                    f"scheduled action name {action['ScheduledActionName']} was triggered",
+                    "Successful",
+                    f"Successfully set min capacity to {target['MinCapacity']} and max capacity to "
+                    f"{target['MaxCapacity']}",
+                    now,
+                )
+        return target
+
+    def _scale(
+        self, target: dict[str, Any], endpoint: str, variant: str, capacity: int, cause: str, now: float
+    ) -> bool:
+        """Set the variant's DesiredInstanceCount as AWS does, through UpdateEndpointWeightsAndCapacities."""
+        description = f"Setting desired instance count to {capacity}."
+        try:
+            self.endpoints.update_weights_and_capacities(
+                {
+                    "EndpointName": endpoint,
+                    "DesiredWeightsAndCapacities": [{"VariantName": variant, "DesiredInstanceCount": capacity}],
+                }
+            )
+        except HomeportError as exc:
+            status, message, done = (
+                "Failed",
+                f"Failed to set desired instance count to {capacity}. {exc.message}",
+                False,
+            )
+        else:
+            status, message, done = (
+                "Successful",
+                f"Successfully set desired instance count to {capacity}. Change successfully fulfilled by sagemaker.",
+                True,
+            )
+        log.info("%s: %s (%s)", target["ResourceId"], description, cause)
+        with self.ctx.store.transaction() as conn:
+            self._activity(conn, target, description, cause, status, message, now)
+        return done
+
+    def _activity(
+        self, conn: Any, target: dict[str, Any], description: str, cause: str, status: str, message: str, now: float
+    ) -> None:
+        activity_id = str(uuid.uuid4())
+        doc = {
+            "ActivityId": activity_id,
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": target["ResourceId"],
+            "ScalableDimension": DIMENSION,
+            "Description": description,
+            "Cause": cause,
+            "StartTime": now,
+            "EndTime": now,
+            "StatusCode": status,
+            "StatusMessage": message,
+        }
+        put(conn, Item.ACTIVITY, activity_id, target["ResourceId"], now, doc)
+
+    def _remember(self, resource_id: str, history: dict[str, Any]) -> None:
+        """Keep the cooldown history on the target, read afresh so a concurrent registration is not undone."""
+        with self.ctx.store.transaction() as conn:
+            target = get(conn, Item.TARGET, resource_id)
+            if target is not None:
+                target["_history"] = history
+                put(conn, Item.TARGET, resource_id, resource_id, target["CreationTime"], target)
+
+
+_TT = "TargetTrackingScalingPolicyConfiguration"

@@ -1,0 +1,433 @@
+"""Application Auto Scaling for SageMaker endpoint variants: scalable targets, target-tracking and step-scaling
+policies, scheduled actions, scaling activities. The autoscaler (controllers/autoscaler.py) acts on them.
+
+As in AWS, a target-tracking policy owns two CloudWatch alarms on its metric, AlarmHigh (3 of 3 periods above
+the target) and AlarmLow (15 of 15 below 90 % of it, not made when scale-in is disabled), which anyone can see
+with DescribeAlarms; a step-scaling policy runs while an alarm naming its ARN in AlarmActions is in ALARM.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from homeport import schedules
+from homeport.errors import InvalidNextTokenException, ObjectNotFound, ScalingLimitExceeded, ValidationError
+from homeport.services.alarms import AlarmService
+from homeport.services.context import Context
+from homeport.store import Kind, alarms
+from homeport.store.db import BadToken, decode_token, encode_token
+from homeport.store.scaling import Item, find, get, prune_activities, put, remove, remove_resource
+
+NAMESPACE = "sagemaker"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+INVOCATIONS_PER_INSTANCE = "SageMakerVariantInvocationsPerInstance"
+DEFAULT_COOLDOWN = 300.0  # seconds, for SageMaker variants
+HIGH_PERIODS, LOW_PERIODS, LOW_FACTOR = 3, 15, 0.9
+MAX_POLICIES = 50  # per scalable target
+MAX_SCHEDULED = 200
+ACTIVITIES_KEPT_S = 6 * 7 * 86400  # AWS keeps six weeks of scaling activities
+
+
+def resource_parts(resource_id: str) -> tuple[str, str]:
+    """`endpoint/<endpoint>/variant/<variant>` → (endpoint, variant); ValidationException otherwise."""
+    parts = resource_id.split("/")
+    if len(parts) != 4 or parts[0] != "endpoint" or parts[2] != "variant" or not parts[1] or not parts[3]:
+        raise ValidationError(
+            f"Unsupported resource ID {resource_id}: a SageMaker variant is "
+            "endpoint/<EndpointName>/variant/<VariantName>."
+        )
+    return parts[1], parts[3]
+
+
+def _check_kind(params: dict[str, Any]) -> None:
+    if params["ServiceNamespace"] != NAMESPACE:
+        raise ValidationError(f"homeport scales SageMaker endpoint variants only: use ServiceNamespace {NAMESPACE}.")
+    if "ScalableDimension" in params and params["ScalableDimension"] != DIMENSION:
+        raise ValidationError(
+            f"Unsupported scalable dimension {params['ScalableDimension']}: homeport scales {DIMENSION}."
+        )
+
+
+def _offset(token: str | None) -> int:
+    try:
+        return decode_token(token) if token else 0
+    except BadToken:
+        raise InvalidNextTokenException("The NextToken is not one this server gave out.") from None
+
+
+def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any], default: int) -> dict[str, Any]:
+    offset, limit = _offset(params.get("NextToken")), params.get("MaxResults", default)
+    reply: dict[str, Any] = {key: [_public(i) for i in items[offset : offset + limit]]}
+    if offset + limit < len(items):
+        reply["NextToken"] = encode_token(offset + limit)
+    return reply
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+class ScalingService:
+    def __init__(self, ctx: Context, alarm_service: AlarmService) -> None:
+        self.ctx = ctx
+        self.alarms = alarm_service
+
+    def _arn(self, kind: str, resource_id: str, name: str) -> str:
+        s = self.ctx.settings
+        where = f"resource/{NAMESPACE}/{resource_id}:{name}"
+        return f"arn:aws:autoscaling:{s.region}:{s.account_id}:{kind}:{uuid.uuid4()}:{where}"
+
+    def _target(self, conn: Any, params: dict[str, Any]) -> dict[str, Any]:
+        doc = get(conn, Item.TARGET, params["ResourceId"])
+        if doc is None:
+            raise ObjectNotFound(
+                f"No scalable target registered for service namespace: {NAMESPACE}, resource ID: "
+                f"{params['ResourceId']}, scalable dimension: {DIMENSION}"
+            )
+        return doc
+
+    # --- scalable targets ------------------------------------------------------------------------
+
+    def register(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        resource_id = params["ResourceId"]
+        endpoint, variant = resource_parts(resource_id)
+        now = self.ctx.clock.now()
+        with self.ctx.store.transaction() as conn:
+            doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
+            serving = ((doc or {}).get("_serving") or (doc or {}).get("_target")) or {}
+            variants = {v["VariantName"]: v for v in serving.get("variants", [])}
+            if doc is None or variant not in variants:
+                raise ValidationError(
+                    f"The endpoint variant {resource_id} does not exist: create the endpoint (with variant {variant}) "
+                    "before registering it."
+                )
+            old = get(conn, Item.TARGET, resource_id)
+            if old is None and ("MinCapacity" not in params or "MaxCapacity" not in params):
+                raise ValidationError("MinCapacity and MaxCapacity are required to register a new scalable target.")
+            minimum = params.get("MinCapacity", old["MinCapacity"] if old else 0)
+            maximum = params.get("MaxCapacity", old["MaxCapacity"] if old else 0)
+            if minimum > maximum:
+                raise ValidationError(f"MinCapacity ({minimum}) must not be greater than MaxCapacity ({maximum}).")
+            if minimum < 1 and "async" not in serving:
+                raise ValidationError(
+                    "MinCapacity must be at least 1 for a real-time endpoint: only asynchronous endpoints scale to "
+                    "zero."
+                )
+            limit = self.ctx.settings.max_instances_per_variant
+            if maximum > limit:
+                raise ValidationError(
+                    f"MaxCapacity {maximum} is over this server's limit of {limit} instances per variant "
+                    "(HOMEPORT_MAX_INSTANCES_PER_VARIANT)."
+                )
+            target = {
+                "ServiceNamespace": NAMESPACE,
+                "ResourceId": resource_id,
+                "ScalableDimension": DIMENSION,
+                "MinCapacity": minimum,
+                "MaxCapacity": maximum,
+                "RoleARN": params.get("RoleARN", (old or {}).get("RoleARN", self._role())),
+                "CreationTime": old["CreationTime"] if old else now,
+                "SuspendedState": {
+                    "DynamicScalingInSuspended": False,
+                    "DynamicScalingOutSuspended": False,
+                    "ScheduledScalingSuspended": False,
+                    **(old or {}).get("SuspendedState", {}),
+                    **params.get("SuspendedState", {}),
+                },
+                "ScalableTargetARN": (old or {}).get("ScalableTargetARN")
+                or f"arn:aws:application-autoscaling:{self.ctx.settings.region}:{self.ctx.settings.account_id}:"
+                f"scalable-target/{uuid.uuid4().hex}",
+                "_history": (old or {}).get("_history"),
+            }
+            put(conn, Item.TARGET, resource_id, resource_id, target["CreationTime"], target)
+        self.ctx.wake()  # the autoscaler brings the current capacity into the new range
+        return {"ScalableTargetARN": target["ScalableTargetARN"]}
+
+    def _role(self) -> str:
+        s = self.ctx.settings
+        return (
+            f"arn:aws:iam::{s.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+            "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+        )
+
+    def describe_targets(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            targets = find(conn, Item.TARGET)
+        if params.get("ResourceIds"):
+            targets = [t for t in targets if t["ResourceId"] in params["ResourceIds"]]
+        return _page(targets, "ScalableTargets", params, 50)
+
+    def deregister(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            self._target(conn, params)
+            for policy in find(conn, Item.POLICY, params["ResourceId"]):
+                alarms.delete_alarms(conn, [a["AlarmName"] for a in policy.get("Alarms", [])])
+            remove_resource(conn, params["ResourceId"], (Item.TARGET, Item.POLICY, Item.SCHEDULED))
+        return {}
+
+    # --- scaling policies ------------------------------------------------------------------------
+
+    def put_policy(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        kind = params.get("PolicyType", "StepScaling")
+        resource_id, name = params["ResourceId"], params["PolicyName"]
+        config_key = {
+            "TargetTrackingScaling": "TargetTrackingScalingPolicyConfiguration",
+            "StepScaling": "StepScalingPolicyConfiguration",
+        }.get(kind)
+        if config_key is None:
+            raise ValidationError(
+                f"homeport does not support {kind} policies: use TargetTrackingScaling or StepScaling."
+            )
+        if config_key not in params:
+            raise ValidationError(f"A {kind} policy needs its {config_key}.")
+        config = dict(params[config_key])
+        if kind == "TargetTrackingScaling":
+            self._check_target_tracking(config)
+        else:
+            _check_steps(config)
+        now = self.ctx.clock.now()
+        with self.ctx.store.transaction() as conn:
+            self._target(conn, params)
+            existing = [p for p in find(conn, Item.POLICY, resource_id) if p["PolicyName"] == name]
+            old = existing[0] if existing else None
+            if old is None and len(find(conn, Item.POLICY, resource_id)) >= MAX_POLICIES:
+                raise ScalingLimitExceeded(f"A scalable target has at most {MAX_POLICIES} scaling policies.")
+            arn = old["PolicyARN"] if old else self._arn("scalingPolicy", resource_id, f"policyName/{name}")
+            if old:
+                alarms.delete_alarms(conn, [a["AlarmName"] for a in old.get("Alarms", [])])
+            doc: dict[str, Any] = {
+                "PolicyARN": arn,
+                "PolicyName": name,
+                "ServiceNamespace": NAMESPACE,
+                "ResourceId": resource_id,
+                "ScalableDimension": DIMENSION,
+                "PolicyType": kind,
+                config_key: config,
+                "CreationTime": old["CreationTime"] if old else now,
+            }
+            if kind == "TargetTrackingScaling":
+                doc["Alarms"] = self._tracking_alarms(conn, doc, config, now)
+            put(conn, Item.POLICY, arn, resource_id, doc["CreationTime"], doc)
+        reply: dict[str, Any] = {"PolicyARN": arn}
+        if "Alarms" in doc:
+            reply["Alarms"] = doc["Alarms"]
+        self.ctx.wake()
+        return reply
+
+    def _check_target_tracking(self, config: dict[str, Any]) -> None:
+        predefined = config.get("PredefinedMetricSpecification")
+        custom = config.get("CustomizedMetricSpecification")
+        if (predefined is None) == (custom is None):
+            raise ValidationError(
+                "Give exactly one of PredefinedMetricSpecification and CustomizedMetricSpecification."
+            )
+        if predefined and predefined["PredefinedMetricType"] != INVOCATIONS_PER_INSTANCE:
+            raise ValidationError(
+                f"homeport does not support the predefined metric {predefined['PredefinedMetricType']}: use "
+                f"{INVOCATIONS_PER_INSTANCE} or a CustomizedMetricSpecification."
+            )
+        if custom:
+            if "Metrics" in custom:
+                raise ValidationError(
+                    "homeport does not evaluate metric math in a CustomizedMetricSpecification yet: give MetricName, "
+                    "Namespace, Dimensions and Statistic."
+                )
+            for required in ("MetricName", "Namespace", "Statistic"):
+                if required not in custom:
+                    raise ValidationError(f"CustomizedMetricSpecification.{required} is required.")
+        if config["TargetValue"] <= 0:
+            raise ValidationError("TargetValue must be greater than 0.")
+
+    def _tracking_alarms(
+        self, conn: Any, policy: dict[str, Any], config: dict[str, Any], now: float
+    ) -> list[dict[str, str]]:
+        """The policy's AlarmHigh and AlarmLow, made in `conn`'s transaction."""
+        resource_id = policy["ResourceId"]
+        metric, scale = self.tracked_metric(resource_id, config)
+        target = config["TargetValue"] * scale
+        made = []
+        shapes = [("AlarmHigh", "GreaterThanThreshold", HIGH_PERIODS, target)]
+        if not config.get("DisableScaleIn", False):
+            shapes.append(("AlarmLow", "LessThanThreshold", LOW_PERIODS, LOW_FACTOR * target))
+        for suffix, comparison, periods, threshold in shapes:
+            name = f"TargetTracking-{resource_id}-{suffix}-{uuid.uuid4()}"
+            self.alarms.create_managed(
+                conn,
+                {
+                    "AlarmName": name,
+                    "AlarmDescription": "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy "
+                    f"{policy['PolicyARN']}.",
+                    **metric,
+                    "Period": self.ctx.settings.metric_period_seconds,
+                    "EvaluationPeriods": periods,
+                    "DatapointsToAlarm": periods,
+                    "Threshold": threshold,
+                    "ComparisonOperator": comparison,
+                    "AlarmActions": [policy["PolicyARN"]],
+                },
+                now,
+            )
+            made.append({"AlarmName": name, "AlarmARN": self.alarms.arn(name)})
+        return made
+
+    def tracked_metric(self, resource_id: str, config: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """The alarm fields of a target-tracking policy's metric, and the factor from TargetValue to the metric's
+        unit per period: SageMakerVariantInvocationsPerInstance is per minute whatever the metric period is."""
+        custom = config.get("CustomizedMetricSpecification")
+        if custom:
+            fields = {k: custom[k] for k in ("MetricName", "Namespace", "Statistic", "Unit") if k in custom}
+            return {**fields, "Dimensions": custom.get("Dimensions", [])}, 1.0
+        endpoint, variant = resource_parts(resource_id)
+        metric = {
+            "Namespace": "AWS/SageMaker",
+            "MetricName": "InvocationsPerInstance",
+            "Statistic": "Sum",
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+        }
+        return metric, self.ctx.settings.metric_period_seconds / 60.0
+
+    def describe_policies(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            policies = find(conn, Item.POLICY, params.get("ResourceId"))
+        if params.get("PolicyNames"):
+            policies = [p for p in policies if p["PolicyName"] in params["PolicyNames"]]
+        return _page(policies, "ScalingPolicies", params, 50)
+
+    def delete_policy(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            name = params["PolicyName"]
+            found = [p for p in find(conn, Item.POLICY, params["ResourceId"]) if p["PolicyName"] == name]
+            if not found:
+                raise ObjectNotFound(
+                    f"No scaling policy found for service namespace: {NAMESPACE}, resource ID: "
+                    f"{params['ResourceId']}, scalable dimension: {DIMENSION}, policy name: {name}"
+                )
+            alarms.delete_alarms(conn, [a["AlarmName"] for a in found[0].get("Alarms", [])])
+            remove(conn, Item.POLICY, found[0]["PolicyARN"])
+        return {}
+
+    # --- scheduled actions -----------------------------------------------------------------------
+
+    def put_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        resource_id, name = params["ResourceId"], params["ScheduledActionName"]
+        try:
+            schedule = schedules.parse(params["Schedule"])
+            schedules.zone(params.get("Timezone", "UTC"))
+        except schedules.ScheduleError as exc:
+            raise ValidationError(str(exc)) from None
+        action = params.get("ScalableTargetAction", {})
+        if "MinCapacity" not in action and "MaxCapacity" not in action:
+            raise ValidationError("ScalableTargetAction needs a MinCapacity, a MaxCapacity or both.")
+        if action.get("MinCapacity", 0) > action.get("MaxCapacity", action.get("MinCapacity", 0)):
+            raise ValidationError("ScalableTargetAction.MinCapacity must not be greater than its MaxCapacity.")
+        now = self.ctx.clock.now()
+        with self.ctx.store.transaction() as conn:
+            self._target(conn, params)
+            existing = [a for a in find(conn, Item.SCHEDULED, resource_id) if a["ScheduledActionName"] == name]
+            old = existing[0] if existing else None
+            if old is None and len(find(conn, Item.SCHEDULED, resource_id)) >= MAX_SCHEDULED:
+                raise ScalingLimitExceeded(f"A scalable target has at most {MAX_SCHEDULED} scheduled actions.")
+            arn = (
+                old["ScheduledActionARN"]
+                if old
+                else self._arn("scheduledAction", resource_id, f"scheduledActionName/{name}")
+            )
+            doc: dict[str, Any] = {
+                "ScheduledActionName": name,
+                "ScheduledActionARN": arn,
+                "ServiceNamespace": NAMESPACE,
+                "Schedule": params["Schedule"],
+                "Timezone": params.get("Timezone", "UTC"),
+                "ResourceId": resource_id,
+                "ScalableDimension": DIMENSION,
+                "ScalableTargetAction": action,
+                "CreationTime": old["CreationTime"] if old else now,
+                **{k: params[k] for k in ("StartTime", "EndTime") if k in params},
+            }
+            doc["_next"] = next_run(doc, schedule, now)
+            put(conn, Item.SCHEDULED, arn, resource_id, doc["CreationTime"], doc)
+        self.ctx.wake()
+        return {}
+
+    def describe_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            found = find(conn, Item.SCHEDULED, params.get("ResourceId"))
+        if params.get("ScheduledActionNames"):
+            found = [a for a in found if a["ScheduledActionName"] in params["ScheduledActionNames"]]
+        return _page(found, "ScheduledActions", params, 50)
+
+    def delete_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            found = [
+                a
+                for a in find(conn, Item.SCHEDULED, params["ResourceId"])
+                if a["ScheduledActionName"] == params["ScheduledActionName"]
+            ]
+            if not found:
+                raise ObjectNotFound(f"No scheduled action found with name {params['ScheduledActionName']}.")
+            remove(conn, Item.SCHEDULED, found[0]["ScheduledActionARN"])
+        return {}
+
+    # --- scaling activities ----------------------------------------------------------------------
+
+    def describe_activities(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_kind(params)
+        with self.ctx.store.transaction() as conn:
+            found = find(conn, Item.ACTIVITY, params.get("ResourceId"), newest_first=True)
+            prune_activities(conn, self.ctx.clock.now() - ACTIVITIES_KEPT_S)
+        if not params.get("IncludeNotScaledActivities", False):
+            found = [a for a in found if "NotScaledReasons" not in a]
+        return _page(found, "ScalingActivities", params, 50)
+
+
+def next_run(doc: dict[str, Any], schedule: schedules.Schedule, after: float) -> float | None:
+    """When a scheduled action runs next after `after` (epoch seconds); rate schedules count from StartTime or
+    from when the action was made."""
+
+    def moment(epoch: float) -> datetime:
+        return datetime.fromtimestamp(epoch, UTC)
+
+    start = doc.get("StartTime")
+    end = doc.get("EndTime")
+    when = schedules.next_run(
+        schedule,
+        moment(after),
+        doc.get("Timezone", "UTC"),
+        start=moment(start if start is not None else doc["CreationTime"]),
+        end=moment(end) if end is not None else None,
+    )
+    return when.timestamp() if when else None
+
+
+def _check_steps(config: dict[str, Any]) -> None:
+    if config.get("AdjustmentType") not in ("ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"):
+        raise ValidationError(
+            "StepScalingPolicyConfiguration.AdjustmentType must be ChangeInCapacity, PercentChangeInCapacity or "
+            "ExactCapacity."
+        )
+    steps = config.get("StepAdjustments") or []
+    if not steps:
+        raise ValidationError("StepScalingPolicyConfiguration needs at least one StepAdjustment.")
+    spans = sorted(
+        (s.get("MetricIntervalLowerBound", float("-inf")), s.get("MetricIntervalUpperBound", float("inf")))
+        for s in steps
+    )
+    if any(low >= high for low, high in spans) or any(a[1] != b[0] for a, b in itertools.pairwise(spans)):
+        raise ValidationError(
+            "StepAdjustments must not overlap or leave gaps: each step's MetricIntervalUpperBound must be the "
+            "next step's MetricIntervalLowerBound."
+        )
+    if config.get("MinAdjustmentMagnitude") is not None and config["AdjustmentType"] != "PercentChangeInCapacity":
+        raise ValidationError("MinAdjustmentMagnitude applies only to PercentChangeInCapacity.")
