@@ -31,6 +31,7 @@ class Instance:
     started_at: float
     socket_path: Path
     log_path: Path
+    zone: str = "local"  # the engine's failure domain it was placed in
     state: InstanceState = InstanceState.PROVISIONING
     ever_healthy: bool = False
     ping_failures: int = 0

@@ -132,3 +132,13 @@ def test_without_prefork_instances_are_plain_subprocesses(tmp_path: Path, model_
     finally:
         engine.kill_all()
         engine.close()
+
+
+def test_spread_places_a_new_instance_in_the_zone_with_fewest_of_its_variant() -> None:
+    from homeport.engines.base import spread
+
+    assert spread(("a", "b", "c"), []) == "a"
+    assert spread(("a", "b", "c"), ["a"]) == "b"
+    assert spread(("a", "b", "c"), ["a", "b", "a"]) == "c"
+    assert spread(("a", "b"), ["b", "b", "a"]) == "a"
+    assert spread(("local",), ["local", "local"]) == "local"

@@ -325,9 +325,9 @@ def test_bad_alarms_are_refused_and_a_failed_delete_deletes_nothing(cw: Any) -> 
 
 def test_endpoint_metrics_are_recorded_per_variant(fast: ServerProcess, cw: Any, xgb_model: dict[str, Any]) -> None:
     sm, runtime = boto_client("sagemaker", fast.url), boto_client("sagemaker-runtime", fast.url)
+    started = now() - timedelta(seconds=1)
     names = deploy(sm, xgb_model["url"], count=2)
     endpoint = names["endpoint"]
-    started = now() - timedelta(seconds=5)
     body = csv_rows(xgb_model["x"][:3])
     for _ in range(20):
         runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
@@ -364,6 +364,8 @@ def test_endpoint_metrics_are_recorded_per_variant(fast: ServerProcess, cw: Any,
     assert sum(p["SampleCount"] for p in latency) == 21 and all(p["Unit"] == "Microseconds" for p in latency)
     assert all(0 < p["Average"] <= p["ExtendedStatistics"]["p99"] <= p["Maximum"] * 1.01 for p in latency)
     assert stat("OverheadLatency", "SampleCount") == 21
+    until(lambda: stat("ModelSetupTime", "SampleCount") == 2)  # each instance, from its start to serving
+    assert 0 < stat("ModelSetupTime", "Maximum") < 240e6  # type: ignore[operator]
     until(lambda: stat("CPUUtilization", "SampleCount", "/aws/sagemaker/Endpoints"))
     assert stat("MemoryUtilization", "Average", "/aws/sagemaker/Endpoints") > 0  # type: ignore[operator]
     listed = cw.list_metrics(Namespace="AWS/SageMaker", Dimensions=[{"Name": "EndpointName", "Value": endpoint}])

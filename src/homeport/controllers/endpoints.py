@@ -21,8 +21,8 @@ from homeport.controllers.endpoint_plan import (
 from homeport.controllers.launcher import ping, provision, socket_dir
 from homeport.controllers.loop import Loop
 from homeport.dataplane.router import Route, Router, VariantRoute
-from homeport.engines.base import Engine
-from homeport.instances import Instance, InstanceState
+from homeport.engines.base import Engine, spread
+from homeport.instances import LIVE, Instance, InstanceState
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
 from homeport.states import TAKING_REQUESTS, EndpointStatus
@@ -110,6 +110,8 @@ class EndpointController:
         if ok is None:
             return
         if ok:
+            if not inst.ever_healthy:  # SageMaker's ModelSetupTime: from the start to serving
+                self.router.meters.setup_time(inst.endpoint, inst.variant, self.ctx.clock.now() - inst.started_at)
             inst.state = InstanceState.HEALTHY
             inst.ever_healthy = True
             inst.ping_failures = 0
@@ -168,6 +170,12 @@ class EndpointController:
             socket_path=self.socket_dir / f"{number}.sock",
             log_path=settings.data_dir / "logs" / "endpoints" / action.endpoint / f"{instance_id}.log",
         )
+        taken = [
+            i.zone
+            for i in self.instances.values()
+            if (i.endpoint, i.variant) == (inst.endpoint, inst.variant) and i.state in LIVE
+        ]
+        inst.zone = spread(self.engine.zones, taken)
         self.instances[instance_id] = inst
         container = variant["Container"]
         if action.asynchronous:  # InvokeEndpointAsync takes up to 1 GB; the container's own setting wins

@@ -50,7 +50,7 @@ async def provision(
         **container.get("Environment", {}),
         **extra,
     }
-    spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path)
+    spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return
     try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+LOCAL_ZONE = "local"
 
 
 @dataclass(frozen=True)
@@ -15,9 +18,18 @@ class InstanceSpec:
     environment: dict[str, str]
     socket_path: Path
     log_path: Path
+    zone: str = LOCAL_ZONE  # the failure domain (a node's zone label) the instance is placed in
+
+
+def spread(zones: Sequence[str], taken: Collection[str]) -> str:
+    """The zone for a new instance of a variant whose live instances are in `taken`: the one holding fewest, so
+    losing one zone costs the variant as little as it can (ties: the first listed)."""
+    return min(zones, key=lambda zone: sum(1 for t in taken if t == zone))
 
 
 class Engine(Protocol):
+    zones: Sequence[str]  # the failure domains it can place instances in
+
     def start(self, spec: InstanceSpec) -> Any:
         """Start the instance's model server; returns the engine's handle for it."""
 

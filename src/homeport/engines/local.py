@@ -18,9 +18,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from homeport.engines.base import InstanceSpec
+from homeport.engines.base import LOCAL_ZONE, InstanceSpec
 
 log = logging.getLogger("homeport.engine")
 
@@ -140,6 +141,8 @@ class ForkedProcess:
 
 
 class LocalEngine:
+    zones: Sequence[str] = (LOCAL_ZONE,)  # one machine: one failure domain
+
     def __init__(self, prefork: bool = False) -> None:
         self.procs: dict[str, Any] = {}
         self.zygote: Zygote | None = None
