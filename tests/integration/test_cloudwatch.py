@@ -121,6 +121,20 @@ def test_large_put_metric_data_arrives_gzipped_and_whole(cw: Any) -> None:
     assert sum(p["Sum"] for p in points) == sum(range(1000))
 
 
+def statistics(cw: Any, **changes: Any) -> Any:
+    """GetMetricStatistics of the last hour by minute, with `changes`; an empty list leaves that field out."""
+    params = {
+        "Namespace": NS,
+        "MetricName": "x",
+        "StartTime": now() - timedelta(hours=1),
+        "EndTime": now(),
+        "Period": 60,
+        "Statistics": ["Sum"],
+        **changes,
+    }
+    return cw.get_metric_statistics(**{k: v for k, v in params.items() if v != []})
+
+
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
@@ -153,56 +167,11 @@ def test_large_put_metric_data_arrives_gzipped_and_whole(cw: Any) -> None:
             ),
             "InvalidParameterValue",
         ),
-        (
-            lambda cw: cw.get_metric_statistics(
-                Namespace=NS,
-                MetricName="x",
-                StartTime=now() - timedelta(hours=1),
-                EndTime=now(),
-                Period=7,
-                Statistics=["Sum"],
-            ),
-            "InvalidParameterValue",
-        ),
-        (
-            lambda cw: cw.get_metric_statistics(
-                Namespace=NS, MetricName="x", StartTime=now() - timedelta(hours=1), EndTime=now(), Period=60
-            ),
-            "MissingParameter",
-        ),
-        (
-            lambda cw: cw.get_metric_statistics(
-                Namespace=NS,
-                MetricName="x",
-                StartTime=now() - timedelta(days=2),
-                EndTime=now(),
-                Period=60,
-                Statistics=["Sum"],
-            ),
-            "InvalidParameterCombination",
-        ),
-        (
-            lambda cw: cw.get_metric_statistics(
-                Namespace=NS,
-                MetricName="x",
-                StartTime=now(),
-                EndTime=now() - timedelta(hours=1),
-                Period=60,
-                Statistics=["Sum"],
-            ),
-            "InvalidParameterValue",
-        ),
-        (
-            lambda cw: cw.get_metric_statistics(
-                Namespace=NS,
-                MetricName="x",
-                StartTime=now() - timedelta(hours=1),
-                EndTime=now(),
-                Period=60,
-                ExtendedStatistics=["tm90"],
-            ),
-            "InvalidParameterValue",
-        ),
+        (lambda cw: statistics(cw, Period=7), "InvalidParameterValue"),
+        (lambda cw: statistics(cw, Statistics=[]), "MissingParameter"),
+        (lambda cw: statistics(cw, StartTime=now() - timedelta(days=2)), "InvalidParameterCombination"),
+        (lambda cw: statistics(cw, StartTime=now(), EndTime=now() - timedelta(hours=1)), "InvalidParameterValue"),
+        (lambda cw: statistics(cw, Statistics=[], ExtendedStatistics=["tm90"]), "InvalidParameterValue"),
         (lambda cw: cw.list_metrics(NextToken="garbage"), "InvalidNextToken"),
         (
             lambda cw: cw.set_alarm_state(AlarmName="no-such-alarm", StateValue="OK", StateReason="x"),

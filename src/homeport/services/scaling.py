@@ -195,10 +195,7 @@ class ScalingService:
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
             self._target(conn, params)
-            existing = [p for p in find(conn, Item.POLICY, resource_id) if p["PolicyName"] == name]
-            old = existing[0] if existing else None
-            if old is None and len(find(conn, Item.POLICY, resource_id)) >= MAX_POLICIES:
-                raise ScalingLimitExceeded(f"A scalable target has at most {MAX_POLICIES} scaling policies.")
+            old = _existing(conn, Item.POLICY, resource_id, name, MAX_POLICIES, "scaling policies")
             arn = old["PolicyARN"] if old else self._arn("scalingPolicy", resource_id, f"policyName/{name}")
             if old:
                 alarms.delete_alarms(conn, [a["AlarmName"] for a in old.get("Alarms", [])])
@@ -304,15 +301,14 @@ class ScalingService:
     def delete_policy(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
         with self.ctx.store.transaction() as conn:
-            name = params["PolicyName"]
-            found = [p for p in find(conn, Item.POLICY, params["ResourceId"]) if p["PolicyName"] == name]
-            if not found:
+            policy = _named(conn, Item.POLICY, params["ResourceId"], params["PolicyName"])
+            if policy is None:
                 raise ObjectNotFound(
                     f"No scaling policy found for service namespace: {NAMESPACE}, resource ID: "
-                    f"{params['ResourceId']}, scalable dimension: {DIMENSION}, policy name: {name}"
+                    f"{params['ResourceId']}, scalable dimension: {DIMENSION}, policy name: {params['PolicyName']}"
                 )
-            alarms.delete_alarms(conn, [a["AlarmName"] for a in found[0].get("Alarms", [])])
-            remove(conn, Item.POLICY, found[0]["PolicyARN"])
+            alarms.delete_alarms(conn, [a["AlarmName"] for a in policy.get("Alarms", [])])
+            remove(conn, Item.POLICY, policy["PolicyARN"])
         return {}
 
     # --- scheduled actions -----------------------------------------------------------------------
@@ -333,10 +329,7 @@ class ScalingService:
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
             self._target(conn, params)
-            existing = [a for a in find(conn, Item.SCHEDULED, resource_id) if a["ScheduledActionName"] == name]
-            old = existing[0] if existing else None
-            if old is None and len(find(conn, Item.SCHEDULED, resource_id)) >= MAX_SCHEDULED:
-                raise ScalingLimitExceeded(f"A scalable target has at most {MAX_SCHEDULED} scheduled actions.")
+            old = _existing(conn, Item.SCHEDULED, resource_id, name, MAX_SCHEDULED, "scheduled actions")
             arn = (
                 old["ScheduledActionARN"]
                 if old
@@ -370,14 +363,10 @@ class ScalingService:
     def delete_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
         with self.ctx.store.transaction() as conn:
-            found = [
-                a
-                for a in find(conn, Item.SCHEDULED, params["ResourceId"])
-                if a["ScheduledActionName"] == params["ScheduledActionName"]
-            ]
-            if not found:
+            action = _named(conn, Item.SCHEDULED, params["ResourceId"], params["ScheduledActionName"])
+            if action is None:
                 raise ObjectNotFound(f"No scheduled action found with name {params['ScheduledActionName']}.")
-            remove(conn, Item.SCHEDULED, found[0]["ScheduledActionARN"])
+            remove(conn, Item.SCHEDULED, action["ScheduledActionARN"])
         return {}
 
     # --- scaling activities ----------------------------------------------------------------------
@@ -390,6 +379,23 @@ class ScalingService:
         if not params.get("IncludeNotScaledActivities", False):
             found = [a for a in found if "NotScaledReasons" not in a]
         return _page(found, "ScalingActivities", params, 50)
+
+
+NAME_FIELD = {Item.POLICY: "PolicyName", Item.SCHEDULED: "ScheduledActionName"}
+
+
+def _named(conn: Any, kind: Item, resource_id: str, name: str) -> dict[str, Any] | None:
+    """The target's policy or scheduled action of that name."""
+    return next((d for d in find(conn, kind, resource_id) if d[NAME_FIELD[kind]] == name), None)
+
+
+def _existing(conn: Any, kind: Item, resource_id: str, name: str, limit: int, what: str) -> dict[str, Any] | None:
+    """The item a Put replaces, or None for a new one, which must fit in the target's `limit`."""
+    items = find(conn, kind, resource_id)
+    old = next((d for d in items if d[NAME_FIELD[kind]] == name), None)
+    if old is None and len(items) >= limit:
+        raise ScalingLimitExceeded(f"A scalable target has at most {limit} {what}.")
+    return old
 
 
 def next_run(doc: dict[str, Any], schedule: schedules.Schedule, after: float) -> float | None:
