@@ -42,7 +42,7 @@ from homeport.services.async_invocations import AsyncInvocationService
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
-from homeport.services.metrics import MetricService
+from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
 from homeport.services.scaling import ScalingService
 from homeport.services.tags import TagService
@@ -127,6 +127,11 @@ def _is_loopback(host: str) -> bool:
 
 class Server:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        period = settings.metric_period_seconds
+        if not valid_period(period):
+            sys.exit(
+                f"homeport: HOMEPORT_METRIC_PERIOD_SECONDS must be 1, 5, 10, 20, 30 or a multiple of 60, not {period}"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.keys, self.generated_key = access_keys(settings)

@@ -4,15 +4,12 @@ evaluated on them, then the autoscaler acts on the alarms."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.loop import Loop
 from homeport.controllers.metrics import MetricCollector
 from homeport.services.context import Context
-
-log = logging.getLogger("homeport.metrics")
 
 LAG_S = 0.02  # run just after the boundary, so the period that ended is complete
 

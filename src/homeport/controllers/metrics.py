@@ -4,7 +4,6 @@ points (SageMaker's endpoint metrics, the instances' CPU and memory, the async b
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterable
 
 import psutil
@@ -15,9 +14,7 @@ from homeport.datapoints import Metric, Point
 from homeport.instances import Instance, InstanceState
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
-from homeport.store import async_queue, metric_points
-
-log = logging.getLogger("homeport.metrics")
+from homeport.store import alarms, async_queue, metric_points
 
 PRUNE_EVERY_S = 60.0
 BACKLOG_UNITS = {
@@ -99,3 +96,4 @@ class MetricCollector:
             if now - self._pruned >= PRUNE_EVERY_S:
                 self._pruned = now
                 metric_points.prune(conn, now - self.ctx.settings.metric_retention_seconds)
+                alarms.prune_history(conn, now - self.ctx.settings.metric_retention_seconds)

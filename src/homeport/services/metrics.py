@@ -31,8 +31,13 @@ LIST_PAGE = 500
 RECENT_S = 3 * 3600  # ListMetrics' RecentlyActive=PT3H
 
 
+def valid_period(period: int) -> bool:
+    """CloudWatch's periods: 1, 5, 10, 20 or 30 s (high resolution), or whole minutes."""
+    return period in SHORT_PERIODS or (period > 0 and period % 60 == 0)
+
+
 def check_period(period: int, what: str = "Period") -> None:
-    if period < 1 or (period not in SHORT_PERIODS and period % 60):
+    if not valid_period(period):
         raise InvalidParameterValue(
             f"The parameter {what} must be 1, 5, 10, 20, 30, or a multiple of 60; got {period}."
         )
