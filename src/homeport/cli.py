@@ -94,6 +94,18 @@ def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
     return queue(args, _client(settings, args.endpoint_url, "sagemaker"))
 
 
+def cmd_scaling(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli_scaling import cmd_scaling as scaling
+
+    return scaling(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli_metrics import cmd_metrics as metrics
+
+    return metrics(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -240,6 +252,18 @@ def parser() -> argparse.ArgumentParser:
     queue = client_command("queue", "an asynchronous endpoint's backlog and notification log")
     queue.add_argument("endpoint")
     queue.set_defaults(func=cmd_queue)
+    scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
+    scaling.add_argument("endpoint")
+    scaling.set_defaults(func=cmd_scaling)
+    metrics = client_command("metrics", "an endpoint's recent metrics as terminal sparklines (and --png, a chart)")
+    metrics.add_argument("endpoint")
+    metrics.add_argument("--minutes", type=float, default=15.0, help="how far back to look (default 15)")
+    metrics.add_argument(
+        "--period", type=int, default=60, help="seconds per datapoint: 1, 5, 10, 20, 30 or a multiple of 60"
+    )
+    metrics.add_argument("--metric", action="extend", nargs="+", metavar="NAME", help="only these metrics")
+    metrics.add_argument("--png", metavar="FILE", help="also save the chart as a PNG (needs matplotlib)")
+    metrics.set_defaults(func=cmd_metrics)
     return top
 
 
