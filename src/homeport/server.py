@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +202,7 @@ class Server:
         self.transforms.restore()
         self.async_worker.restore()
         loop = asyncio.get_running_loop()
+        self.engine.watch(lambda: _call_soon(loop, self.controller.wake))
         self._tasks = [
             loop.create_task(self.controller.run_forever()),
             loop.create_task(self.transforms.run_forever()),
@@ -243,6 +246,11 @@ class Server:
             timeout_graceful_shutdown=int(self.settings.model_timeout_s) + 5,
         )
         uvicorn.Server(config).run(sockets=[sock])
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is already closed: the server is stopping
+        loop.call_soon_threadsafe(callback)
 
 
 def run(settings: Settings, **_: Any) -> None:

@@ -142,3 +142,25 @@ def test_spread_places_a_new_instance_in_the_zone_with_fewest_of_its_variant() -
     assert spread(("a", "b", "c"), ["a", "b", "a"]) == "c"
     assert spread(("a", "b"), ["b", "b", "a"]) == "a"
     assert spread(("local",), ["local", "local"]) == "local"
+
+
+@pytest.mark.parametrize("prefork", [True, False])
+def test_the_engine_says_at_once_when_an_instance_ends(tmp_path: Path, model_dir: Path, prefork: bool) -> None:
+    import threading
+
+    engine = LocalEngine(prefork=prefork)
+    try:
+        until(lambda: engine.zygote is None or engine.zygote.ready)
+        ended = threading.Event()
+        engine.watch(ended.set)
+        one = spec(tmp_path, model_dir, "watched")
+        handle = engine.start(one)
+        assert isinstance(handle, ForkedProcess) == prefork
+        until(lambda: ping(one.socket_path))
+        assert not ended.is_set()
+        os.kill(handle.pid, signal.SIGKILL)
+        assert ended.wait(10), "no word of the instance's end"
+        assert engine.exit_code(handle) == -signal.SIGKILL
+    finally:
+        engine.kill_all()
+        engine.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +38,9 @@ class Engine(Protocol):
 
     async def stop(self, handle: Any, grace_s: float) -> None:
         """SIGTERM (finish in-flight work), then SIGKILL after `grace_s`."""
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback`, from any thread, when an instance ends (where the engine can tell at once)."""
 
     def kill_all(self) -> None:
         """Stop every instance at once (server shutdown after the graceful stop timed out)."""

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec
@@ -57,6 +57,7 @@ class Zygote:
         self.gone = False
         self.exits: dict[int, int] = {}
         self.replies: dict[int, dict[str, Any]] = {}
+        self.on_exit: Callable[[], None] = lambda: None  # told (on the reader thread) that a child ended
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name="homeport-zygote", daemon=True)
@@ -74,6 +75,8 @@ class Zygote:
                 else:
                     self.replies[message["id"]] = message
                 self._changed.notify_all()
+            if "exit" in message:
+                self.on_exit()
         with self._changed:  # the zygote is gone, and its children with it (they die with their parent)
             self.gone = True
             self._changed.notify_all()
@@ -144,6 +147,7 @@ class LocalEngine:
     zones: Sequence[str] = (LOCAL_ZONE,)  # one machine: one failure domain
 
     def __init__(self, prefork: bool = False) -> None:
+        self.on_exit: Callable[[], None] = lambda: None
         self.procs: dict[str, Any] = {}
         self.zygote: Zygote | None = None
         if prefork:
@@ -151,6 +155,13 @@ class LocalEngine:
                 self.zygote = Zygote()
             except OSError as exc:
                 log.warning("no zygote (%s): every instance starts as a fresh process", exc)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from another thread) as soon as an instance forked from the zygote ends, so that
+        its replacement starts without waiting for the next health check."""
+        self.on_exit = callback
+        if self.zygote is not None:
+            self.zygote.on_exit = callback
 
     def start(self, spec: InstanceSpec) -> Any:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,8 +188,14 @@ class LocalEngine:
                     start_new_session=True,
                     preexec_fn=_die_with_parent,
                 )
+            # A fresh process has no zygote to report its end: a thread waits for it instead.
+            threading.Thread(target=self._await_exit, args=(proc,), name="homeport-exit", daemon=True).start()
         self.procs[spec.instance_id] = proc
         return proc
+
+    def _await_exit(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self.on_exit()
 
     def exit_code(self, handle: Any) -> int | None:
         code: int | None = handle.poll()
