@@ -29,7 +29,8 @@ and its load on core 0) serving the worked example's Abalone XGBoost model on a 
   (count 1 → serving) over the floor leaves the detection out.
 
 Reading it: errors should be 0 (the router retries a request on the other instance once when its instance drops it);
-kill → serving should be under 2 s. kill → serving is detection (tens of milliseconds) plus about the floor. Compare ratios, not bare times: the machine is shared and noisy; the table gives every
+kill → serving should be under 2 s. kill → serving is detection (tens of milliseconds) plus about the floor.
+Compare ratios, not bare times: the machine is shared and noisy; the table gives every
 run and the median of the runs.
 """
 
@@ -548,7 +549,8 @@ def table(r: dict[str, Any]) -> str:
         f"{'latency after ÷ before, p50':<52} {s['p50_after_over_before']:>10.2f} {'(information)':>16}",
         "",
         "count 1: CurrentInstanceCount first read 1: homeport noticed the exit (the engine reports it; the health"
-        f" tick, {health_tick_s():g} s, is the fallback); new pid: the replacement process first seen; serving: count 2 again with the"
+        f" tick, {health_tick_s():g} s, is the fallback); new pid: the replacement process first seen;"
+        " serving: count 2 again with the"
         " replacement; start: count 1 → serving; setup: the replacement's ModelSetupTime.",
         "floor / fl.setup: a fresh 1-instance endpoint, load paused: CreateEndpoint → InService, its ModelSetupTime.",
         f"latency from the due time (open loop): before = the {WINDOW_S:g} s before the kill, during = kill → serving,"
