@@ -8,7 +8,7 @@ kept beside the per-period values for Prometheus, which wants counters.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from homeport.datapoints import Accumulator, Dimensions, Metric, Point
 
@@ -16,9 +16,9 @@ SAGEMAKER = "AWS/SageMaker"
 INSTANCES = "/aws/sagemaker/Endpoints"  # where SageMaker puts CPUUtilization and MemoryUtilization
 COUNT, MICROSECONDS, PERCENT, SECONDS = "Count", "Microseconds", "Percent", "Seconds"
 
-# Per request: 1 (Invocations), 1/instances (InvocationsPerInstance: its Sum over a period is the invocations
-# per instance), 0 or 1 (the error counts: their Average is the error rate), as SageMaker emits them.
-COUNTS = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors", "Invocation5XXErrors")
+# Per request, as SageMaker emits them: 1 (Invocations), 1/instances (InvocationsPerInstance: its Sum over a period
+# is the invocations per instance), 0 or 1 (the error counts: their Average is the error rate). The counts of a
+# period are the totals' growth over it, so a request costs an increment, not an accumulator update per metric.
 
 
 @dataclass
@@ -35,18 +35,28 @@ class Totals:
 
 @dataclass
 class VariantMeter:
-    counts: tuple[Accumulator, ...] = field(default_factory=lambda: tuple(Accumulator() for _ in COUNTS))
+    per_instance: Accumulator = field(default_factory=Accumulator)
     model: Accumulator = field(default_factory=Accumulator.with_sketch)
     overhead: Accumulator = field(default_factory=Accumulator.with_sketch)
     setup: Accumulator = field(default_factory=Accumulator)
     totals: Totals = field(default_factory=Totals)
+    base: Totals = field(default_factory=Totals)  # the totals when this period began: the counts are the difference
 
     def points(self, dims: Dimensions, start: float, resolution: int) -> list[Point]:
         # The counts are written even for a period without requests: SageMaker's idle endpoints report 0, so
         # a scaling policy sees the traffic stop rather than the data go missing.
+        n = self.totals.invocations - self.base.invocations
+
+        def count(name: str, ones: int) -> Point:
+            """`ones` of the period's `n` requests counted 1, the others 0."""
+            low, high = (1.0 if n and ones == n else 0.0), (1.0 if ones else 0.0)
+            return Point(Metric(SAGEMAKER, name, dims), start, resolution, n, ones, low, high, COUNT)
+
         out = [
-            acc.point(Metric(SAGEMAKER, name, dims), start, resolution, COUNT)
-            for name, acc in zip(COUNTS, self.counts, strict=True)
+            count("Invocations", n),
+            self.per_instance.point(Metric(SAGEMAKER, "InvocationsPerInstance", dims), start, resolution, COUNT),
+            count("Invocation4XXErrors", self.totals.errors_4xx - self.base.errors_4xx),
+            count("Invocation5XXErrors", self.totals.errors_5xx - self.base.errors_5xx),
         ]
         for name, acc, unit in (
             ("ModelLatency", self.model, MICROSECONDS),
@@ -75,16 +85,14 @@ class Meters:
         """One InvokeEndpoint that reached a variant. `status` is the model's HTTP status (500 when it never
         answered); `model_s` None when it never answered."""
         meter = self.variant(endpoint, variant)
-        invocations, per_instance, errors_4xx, errors_5xx = meter.counts
-        client_error, server_error = 400 <= status < 500, status >= 500
-        invocations.add(1.0)
-        per_instance.add(1.0 / instances if instances else 1.0)
-        errors_4xx.add(1.0 if client_error else 0.0)
-        errors_5xx.add(1.0 if server_error else 0.0)
+        meter.per_instance.add(1.0 / instances if instances else 1.0)
         totals = meter.totals
         totals.invocations += 1
-        totals.errors_4xx += client_error
-        totals.errors_5xx += server_error
+        if status >= 400:
+            if status >= 500:
+                totals.errors_5xx += 1
+            else:
+                totals.errors_4xx += 1
         if model_s is not None:
             meter.model.add(model_s * 1e6)
             totals.answered += 1
@@ -113,12 +121,16 @@ class Meters:
         points: list[Point] = []
         for key in set(self.variants) | serving:
             meter = self.variants.get(key) or VariantMeter()
-            if key in serving or meter.counts[0].count:
+            if key in serving or meter.totals.invocations > meter.base.invocations:
                 points.extend(meter.points((("EndpointName", key[0]), ("VariantName", key[1])), start, resolution))
-        self.variants = {
-            key: VariantMeter(totals=self.variants[key].totals if key in self.variants else Totals()) for key in serving
-        }
+        self.variants = {key: _next_period(self.variants.get(key)) for key in serving}
         for metric, (acc, unit) in self.gauges.items():
             points.append(acc.point(metric, start, resolution, unit))
         self.gauges = {}
         return points
+
+
+def _next_period(meter: VariantMeter | None) -> VariantMeter:
+    if meter is None:
+        return VariantMeter()
+    return VariantMeter(totals=meter.totals, base=replace(meter.totals))
