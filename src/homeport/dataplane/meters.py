@@ -121,7 +121,7 @@ class Meters:
         points: list[Point] = []
         for key in set(self.variants) | serving:
             meter = self.variants.get(key) or VariantMeter()
-            if key in serving or meter.totals.invocations > meter.base.invocations:
+            if key in serving or meter.totals.invocations > meter.base.invocations or meter.setup.count:
                 points.extend(meter.points((("EndpointName", key[0]), ("VariantName", key[1])), start, resolution))
         self.variants = {key: _next_period(self.variants.get(key)) for key in serving}
         for metric, (acc, unit) in self.gauges.items():
