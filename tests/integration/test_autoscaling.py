@@ -272,3 +272,68 @@ def bucket_fast(clients: dict[str, Any]) -> str:
     name = unique("bucket")
     clients["s3"].create_bucket(Bucket=name)
     return name
+
+
+def test_step_scaling_runs_while_its_alarm_is_in_alarm(clients: dict[str, Any], xgb_model: dict[str, Any]) -> None:
+    sm, aas, cw = clients["sagemaker"], clients["application-autoscaling"], clients["cloudwatch"]
+    endpoint = deploy(sm, xgb_model["url"])["endpoint"]
+    common = {"ServiceNamespace": "sagemaker", "ResourceId": resource(endpoint), "ScalableDimension": DIMENSION}
+    aas.register_scalable_target(**common, MinCapacity=1, MaxCapacity=3)
+    arn = aas.put_scaling_policy(
+        PolicyName="queue-depth",
+        PolicyType="StepScaling",
+        StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity",
+            "StepAdjustments": [
+                {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 100, "ScalingAdjustment": 1},
+                {"MetricIntervalLowerBound": 100, "ScalingAdjustment": 2},
+            ],
+            "Cooldown": 60,
+        },
+        **common,
+    )["PolicyARN"]
+    metric = unique("depth")
+    cw.put_metric_alarm(
+        AlarmName=unique("deep-queue"),
+        Namespace="Homeport/Tests",
+        MetricName=metric,
+        Statistic="Maximum",
+        Period=1,
+        EvaluationPeriods=1,
+        Threshold=10.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmActions=[arn],
+    )
+
+    def deep() -> bool:
+        cw.put_metric_data(
+            Namespace="Homeport/Tests", MetricData=[{"MetricName": metric, "Value": 50.0, "StorageResolution": 1}]
+        )
+        return counts(sm, endpoint) == (2, 2)
+
+    until(deep, timeout=30)  # 50 is 40 over the threshold: the first step, +1
+    (activity,) = [a for a in activities(aas, endpoint) if "queue-depth" in a["Cause"]]
+    assert activity["Description"] == "Setting desired instance count to 2." and "deep-queue" in activity["Cause"]
+    # Still in ALARM for three more periods (the endpoint's idle Invocations show the periods passing), but inside
+    # the policy's 60 s cooldown: no second step.
+    since = datetime.now(UTC)
+
+    def periods_passed() -> bool:
+        cw.put_metric_data(
+            Namespace="Homeport/Tests", MetricData=[{"MetricName": metric, "Value": 50.0, "StorageResolution": 1}]
+        )
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName="Invocations",
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}],
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(seconds=5),
+            Period=1,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return len(points) >= 3
+
+    until(periods_passed, timeout=30)
+    assert len([a for a in activities(aas, endpoint) if "queue-depth" in a["Cause"]]) == 1
+    assert counts(sm, endpoint) == (2, 2)
+    sm.delete_endpoint(EndpointName=endpoint)
