@@ -56,11 +56,8 @@ from invoke import (
 )
 from s3_transfer import cpu_s
 
-from batch import rss_kb, say, stderr_to, verdict  # bench/ is on sys.path: this file runs beside them
+from batch import rss_kb, say, stderr_to, verdict, write_results  # bench/ is on sys.path: this file runs beside them
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
 MiB = 1024 * 1024
 BUCKET = "bench-async"
 OUT_PREFIX = "out/"
@@ -1054,10 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server
     results = measure(args)
     print(table(results))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"async_inference-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    write_results("async_inference", results)
     return 0
 
 

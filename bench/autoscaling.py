@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import platform
@@ -58,11 +57,8 @@ from failover import Load, clients, homeport, latency_stats
 from invoke import IMAGE, LOADGEN_CORE, ROLE, SERVER_CORE, affinity, build_model, can_pin
 from invoke import signed_headers as sign
 
-from batch import say  # bench/ is on sys.path: this file runs beside them
+from batch import RESULTS, say, write_results  # bench/ is on sys.path: this file runs beside them
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
 ENDPOINT, VARIANT, MODEL = "bench-autoscaling", "AllTraffic", "bench-autoscaling-model"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 PERIOD_S = 1.0  # HOMEPORT_METRIC_PERIOD_SECONDS, as failover.homeport() starts the server
@@ -570,10 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(png, results["runs"], args.per_instance, results["floors_s"])
     results["csv"], results["png"] = str(csv_path), str(png)
     print(table(results))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"autoscaling-{stamp}.json"
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    write_results("autoscaling", results, stamp)
     return 0
 
 

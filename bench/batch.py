@@ -633,6 +633,15 @@ def measure_size(args: argparse.Namespace, rows: int, ctx: dict[str, Any]) -> di
             "floors": floor_rows, "homeport": homeport_rows}
 
 
+def write_results(name: str, results: dict[str, Any], stamp: str | None = None) -> Path:
+    """Save a benchmark's results as bench/results/<name>-<time>.json and say where."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}-{stamp or time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    print(f"\nwrote {out.relative_to(ROOT)}")
+    return out
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 

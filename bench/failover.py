@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import math
 import os
 import platform
@@ -59,11 +58,8 @@ from async_inference import pct
 from invoke import IMAGE, LOADGEN_CORE, ROLE, SERVER_CORE, SERVER_ENV, affinity, build_model, can_pin, pinned
 from invoke import signed_headers as sign
 
-from batch import say, stderr_to, verdict  # bench/ is on sys.path: this file runs beside them
+from batch import say, stderr_to, verdict, write_results  # bench/ is on sys.path: this file runs beside them
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
 ENDPOINT, VARIANT, MODEL = "bench-failover", "AllTraffic", "bench-failover-model"
 FLOOR_CONFIG = "bench-failover-floor-config"
 WINDOW_S = 3.0  # the before and after latency windows
@@ -581,10 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped on the way out
     results = measure(args)
     print(table(results))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"failover-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    write_results("failover", results)
     return 0
 
 
