@@ -337,3 +337,68 @@ def test_step_scaling_runs_while_its_alarm_is_in_alarm(clients: dict[str, Any], 
     assert len([a for a in activities(aas, endpoint) if "queue-depth" in a["Cause"]]) == 1
     assert counts(sm, endpoint) == (2, 2)
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_target_tracking_on_a_metric_math_expression(clients: dict[str, Any], xgb_model: dict[str, Any]) -> None:
+    sm, aas, cw = clients["sagemaker"], clients["application-autoscaling"], clients["cloudwatch"]
+    endpoint = deploy(sm, xgb_model["url"])["endpoint"]
+    common = {"ServiceNamespace": "sagemaker", "ResourceId": resource(endpoint), "ScalableDimension": DIMENSION}
+    aas.register_scalable_target(**common, MinCapacity=1, MaxCapacity=2)
+    waiting, workers = unique("waiting"), unique("workers")
+    stat = {"Stat": "Maximum"}
+    made = aas.put_scaling_policy(
+        PolicyName="per-worker",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 10.0,
+            "CustomizedMetricSpecification": {
+                "Metrics": [
+                    {
+                        "Id": "w",
+                        "MetricStat": {"Metric": {"Namespace": "Homeport/Tests", "MetricName": waiting}, **stat},
+                        "ReturnData": False,
+                    },
+                    {
+                        "Id": "k",
+                        "MetricStat": {"Metric": {"Namespace": "Homeport/Tests", "MetricName": workers}, **stat},
+                        "ReturnData": False,
+                    },
+                    {"Id": "per_worker", "Expression": "w / k", "ReturnData": True},
+                ]
+            },
+            "ScaleOutCooldown": 0,
+        },
+        **common,
+    )
+    alarms = cw.describe_alarms(AlarmNames=[a["AlarmName"] for a in made["Alarms"]])["MetricAlarms"]
+    assert all(a["Metrics"][0]["MetricStat"]["Period"] == 1 and "MetricName" not in a for a in alarms)
+
+    def busy() -> bool:
+        cw.put_metric_data(
+            Namespace="Homeport/Tests",
+            MetricData=[
+                {"MetricName": waiting, "Value": 60.0, "StorageResolution": 1},
+                {"MetricName": workers, "Value": 2.0, "StorageResolution": 1},
+            ],
+        )
+        return counts(sm, endpoint) == (2, 2)
+
+    until(busy, timeout=30)  # 30 waiting per worker, three times the target: as many instances as allowed
+    assert "per-worker" in activities(aas, endpoint)[0]["Cause"]
+    with pytest.raises(ClientError) as raised:
+        aas.put_scaling_policy(
+            PolicyName="two-answers",
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": 1.0,
+                "CustomizedMetricSpecification": {
+                    "Metrics": [
+                        {"Id": "a", "Expression": "1", "ReturnData": True},
+                        {"Id": "b", "Expression": "2", "ReturnData": True},
+                    ]
+                },
+            },
+            **common,
+        )
+    assert code(raised) == "ValidationException"
+    sm.delete_endpoint(EndpointName=endpoint)

@@ -406,3 +406,71 @@ def boto3_client_with_wrong_secret(url: str) -> Any:
         aws_access_key_id="homeport",
         aws_secret_access_key="wrong",
     )
+
+
+def test_metric_math_in_get_metric_data_and_in_an_alarm(cw: Any) -> None:
+    errors, requests = unique("errors"), unique("requests")
+    at = now().replace(microsecond=0) - timedelta(minutes=3)
+    data = [
+        {"MetricName": errors, "Timestamp": at, "Value": 2.0},
+        {"MetricName": requests, "Timestamp": at, "Value": 40.0},
+        {"MetricName": errors, "Timestamp": at + timedelta(minutes=1), "Value": 5.0},
+        {"MetricName": requests, "Timestamp": at + timedelta(minutes=1), "Value": 50.0},
+    ]
+    cw.put_metric_data(Namespace=NS, MetricData=data)
+
+    def stat(qid: str, name: str) -> dict[str, Any]:
+        metric = {"Namespace": NS, "MetricName": name}
+        return {"Id": qid, "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Sum"}, "ReturnData": False}
+
+    reply = cw.get_metric_data(
+        MetricDataQueries=[
+            stat("e", errors),
+            stat("r", requests),
+            {"Id": "rate", "Expression": "100 * e / r", "Label": "error rate"},
+            {"Id": "total", "Expression": "SUM(METRICS())"},
+        ],
+        StartTime=at - timedelta(minutes=1),
+        EndTime=at + timedelta(minutes=3),
+        ScanBy="TimestampAscending",
+    )["MetricDataResults"]
+    assert [r["Id"] for r in reply] == ["rate", "total"]  # ReturnData false hides the inputs
+    rate, total = reply
+    assert rate["Label"] == "error rate" and rate["Values"] == pytest.approx([5.0, 10.0])
+    assert total["Values"] == [42.0, 55.0]
+    with pytest.raises(ClientError) as raised:
+        cw.get_metric_data(
+            MetricDataQueries=[stat("e", errors), {"Id": "bad", "Expression": "e / nowhere"}],
+            StartTime=at,
+            EndTime=at + timedelta(minutes=1),
+        )
+    assert code(raised) == "InvalidParameterValue" and "nowhere" in raised.value.response["Error"]["Message"]
+
+    # An alarm on an expression: twice the queue's depth above 50.
+    depth, alarm = unique("depth"), unique("math-alarm")
+    metrics = [
+        {
+            "Id": "d",
+            "MetricStat": {"Metric": {"Namespace": NS, "MetricName": depth}, "Period": 1, "Stat": "Maximum"},
+            "ReturnData": False,
+        },
+        {"Id": "doubled", "Expression": "d * 2", "ReturnData": True},
+    ]
+    base = {"AlarmName": alarm, "EvaluationPeriods": 1, "Threshold": 50.0, "ComparisonOperator": "GreaterThanThreshold"}
+    for bad in (
+        {"Metrics": [{**m, "ReturnData": True} for m in metrics]},  # two queries would be the alarm's data
+        {"Metrics": metrics, "MetricName": depth},
+        {"Metrics": [metrics[0], {"Id": "x", "Expression": "d +", "ReturnData": True}]},
+    ):
+        with pytest.raises(ClientError) as raised:
+            cw.put_metric_alarm(**base, **bad)
+        assert code(raised) in ("InvalidParameterValue", "InvalidParameterCombination"), bad
+    cw.put_metric_alarm(**base, Metrics=metrics)
+
+    def deep() -> bool:
+        cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": depth, "Value": 30.0, "StorageResolution": 1}])
+        return alarm_state(cw, alarm) == "ALARM"
+
+    until(deep)
+    assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["Metrics"][1]["Expression"] == "d * 2"
+    cw.delete_alarms(AlarmNames=[alarm])

@@ -9,9 +9,9 @@ from typing import Any
 
 from homeport.controllers.alarm_plan import Datapoint, Rule, evaluate, evaluation_range
 from homeport.datapoints import Metric, dimensions
-from homeport.services.alarms import record_state
+from homeport.services.alarms import alarm_period, record_state
 from homeport.services.context import Context
-from homeport.services.metrics import MetricService
+from homeport.services.metrics import MetricService, Series
 from homeport.store import alarms
 
 log = logging.getLogger("homeport.alarms")
@@ -23,11 +23,24 @@ def rule(doc: dict[str, Any]) -> Rule:
         threshold=doc["Threshold"],
         evaluation_periods=doc["EvaluationPeriods"],
         datapoints_to_alarm=doc.get("DatapointsToAlarm", doc["EvaluationPeriods"]),
-        period=doc["Period"],
-        statistic=doc.get("Statistic") or doc["ExtendedStatistic"],
+        period=alarm_period(doc),
+        # A metric-math alarm has no statistic of its own: its reason data names the expression's.
+        statistic=doc.get("Statistic") or doc.get("ExtendedStatistic") or "Expression",
         treat_missing=doc.get("TreatMissingData", "missing"),
         evaluate_low_sample_count_percentile=doc.get("EvaluateLowSampleCountPercentile", ""),
     )
+
+
+def watched(metrics: MetricService, doc: dict[str, Any], start: float, end: float) -> list[Series]:
+    """The values an alarm watches over [start, end), oldest first: its metric's statistic, or the series of its
+    Metrics query with ReturnData (an expression's points count one sample each)."""
+    if "Metrics" not in doc:
+        metric = Metric(doc["Namespace"], doc["MetricName"], dimensions(doc.get("Dimensions")))
+        statistic = doc.get("Statistic") or doc["ExtendedStatistic"]
+        return metrics.values(metric, statistic, doc["Period"], start, end, doc.get("Unit"))
+    returned = next(q for q in doc["Metrics"] if q.get("ReturnData", True))
+    named = metrics.evaluate_queries(doc["Metrics"], start, end)[returned["Id"]]
+    return [Series(t, v, 1.0) for t, v in sorted(named.series.items())]
 
 
 class AlarmEvaluator:
@@ -42,7 +55,7 @@ class AlarmEvaluator:
             docs = alarms.find(conn)
         changed = []
         for doc in docs:
-            name, period = doc["AlarmName"], doc["Period"]
+            name, period = doc["AlarmName"], alarm_period(doc)
             ended = now - now % period
             if self._evaluated.get(name) == ended:
                 continue
@@ -59,9 +72,7 @@ class AlarmEvaluator:
     def _evaluate(self, doc: dict[str, Any], now: float) -> bool:
         r = rule(doc)
         start, end = evaluation_range(r, now)
-        metric = Metric(doc["Namespace"], doc["MetricName"], dimensions(doc.get("Dimensions")))
-        series = self.metrics.values(metric, r.statistic, r.period, start, end, doc.get("Unit"))
-        points = [Datapoint(s.start, s.value, s.sample_count) for s in series]
+        points = [Datapoint(s.start, s.value, s.sample_count) for s in watched(self.metrics, doc, start, end)]
         result = evaluate(r, points, doc["StateValue"], now)
         if not result.changed:
             return False

@@ -12,6 +12,7 @@ from typing import Any
 
 from homeport import schedules
 from homeport.controllers.alarm_plan import ALARM
+from homeport.controllers.alarms import watched
 from homeport.controllers.scaling_plan import (
     NO_HISTORY,
     Bounds,
@@ -24,8 +25,8 @@ from homeport.controllers.scaling_plan import (
     decide,
     remember,
 )
-from homeport.datapoints import Metric, dimensions
 from homeport.errors import HomeportError
+from homeport.services.alarms import alarm_period
 from homeport.services.context import Context
 from homeport.services.endpoints import EndpointService
 from homeport.services.metrics import MetricService
@@ -137,11 +138,9 @@ class Autoscaler:
         return out
 
     def _latest(self, alarm: dict[str, Any], now: float) -> float | None:
-        period = alarm["Period"]
+        period = alarm_period(alarm)
         end = now - now % period
-        metric = Metric(alarm["Namespace"], alarm["MetricName"], dimensions(alarm.get("Dimensions")))
-        statistic = alarm.get("Statistic") or alarm["ExtendedStatistic"]
-        series = self.metrics.values(metric, statistic, period, end - 3 * period, end, alarm.get("Unit"))
+        series = watched(self.metrics, alarm, end - 3 * period, end)
         return series[-1].value if series else None
 
     def _run_scheduled(self, target: dict[str, Any], actions: list[dict[str, Any]], now: float) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from homeport import metric_math
 from homeport.controllers.alarm_plan import ALARM, INSUFFICIENT_DATA, OK
 from homeport.datapoints import dimensions
 from homeport.errors import (
@@ -48,6 +49,7 @@ CONFIGURATION = (
     "ComparisonOperator",
     "TreatMissingData",
     "EvaluateLowSampleCountPercentile",
+    "Metrics",
 )
 
 
@@ -217,20 +219,26 @@ def record_state(conn: Any, doc: dict[str, Any], state: str, reason: str, reason
 
 def _validated(params: dict[str, Any]) -> dict[str, Any]:
     """The alarm's configuration from PutMetricAlarm, or the error that says what to fix."""
-    if "Metrics" in params or "ThresholdMetricId" in params:
+    if "ThresholdMetricId" in params:
         raise InvalidParameterValue(
-            "homeport does not evaluate metric math alarms yet; give MetricName, Namespace and a Statistic."
+            "homeport has no anomaly detection bands: give a Threshold rather than a ThresholdMetricId."
         )
-    for required in ("MetricName", "Namespace", "Period", "Threshold"):
-        if required not in params:
-            raise MissingParameter(f"The parameter {required} is required for a metric alarm.")
     has_stat, has_extended = "Statistic" in params, "ExtendedStatistic" in params
-    if has_stat == has_extended:
-        raise InvalidParameterCombination("Give exactly one of Statistic and ExtendedStatistic.")
-    if has_extended:
-        check_statistic(params["ExtendedStatistic"], "ExtendedStatistic")
-    period, evaluations = params["Period"], params["EvaluationPeriods"]
-    check_period(period)
+    if "Metrics" in params:
+        period = _math_period(params)
+    else:
+        for required in ("MetricName", "Namespace", "Period"):
+            if required not in params:
+                raise MissingParameter(f"The parameter {required} is required for a metric alarm (or give Metrics).")
+        if has_stat == has_extended:
+            raise InvalidParameterCombination("Give exactly one of Statistic and ExtendedStatistic.")
+        if has_extended:
+            check_statistic(params["ExtendedStatistic"], "ExtendedStatistic")
+        period = params["Period"]
+        check_period(period)
+    if "Threshold" not in params:
+        raise MissingParameter("The parameter Threshold is required.")
+    evaluations = params["EvaluationPeriods"]
     if period * evaluations > DAY_S:
         raise InvalidParameterValue("Period x EvaluationPeriods must not exceed one day (86400 seconds).")
     to_alarm = params.get("DatapointsToAlarm", evaluations)
@@ -251,12 +259,58 @@ def _validated(params: dict[str, Any]) -> dict[str, Any]:
     config.setdefault("ActionsEnabled", True)
     for key in ("OKActions", "AlarmActions", "InsufficientDataActions"):
         config.setdefault(key, [])
-    config.setdefault("Dimensions", [])
+    if "Metrics" not in config:
+        config.setdefault("Dimensions", [])
     config.setdefault("DatapointsToAlarm", evaluations)
     config.setdefault("TreatMissingData", "missing")
     config["EvaluationPeriods"] = evaluations
     config["ComparisonOperator"] = params["ComparisonOperator"]
     return config
+
+
+SINGLE_METRIC = ("MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Period", "Dimensions", "Unit")
+
+
+def _math_period(params: dict[str, Any]) -> int:
+    """A metric-math alarm's period (its queries' shortest), once its Metrics are checked: exactly one query
+    returns the alarm's data, every MetricStat has a Period, every expression parses and names known ids."""
+    given = [k for k in SINGLE_METRIC if k in params]
+    if given:
+        raise InvalidParameterCombination(f"Give Metrics or {', '.join(given)}, not both.")
+    queries = params["Metrics"]
+    if sum(1 for q in queries if q.get("ReturnData", True)) != 1:
+        raise InvalidParameterValue("Exactly one of the alarm's Metrics must have ReturnData true: the one it watches.")
+    ids = {q["Id"] for q in queries}
+    periods = []
+    for query in queries:
+        if ("MetricStat" in query) == ("Expression" in query):
+            raise InvalidParameterValue(f"Metrics query {query['Id']} needs exactly one of MetricStat and Expression.")
+        if "MetricStat" in query:
+            stat = query["MetricStat"]
+            if "Period" not in stat:
+                raise MissingParameter(f"Metrics query {query['Id']} needs MetricStat.Period.")
+            check_period(stat["Period"], "MetricStat.Period")
+            check_statistic(stat["Stat"], "MetricStat.Stat")
+            periods.append(stat["Period"])
+        else:
+            try:
+                unknown = metric_math.references(query["Expression"]) - ids
+            except metric_math.MathError as exc:
+                raise InvalidParameterValue(f"Metrics query {query['Id']}: {exc}") from None
+            if unknown:
+                raise InvalidParameterValue(
+                    f"Metrics query {query['Id']} names no query: {', '.join(sorted(unknown))}."
+                )
+            if "Period" in query:
+                periods.append(query["Period"])
+    if not periods:
+        raise InvalidParameterValue("A metric-math alarm needs at least one MetricStat (or an expression Period).")
+    return int(min(periods))
+
+
+def alarm_period(doc: dict[str, Any]) -> int:
+    """The period an alarm is evaluated over: its own, or for a metric-math alarm its queries' shortest."""
+    return int(doc["Period"]) if "Period" in doc else _math_period(doc)
 
 
 def _actions(doc: dict[str, Any]) -> list[str]:

@@ -4,9 +4,11 @@ GetMetricData, ListMetrics. Endpoint metrics are written by the metric collector
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from homeport import metric_math
 from homeport.datapoints import (
     STATISTICS,
     Accumulator,
@@ -18,6 +20,7 @@ from homeport.datapoints import (
     is_statistic,
 )
 from homeport.errors import InvalidNextToken, InvalidParameterCombination, InvalidParameterValue, MissingParameter
+from homeport.metric_math import Named
 from homeport.services.context import Context
 from homeport.store import metric_points
 from homeport.store.db import BadToken, decode_token, encode_token
@@ -148,20 +151,47 @@ class MetricService:
         if len(set(ids)) != len(ids):
             raise InvalidParameterValue("Each MetricDataQueries Id must be unique.")
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+        named = self.evaluate_queries(queries, start, end)
         results = []
         for query in queries:
-            if "Expression" in query:
-                raise InvalidParameterValue(
-                    f"Query {query['Id']}: homeport does not evaluate metric math expressions yet; use MetricStat."
-                )
-            if "MetricStat" not in query:
-                raise MissingParameter(f"Query {query['Id']} needs a MetricStat.")
-            series = self.series_of(query["MetricStat"], start, end)
-            if descending:
-                series.reverse()
             if query.get("ReturnData", True):
-                results.append((query, series))
+                series = [Series(t, v, 0.0) for t, v in sorted(named[query["Id"]].series.items(), reverse=descending)]
+                results.append((query, named[query["Id"]].label, series))
         return _page(results, params.get("MaxDatapoints", MAX_QUERY_DATAPOINTS), params.get("NextToken"))
+
+    def evaluate_queries(self, queries: Sequence[dict[str, Any]], start: float, end: float) -> dict[str, Named]:
+        """Every query's series over [start, end): the MetricStat ones from the store, then the expressions in the
+        order their references allow. InvalidParameterValue says which query is wrong and why."""
+        named: dict[str, Named] = {}
+        expressions = []
+        for query in queries:
+            qid = query["Id"]
+            if ("MetricStat" in query) == ("Expression" in query):
+                raise InvalidParameterValue(f"Query {qid} needs exactly one of MetricStat and Expression.")
+            if "Expression" in query:
+                expressions.append(query)
+                continue
+            stat = query["MetricStat"]
+            values = self.series_of(stat, start, end)
+            label = query.get("Label", stat["Metric"]["MetricName"])
+            named[qid] = Named(qid, label, {s.start: s.value for s in values}, stat["Period"])
+        metrics = list(named.values())
+        try:
+            needs = {q["Id"]: metric_math.references(q["Expression"]) for q in expressions}
+            while expressions:
+                ready = [q for q in expressions if needs[q["Id"]] <= set(named)]
+                if not ready:
+                    unknown = sorted(set().union(*needs.values()) - set(needs) - set(named))
+                    what = f"names no query: {', '.join(unknown)}" if unknown else "refer to each other in a cycle"
+                    raise metric_math.MathError(f"The expressions of {', '.join(q['Id'] for q in expressions)} {what}.")
+                for query in ready:
+                    series, period = metric_math.evaluate(query["Expression"], named, metrics)
+                    label = query.get("Label", query["Id"])
+                    named[query["Id"]] = Named(query["Id"], label, series, query.get("Period", period))
+                    expressions.remove(query)
+        except metric_math.MathError as exc:
+            raise InvalidParameterValue(str(exc)) from None
+        return named
 
     def series_of(self, stat: dict[str, Any], start: float, end: float) -> list[Series]:
         """A MetricStat's values per period in [start, end), oldest first."""
@@ -272,20 +302,19 @@ def _offset(token: str | None) -> int:
         raise InvalidNextToken("The NextToken is not one this server gave out.") from None
 
 
-def _page(results: list[tuple[dict[str, Any], list[Series]]], limit: int, token: str | None) -> dict[str, Any]:
+def _page(results: list[tuple[dict[str, Any], str, list[Series]]], limit: int, token: str | None) -> dict[str, Any]:
     """GetMetricData's results, at most `limit` datapoints per call over all queries, in query order."""
     offset = _offset(token)
     skipped, shown, out = 0, 0, []
-    for query, series in results:
+    for query, label, series in results:
         take = series[max(0, offset - skipped) :]
         skipped += len(series)
         take = take[: max(0, limit - shown)]
         shown += len(take)
-        metric = query["MetricStat"]["Metric"]
         out.append(
             {
                 "Id": query["Id"],
-                "Label": query.get("Label", metric["MetricName"]),
+                "Label": label,
                 "Timestamps": [s.start for s in take],
                 "Values": [s.value for s in take],
                 "StatusCode": "Complete",

@@ -230,12 +230,19 @@ class ScalingService:
                 f"homeport does not support the predefined metric {predefined['PredefinedMetricType']}: use "
                 f"{INVOCATIONS_PER_INSTANCE} or a CustomizedMetricSpecification."
             )
-        if custom:
-            if "Metrics" in custom:
+        if custom and "Metrics" in custom:
+            queries = custom["Metrics"]
+            if sum(1 for q in queries if q.get("ReturnData", True)) != 1:
                 raise ValidationError(
-                    "homeport does not evaluate metric math in a CustomizedMetricSpecification yet: give MetricName, "
-                    "Namespace, Dimensions and Statistic."
+                    "Exactly one query of CustomizedMetricSpecification.Metrics must have ReturnData true: the "
+                    "final expression the policy tracks."
                 )
+            for query in queries:
+                if ("MetricStat" in query) == ("Expression" in query):
+                    raise ValidationError(
+                        f"Metrics query {query['Id']} needs exactly one of MetricStat and Expression."
+                    )
+        elif custom:
             for required in ("MetricName", "Namespace", "Statistic"):
                 if required not in custom:
                     raise ValidationError(f"CustomizedMetricSpecification.{required} is required.")
@@ -262,7 +269,8 @@ class ScalingService:
                     "AlarmDescription": "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy "
                     f"{policy['PolicyARN']}.",
                     **metric,
-                    "Period": self.ctx.settings.metric_period_seconds,
+                    # A metric-math alarm's period is its queries'.
+                    **({} if "Metrics" in metric else {"Period": self.ctx.settings.metric_period_seconds}),
                     "EvaluationPeriods": periods,
                     "DatapointsToAlarm": periods,
                     "Threshold": threshold,
@@ -278,6 +286,14 @@ class ScalingService:
         """The alarm fields of a target-tracking policy's metric, and the factor from TargetValue to the metric's
         unit per period: SageMakerVariantInvocationsPerInstance is per minute whatever the metric period is."""
         custom = config.get("CustomizedMetricSpecification")
+        if custom and "Metrics" in custom:
+            # The policy's alarms are metric-math alarms; their MetricStats take the server's metric period.
+            period = self.ctx.settings.metric_period_seconds
+            queries = [
+                {**q, "MetricStat": {**q["MetricStat"], "Period": period}} if "MetricStat" in q else dict(q)
+                for q in custom["Metrics"]
+            ]
+            return {"Metrics": [{**q, "ReturnData": q.get("ReturnData", True)} for q in queries]}, 1.0
         if custom:
             fields = {k: custom[k] for k in ("MetricName", "Namespace", "Statistic", "Unit") if k in custom}
             return {**fields, "Dimensions": custom.get("Dimensions", [])}, 1.0
