@@ -198,8 +198,11 @@ def test_target_tracking_scales_out_under_load_and_back_in_when_it_stops(
         # Far more than 10 requests a second for 3 periods: AlarmHigh fires and the variant goes to its maximum.
         until(lambda: counts(sm, endpoint) == (3, 3), timeout=60)
     assert not traffic.failures
+    # In progress until the instances serve, then Successful.
+    until(lambda: activities(aas, endpoint)[0]["StatusCode"] == "Successful")
     out = activities(aas, endpoint)[0]
-    assert out["Description"] == "Setting desired instance count to 3." and out["StatusCode"] == "Successful"
+    assert out["Description"] == "Setting desired instance count to 3." and out["EndTime"] >= out["StartTime"]
+    assert out["StatusMessage"].startswith("Successfully set desired instance count to 3.")
     assert "AlarmHigh" in out["Cause"] and "triggered policy busy" in out["Cause"]
 
     # Idle for 15 periods: AlarmLow fires and the variant goes back to its minimum.

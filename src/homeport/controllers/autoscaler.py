@@ -93,6 +93,7 @@ class Autoscaler:
         suspended = target["SuspendedState"]
         if not suspended["ScheduledScalingSuspended"]:
             target = self._run_scheduled(target, actions, now)
+        self._settle(resource_id, doc, variant, now)
         if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or doc["_serving"] is None:
             return  # mid-update: the next period looks again
         current = next(v["Count"] for v in doc["_serving"]["variants"] if v["VariantName"] == variant)
@@ -195,18 +196,50 @@ class Autoscaler:
                 False,
             )
         else:
-            status, message, done = (
-                "Successful",
-                f"Successfully set desired instance count to {capacity}. Change successfully fulfilled by sagemaker.",
-                True,
-            )
+            # In progress until the variant serves with that many instances (`_settle` sees to it).
+            status, message, done = "InProgress", f"Waiting for sagemaker to set {capacity} instances.", True
         log.info("%s: %s (%s)", target["ResourceId"], description, cause)
         with self.ctx.store.transaction() as conn:
-            self._activity(conn, target, description, cause, status, message, now)
+            self._activity(conn, target, description, cause, status, message, now, capacity)
         return done
 
+    def _settle(self, resource_id: str, doc: dict[str, Any], variant: str, now: float) -> None:
+        """End the target's activities in progress: Successful once the endpoint is InService with the variant at
+        the capacity asked for, Failed when the update was given up (the endpoint says why)."""
+        if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value:
+            return
+        serving = next((v for v in doc["ProductionVariants"] if v["VariantName"] == variant), None)
+        with self.ctx.store.transaction() as conn:
+            for activity in find(conn, Item.ACTIVITY, resource_id):
+                if activity["StatusCode"] != "InProgress":
+                    continue
+                capacity = activity["_capacity"]
+                if doc.get("FailureReason") and doc["LastModifiedTime"] >= activity["StartTime"]:
+                    activity["StatusCode"] = "Failed"
+                    activity["StatusMessage"] = (
+                        f"Failed to set desired instance count to {capacity}. " + doc["FailureReason"]
+                    )
+                elif serving is not None and serving["CurrentInstanceCount"] == capacity:
+                    activity["StatusCode"] = "Successful"
+                    activity["StatusMessage"] = (
+                        f"Successfully set desired instance count to {capacity}. Change successfully fulfilled by "
+                        "sagemaker."
+                    )
+                else:
+                    continue
+                activity["EndTime"] = now
+                put(conn, Item.ACTIVITY, activity["ActivityId"], resource_id, activity["StartTime"], activity)
+
     def _activity(
-        self, conn: Any, target: dict[str, Any], description: str, cause: str, status: str, message: str, now: float
+        self,
+        conn: Any,
+        target: dict[str, Any],
+        description: str,
+        cause: str,
+        status: str,
+        message: str,
+        now: float,
+        capacity: int | None = None,
     ) -> None:
         activity_id = str(uuid.uuid4())
         doc = {
@@ -217,10 +250,13 @@ class Autoscaler:
             "Description": description,
             "Cause": cause,
             "StartTime": now,
-            "EndTime": now,
             "StatusCode": status,
             "StatusMessage": message,
         }
+        if status == "InProgress":
+            doc["_capacity"] = capacity
+        else:
+            doc["EndTime"] = now
         put(conn, Item.ACTIVITY, activity_id, target["ResourceId"], now, doc)
 
     def _remember(self, resource_id: str, history: dict[str, Any]) -> None:
