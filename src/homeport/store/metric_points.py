@@ -1,16 +1,18 @@
 """The embedded time-series store: one row per metric per period, kept for the retention setting.
 
 Rows are only ever inserted (two writers of one period, such as two PutMetricData calls, each add a row) and
-merged when read, so writing never reads. ListMetrics is the distinct metrics with rows still kept, which is
-CloudWatch's own rule: a metric is listed while it has data from the last two weeks.
+merged when read, so writing never reads. ListMetrics reads a small catalogue of the metrics and when each last
+had data, kept beside the points, so that listing never scans them: CloudWatch lists a metric while it has data
+from the last two weeks.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Index, Integer, LargeBinary, String, Table, Text, delete, select
+from sqlalchemy import Column, Connection, Float, Index, Integer, LargeBinary, String, Table, Text, case, delete, select
 
 from homeport.datapoints import Dimensions, Metric, Point
 from homeport.store.db import metadata
@@ -34,6 +36,16 @@ metric_points = Table(
 )
 
 
+metric_catalog = Table(
+    "metric_catalog",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("dimensions", Text, primary_key=True),
+    Column("last_seen", Float, nullable=False, index=True),  # the latest period start with data
+)
+
+
 def dimensions_key(dims: Dimensions) -> str:
     return json.dumps([list(pair) for pair in dims], separators=(",", ":"))
 
@@ -45,6 +57,7 @@ def _dimensions(key: str) -> Dimensions:
 def add(conn: Connection, points: Sequence[Point]) -> None:
     if not points:
         return
+    _catalogue(conn, points)
     conn.execute(
         metric_points.insert(),
         [
@@ -89,12 +102,32 @@ def series(
     ]
 
 
+def _catalogue(conn: Connection, points: Sequence[Point]) -> None:
+    """Record that these metrics have data, up to their points' periods (an upsert: SQLite and PostgreSQL)."""
+    latest: dict[tuple[str, str, str], float] = {}
+    for p in points:
+        key = (p.metric.namespace, p.metric.name, dimensions_key(p.metric.dimensions))
+        latest[key] = max(latest.get(key, p.start), p.start)
+    insert: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    c = metric_catalog.c
+    rows = [{"namespace": k[0], "name": k[1], "dimensions": k[2], "last_seen": seen} for k, seen in latest.items()]
+    stmt = insert(metric_catalog).values(rows)
+    newer = case((stmt.excluded.last_seen > c.last_seen, stmt.excluded.last_seen), else_=c.last_seen)
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["namespace", "name", "dimensions"], set_={"last_seen": newer})
+    )
+
+
 def metrics(
     conn: Connection, namespace: str | None = None, name: str | None = None, since: float = 0.0
 ) -> list[Metric]:
-    """Distinct metrics with a row from `since` on, sorted."""
-    c = metric_points.c
-    query = select(c.namespace, c.name, c.dimensions).distinct().where(c.start >= since)
+    """Metrics with data from `since` on, sorted."""
+    c = metric_catalog.c
+    query = select(c.namespace, c.name, c.dimensions).where(c.last_seen >= since)
     if namespace is not None:
         query = query.where(c.namespace == namespace)
     if name is not None:
@@ -104,4 +137,5 @@ def metrics(
 
 
 def prune(conn: Connection, before: float) -> int:
+    conn.execute(delete(metric_catalog).where(metric_catalog.c.last_seen < before))
     return conn.execute(delete(metric_points).where(metric_points.c.start < before)).rowcount
