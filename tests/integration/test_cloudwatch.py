@@ -474,3 +474,65 @@ def test_metric_math_in_get_metric_data_and_in_an_alarm(cw: Any) -> None:
     until(deep)
     assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["Metrics"][1]["Expression"] == "d * 2"
     cw.delete_alarms(AlarmNames=[alarm])
+
+
+def test_the_query_protocol_of_older_clients_serves_the_same_api(
+    fast: ServerProcess, cw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore before CloudWatch's JSON support (and AWS CLI v1 of that time) sends form-encoded query requests."""
+    monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", ("query",))
+    old = boto_client("cloudwatch", fast.url)
+    assert old.meta.service_model.resolved_protocol == "query"
+    name, alarm = unique("legacy"), unique("legacy-alarm")
+    at = now().replace(microsecond=0) - timedelta(minutes=2)
+    dims = [{"Name": "Host", "Value": "a"}]
+    old.put_metric_data(
+        Namespace=NS,
+        MetricData=[
+            {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Values": [1.0, 3.0], "Counts": [1.0, 2.0]}
+        ],
+    )
+    (point,) = old.get_metric_statistics(
+        Namespace=NS,
+        MetricName=name,
+        Dimensions=dims,
+        StartTime=at - timedelta(minutes=1),
+        EndTime=at + timedelta(minutes=1),
+        Period=120,
+        Statistics=["SampleCount", "Sum", "Maximum"],
+        ExtendedStatistics=["p50"],
+    )["Datapoints"]
+    assert (point["SampleCount"], point["Sum"], point["Maximum"]) == (3.0, 7.0, 3.0)
+    assert point["ExtendedStatistics"]["p50"] == 3.0 and point["Timestamp"].tzinfo is not None
+    assert cw.list_metrics(Namespace=NS, MetricName=name)["Metrics"][0]["Dimensions"] == dims  # JSON sees it too
+    listed = old.list_metrics(Namespace=NS, MetricName=name)["Metrics"]
+    assert listed == [{"Namespace": NS, "MetricName": name, "Dimensions": dims}]
+    old.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace=NS,
+        MetricName=name,
+        Dimensions=dims,
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[],
+    )
+    (described,) = old.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert (described["Threshold"], described["EvaluationPeriods"], described["Dimensions"]) == (5.0, 2, dims)
+    assert described["ActionsEnabled"] is True and described["AlarmActions"] == []
+    with pytest.raises(ClientError) as raised:
+        old.get_metric_statistics(
+            Namespace=NS, MetricName=name, StartTime=at, EndTime=at + timedelta(minutes=1), Period=7, Statistics=["Sum"]
+        )
+    assert code(raised) == "InvalidParameterValue" and "Period" in raised.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as raised:
+        old.delete_alarms(AlarmNames=["never-made"])
+    assert code(raised) == "ResourceNotFound"
+    old.delete_alarms(AlarmNames=[alarm])
+    assert old.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
+    monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", ("query",))
+    with pytest.raises(ClientError) as raised:  # a refused signature, in the XML the client reads
+        boto3_client_with_wrong_secret(fast.url).list_metrics()
+    assert code(raised) == "InvalidSignatureException"

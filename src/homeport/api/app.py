@@ -6,13 +6,24 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from homeport.api import rpcv2
+from homeport.api import query, rpcv2
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.api.auth import CONTROL, HEALTH, METRICS, RUNTIME, S3, Authenticator, face, json_refusal, read_hashed
+from homeport.api.auth import (
+    CONTROL,
+    HEALTH,
+    METRICS,
+    RUNTIME,
+    S3,
+    Authenticator,
+    face,
+    json_refusal,
+    read_hashed,
+    signing_service,
+)
 from homeport.api.runtime import MAX_BODY, RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.s3 import refuse as s3_refuse
-from homeport.api.service_api import MAX_REQUEST_BYTES, ServiceApi
+from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, ServiceApi
 from homeport.api.sigv4 import AuthFailure, json_error
 from homeport.errors import UnknownOperation
 
@@ -32,6 +43,8 @@ class App:
         metrics: Callable[[], bytes] = lambda: b"",
     ) -> None:
         self.control = {api.prefix: api for api in control}
+        # Query-protocol requests name no target: the service they are for is the one their signature names.
+        self.by_signing_name = {api.signing_name: api for api in control}
         self.runtime = runtime
         self.s3 = s3
         self.auth = auth
@@ -70,12 +83,16 @@ class App:
         try:
             self.auth.verify(scope, body, body_sha256=digest)
         except AuthFailure as failure:
-            if cbor is None:
-                await json_refusal(send, failure)
-            else:
-                error = json_error(failure)
+            # Refused in the wire format the client will parse.
+            error = json_error(failure)
+            if cbor is not None:
                 headers, payload = rpcv2.encode_error(error.code, error.message, True)
                 await respond(send, error.status, payload, headers)
+            elif where == CONTROL and query.is_query(scope["headers"]) and not _has_target(scope):
+                payload = query.encode_error("", error.code, error.message, True, "")
+                await respond(send, error.status, payload, [(b"content-type", query.CONTENT_TYPE)])
+            else:
+                await json_refusal(send, failure)
             return
         if where == RUNTIME:
             path = scope["path"]
@@ -85,14 +102,17 @@ class App:
                 await self.runtime.invoke(scope, body, send, path[len("/endpoints/") : -len("/invocations")])
             return
         if where == CONTROL:
+            target = _has_target(scope)
             if cbor is not None:
-                prefix, operation = cbor
-            else:
-                target = next(value for name, value in scope["headers"] if name == b"x-amz-target")
+                (prefix, operation), wire = cbor, CBOR
+                api = self.control.get(prefix)
+            elif target is not None:
                 prefix, _, operation = target.decode("latin-1").partition(".")
-            api = self.control.get(prefix)
+                api, wire = self.control.get(prefix), JSON
+            else:
+                api, operation, wire = self.by_signing_name.get(signing_service(scope) or ""), "", QUERY
             if api is not None:
-                await api(body, send, operation, scope["headers"], cbor=cbor is not None)
+                await api(body, send, operation, scope["headers"], wire)
                 return
         unknown = UnknownOperation(f"homeport has no operation at {scope['method']} {scope['path']}.")
         await respond(
@@ -116,6 +136,11 @@ class App:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _has_target(scope: Scope) -> bytes | None:
+    """The X-Amz-Target header of a JSON-protocol request (None for the query and CBOR protocols)."""
+    return next((value for name, value in scope["headers"] if name == b"x-amz-target"), None)
 
 
 Handlers = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]

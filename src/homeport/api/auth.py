@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from homeport.api import sigv4
+from homeport.api import query, sigv4
 from homeport.api.asgi import Receive, Scope, Send, respond
 from homeport.clock import Clock
 from homeport.keys import KeyRing
@@ -47,7 +47,9 @@ def face(scope: Scope) -> str:
     if method == "POST" and path.startswith("/endpoints/") and path.endswith(("/invocations", "/async-invocations")):
         return RUNTIME
     if method == "POST" and (
-        path.startswith(CBOR_PATH) or (path == "/" and any(name == b"x-amz-target" for name, _ in scope["headers"]))
+        path.startswith(CBOR_PATH)
+        or (path == "/" and any(name == b"x-amz-target" for name, _ in scope["headers"]))
+        or (path == "/" and service is not None and query.is_query(scope["headers"]))  # signed form: query protocol
     ):
         return CONTROL
     if service is None:

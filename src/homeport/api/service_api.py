@@ -1,6 +1,7 @@
 """The control-plane services over their wire protocols: SageMaker and Application Auto Scaling over AWS JSON 1.1
-(`POST /` with `X-Amz-Target: <prefix>.<Operation>`), CloudWatch over AWS JSON 1.0 and Smithy RPC v2 CBOR
-(`POST /service/GraniteServiceVersion20100801/operation/<Operation>`, what current botocore sends)."""
+(`POST /` with `X-Amz-Target: <prefix>.<Operation>`), CloudWatch over AWS JSON 1.0 (what current botocore sends),
+Smithy RPC v2 CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Operation>`) and the query protocol
+(`POST /` with a form body naming its Action: older botocore and AWS CLI v1)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from homeport.api import rpcv2, shapes
+from homeport.api import query, rpcv2, shapes
 from homeport.api.asgi import Send, respond
 from homeport.errors import HomeportError, InternalFailure, UnknownOperation, ValidationError
 
 log = logging.getLogger("homeport.api")
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+JSON, CBOR, QUERY = "JSON", "CBOR", "query"  # the wire formats a request may come in
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -29,6 +31,7 @@ class ServiceApi:
     ) -> None:
         self.model = shapes.service_model(service)
         self.prefix = self.model.metadata["targetPrefix"]
+        self.signing_name = self.model.metadata.get("signingName", self.model.metadata["endpointPrefix"])
         self.content_type = f"application/x-amz-json-{self.model.metadata.get('jsonVersion', '1.1')}".encode()
         self.handlers = handlers
         self.invalid = invalid  # the error a malformed request gets: each service names its own
@@ -40,19 +43,28 @@ class ServiceApi:
         send: Send,
         operation: str,
         request_headers: list[tuple[bytes, bytes]],
-        cbor: bool = False,
+        wire: str = JSON,
     ) -> None:
-        """Answer one call; `body` is None when it was over MAX_REQUEST_BYTES (and not read)."""
+        """Answer one call in `wire` (JSON, CBOR or QUERY; a query request's operation is its Action, read here);
+        `body` is None when it was over MAX_REQUEST_BYTES (and not read)."""
         request_id = str(uuid.uuid4())
         headers = [(b"x-amzn-requestid", request_id.encode())]
         try:
             if body is None:
                 raise self.invalid("The request body is larger than 8 MB.")
-            reply = self.dispatch(operation, body, request_headers, cbor)
+            body = self._decoded(request_headers, body)
+            params: Any = None
+            if wire == QUERY:
+                operation, params = self._action(body)
+            reply = self.dispatch(operation, body, wire, params)
             status = 200
-            if cbor:
-                payload = rpcv2.encode_reply(self.model.operation_model(operation).output_shape, reply)
+            output = self.model.operation_model(operation)
+            if wire == CBOR:
+                payload = rpcv2.encode_reply(output.output_shape, reply)
                 headers += rpcv2.RESPONSE_HEADERS
+            elif wire == QUERY:
+                payload = query.encode_reply(output, reply, request_id)
+                headers.append((b"content-type", query.CONTENT_TYPE))
             else:
                 payload = json.dumps(reply).encode()
                 headers.append((b"content-type", self.content_type))
@@ -61,9 +73,13 @@ class ServiceApi:
                 log.exception("%s.%s failed", self.prefix, operation)
                 exc = InternalFailure(f"homeport failed on {operation}; see the server log ({request_id}).")
             status = exc.status
-            if cbor:
+            if wire == CBOR:
                 extra, payload = rpcv2.encode_error(exc.code, exc.message, exc.sender_fault)
                 headers += extra
+            elif wire == QUERY:
+                namespace = self.model.metadata.get("xmlNamespace", "")
+                payload = query.encode_error(namespace, exc.code, exc.message, exc.sender_fault, request_id)
+                headers.append((b"content-type", query.CONTENT_TYPE))
             else:
                 payload = json.dumps({"__type": exc.code, "message": exc.message, **exc.extra}).encode()
                 headers.append((b"content-type", self.content_type))
@@ -72,25 +88,37 @@ class ServiceApi:
                     headers.append((b"x-amzn-query-error", f"{exc.code};{fault}".encode()))
         await respond(send, status, payload, headers)
 
-    def dispatch(
-        self, operation: str, body: bytes, request_headers: list[tuple[bytes, bytes]], cbor: bool
-    ) -> dict[str, Any]:
+    def _decoded(self, request_headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        try:
+            return rpcv2.content_decoded(request_headers, body, MAX_REQUEST_BYTES)  # PutMetricData comes gzipped
+        except ValueError as exc:
+            raise self.invalid(str(exc)) from exc
+
+    def _action(self, body: bytes) -> tuple[str, dict[str, str]]:
+        try:
+            return query.action(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self.invalid(f"The request body is not a valid query request: {exc}") from exc
+
+    def dispatch(self, operation: str, body: bytes, wire: str = JSON, fields: Any = None) -> dict[str, Any]:
         if operation not in self.model.operation_names:
             raise UnknownOperation(f"Unknown operation {self.prefix}.{operation}.")
         handler = self.handlers.get(operation)
         if handler is None:
             raise UnknownOperation(f"homeport does not implement {self.prefix}.{operation} yet.")
+        model = self.model.operation_model(operation)
         try:
-            body = rpcv2.content_decoded(request_headers, body, MAX_REQUEST_BYTES)  # PutMetricData comes gzipped
-            if cbor:
+            if wire == CBOR:
                 params = rpcv2.decode_request(body)
+            elif wire == QUERY:
+                params = query.decode_request(model.input_shape, fields)
             elif body.strip():
                 params = json.loads(body)
             else:
                 params = {}
         except ValueError as exc:
-            raise self.invalid(f"The request body is not valid {'CBOR' if cbor else 'JSON'}: {exc}") from exc
-        cleaned, problems = shapes.validate(self.model.operation_model(operation), params)
+            raise self.invalid(f"The request body is not valid {wire}: {exc}") from exc
+        cleaned, problems = shapes.validate(model, params)
         if problems:
             raise self.invalid(shapes.problem_message(problems))
         return handler(cleaned)
