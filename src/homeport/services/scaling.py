@@ -307,12 +307,16 @@ class ScalingService:
         return metric, self.ctx.settings.metric_period_seconds / 60.0
 
     def describe_policies(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._described(params, Item.POLICY, "PolicyNames", "ScalingPolicies")
+
+    def _described(self, params: dict[str, Any], kind: Item, names: str, key: str) -> dict[str, Any]:
+        """A page of the policies or scheduled actions, of one target when ResourceId is given, by name if asked."""
         _check_kind(params)
         with self.ctx.store.transaction() as conn:
-            policies = find(conn, Item.POLICY, params.get("ResourceId"))
-        if params.get("PolicyNames"):
-            policies = [p for p in policies if p["PolicyName"] in params["PolicyNames"]]
-        return _page(policies, "ScalingPolicies", params, 50)
+            found = find(conn, kind, params.get("ResourceId"))
+        if params.get(names):
+            found = [d for d in found if d[NAME_FIELD[kind]] in params[names]]
+        return _page(found, key, params, 50)
 
     def delete_policy(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
@@ -369,12 +373,7 @@ class ScalingService:
         return {}
 
     def describe_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
-        _check_kind(params)
-        with self.ctx.store.transaction() as conn:
-            found = find(conn, Item.SCHEDULED, params.get("ResourceId"))
-        if params.get("ScheduledActionNames"):
-            found = [a for a in found if a["ScheduledActionName"] in params["ScheduledActionNames"]]
-        return _page(found, "ScheduledActions", params, 50)
+        return self._described(params, Item.SCHEDULED, "ScheduledActionNames", "ScheduledActions")
 
     def delete_scheduled(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
