@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from homeport import metric_math
-from homeport.controllers.alarm_plan import ALARM, INSUFFICIENT_DATA, OK
+from homeport.controllers.alarm_plan import INSUFFICIENT_DATA
 from homeport.datapoints import dimensions
 from homeport.errors import (
     AlarmNotFound,
@@ -17,9 +17,9 @@ from homeport.errors import (
     MissingParameter,
 )
 from homeport.services.context import Context
-from homeport.services.metrics import check_period, check_statistic
+from homeport.services.metrics import check_period, check_statistic, page_offset
 from homeport.store import alarms
-from homeport.store.db import BadToken, decode_token, encode_token
+from homeport.store.db import encode_token
 
 MAX_ALARMS = 5000
 DAY_S = 86400  # Period x EvaluationPeriods may not exceed a day
@@ -65,7 +65,7 @@ class AlarmService:
 
     def put(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.ctx.store.transaction() as conn:
-            if alarms.get(conn, params["AlarmName"]) is None and len(alarms.find(conn)) >= MAX_ALARMS:
+            if alarms.get(conn, params["AlarmName"]) is None and alarms.count(conn) >= MAX_ALARMS:
                 raise LimitExceeded(f"This server keeps at most {MAX_ALARMS} alarms; delete some first.")
             self.create_managed(conn, params, self.ctx.clock.now())
         self.ctx.wake()
@@ -114,7 +114,7 @@ class AlarmService:
         if "ActionPrefix" in params:
             wanted = params["ActionPrefix"]
             found = [a for a in found if any(action.startswith(wanted) for action in _actions(a))]
-        offset = _offset(params.get("NextToken"))
+        offset = page_offset(params.get("NextToken"))
         limit = params.get("MaxRecords", 50)
         reply: dict[str, Any] = {"MetricAlarms": found[offset : offset + limit], "CompositeAlarms": []}
         if offset + limit < len(found):
@@ -140,7 +140,7 @@ class AlarmService:
     def history(self, params: dict[str, Any]) -> dict[str, Any]:
         if "AlarmTypes" in params and "MetricAlarm" not in params["AlarmTypes"]:
             return {"AlarmHistoryItems": []}
-        offset = _offset(params.get("NextToken"))
+        offset = page_offset(params.get("NextToken"))
         limit = params.get("MaxRecords", 100)
         with self.ctx.store.transaction() as conn:
             items = alarms.history(
@@ -319,15 +319,3 @@ def _actions(doc: dict[str, Any]) -> list[str]:
 
 def _history_config(doc: dict[str, Any]) -> dict[str, Any]:
     return {k[0].lower() + k[1:]: v for k, v in doc.items() if k in CONFIGURATION or k == "AlarmName"}
-
-
-def _offset(token: str | None) -> int:
-    from homeport.errors import InvalidNextToken
-
-    try:
-        return decode_token(token) if token else 0
-    except BadToken:
-        raise InvalidNextToken("The NextToken is not one this server gave out.") from None
-
-
-STATES = (OK, ALARM, INSUFFICIENT_DATA)

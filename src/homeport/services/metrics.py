@@ -224,7 +224,7 @@ class MetricService:
             found = metric_points.metrics(conn, params.get("Namespace"), params.get("MetricName"), since)
         wanted = params.get("Dimensions") or []
         found = [m for m in found if all(_has(m, f) for f in wanted)]
-        offset = _offset(params.get("NextToken"))
+        offset = page_offset(params.get("NextToken"))
         page = found[offset : offset + LIST_PAGE]
         reply: dict[str, Any] = {
             "Metrics": [
@@ -295,7 +295,8 @@ def _has(metric: Metric, wanted: dict[str, str]) -> bool:
     )
 
 
-def _offset(token: str | None) -> int:
+def page_offset(token: str | None) -> int:
+    """Where a NextToken this server gave out resumes; InvalidNextToken for any other."""
     try:
         return decode_token(token) if token else 0
     except BadToken:
@@ -304,7 +305,7 @@ def _offset(token: str | None) -> int:
 
 def _page(results: list[tuple[dict[str, Any], str, list[Series]]], limit: int, token: str | None) -> dict[str, Any]:
     """GetMetricData's results, at most `limit` datapoints per call over all queries, in query order."""
-    offset = _offset(token)
+    offset = page_offset(token)
     skipped, shown, out = 0, 0, []
     for query, label, series in results:
         take = series[max(0, offset - skipped) :]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Index, Integer, String, Table, Text, delete, select, update
+from sqlalchemy import Column, Connection, Float, Index, Integer, String, Table, Text, delete, func, select, update
 
 from homeport.store.db import metadata
 
@@ -51,6 +51,10 @@ def find(conn: Connection, names: Sequence[str] | None = None, prefix: str | Non
     if prefix:
         query = query.where(alarms.c.name.startswith(prefix, autoescape=True))
     return [json.loads(doc) for (doc,) in conn.execute(query.order_by(alarms.c.name))]
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(alarms)).scalar_one())
 
 
 def delete_alarms(conn: Connection, names: Sequence[str]) -> None:
