@@ -33,9 +33,13 @@ from homeport.services.metrics import MetricService
 from homeport.services.scaling import DEFAULT_COOLDOWN, DIMENSION, NAMESPACE, ScalingService, next_run, resource_parts
 from homeport.states import EndpointStatus
 from homeport.store import Kind, alarms
-from homeport.store.scaling import Item, find, get, put
+from homeport.store.scaling import Item, find, get, prune_activities, put
 
 log = logging.getLogger("homeport.autoscaler")
+
+PRUNE_EVERY_S = 60.0
+ACTIVITIES_KEPT_S = 6 * 7 * 86400  # AWS keeps six weeks of scaling activities
+SETTLE_LOOKBACK = 5
 
 
 def policy_of(doc: dict[str, Any]) -> Policy:
@@ -67,6 +71,7 @@ class Autoscaler:
         self.scaling = scaling
         self.endpoints = endpoints
         self.metrics = metrics
+        self._pruned = 0.0
 
     async def run_once(self, now: float) -> None:
         await asyncio.to_thread(self.tick, now)
@@ -74,20 +79,24 @@ class Autoscaler:
     def tick(self, now: float) -> None:
         with self.ctx.store.transaction() as conn:
             targets = find(conn, Item.TARGET)
+            # The alarms that may run a policy this period, read once for every target.
+            firing = [a for a in alarms.find(conn) if a["StateValue"] == ALARM and a.get("ActionsEnabled", True)]
+            if now - self._pruned >= PRUNE_EVERY_S:
+                self._pruned = now
+                prune_activities(conn, now - ACTIVITIES_KEPT_S)
         for target in targets:
             try:
-                self._target(target, now)
+                self._target(target, firing, now)
             except Exception:  # one target's trouble must not stop the others
                 log.exception("autoscaling %s failed", target["ResourceId"])
 
-    def _target(self, target: dict[str, Any], now: float) -> None:
+    def _target(self, target: dict[str, Any], firing: list[dict[str, Any]], now: float) -> None:
         resource_id = target["ResourceId"]
         endpoint, variant = resource_parts(resource_id)
         with self.ctx.store.transaction() as conn:
             doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
             policies = find(conn, Item.POLICY, resource_id)
             actions = find(conn, Item.SCHEDULED, resource_id)
-            by_name = {a["AlarmName"]: a for a in alarms.find(conn)} if policies else {}
         if doc is None:
             return
         suspended = target["SuspendedState"]
@@ -108,20 +117,18 @@ class Autoscaler:
             side = "minimum" if inside > current else "maximum"
             self._scale(target, endpoint, variant, inside, f"{side} capacity was set to {inside}", now)
             return
-        triggers = [t for p in policies for t in self._triggers(p, by_name, now)]
+        triggers = [t for p in policies for t in self._triggers(p, firing, now)]
         history = History(**target["_history"]) if target.get("_history") else NO_HISTORY
         decision = decide(current, triggers, bounds, history, now, policies=[policy_of(p) for p in policies])
         if decision is not None and self._scale(target, endpoint, variant, decision.capacity, decision.cause, now):
             self._remember(resource_id, asdict(remember(history, decision, now)))
 
-    def _triggers(self, policy: dict[str, Any], by_name: dict[str, dict[str, Any]], now: float) -> list[Trigger]:
+    def _triggers(self, policy: dict[str, Any], firing: list[dict[str, Any]], now: float) -> list[Trigger]:
         """The policy's alarms that are in ALARM, each with its metric's latest value."""
         out = []
         plan = policy_of(policy)
         arn = policy["PolicyARN"]
-        for alarm in by_name.values():
-            if alarm["StateValue"] != ALARM or not alarm.get("ActionsEnabled", True):
-                continue
+        for alarm in firing:
             if arn not in alarm.get("AlarmActions", []):
                 continue
             value = self._latest(alarm, now)
@@ -210,7 +217,9 @@ class Autoscaler:
             return
         serving = next((v for v in doc["ProductionVariants"] if v["VariantName"] == variant), None)
         with self.ctx.store.transaction() as conn:
-            for activity in find(conn, Item.ACTIVITY, resource_id):
+            # One activity runs at a time (a target is not scaled while its endpoint updates): the newest few
+            # hold any still in progress.
+            for activity in find(conn, Item.ACTIVITY, resource_id, newest_first=True, limit=SETTLE_LOOKBACK):
                 if activity["StatusCode"] != "InProgress":
                     continue
                 capacity = activity["_capacity"]

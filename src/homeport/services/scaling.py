@@ -19,7 +19,7 @@ from homeport.services.alarms import AlarmService
 from homeport.services.context import Context
 from homeport.store import Kind, alarms
 from homeport.store.db import BadToken, decode_token, encode_token
-from homeport.store.scaling import Item, find, get, prune_activities, put, remove, remove_resource
+from homeport.store.scaling import Item, find, get, put, remove, remove_resource
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -28,7 +28,6 @@ DEFAULT_COOLDOWN = 300.0  # seconds, for SageMaker variants
 HIGH_PERIODS, LOW_PERIODS, LOW_FACTOR = 3, 15, 0.9
 MAX_POLICIES = 50  # per scalable target
 MAX_SCHEDULED = 200
-ACTIVITIES_KEPT_S = 6 * 7 * 86400  # AWS keeps six weeks of scaling activities
 
 
 def resource_parts(resource_id: str) -> tuple[str, str]:
@@ -390,9 +389,7 @@ class ScalingService:
         _check_kind(params)
         with self.ctx.store.transaction() as conn:
             found = find(conn, Item.ACTIVITY, params.get("ResourceId"), newest_first=True)
-            prune_activities(conn, self.ctx.clock.now() - ACTIVITIES_KEPT_S)
-        if not params.get("IncludeNotScaledActivities", False):
-            found = [a for a in found if "NotScaledReasons" not in a]
+        # IncludeNotScaledActivities changes nothing: homeport records only activities that scaled.
         return _page(found, "ScalingActivities", params, 50)
 
 

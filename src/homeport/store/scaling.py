@@ -51,13 +51,15 @@ def put(conn: Connection, kind: Item, key: str, resource_id: str, created: float
 
 
 def find(
-    conn: Connection, kind: Item, resource_id: str | None = None, newest_first: bool = False
+    conn: Connection, kind: Item, resource_id: str | None = None, newest_first: bool = False, limit: int | None = None
 ) -> list[dict[str, Any]]:
     c = scaling.c
     query = select(c.doc).where(c.kind == kind.value)
     if resource_id is not None:
         query = query.where(c.resource_id == resource_id)
     query = query.order_by(c.created.desc() if newest_first else c.created.asc(), c.key)
+    if limit is not None:
+        query = query.limit(limit)
     return [json.loads(doc) for (doc,) in conn.execute(query)]
 
 
