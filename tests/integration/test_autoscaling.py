@@ -5,13 +5,14 @@ scale out under load, back in when it stops, and (async) down to zero and up aga
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from homeport.launch import ServerProcess
-from tests.conftest import XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, deploy, unique
+from tests.conftest import KEYS, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, deploy, unique
 from tests.integration.test_async_inference import deploy_async, result
 from tests.integration.test_lifecycle import Traffic, until
 
@@ -405,3 +406,70 @@ def test_target_tracking_on_a_metric_math_expression(clients: dict[str, Any], xg
         )
     assert code(raised) == "ValidationException"
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_metrics_alarms_and_scaling_survive_a_restart(tmp_path: Path, xgb_model: dict[str, Any]) -> None:
+    """Stopped and started on the same data directory: points, alarms (with their history), scalable targets
+    and policies are all still there, and the autoscaler acts on them again."""
+    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
+    data_dir = tmp_path / "data"
+    metric, alarm = unique("kept"), unique("kept-alarm")
+    at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    with ServerProcess(data_dir, env=env) as server:
+        sm, aas, cw = (boto_client(s, server.url) for s in ("sagemaker", "application-autoscaling", "cloudwatch"))
+        endpoint = deploy(sm, xgb_model["url"])["endpoint"]
+        common = {"ServiceNamespace": "sagemaker", "ResourceId": resource(endpoint), "ScalableDimension": DIMENSION}
+        aas.register_scalable_target(**common, MinCapacity=1, MaxCapacity=2)
+        arn = aas.put_scaling_policy(
+            PolicyName="kept",
+            PolicyType="StepScaling",
+            StepScalingPolicyConfiguration={
+                "AdjustmentType": "ExactCapacity",
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 2}],
+            },
+            **common,
+        )["PolicyARN"]
+        cw.put_metric_data(
+            Namespace="Homeport/Tests", MetricData=[{"MetricName": metric, "Timestamp": at, "Value": 7.0}]
+        )
+        cw.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="Homeport/Tests",
+            MetricName=metric,
+            Statistic="Maximum",
+            Period=1,
+            EvaluationPeriods=1,
+            Threshold=10.0,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[arn],
+        )
+    with ServerProcess(data_dir, env=env) as server:
+        sm, aas, cw = (boto_client(s, server.url) for s in ("sagemaker", "application-autoscaling", "cloudwatch"))
+        (point,) = cw.get_metric_statistics(
+            Namespace="Homeport/Tests",
+            MetricName=metric,
+            StartTime=at,
+            EndTime=at + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        assert point["Maximum"] == 7.0
+        assert cw.list_metrics(Namespace="Homeport/Tests", MetricName=metric)["Metrics"]
+        created = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="ConfigurationUpdate")
+        assert created["AlarmHistoryItems"][0]["HistorySummary"] == f'Alarm "{alarm}" created'
+        (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource(endpoint)])[
+            "ScalableTargets"
+        ]
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+        (policy,) = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource(endpoint))[
+            "ScalingPolicies"
+        ]
+        assert policy["PolicyARN"] == arn
+
+        def breaching() -> bool:  # the kept alarm, evaluated by the new server, runs the kept policy
+            cw.put_metric_data(
+                Namespace="Homeport/Tests", MetricData=[{"MetricName": metric, "Value": 50.0, "StorageResolution": 1}]
+            )
+            return counts(sm, endpoint) == (2, 2)
+
+        until(breaching, timeout=60)

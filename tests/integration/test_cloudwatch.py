@@ -536,3 +536,56 @@ def test_the_query_protocol_of_older_clients_serves_the_same_api(
     with pytest.raises(ClientError) as raised:  # a refused signature, in the XML the client reads
         boto3_client_with_wrong_secret(fast.url).list_metrics()
     assert code(raised) == "InvalidSignatureException"
+
+
+def test_pages_of_metric_data_alarms_and_history(cw: Any) -> None:
+    name = unique("paged")
+    at = now().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    cw.put_metric_data(
+        Namespace=NS,
+        MetricData=[{"MetricName": name, "Timestamp": at + timedelta(minutes=i), "Value": float(i)} for i in range(5)],
+    )
+    query = {
+        "Id": "m",
+        "MetricStat": {"Metric": {"Namespace": NS, "MetricName": name}, "Period": 60, "Stat": "Sum"},
+    }
+    window = {"StartTime": at, "EndTime": at + timedelta(minutes=5), "ScanBy": "TimestampAscending"}
+    values, token, pages = [], None, 0
+    while True:
+        reply = cw.get_metric_data(
+            MetricDataQueries=[query], MaxDatapoints=2, **window, **({"NextToken": token} if token else {})
+        )
+        (result,) = reply["MetricDataResults"]
+        values += result["Values"]
+        pages += 1
+        token = reply.get("NextToken")
+        if not token:
+            assert result["StatusCode"] == "Complete"
+            break
+        assert result["StatusCode"] == "PartialData"
+    assert (values, pages) == ([0.0, 1.0, 2.0, 3.0, 4.0], 3)
+
+    prefix = unique("paged-alarm")
+    for i in range(3):
+        cw.put_metric_alarm(
+            AlarmName=f"{prefix}-{i}",
+            Namespace=NS,
+            MetricName=name,
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    first = cw.describe_alarms(AlarmNamePrefix=prefix, MaxRecords=2)
+    second = cw.describe_alarms(AlarmNamePrefix=prefix, MaxRecords=2, NextToken=first["NextToken"])
+    assert [a["AlarmName"] for a in first["MetricAlarms"] + second["MetricAlarms"]] == [
+        f"{prefix}-{i}" for i in range(3)
+    ]
+    assert "NextToken" not in second
+    history = cw.describe_alarm_history(AlarmName=f"{prefix}-0", HistoryItemType="ConfigurationUpdate", MaxRecords=1)
+    assert len(history["AlarmHistoryItems"]) == 1 and "NextToken" not in history
+    with pytest.raises(ClientError) as raised:
+        cw.describe_alarms(AlarmNamePrefix=prefix, NextToken="not-ours")
+    assert code(raised) == "InvalidNextToken"
+    cw.delete_alarms(AlarmNames=[f"{prefix}-{i}" for i in range(3)])
