@@ -211,8 +211,9 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
         for variant, desired in variants.items():
             history = _activities_back_to(aas, resource_id(args.endpoint, variant), start)
             steps[variant] = instance_steps(history, desired, start, now)
+    chart = Chart(specs, series, steps, start, args.period, count)
     if args.png:
-        _save_png(args.png, f"{args.endpoint}, per {args.period} s", specs, series, steps, start, args.period, count)
+        _save_png(args.png, f"{args.endpoint}, per {args.period} s", chart)
     if args.json:
         doc_out = {label: {v: s.to_json() for v, s in by_variant.items()} for label, by_variant in series.items()}
         if steps:
@@ -223,7 +224,7 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
     heading = (
         f"{args.endpoint} ({kind}): {count} x {args.period} s, {when(_moment(start))} to {_moment(end):%H:%M:%S} UTC"
     )
-    _show_metrics(heading, specs, series, steps, start, args.period, count)
+    _show_metrics(heading, chart)
     if args.png:
         print(f"chart saved to {args.png}")
     return 0
@@ -278,38 +279,40 @@ class Row:
         return f"{number(value)} {self.unit}" if self.unit else number(value)
 
 
-def _rows(
-    specs: Sequence[Spec],
-    series: dict[str, dict[str, Series]],
-    steps: dict[str, Series],
-    start: float,
-    period: int,
-    count: int,
-) -> list[Row]:
+@dataclass(frozen=True)
+class Chart:
+    """What both renderings draw: the metrics' series and the instance counts over `count` periods from `start`."""
+
+    specs: Sequence[Spec]
+    series: dict[str, dict[str, Series]]
+    steps: dict[str, Series]
+    start: float
+    period: int
+    count: int
+
+    def values(self, spec: Spec, series: Series) -> list[float | None]:
+        """One value per period, in the shown unit."""
+        slots = slotted(series, self.start, self.period, self.count)
+        return [None if v is None else v * spec.scale for v in slots]
+
+
+def _rows(chart: Chart) -> list[Row]:
     rows = []
-    for spec in specs:
-        for variant, s in series.get(spec.label, {}).items():
-            values = [None if v is None else v * spec.scale for v in slotted(s, start, period, count)]
-            rows.append(Row(spec.label, variant, values, spec.unit))
-    ends = [start + (i + 1) * period for i in range(count)]  # the count in force as each period ends
-    rows.extend(Row(INSTANCE_COUNT, variant, sample(s, ends), "") for variant, s in steps.items())
+    for spec in chart.specs:
+        for variant, s in chart.series.get(spec.label, {}).items():
+            rows.append(Row(spec.label, variant, chart.values(spec, s), spec.unit))
+    ends = [chart.start + (i + 1) * chart.period for i in range(chart.count)]  # the count in force at each end
+    rows.extend(Row(INSTANCE_COUNT, variant, sample(s, ends), "") for variant, s in chart.steps.items())
     return rows
 
 
-def _show_metrics(
-    heading: str,
-    specs: Sequence[Spec],
-    series: dict[str, dict[str, Series]],
-    steps: dict[str, Series],
-    start: float,
-    period: int,
-    count: int,
-) -> None:
+def _show_metrics(heading: str, chart: Chart) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    rows = _rows(specs, series, steps, start, period, count)
+    rows = _rows(chart)
+    count = chart.count
     several = len({r.variant for r in rows} - {ENDPOINT_WIDE}) > 1  # else the Variant column says nothing
     named = ["Metric", *(["Variant"] if several else [])]
     stats = ["Last", "Min", "Max", "Average"]
@@ -335,32 +338,23 @@ def _show_metrics(
     console.print(table)
 
 
-def _save_png(
-    path: str,
-    title: str,
-    specs: Sequence[Spec],
-    series: dict[str, dict[str, Series]],
-    steps: dict[str, Series],
-    start: float,
-    period: int,
-    count: int,
-) -> None:
+def _save_png(path: str, title: str, chart: Chart) -> None:
     """One subplot per metric (a line per variant, broken where a period has no value), then the instance counts
     as steps."""
     # A bare Figure renders with Agg and leaves pyplot's global state (and any display) alone.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    start, period, count, steps = chart.start, chart.period, chart.count, chart.steps
     times = [_moment(start + i * period) for i in range(count)]
-    panels = [(spec.label, spec.unit, series.get(spec.label, {}), spec.scale) for spec in specs]
-    figure = Figure(figsize=(10, 1.9 * (len(panels) + bool(steps)) + 0.8), layout="constrained")
-    axes = figure.subplots(len(panels) + bool(steps), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (label, unit, by_variant, scale) in zip(axes, panels, strict=False):
-        for variant, s in by_variant.items():
-            values = [math.nan if v is None else v * scale for v in slotted(s, start, period, count)]
+    figure = Figure(figsize=(10, 1.9 * (len(chart.specs) + bool(steps)) + 0.8), layout="constrained")
+    axes = figure.subplots(len(chart.specs) + bool(steps), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, spec in zip(axes, chart.specs, strict=False):
+        for variant, s in chart.series.get(spec.label, {}).items():
+            values = [math.nan if v is None else v for v in chart.values(spec, s)]
             ax.plot(times, values, marker=".", markersize=3, label=variant)
-        ax.set_title(label, loc="left", fontsize=9)
-        ax.set_ylabel(unit)
+        ax.set_title(spec.label, loc="left", fontsize=9)
+        ax.set_ylabel(spec.unit)
     if steps:
         ax = axes[-1]
         for variant, s in steps.items():
