@@ -47,8 +47,8 @@ from invoke import (
     IMAGE,
     LOADGEN_CORE,
     ROLE,
-    SERVER_CORE,
     SERVER_ENV,
+    add_cores_option,
     affinity,
     can_pin,
     load_example,
@@ -1033,13 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-timeout", type=float, default=300.0)
     parser.add_argument("--large-timeout", type=float, default=LARGE_TIMEOUT_S)
     parser.add_argument("--cold-timeout", type=float, default=COLD_TIMEOUT_S)
-    parser.add_argument(
-        "--homeport-cores",
-        type=lambda v: {int(c) for c in v.split(",")},
-        default={SERVER_CORE},
-        metavar="LIST",
-        help=f"cores for homeport and its instances (default {SERVER_CORE})",
-    )
+    add_cores_option(parser)
     parser.add_argument("--tmp", help="where the work directory goes (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (server data dir and log)")
     args = parser.parse_args(argv)

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from failover import Load, clients, homeport, latency_stats
-from invoke import IMAGE, LOADGEN_CORE, ROLE, SERVER_CORE, affinity, build_model, can_pin
+from invoke import IMAGE, LOADGEN_CORE, ROLE, add_cores_option, affinity, build_model, can_pin
 from invoke import signed_headers as sign
 
 from batch import RESULTS, say, write_results  # bench/ is on sys.path: this file runs beside them
@@ -549,13 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-in-timeout", type=float, default=SCALE_IN_TIMEOUT_S)
     parser.add_argument("--png", type=Path, help="the plot (default bench/results/autoscaling-<time>.png)")
     parser.add_argument("--csv", type=Path, help="the samples (default bench/results/autoscaling-<time>.csv)")
-    parser.add_argument(
-        "--homeport-cores",
-        type=lambda v: {int(c) for c in v.split(",")},
-        default={SERVER_CORE},
-        metavar="LIST",
-        help=f"cores for homeport and its instances (default {SERVER_CORE})",
-    )
+    add_cores_option(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped on the way out
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -55,7 +55,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from async_inference import pct
-from invoke import IMAGE, LOADGEN_CORE, ROLE, SERVER_CORE, SERVER_ENV, affinity, build_model, can_pin, pinned
+from invoke import (
+    IMAGE,
+    LOADGEN_CORE,
+    ROLE,
+    SERVER_ENV,
+    add_cores_option,
+    affinity,
+    build_model,
+    can_pin,
+    pinned,
+)
 from invoke import signed_headers as sign
 
 from batch import say, stderr_to, verdict, write_results  # bench/ is on sys.path: this file runs beside them
@@ -566,13 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second, open loop (default 200)")
     parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the first run")
-    parser.add_argument(
-        "--homeport-cores",
-        type=lambda v: {int(c) for c in v.split(",")},
-        default={SERVER_CORE},
-        metavar="LIST",
-        help=f"cores for homeport and its instances (default {SERVER_CORE})",
-    )
+    add_cores_option(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped on the way out
     results = measure(args)

@@ -546,6 +546,12 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_cores_option(parser: argparse.ArgumentParser, default_note: str = str(SERVER_CORE)) -> None:
+    """--homeport-cores: where the server and its instances run (the load generator keeps the other core)."""
+    parser.add_argument("--homeport-cores", type=lambda v: {int(c) for c in v.split(",")}, default={SERVER_CORE},
+                        metavar="LIST", help=f"cores for homeport and its instances (default {default_note})")
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     if can_pin():
         os.sched_setaffinity(0, {LOADGEN_CORE})
@@ -630,9 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="then py-spy homeport and its instance this long under c=64 load")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames; pauses the process)")
-    parser.add_argument("--homeport-cores", type=lambda v: {int(c) for c in v.split(",")},
-                        default={SERVER_CORE}, metavar="LIST",
-                        help=f"cores for homeport and its instance (default {SERVER_CORE}: the peers' budget)")
+    add_cores_option(parser, f"{SERVER_CORE}: the peers' budget")
     parser.add_argument("--serve", choices=["raw", "fastapi"], help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
