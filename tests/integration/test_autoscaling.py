@@ -99,6 +99,12 @@ def test_targets_policies_and_schedules_round_trip_and_refuse_bad_input(
         "DynamicScalingOutSuspended": False,
         "ScheduledScalingSuspended": False,
     }
+    # Registering again changes only what is given: suspension on, capacities kept.
+    aas.register_scalable_target(**common, SuspendedState={"DynamicScalingOutSuspended": True})
+    (again,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[rid])["ScalableTargets"]
+    assert (again["MinCapacity"], again["MaxCapacity"], again["ScalableTargetARN"]) == (1, 3, arn)
+    assert again["SuspendedState"]["DynamicScalingOutSuspended"] is True
+    assert again["SuspendedState"]["DynamicScalingInSuspended"] is False
 
     made = aas.put_scaling_policy(
         PolicyName="per-instance",

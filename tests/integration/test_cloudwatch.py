@@ -240,6 +240,9 @@ def test_alarm_goes_to_alarm_and_back_with_history(cw: Any) -> None:
     assert created[0]["HistorySummary"] == f'Alarm "{alarm}" created'
 
     # SetAlarmState holds until the next evaluation decides again.
+    with pytest.raises(ClientError) as raised:
+        cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="x", StateReasonData="{not json")
+    assert code(raised) == "InvalidParameterValue"
     cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="testing the pager")
     set_by_hand = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
     assert any(
