@@ -69,6 +69,12 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def runs_as_batch(pid: int) -> bool:
+    """Every thread of the process is SCHED_BATCH (the threads it started inherit the policy)."""
+    threads = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    return all(os.sched_getscheduler(t) == os.SCHED_BATCH for t in threads)
+
+
 def test_an_instance_is_forked_from_the_zygote_and_serves(tmp_path: Path, model_dir: Path, engine: LocalEngine) -> None:
     one = spec(tmp_path, model_dir, "one", {"SAGEMAKER_CONTAINER_LOG_LEVEL": "WARNING"})
     handle = engine.start(one)
@@ -78,6 +84,7 @@ def test_an_instance_is_forked_from_the_zygote_and_serves(tmp_path: Path, model_
     command = Path(f"/proc/{handle.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     assert "-m homeport.runtime --runtime xgboost" in command  # ps shows what it is
     assert "loaded xgboost model" not in one.log_path.read_text()  # its own environment: INFO lines are off
+    assert runs_as_batch(handle.pid)  # it does not preempt the front door that forwards to it
     assert engine.exit_code(handle) is None
     started = time.monotonic()
     asyncio.run(engine.stop(handle, grace_s=10))
@@ -129,6 +136,7 @@ def test_without_prefork_instances_are_plain_subprocesses(tmp_path: Path, model_
         handle = engine.start(one)
         assert not isinstance(handle, ForkedProcess) and parent_of(handle.pid) == os.getpid()
         until(lambda: ping(one.socket_path))
+        assert runs_as_batch(handle.pid)
     finally:
         engine.kill_all()
         engine.close()
