@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Single-record InvokeEndpoint through homeport, beside its floors and a FastAPI peer, in one run.
 
-    .venv/bin/python bench/invoke.py                 # ~2 minutes; prints a table, writes bench/results/*.json
+    .venv/bin/python bench/invoke.py                 # ~3 minutes; prints a table, writes bench/results/*.json
     .venv/bin/python bench/invoke.py --profile 8     # then py-spy on homeport and its instance under load
 
 Rows (see bench/README.md): the in-process `inplace_predict` floor, one raw ASGI hop (uvicorn + httptools,
@@ -10,7 +10,8 @@ homeport -> its instance over a Unix socket). Latency at concurrency 1 and throu
 from `wrk` (C, keep-alive, Lua for the POST body) when it is installed, else from an asyncio load
 generator in this file. The load generator runs on core 0; every server under test on core 1 (homeport
 and its instance process share core 1, the same CPU budget as the peers). The servers are measured
-interleaved, level by level, so that drift on a shared machine hits all rows alike.
+interleaved, level by level, so that drift on a shared machine hits all rows alike, in three rounds whose
+medians make the table.
 """
 
 from __future__ import annotations
@@ -510,6 +511,17 @@ def profile(homeport: Homeport, load: LoadGen, seconds: int, native: bool) -> di
 # --------------------------------------------------------------------------------------------------------
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """Each figure's median over the rounds (a shared machine drifts; one round can land in a slow spell),
+    with the rounds themselves kept for the record."""
+    keys = ("rps", "p50_us", "p99_us", "mean_us")
+    summary: dict[str, Any] = {k: statistics.median(run[k] for run in runs) for k in keys}
+    summary["requests"] = sum(run["requests"] for run in runs)
+    summary["errors"] = sum(run["errors"] for run in runs)
+    summary["rounds"] = [{k: run[k] for k in ("rps", "p50_us", "p99_us")} for run in runs]
+    return summary
+
+
 def fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -589,12 +601,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             setup_s = time.monotonic() - t0
             floor = predict_floor(booster, row)
             rows: dict[str, Any] = {k: {"label": label, "url": url} for k, (label, url) in targets.items()}
-            for level in LEVELS:  # interleaved: every server at this level, then the next level
-                for key, (_, url) in targets.items():
-                    load.run(url, level, args.warmup)
-                    rows[key][f"c{level}"] = load.run(url, level, args.duration)
-                    print(f"  {key:<9} c={level:<3} {rows[key][f'c{level}']['rps']:>9,.0f} rps "
-                          f"p50 {rows[key][f'c{level}']['p50_us']:,.0f} µs", file=sys.stderr)
+            runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+            for round_ in range(args.rounds):  # interleaved: every server at a level, then the next level
+                for level in LEVELS:
+                    for key, (_, url) in targets.items():
+                        load.run(url, level, args.warmup)
+                        run = load.run(url, level, args.duration)
+                        runs.setdefault((key, level), []).append(run)
+                        print(f"  {round_ + 1}/{args.rounds} {key:<9} c={level:<3} {run['rps']:>9,.0f} rps "
+                              f"p50 {run['p50_us']:,.0f} µs", file=sys.stderr)
+            for (key, level), measured in runs.items():
+                rows[key][f"c{level}"] = median_run(measured)
             pinning = {"bench_and_loadgen": affinity(os.getpid()), "raw_hop": affinity(raw.proc.pid),
                        "peer": affinity(peer.proc.pid), "instance_alone": affinity(instance.proc.pid),
                        **{f"homeport_{role}": affinity(pid) for role, pid in homeport.pids.items()}}
@@ -620,7 +637,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "loadgen": "wrk -t1" if use_wrk else "asyncio (this file)",
-        "duration_s": args.duration, "warmup_s": args.warmup, "setup_s": round(setup_s, 1),
+        "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup, "setup_s": round(setup_s, 1),
         "pinning": pinning if can_pin() else "none (fewer than 2 usable cores)",
         "request_body": body.decode(),
         "floor": floor, "rows": rows, "ratios": ratios, "errors": errors, "profile": spy,
@@ -630,7 +647,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per row and level")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per row, level and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each measurement")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",

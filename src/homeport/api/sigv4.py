@@ -35,8 +35,15 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
+_PLAIN_PATH_RE = re.compile(rb"/[A-Za-z0-9/_.~-]*")  # the characters quote() leaves alone
+_DOT_SEGMENT_RE = re.compile(rb"/\.\.?(?:/|$)")
 _SCOPE_DATE_RE = re.compile(r"\d{8}")
 _HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
+# botocore's Authorization header, exactly; the groups are what `_parse_authorization` returns.
+_BOTOCORE_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request, "
+    r"SignedHeaders=([^,\s]+), Signature=([^,\s]+)"
+)
 _CREDENTIAL_SHAPE = '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"'
 _QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders")
 _QUERY_REQUIRED = (*_QUERY_AUTH, "X-Amz-Expires")
@@ -98,7 +105,7 @@ class AuthFailure(Exception):
         self.details = details
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawRequest:
     """The request as received: the path still percent-encoded, header names lower-case (as ASGI gives them)."""
 
@@ -113,7 +120,7 @@ class RawRequest:
         return cls(scope["method"], raw_path, scope.get("query_string", b""), [(k, v) for k, v in scope["headers"]])
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verified:
     """An authenticated request. The chunk decoder needs `signing_key`, `timestamp`, `scope` and `signature`."""
 
@@ -153,11 +160,11 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def hmac_hex(key: bytes, message: str) -> str:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256").hex()
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")
 
 
 def verify(
@@ -176,7 +183,8 @@ def verify(
     than S3 leave it out); when given alongside a hex `x-amz-content-sha256` the body is checked against it.
     `region` and `services`, when given, are what the credential scope must name.
     """
-    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    if now.tzinfo is not UTC:
+        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     headers = _Headers(request.headers)
     path, query = _split_target(request.path, request.query)
     params = _query_params(query)
@@ -271,7 +279,7 @@ def verify(
 # --- parsing ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Claim:
     """What the request says about itself, before anything is checked against the server."""
 
@@ -330,6 +338,28 @@ def _unquote(raw: bytes) -> str:
 
 
 def _claim_from_header(authorization: str, headers: _Headers) -> _Claim:
+    botocore = _BOTOCORE_AUTHORIZATION.fullmatch(authorization)
+    if botocore is not None:  # what every botocore client sends: one match instead of the general parse below
+        access_key_id, scope_date, region, service, signed_headers, signature = botocore.groups()
+    else:
+        access_key_id, scope_date, region, service, signed_headers, signature = _parse_authorization(authorization)
+    timestamp, request_time = _header_time(headers)
+    return _Claim(
+        access_key_id=access_key_id,
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=_parse_signed_headers(signed_headers, presigned=False),
+        signature=signature,
+        timestamp=timestamp,
+        request_time=request_time,
+        presigned=False,
+        expires_s=None,
+    )
+
+
+def _parse_authorization(authorization: str) -> tuple[str, str, str, str, str, str]:
+    """Any well-formed Authorization header: (access key, date, region, service, SignedHeaders, Signature)."""
     scheme, _, rest = authorization.strip().partition(" ")
     if scheme != ALGORITHM:
         raise AuthFailure(
@@ -350,19 +380,7 @@ def _claim_from_header(authorization: str, headers: _Headers) -> _Claim:
             missing=",".join(missing),
         )
     access_key_id, scope_date, region, service = _parse_credential(parts["Credential"], presigned=False)
-    timestamp, request_time = _header_time(headers)
-    return _Claim(
-        access_key_id=access_key_id,
-        scope_date=scope_date,
-        region=region,
-        service=service,
-        signed_headers=_parse_signed_headers(parts["SignedHeaders"], presigned=False),
-        signature=parts["Signature"],
-        timestamp=timestamp,
-        request_time=request_time,
-        presigned=False,
-        expires_s=None,
-    )
+    return access_key_id, scope_date, region, service, parts["SignedHeaders"], parts["Signature"]
 
 
 def _claim_from_query(params: Mapping[str, str]) -> _Claim:
@@ -666,6 +684,8 @@ def _sha256_hex(data: bytes) -> str:
 def _canonical_uris(path: bytes, *, s3: bool) -> list[str]:
     """The canonical URIs to try: S3 signs the path as sent; a client may instead have signed its canonical form."""
     if not s3:
+        if _PLAIN_PATH_RE.fullmatch(path) and b"//" not in path and not _DOT_SEGMENT_RE.search(path):
+            return [path.decode("ascii")]  # nothing to remove or encode: the usual /endpoints/NAME/invocations
         return [quote_from_bytes(_remove_dot_segments(path), safe="/")]
     as_sent = path.decode("latin-1") or "/"
     recoded = quote_from_bytes(unquote_to_bytes(path), safe="/") or "/"
