@@ -107,6 +107,18 @@ def test_overwrite_replaces_whole(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second"
 
 
+def test_small_and_large_objects_replace_each_other(s3: Any, bucket: str) -> None:
+    """Objects up to 64 KiB are kept in the index, bigger ones in files: a client sees no difference."""
+    large = bytes(range(256)) * 400  # 100 KiB
+    for body in (b"small,1\n", large, b"small again", large[:65536]):
+        s3.put_object(Bucket=bucket, Key="size", Body=body)
+        got = s3.get_object(Bucket=bucket, Key="size")
+        assert got["Body"].read() == body and got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+        assert s3.get_object(Bucket=bucket, Key="size", Range="bytes=2-5")["Body"].read() == body[2:6]
+        s3.copy_object(Bucket=bucket, Key="size-copy", CopySource={"Bucket": bucket, "Key": "size"})
+        assert s3.get_object(Bucket=bucket, Key="size-copy")["Body"].read() == body
+
+
 def test_key_too_long(s3: Any, bucket: str, server: Any) -> None:
     code, status, _ = error_of(s3.put_object, Bucket=bucket, Key="k" * 1025, Body=b"x")
     assert (code, status) == ("KeyTooLongError", 400)

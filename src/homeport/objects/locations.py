@@ -67,8 +67,8 @@ class Locator:
             return Location(url, self.external.storage_options())
         store, bucket, key = self._embedded(url)
         with _reaching(url, bucket, key):
-            info = store.head(bucket, key)
-        return Location(info.file.as_uri())
+            path = store.path_of(bucket, key)
+        return Location(path.as_uri())
 
     def _embedded(self, url: str) -> tuple[LocalObjectStore, str, str]:
         """The embedded store, the bucket and the key of an s3:// URI it serves."""
@@ -123,6 +123,15 @@ class Locator:
             return open(_local_path(location.url), "rb")
         opened: BinaryIO = fsspec.open(location.url, "rb", **location.storage_options).open()
         return opened
+
+    def check_readable(self, url: str) -> None:
+        """Fail now when an s3:// source in the embedded store is not there (other stores are read later)."""
+        if url.startswith("s3://") and self.external is None:
+            store, bucket, key = self._embedded(url)
+            with _reaching(url, bucket, key):
+                store.head(bucket, key)
+            return
+        self.locate(url)
 
     def check_writable(self, url: str) -> None:
         """Fail now, not after the work, when an s3:// destination in the embedded store has no bucket."""

@@ -63,7 +63,7 @@ class AsyncInvocationService:
             raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
         config = config or self._async_config(endpoint)
         try:
-            self.ctx.objects.locate(input_location)
+            self.ctx.objects.check_readable(input_location)
         except UnreachableObject as exc:
             raise RuntimeValidationError(f"Cannot read the InputLocation: {exc}") from None
         output_config = config["OutputConfig"]
