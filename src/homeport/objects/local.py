@@ -121,7 +121,7 @@ _BUCKET_AND_FILE = select(  # one statement: does the bucket exist, and the file
     .scalar_subquery()
     .label("file"),
 )
-_LISTED = select(*(c for c in _objects.c if c.name != "data"))  # a listing needs no object's bytes
+_LISTED = select(_o.key, _o.size, _o.etag, _o.last_modified)  # what a listing shows of each object
 _INSERT_OBJECT = insert(_objects)
 _UPDATE_OBJECT = update(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
 
@@ -169,9 +169,19 @@ class ObjectInfo:
     data: bytes | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An object as a listing shows it (no metadata, no bytes: a page of 1,000 reads neither)."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+
+
 @dataclass(frozen=True)
 class Listing:
-    objects: list[ObjectInfo]
+    objects: list[Listed]
     prefixes: list[str]
     truncated: bool
     resume: tuple[str, str] | None  # (">" or ">=", key): where the next page starts
@@ -461,7 +471,7 @@ class LocalObjectStore:
         max_keys: int = 1000,
     ) -> Listing:
         """One page of keys in order, with keys that share `prefix`…`delimiter` rolled into one prefix."""
-        objects: list[ObjectInfo] = []
+        objects: list[Listed] = []
         prefixes: list[str] = []
         op, position = resume or (">=", prefix)
         if position < prefix:
@@ -484,7 +494,7 @@ class LocalObjectStore:
                         return Listing(objects, prefixes, True, _after(last) if last else (">", objects[-1].key))
                     cut = row.key.find(delimiter, len(prefix)) if delimiter else -1
                     if cut < 0:
-                        objects.append(self._info(row))
+                        objects.append(Listed(row.key, row.size, row.etag, row.last_modified))
                         continue
                     common = row.key[: cut + len(delimiter)]
                     prefixes.append(common)
@@ -498,6 +508,7 @@ class LocalObjectStore:
                     return Listing(objects, prefixes, False, None)
 
     def _info(self, row: Any) -> ObjectInfo:
+        """An object's row (all of its columns) as ObjectInfo."""
         doc = json.loads(row.meta)
         return ObjectInfo(
             row.bucket,
@@ -508,7 +519,7 @@ class LocalObjectStore:
             ObjectMeta.from_json(doc),
             self.root / "data" / row.file if row.file else None,
             doc.get("parts", 0),
-            row._mapping.get("data"),
+            row.data,
         )
 
     # --- multipart uploads ------------------------------------------------------------------------
