@@ -360,13 +360,9 @@ class LocalObjectStore:
     ) -> ObjectInfo:
         """Index the object: its bytes are the file `source` (moved into `data/`), or `inline` when None."""
         relative, target = "", None
-        if source is not None:
-            name = uuid.uuid4().hex
-            relative = f"{bucket}/{name[:2]}/{name}"
-            target = self.root / "data" / relative
         try:
-            if source is not None and target is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
+            if source is not None:
+                relative, target = self._new_data_file(bucket)
                 os.replace(source, target)
             now = self.clock.now()
             doc = {**meta.to_json(), "parts": parts}
@@ -388,6 +384,14 @@ class LocalObjectStore:
         if old is not None and old.file:
             (self.root / "data" / old.file).unlink(missing_ok=True)
         return ObjectInfo(bucket, key, size, etag, now, meta, target, parts, inline)
+
+    def _new_data_file(self, bucket: str) -> tuple[str, Path]:
+        """Where a new data file goes: its path relative to `data/` (what the index keeps), and in full."""
+        name = uuid.uuid4().hex
+        relative = f"{bucket}/{name[:2]}/{name}"
+        target = self.root / "data" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return relative, target
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         with self._tx() as conn:
@@ -415,13 +419,11 @@ class LocalObjectStore:
             if info.file is not None:
                 return info.file
             writer = Writer(self.root / "tmp" / uuid.uuid4().hex)
-            name = uuid.uuid4().hex
-            relative = f"{bucket}/{name[:2]}/{name}"
-            target = self.root / "data" / relative
+            target = None
             try:
                 writer.write(info.data or b"")
                 writer.finish()
-                target.parent.mkdir(parents=True, exist_ok=True)
+                relative, target = self._new_data_file(bucket)
                 os.replace(writer.path, target)
                 with self._tx() as conn:  # only the version that was read: an overwrite meanwhile wins
                     moved = conn.execute(
@@ -432,7 +434,8 @@ class LocalObjectStore:
                     ).rowcount
             except BaseException:
                 writer.abort()
-                target.unlink(missing_ok=True)
+                if target is not None:
+                    target.unlink(missing_ok=True)
                 raise
             if moved:
                 return target
