@@ -8,6 +8,10 @@ Rows (see bench/README.md): the floor, `shutil.copyfile` of the file on the same
 `upload_file` (default TransferConfig: multipart, threads) into a `homeport serve`; boto3 `download_file`
 back (checked byte for byte via sha256); and one `put_object` of a 64 MiB body (the single-PUT path). The
 server's resident memory is sampled every 20 ms from a thread while each transfer runs.
+
+Then the client's ceiling: the same `upload_file` and `download_file` against a server that does no work
+(`null_s3`: bodies read and dropped, downloads served from a buffer of zeros, nothing checked). No server can
+make boto3 faster than that on this machine, so those two rows bound what the ratio target can reach.
 """
 
 from __future__ import annotations
@@ -171,6 +175,84 @@ def record_wire(client: Any) -> dict[str, dict[str, str]]:
 
 
 # --------------------------------------------------------------------------------------------------------
+# The client's ceiling: just enough of S3 for upload_file and download_file, doing nothing
+# --------------------------------------------------------------------------------------------------------
+
+_NULL_ZEROS = bytes(16 * MiB)  # download ranges are cut from this (boto3 asks for 8 MiB at a time)
+_NULL_UPLOAD = (b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>null</UploadId>"
+                b"</InitiateMultipartUploadResult>")
+_NULL_COMPLETE = (b'<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"null"</ETag>'
+                  b"</CompleteMultipartUploadResult>")
+
+
+async def null_s3(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Bodies are read and dropped; every object is `NULL_SIZE` zero bytes; nothing is signed or checked."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    method, query = scope["method"], scope.get("query_string", b"")
+    status, body = 200, b""
+    headers = [(b"content-type", b"application/xml"), (b"etag", b'"null"')]
+    if method == "POST":
+        body = _NULL_UPLOAD if b"uploads" in query else _NULL_COMPLETE
+    elif method in ("GET", "HEAD"):
+        size = int(os.environ["NULL_SIZE"])
+        start, stop = 0, size
+        wanted = dict(scope["headers"]).get(b"range")
+        if wanted:
+            first, _, last = wanted.partition(b"=")[2].partition(b"-")
+            start, stop, status = int(first), min(int(last) + 1, size) if last else size, 206  # "bytes=N-": to the end
+            headers.append((b"content-range", f"bytes {start}-{stop - 1}/{size}".encode()))
+        headers[0] = (b"content-type", b"binary/octet-stream")
+        headers.append((b"last-modified", b"Wed, 25 Nov 2026 00:00:00 GMT"))
+        if method == "GET":
+            body = _NULL_ZEROS[: stop - start] if stop - start <= len(_NULL_ZEROS) else bytes(stop - start)
+        headers.append((b"content-length", str(stop - start).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_null() -> None:
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    print(f"listening {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(null_s3, http="httptools", loop="uvloop", lifespan="off", access_log=False,
+                            log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class NullServer:
+    """`python bench/s3_transfer.py --serve-null` in a child process, for the ceiling rows."""
+
+    def __init__(self, size: int) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-null"],
+                                     stdout=subprocess.PIPE, text=True, env={**os.environ, "NULL_SIZE": str(size)})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"the null S3 server did not start (exit {self.proc.wait()})")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.access_key_id = self.secret_access_key = "null"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# --------------------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------------------
 
@@ -264,8 +346,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             rss["after_mb"] = status_kb(pid, "VmRSS") / 1024
         finally:
             server.stop()
+
+        null = NullServer(size)
+        try:
+            client = s3_client(null)
+            for name, fn in (
+                ("upload_null", lambda: client.upload_file(str(source), BUCKET, "big.bin", Config=config)),
+                ("download_null", lambda: client.download_file(BUCKET, "big.bin", str(down), Config=config)),
+            ):
+                cpu0 = cpu_s(null.proc.pid)
+                rows[name] = timed(fn, size)
+                rows[name]["null_server_cpu_s"] = cpu_s(null.proc.pid) - cpu0
+                print(f"  {name:<14} {rows[name]['mb_s']:,.0f} MB/s (a server that does nothing)", file=sys.stderr)
+            down.unlink(missing_ok=True)
+        finally:
+            null.stop()
     copy_mb_s = rows["copy"]["mb_s"]
-    for name in ("copy_fsync", "upload_file", "download_file", "put_object"):
+    for name in ("copy_fsync", "upload_file", "download_file", "put_object", "upload_null", "download_null"):
         if name in rows:
             rows[name]["ratio_to_copy"] = rows[name]["mb_s"] / copy_mb_s
     return {
@@ -324,6 +421,14 @@ def table(results: dict[str, Any]) -> str:
         f" {rows['copy']['all_mb_s']} MB/s after an untimed one; copy_fsync: the same plus fsync, for information."
         " The server fsyncs every part and object.)",
     ]
+    if "upload_null" in rows:
+        lines.append(
+            "client ceiling (boto3 against a server that does nothing): upload"
+            f" {rows['upload_null']['ratio_to_copy']:.2f}, download {rows['download_null']['ratio_to_copy']:.2f}"
+            " of the copy; homeport reaches"
+            f" {rows['upload_file']['mb_s'] / rows['upload_null']['mb_s']:.2f} and"
+            f" {rows['download_file']['mb_s'] / rows['download_null']['mb_s']:.2f} of that ceiling"
+        )
     return "\n".join(lines)
 
 
@@ -335,7 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", help="directory for the work files and the server's data dir (default: $TMPDIR)")
     parser.add_argument("--no-fsync-row", dest="fsync_row", action="store_false",
                         help="skip the informational copy + fsync row")
+    parser.add_argument("--serve-null", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_null:
+        serve_null()
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server, cleans up
     results = measure(args)
     print(table(results))
