@@ -179,13 +179,7 @@ class Child:
             wait_listening(port, self.proc)
             return self
         with pinned({SERVER_CORE}):
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True,
-                                         env={**os.environ, **SERVER_ENV})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening "):
-            raise RuntimeError(f"the {self.kind} server did not start (exit {self.proc.wait()})")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+            self.proc, self.url = spawn_listening(cmd, {**os.environ, **SERVER_ENV}, self.kind)
         return self
 
     def stop(self) -> None:
@@ -255,14 +249,29 @@ def fastapi_app(model: Path) -> Any:
     return app
 
 
-def serve(kind: str, model: Path | None) -> None:
-    import uvicorn
+def spawn_listening(cmd: list[str], env: dict[str, str], label: str) -> tuple[subprocess.Popen[str], str]:
+    """Start a child that serves with `serve_app` (it prints `listening PORT` once it listens): it and its URL."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening "):
+        raise RuntimeError(f"the {label} server did not start (exit {proc.wait()})")
+    return proc, f"http://127.0.0.1:{int(line.split()[1])}"
 
+
+def serve(kind: str, model: Path | None) -> None:
     if kind == "raw":
         app: Any = raw_app
     else:
         assert model is not None
         app = fastapi_app(model)
+    serve_app(app)
+
+
+def serve_app(app: Any) -> None:
+    """Serve the ASGI `app` on uvicorn + httptools + uvloop, on a free loopback port it prints first."""
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from invoke import serve_app, spawn_listening  # bench/ is on sys.path: this file runs beside invoke.py
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -218,33 +219,12 @@ async def null_s3(scope: dict[str, Any], receive: Callable[..., Any], send: Call
     await send({"type": "http.response.body", "body": body})
 
 
-def serve_null() -> None:
-    import socket
-
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    print(f"listening {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(null_s3, http="httptools", loop="uvloop", lifespan="off", access_log=False,
-                            log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
-
-
 class NullServer:
     """`python bench/s3_transfer.py --serve-null` in a child process, for the ceiling rows."""
 
     def __init__(self, size: int) -> None:
-        import subprocess
-
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-null"],
-                                     stdout=subprocess.PIPE, text=True, env={**os.environ, "NULL_SIZE": str(size)})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening "):
-            raise RuntimeError(f"the null S3 server did not start (exit {self.proc.wait()})")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-null"]
+        self.proc, self.url = spawn_listening(cmd, {**os.environ, "NULL_SIZE": str(size)}, "null S3")
         self.access_key_id = self.secret_access_key = "null"
 
     def stop(self) -> None:
@@ -443,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-null", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_null:
-        serve_null()
+        serve_app(null_s3)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server, cleans up
     results = measure(args)
