@@ -10,7 +10,7 @@ import pytest
 
 from homeport.clock import SystemClock
 from homeport.errors import NoSuchKey
-from homeport.objects.local import INLINE_MAX, LocalObjectStore, ObjectMeta
+from homeport.objects.local import INLINE_MAX, LocalObjectStore, ObjectInfo, ObjectMeta
 
 
 @pytest.fixture
@@ -116,3 +116,24 @@ def test_an_index_from_before_inline_objects_is_upgraded(tmp_path: Path) -> None
     assert read(store, "k") == b"y" * (INLINE_MAX + 1)
     put(store, "new", b"small")
     assert read(store, "new") == b"small"
+
+
+def test_an_overwrite_during_the_write_out_wins(store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """path_of writes out the version it read; if a new one lands meanwhile, that version's file is dropped
+    and the new object is written out instead."""
+    put(store, "model.tar.gz", b"first")
+    head = store.head
+    overwritten = False
+
+    def head_then_overwrite(bucket: str, key: str) -> ObjectInfo:
+        nonlocal overwritten
+        info = head(bucket, key)
+        if not overwritten:
+            overwritten = True
+            put(store, key, b"second, written while the first was being written out")
+        return info
+
+    monkeypatch.setattr(store, "head", head_then_overwrite)
+    path = store.path_of("bench", "model.tar.gz")
+    assert path.read_bytes() == b"second, written while the first was being written out"
+    assert data_files(store) == [path] and list((store.root / "tmp").iterdir()) == []
