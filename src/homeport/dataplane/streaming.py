@@ -51,8 +51,10 @@ def invoke_streaming(
     timeout: float,
     sink: Callable[[Iterator[bytes], str], None],
 ) -> StreamedReply:
-    """POST /invocations with `length` bytes read from `body`; a 2xx reply's chunks go to `sink(chunks, type)`."""
-    deadline = time.monotonic() + timeout
+    """POST /invocations with `length` bytes read from `body`; a 2xx reply's chunks go to `sink(chunks, type)`.
+    `timeout` bounds the whole exchange: sending, waiting and reading (an instance that reads or answers a
+    trickle at a time cannot stretch it)."""
+    deadline = _Deadline(timeout)
     conn = _UnixConnection(socket_path, timeout)
     try:
         try:
@@ -60,8 +62,9 @@ def invoke_streaming(
         except OSError as exc:
             raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
         try:
-            conn.request("POST", "/invocations", body, {**dict(headers), "Content-Length": str(length)})
-            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
+            timed = _TimedBody(body, conn, deadline)
+            conn.request("POST", "/invocations", timed, {**dict(headers), "Content-Length": str(length)})
+            deadline.arm(conn.sock)
             reply = conn.getresponse()
             content_type = reply.getheader("Content-Type") or "application/octet-stream"
             if not 200 <= reply.status < 300:
@@ -69,7 +72,7 @@ def invoke_streaming(
         except (OSError, http.client.HTTPException) as exc:
             raise _instance_error(exc) from exc
         try:
-            sink(_chunks(reply, deadline), content_type)  # the sink's own errors (writing) pass through as they are
+            sink(_chunks(reply, conn, deadline), content_type)  # the sink's own errors (writing) pass as they are
         except _ReadFailed as failed:
             raise _instance_error(failed.error) from failed.error
         return StreamedReply(reply.status, content_type, b"")
@@ -77,22 +80,49 @@ def invoke_streaming(
         conn.close()
 
 
+class _Deadline:
+    """The invocation's whole time: each blocking step on the socket may wait only for what is left of it."""
+
+    def __init__(self, timeout: float) -> None:
+        self.at = time.monotonic() + timeout
+
+    def arm(self, sock: socket.socket | None) -> None:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the invocation took longer than its timeout")
+        if sock is not None:
+            sock.settimeout(left)
+
+
+class _TimedBody:
+    """The payload, as http.client reads it block by block to send it: each block's send gets what time is
+    left."""
+
+    def __init__(self, body: BinaryIO, conn: http.client.HTTPConnection, deadline: _Deadline) -> None:
+        self.body, self.conn, self.deadline = body, conn, deadline
+
+    def read(self, size: int = -1) -> bytes:
+        self.deadline.arm(self.conn.sock)
+        return self.body.read(size)
+
+
 class _ReadFailed(Exception):
     def __init__(self, error: Exception) -> None:
         self.error = error
 
 
-def _chunks(reply: http.client.HTTPResponse, deadline: float) -> Iterator[bytes]:
+def _chunks(reply: http.client.HTTPResponse, conn: http.client.HTTPConnection, deadline: _Deadline) -> Iterator[bytes]:
     """The reply's body; a failure to read it (the instance went away, or is too slow) is a _ReadFailed."""
     while True:
         try:
-            chunk = reply.read(BLOCK)  # a body cut short raises IncompleteRead
+            deadline.arm(conn.sock)
+            chunk = reply.read1(BLOCK)  # one receive at most, so that no read outlasts the deadline
+            if not chunk and reply.length:  # the instance closed before sending its Content-Length
+                raise http.client.IncompleteRead(b"", reply.length)
         except (OSError, http.client.HTTPException) as exc:
             raise _ReadFailed(exc) from exc
         if not chunk:
             return
-        if time.monotonic() > deadline:
-            raise _ReadFailed(TimeoutError("the reply took longer than the invocation timeout"))
         yield chunk
 
 
