@@ -1,12 +1,17 @@
-"""The lane: blocking calls run on its one thread, in order, with their results or errors back on the loop."""
+"""The lane: blocking calls run on its one thread, in order, with their results or errors back on the loop; the
+transactions of one batch commit together, and a failing call fails alone."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, create_engine
 
 from homeport.lane import Lane
 
@@ -46,3 +51,74 @@ def test_a_cancelled_caller_does_not_break_the_lane() -> None:
         return await lane.run(lambda: 42)
 
     assert asyncio.run(main()) == 42
+
+
+class CountingStore:
+    """A SQLite store that counts its transactions; `fail_commit` makes the next commit fail."""
+
+    def __init__(self, path: Path) -> None:
+        self.engine = create_engine(f"sqlite:///{path}")
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE rows (value INTEGER PRIMARY KEY)")
+        self.transactions = 0
+        self.fail_commit = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        self.transactions += 1
+        with self.engine.begin() as conn:
+            yield conn
+            if self.fail_commit:
+                self.fail_commit = False
+                raise OSError("disk full")
+
+    def values(self) -> list[int]:
+        with self.engine.begin() as conn:
+            return [row[0] for row in conn.exec_driver_sql("SELECT value FROM rows ORDER BY value")]
+
+
+def insert(conn: Connection, value: int) -> int:
+    conn.exec_driver_sql(f"INSERT INTO rows (value) VALUES ({value})")
+    if value < 0:
+        raise ValueError("negative")
+    return value
+
+
+def gather_on(lane: Lane, store: CountingStore, values: list[int]) -> list[object]:
+    """The calls queued together, while the lane is busy: they reach it as one batch."""
+    release = threading.Event()
+
+    async def main() -> list[object]:
+        busy = asyncio.ensure_future(lane.run(release.wait, 5))
+        await asyncio.sleep(0)  # the busy call is on the lane before the others are queued
+        calls = [asyncio.ensure_future(lane.transact(store, insert, v)) for v in values]
+        await asyncio.sleep(0)
+        release.set()
+        await busy
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def test_transactions_of_one_batch_commit_together(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "db.sqlite")
+    assert gather_on(Lane("test-lane"), store, [1, 2, 3, 4]) == [1, 2, 3, 4]
+    assert store.transactions == 1
+    assert store.values() == [1, 2, 3, 4]
+
+
+def test_a_failing_call_fails_alone_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "db.sqlite")
+    results = gather_on(Lane("test-lane"), store, [1, -2, 3])
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], ValueError)
+    assert store.values() == [1, 3]  # the failed call's insert was rolled back with it
+    assert store.transactions == 4  # the shared one, rolled back, then one each
+
+
+def test_a_failed_group_commit_is_retried_call_by_call(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "db.sqlite")
+    store.fail_commit = True
+    assert gather_on(Lane("test-lane"), store, [5, 6]) == [5, 6]
+    assert store.values() == [5, 6]
+    assert store.transactions == 3

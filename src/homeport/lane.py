@@ -1,10 +1,16 @@
-"""A lane: one thread that runs short blocking calls for the event loop, in the order they come.
+"""A lane: one thread that runs short blocking calls for the event loop, in batches.
 
 `asyncio.to_thread` pays a hand-off to a pool thread and back for every call: under load, on a small machine,
 that costs several times the work itself when the work is a small SQLite transaction or a small file (an async
 request's enqueue, its input read, its result write). A lane takes every call queued since it last looked and
 hands all their results back to the loop with one wake-up, so the hand-off is paid once per batch. Calls that
 may take long (network, large files) do not belong in a lane: everything behind them would wait.
+
+`transact` calls share a transaction: those of one batch on the same store commit together (group commit), as
+a commit costs more than a small statement. A batch's calls are independent (each caller awaits its call before
+making the next), so the lane may run them in any order: plain calls in the order they came, then each store's
+transaction. When one call of a shared transaction fails, or its commit does, the whole transaction is rolled
+back and each call runs again in a transaction of its own, so a call's failure reaches its caller alone.
 """
 
 from __future__ import annotations
@@ -14,10 +20,28 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class Transactional(Protocol):
+    """A store whose `transaction()` yields a connection that commits when the block ends without error."""
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+@dataclass(slots=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    store: Transactional | None  # set: fn(conn, *args), in a transaction on this store
+    value: Any = None
+    error: BaseException | None = None
 
 
 class Lane:
@@ -28,10 +52,19 @@ class Lane:
         self._thread: threading.Thread | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) on the lane's thread."""
+        return await self._submit(fn, args, None)
+
+    async def transact(self, store: Transactional, fn: Callable[..., T], *args: Any) -> T:
+        """fn(conn, *args) on the lane's thread, in a transaction on `store` that other calls of the same batch
+        may share: fn must touch nothing but that connection, as it may run twice."""
+        return await self._submit(fn, args, store)
+
+    async def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], store: Transactional | None) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._ready:
-            self._jobs.append((loop, future, fn, args))
+            self._jobs.append(_Job(loop, future, fn, args, store))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
                 self._thread.start()
@@ -45,24 +78,49 @@ class Lane:
                     self._ready.wait()
                 batch = list(self._jobs)
                 self._jobs.clear()
-            done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-            for _, future, fn, args in batch:
-                try:
-                    done.append((future, fn(*args), None))
-                except BaseException as exc:  # handed to the caller, as to_thread would
-                    done.append((future, None, exc))
-            loops = {loop for loop, *_ in batch}
-            for loop in loops:
-                mine = [d for d, job in zip(done, batch, strict=True) if job[0] is loop]
+            shared: dict[int, tuple[Transactional, list[_Job]]] = {}
+            for job in batch:
+                if job.store is None:
+                    _call(job, job.fn, *job.args)
+                else:
+                    shared.setdefault(id(job.store), (job.store, []))[1].append(job)
+            for store, jobs in shared.values():
+                _group_commit(store, jobs)
+            for loop in {job.loop for job in batch}:
+                mine = [job for job in batch if job.loop is loop]
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
                     loop.call_soon_threadsafe(_settle, mine)
 
 
-def _settle(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, value, error in done:
-        if future.cancelled():
+def _call(job: _Job, fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        job.value, job.error = fn(*args), None
+    except BaseException as exc:  # handed to the caller, as to_thread would
+        job.value, job.error = None, exc
+
+
+def _group_commit(store: Transactional, jobs: list[_Job]) -> None:
+    if len(jobs) > 1:
+        try:
+            with store.transaction() as conn:
+                for job in jobs:
+                    job.value = job.fn(conn, *job.args)
+            return
+        except Exception:  # rolled back: each again on its own, so that only the failing call fails
+            pass
+    for job in jobs:
+        try:
+            with store.transaction() as conn:
+                job.value, job.error = job.fn(conn, *job.args), None
+        except BaseException as exc:
+            job.value, job.error = None, exc
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.cancelled():
             continue
-        if error is None:
-            future.set_result(value)
+        if job.error is None:
+            job.future.set_result(job.value)
         else:
-            future.set_exception(error)
+            job.future.set_exception(job.error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from homeport.clock import ManualClock
 from homeport.controllers.async_invocations import AsyncWorker
@@ -13,6 +14,7 @@ from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import Locator
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
+from homeport.services.notifications import Result
 from homeport.settings import Settings
 from homeport.store import Store
 from homeport.store import async_queue as queue
@@ -138,4 +140,43 @@ def test_an_endpoint_at_zero_is_started_once_and_again_only_after_a_pause_or_an_
     worker._next_start.clear()  # as when an instance came up, then went away again
     worker.run_once()
     assert len(started) == 3
+    store.close()
+
+
+def test_ending_a_request_hands_its_slot_the_next_one_while_the_endpoint_has_room(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    ctx = Context(Settings(data_dir=tmp_path), store, clock)
+    config = {
+        "OutputConfig": {"S3OutputPath": "s3://results/"},
+        "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
+    }
+    instance = SimpleNamespace()  # counted, never reached
+    router = Router()
+    router.publish({"ep": Route("ep", [VariantRoute("v", 1.0, [instance])], config)})
+    worker = AsyncWorker(ctx, router, notify=lambda: None)
+    with store.transaction() as conn:
+        for i in range(3):
+            queue.enqueue(
+                conn,
+                AsyncRequest(
+                    f"r{i}", "ep", f"i{i}", "s3://b/in", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
+                ),
+            )
+        (first,) = queue.claim(conn, "ep", 1)
+    done = Result("Completed", "s3://b/o", "text/csv", b"1")
+    worker.in_flight["ep"] = 1
+    assert worker._serving("ep") is not None  # its own slot: room for it to go on
+    with store.transaction() as conn:
+        notify, following = worker._finish(conn, first, config, done, True)
+    assert (notify, following is not None and following.id) == (False, "r1")
+    with store.transaction() as conn:
+        assert worker._finish(conn, following, config, done, False) == (False, None)
+        stats = queue.stats(conn, "ep")
+    assert (stats.done, stats.running, stats.queued) == (2, 0, 1)
+    worker.in_flight["ep"] = 2  # more in flight than one instance allows (it was scaled in): this slot ends
+    assert worker._serving("ep") is None
+    worker.in_flight["ep"] = 1
+    router.publish({"ep": Route("ep", [VariantRoute("v", 1.0, [instance])], None)})
+    assert worker._serving("ep") is None  # turned real-time: the sweep ends what is queued
     store.close()

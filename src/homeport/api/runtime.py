@@ -19,7 +19,6 @@ from homeport.errors import (
     RuntimeValidationError,
     ServiceUnavailable,
 )
-from homeport.lane import Lane
 from homeport.services.async_invocations import AsyncInvocationService
 from homeport.settings import Settings
 
@@ -68,7 +67,6 @@ class RuntimeApi:
     ) -> None:
         self.settings = settings
         self.router = router
-        self.accepting = Lane("homeport-accept")  # InvokeEndpointAsync's checks and enqueue, off the event loop
         self.endpoint_status = endpoint_status  # None when the endpoint does not exist
         self.asynchronous = asynchronous
 
@@ -84,7 +82,7 @@ class RuntimeApi:
             }
             route = self.router.routes.get(endpoint)
             config = route.asynchronous if route else None
-            accepted = await self.accepting.run(self.asynchronous.submit, endpoint, headers, config)
+            accepted = await self.asynchronous.accept(endpoint, headers, config)
         except HomeportError as exc:
             await _error(send, exc)
             return

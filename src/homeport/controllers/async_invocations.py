@@ -24,6 +24,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
+from sqlalchemy import Connection
+
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import Route, Router, least_outstanding
@@ -107,10 +109,7 @@ class AsyncWorker:
                 self._without_instances(route.endpoint)
                 continue
             self._next_start.pop(route.endpoint, None)
-            per_instance = route.asynchronous.get("ClientConfig", {}).get(
-                "MaxConcurrentInvocationsPerInstance", DEFAULT_PER_INSTANCE
-            )
-            room = healthy * per_instance - self.in_flight.get(route.endpoint, 0)
+            room = self._capacity(route) - self.in_flight.get(route.endpoint, 0)
             if room <= 0:
                 continue
             with self.ctx.store.transaction() as conn:
@@ -118,6 +117,15 @@ class AsyncWorker:
             for request in claimed:
                 self.in_flight[route.endpoint] = self.in_flight.get(route.endpoint, 0) + 1
                 self._spawn(self._handle(route, request))
+
+    @staticmethod
+    def _capacity(route: Route) -> int:
+        """Requests the endpoint may have in flight: MaxConcurrentInvocationsPerInstance per healthy instance."""
+        assert route.asynchronous is not None
+        per_instance = route.asynchronous.get("ClientConfig", {}).get(
+            "MaxConcurrentInvocationsPerInstance", DEFAULT_PER_INSTANCE
+        )
+        return int(per_instance) * sum(len(v.instances) for v in route.variants)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -181,36 +189,59 @@ class AsyncWorker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle(self, route: Route, request: AsyncRequest) -> None:
+        """One of the endpoint's slots: work on `request`, then on the next one claimed in the transaction that
+        ends it, for as long as the queue has one and the endpoint has room for this slot."""
+        endpoint = route.endpoint
         try:
-            result = await self._process(route, request)
-        except Exception:
-            log.exception("async request %s failed in homeport", request.id)
-            result = await self._fail(
-                request, "InternalFailure: homeport failed on this request; see the server log.", 500
-            )
+            while True:
+                try:
+                    result = await self._process(route, request)
+                except Exception:
+                    log.exception("async request %s failed in homeport", request.id)
+                    result = await self._fail(
+                        request, "InternalFailure: homeport failed on this request; see the server log.", 500
+                    )
+                if result is None:  # back in the queue
+                    return
+                current = self._serving(endpoint)
+                following = await self._end_with(request, route.asynchronous, result, claim=current is not None)
+                if following is None or current is None:
+                    return
+                route, request = current, following
         finally:
-            self.in_flight[route.endpoint] -= 1
+            self.in_flight[endpoint] -= 1
             self.wake()
-        if result is not None:
-            await self._end_with(request, route.asynchronous, result)
 
-    async def _end_with(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> None:
-        if await self.lane.run(self._finish, request, config, result):
+    def _serving(self, endpoint: str) -> Route | None:
+        """The endpoint's route while it is async and has room for one of its slots to go on."""
+        route = self.router.routes.get(endpoint)
+        if route is None or route.asynchronous is None:
+            return None
+        return route if self.in_flight.get(endpoint, 0) <= self._capacity(route) else None
+
+    async def _end_with(
+        self, request: AsyncRequest, config: dict[str, Any] | None, result: Result, *, claim: bool = False
+    ) -> AsyncRequest | None:
+        """End the request; with `claim`, the endpoint's next queued request, now running, if it has one."""
+        notify, following = await self.lane.transact(self.ctx.store, self._finish, request, config, result, claim)
+        if notify:
             self.notify()
+        return following
 
-    def _finish(self, request: AsyncRequest, config: dict[str, Any] | None, result: Result) -> bool:
-        """The request ends, and its notification is queued, in one transaction: a crash loses neither. True
-        when there is a notification to send."""
+    def _finish(
+        self, conn: Connection, request: AsyncRequest, config: dict[str, Any] | None, result: Result, claim: bool
+    ) -> tuple[bool, AsyncRequest | None]:
+        """The request ends, and its notification is queued, in one transaction: a crash loses neither. (Whether
+        there is a notification to send, the next request claimed.)"""
         topic = messages.topics(config).get(result.status)
         now = self.ctx.clock.now()
-        with self.ctx.store.transaction() as conn:
-            queue.finish(
-                conn, request.id, RequestState.DONE if result.status == messages.COMPLETED else RequestState.FAILED
-            )
-            if topic:
-                message = messages.inference_result(config or {}, self.ctx.settings.region, request, result, now)
-                notifications.add(conn, request.endpoint, topic, message, now)
-        return bool(topic)
+        ended = RequestState.DONE if result.status == messages.COMPLETED else RequestState.FAILED
+        queue.finish(conn, request.id, ended)
+        if topic:
+            message = messages.inference_result(config or {}, self.ctx.settings.region, request, result, now)
+            notifications.add(conn, request.endpoint, topic, message, now)
+        following = queue.claim(conn, request.endpoint, 1) if claim else []
+        return bool(topic), following[0] if following else None
 
     async def _process(self, route: Route, request: AsyncRequest) -> Result | None:
         """The request's result (its object written), or None when it went back to the queue."""

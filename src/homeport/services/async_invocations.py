@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from homeport.errors import RuntimeValidationError
+from homeport.lane import Lane
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
 from homeport.states import TAKING_REQUESTS, EndpointStatus
@@ -35,11 +38,21 @@ class AsyncInvocationService:
     def __init__(self, ctx: Context, wake: Callable[[], None]) -> None:
         self.ctx = ctx
         self.wake = wake  # the async worker's: a new request concerns it alone (not the endpoint controller)
+        # The checks and the enqueue, off the event loop; the enqueues of one batch commit together.
+        self.lane = Lane("homeport-accept")
 
-    def submit(self, endpoint: str, headers: dict[str, str], config: dict[str, Any] | None = None) -> Accepted:
+    async def accept(self, endpoint: str, headers: dict[str, str], config: dict[str, Any] | None = None) -> Accepted:
         """`headers`: InvokeEndpointAsync's parameters by their SageMaker names (InputLocation, ContentType, …);
         `config`: the endpoint's AsyncInferenceConfig when the caller knows it is serving (the router does),
         else it is read from the store, which says why an endpoint cannot take the request."""
+        accepted = await self.lane.transact(self.ctx.store, self.submit, endpoint, headers, config)
+        self.wake()
+        return accepted
+
+    def submit(
+        self, conn: Connection, endpoint: str, headers: dict[str, str], config: dict[str, Any] | None = None
+    ) -> Accepted:
+        """Check the request and queue it in `conn`'s transaction (see `accept`)."""
         input_location = headers.get("InputLocation")
         if not input_location:
             raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
@@ -61,7 +74,7 @@ class AsyncInvocationService:
         extension = headers.get("S3OutputPathExtension")
         if extension is not None and not (len(extension) <= 512 and _EXTENSION.match(extension)):
             raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
-        config = config or self._async_config(endpoint)
+        config = config or self._async_config(conn, endpoint)
         try:
             self.ctx.objects.check_readable(input_location)
         except UnreachableObject as exc:
@@ -86,14 +99,11 @@ class AsyncInvocationService:
             expires=now + ttl,
             timeout_s=float(timeout),
         )
-        with self.ctx.store.transaction() as conn:
-            queue.enqueue(conn, request)
-        self.wake()
+        queue.enqueue(conn, request)
         return Accepted(inference_id, output, failure)
 
-    def _async_config(self, endpoint: str) -> dict[str, Any]:
-        with self.ctx.store.transaction() as conn:
-            doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
+    def _async_config(self, conn: Connection, endpoint: str) -> dict[str, Any]:
+        doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
         if doc is None:
             raise RuntimeValidationError(f"Endpoint {endpoint} of account {self.ctx.settings.account_id} not found.")
         serving = doc.get("_serving")
