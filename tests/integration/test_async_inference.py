@@ -113,6 +113,16 @@ def test_a_request_is_queued_and_its_result_lands_at_the_output_location(
     )
     assert named["OutputLocation"] == f"s3://{bucket}/results/daily/2026-11-25/scores.csv"
     assert result(s3, named)[0] == "output"
+    # The https:// forms of the same S3 object, as SageMaker takes them, key percent-encoded.
+    s3.put_object(Bucket=bucket, Key="requests/rows 2.csv", Body=csv_rows(x[:5]))
+    for url in (
+        f"https://{bucket}.s3.us-east-1.amazonaws.com/requests/rows%202.csv",
+        f"https://s3.us-east-1.amazonaws.com/{bucket}/requests/rows%202.csv",
+    ):
+        reply = runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=url, ContentType="text/csv")
+        kind, body = result(s3, reply)
+        assert kind == "output"
+        assert_scores(body, xgb_model, x[:5])
 
 
 def test_the_two_kinds_of_endpoint_take_only_their_own_invocations(
@@ -146,7 +156,8 @@ def test_bad_requests_are_refused_before_they_are_queued(
         return message
 
     assert "there is no object" in refused(InputLocation=f"s3://{bucket}/absent.csv")
-    assert "https:// inputs" in refused(InputLocation="https://example.com/rows.csv")
+    assert "must name an S3 object" in refused(InputLocation="https://example.com/rows.csv")
+    assert "there is no object" in refused(InputLocation=f"https://{bucket}.s3.amazonaws.com/absent.csv")
     assert "Filename 'a.b.c' is not valid" in refused(InputLocation=f"s3://{bucket}/absent.csv", Filename="a.b.c")
     assert "S3OutputPathExtension" in refused(InputLocation=f"s3://{bucket}/r.csv", S3OutputPathExtension="s3:x")
     assert "InferenceId must be 1 to 64" in refused(InputLocation=f"s3://{bucket}/r.csv", InferenceId="i" * 65)

@@ -1,4 +1,5 @@
-"""Models deployed from s3:// URIs in the embedded store, uploaded through the S3 face."""
+"""Models deployed from s3:// URIs (or the https:// URLs of S3 objects) in the embedded store, uploaded through
+the S3 face."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from botocore.exceptions import ClientError, WaiterError
 from tests.conftest import ROLE, XGBOOST_IMAGE, csv_rows, deploy, unique
 
 
-def test_deploy_from_s3_uri(sm: Any, runtime: Any, s3: Any, bucket: str, xgb_model: dict[str, Any]) -> None:
+@pytest.mark.parametrize("style", ["s3", "https"])
+def test_deploy_from_s3_uri(sm: Any, runtime: Any, s3: Any, bucket: str, xgb_model: dict[str, Any], style: str) -> None:
     s3.upload_file(str(xgb_model["path"]), bucket, "models/abalone/model.tar.gz")
-    names = deploy(sm, f"s3://{bucket}/models/abalone/model.tar.gz")
+    url = {
+        "s3": f"s3://{bucket}/models/abalone/model.tar.gz",
+        "https": f"https://{bucket}.s3.us-east-1.amazonaws.com/models/abalone/model.tar.gz",  # the same object
+    }[style]
+    names = deploy(sm, url)
     x = xgb_model["x"][:5]
     reply = runtime.invoke_endpoint(EndpointName=names["endpoint"], ContentType="text/csv", Body=csv_rows(x))
     got = np.array([float(v) for v in reply["Body"].read().decode().split("\n")])

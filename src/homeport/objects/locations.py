@@ -4,12 +4,15 @@
   so homeport reads its own objects without a round trip through its S3 face.
 - `s3://bucket/key` with an external store configured (`HOMEPORT_S3_ENDPOINT_URL` …): that store, through
   s3fs, with the configured region and keys.
+- `https://` URLs of S3 objects (`https://BUCKET.s3.REGION.amazonaws.com/KEY`, `https://s3.REGION.amazonaws.com/
+  BUCKET/KEY`, as SageMaker takes for an InputLocation or a ModelDataUrl): read as the `s3://BUCKET/KEY` they name.
 - anything else (`file://`, a plain path, other fsspec protocols): as given.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -23,6 +26,26 @@ import fsspec
 
 from homeport.errors import NoSuchBucket, NoSuchKey, ObjectStoreError
 from homeport.objects.local import LocalObjectStore, ObjectMeta
+
+# The hosts of S3's https URLs: virtual-hosted (BUCKET.s3[.-]REGION.amazonaws.com) and path-style (s3[.-]REGION…).
+_VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
+_PATH_STYLE = re.compile(r"^s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
+
+
+def s3_form(url: str) -> str:
+    """The s3:// URI an https:// URL of an S3 object names; any other URL as it is."""
+    if not url.startswith("https://"):
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    path = unquote(parts.path.lstrip("/"))
+    if match := _VIRTUAL_HOSTED.match(host):
+        bucket, key = match["bucket"], path
+    elif _PATH_STYLE.match(host):
+        bucket, _, key = path.partition("/")
+    else:
+        return url
+    return f"s3://{bucket}/{key}" if bucket and key else url
 
 
 class UnreachableObject(Exception):
@@ -61,6 +84,7 @@ class Locator:
         self.external = external
 
     def locate(self, url: str) -> Location:
+        url = s3_form(url)
         if not url.startswith("s3://"):
             return Location(url)
         if self.external is not None:
@@ -114,6 +138,7 @@ class Locator:
     def open(self, url: str) -> BinaryIO:
         """The object for reading, seekable (an embedded object as it is now: a later overwrite does not change
         what is read)."""
+        url = s3_form(url)
         if url.startswith("s3://") and self.external is None:
             store, bucket, key = self._embedded(url)
             with _reaching(url, bucket, key):
@@ -126,6 +151,7 @@ class Locator:
 
     def check_readable(self, url: str) -> None:
         """Fail now when an s3:// source in the embedded store is not there (other stores are read later)."""
+        url = s3_form(url)
         if url.startswith("s3://") and self.external is None:
             store, bucket, key = self._embedded(url)
             with _reaching(url, bucket, key):

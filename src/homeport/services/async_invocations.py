@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from homeport.errors import RuntimeValidationError
 from homeport.lane import Lane
-from homeport.objects.locations import UnreachableObject
+from homeport.objects.locations import UnreachableObject, s3_form
 from homeport.services.context import Context
 from homeport.states import TAKING_REQUESTS, EndpointStatus
 from homeport.store import Kind
@@ -56,10 +56,10 @@ class AsyncInvocationService:
         input_location = headers.get("InputLocation")
         if not input_location:
             raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
-        if not input_location.startswith("s3://"):
+        if not s3_form(input_location).startswith("s3://"):
             raise RuntimeValidationError(
-                f"InputLocation must be an s3:// URI (homeport does not read https:// inputs yet), not "
-                f"{input_location!r}."
+                f"InputLocation must name an S3 object: s3://BUCKET/KEY, https://BUCKET.s3.REGION.amazonaws.com/KEY "
+                f"or https://s3.REGION.amazonaws.com/BUCKET/KEY, not {input_location!r}."
             )
         ttl = _int(headers, "RequestTTLSeconds", DEFAULT_TTL_S, 60, 21600)
         timeout = _int(headers, "InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S, 1, 3600)
