@@ -180,3 +180,10 @@ def test_ending_a_request_hands_its_slot_the_next_one_while_the_endpoint_has_roo
     router.publish({"ep": Route("ep", [VariantRoute("v", 1.0, [instance])], None)})
     assert worker._serving("ep") is None  # turned real-time: the sweep ends what is queued
     store.close()
+
+
+def test_claims_on_postgresql_skip_the_rows_another_server_is_claiming() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    assert "FOR UPDATE SKIP LOCKED" in str(queue._CLAIM.compile(dialect=postgresql.dialect()))
+    assert "FOR UPDATE" not in str(queue._CLAIM.compile(dialect=sqlite.dialect()))  # one writer at a time there

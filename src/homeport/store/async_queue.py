@@ -95,6 +95,9 @@ def _claim_statement(where: Any) -> Any:
         .where(where, _t.state == RequestState.QUEUED.value)
         .order_by(_t.received)
         .limit(bindparam("b_count"))
+        # PostgreSQL: servers claiming at once each skip the rows another is claiming, rather than wait for it
+        # (SQLite has one writer at a time and no such clause).
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     return (
