@@ -28,13 +28,14 @@ def deploy_async(
     per_instance: int | None = None,
     failure_path: bool = True,
     notification: dict[str, Any] | None = None,
+    output_bucket: str | None = None,
 ) -> str:
     model = unique("model")
     container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url}
     if env:
         container["Environment"] = env
     sm.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=ROLE)
-    output: dict[str, Any] = {"S3OutputPath": f"s3://{bucket}/results/"}
+    output: dict[str, Any] = {"S3OutputPath": f"s3://{output_bucket or bucket}/results/"}
     if failure_path:
         output["S3FailurePath"] = f"s3://{bucket}/failures/"
     if notification:
@@ -61,7 +62,7 @@ def object_at(s3: Any, uri: str) -> bytes | None:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "NoSuchKey":
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "NoSuchBucket"):
             return None
         raise
     return body
@@ -205,6 +206,25 @@ def test_model_errors_and_timeouts_write_a_failure_document(
     assert reply["FailureLocation"].startswith(f"s3://{bucket}/results/")  # no S3FailurePath: beside the outputs
     kind, body = result(s3, reply)
     assert kind == "failure" and "InvocationTimeoutSeconds (1 s)" in json.loads(body)["FailureReason"]
+
+
+def test_an_output_that_cannot_be_written_ends_with_a_failure_document(
+    sm: Any, runtime: Any, s3: Any, bucket: str, probe: str
+) -> None:
+    outputs = unique("outputs")
+    s3.create_bucket(Bucket=outputs)
+    endpoint = deploy_async(sm, probe, bucket, output_bucket=outputs)
+    s3.delete_bucket(Bucket=outputs)  # gone before the reply is written
+    s3.put_object(Bucket=bucket, Key="unwritable.csv", Body=b"7,8\n")
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation=f"s3://{bucket}/unwritable.csv", ContentType="text/csv"
+    )
+    kind, body = result(s3, reply)
+    assert kind == "failure"
+    document = json.loads(body)
+    assert document["StatusCode"] == 500
+    assert f"Cannot write the output to s3://{outputs}/results/" in document["FailureReason"]
+    assert "bucket" in document["FailureReason"]
 
 
 def test_an_instance_killed_mid_request_costs_nothing_but_time(
