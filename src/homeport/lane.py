@@ -57,7 +57,7 @@ class Lane:
 
     async def transact(self, store: Transactional, fn: Callable[..., T], *args: Any) -> T:
         """fn(conn, *args) on the lane's thread, in a transaction on `store` that other calls of the same batch
-        may share: fn must touch nothing but that connection, as it may run twice."""
+        may share. fn may run twice (its shared transaction failed), so outside that connection it may only read."""
         return await self._submit(fn, args, store)
 
     async def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], store: Transactional | None) -> T:
@@ -81,7 +81,7 @@ class Lane:
             shared: dict[int, tuple[Transactional, list[_Job]]] = {}
             for job in batch:
                 if job.store is None:
-                    _call(job, job.fn, *job.args)
+                    _call(job)
                 else:
                     shared.setdefault(id(job.store), (job.store, []))[1].append(job)
             for store, jobs in shared.values():
@@ -92,9 +92,9 @@ class Lane:
                     loop.call_soon_threadsafe(_settle, mine)
 
 
-def _call(job: _Job, fn: Callable[..., Any], *args: Any) -> None:
+def _call(job: _Job) -> None:
     try:
-        job.value, job.error = fn(*args), None
+        job.value, job.error = job.fn(*job.args), None
     except BaseException as exc:  # handed to the caller, as to_thread would
         job.value, job.error = None, exc
 
@@ -106,7 +106,7 @@ def _group_commit(store: Transactional, jobs: list[_Job]) -> None:
                 for job in jobs:
                     job.value = job.fn(conn, *job.args)
             return
-        except Exception:  # rolled back: each again on its own, so that only the failing call fails
+        except BaseException:  # rolled back: each again on its own, so that only the failing call fails
             pass
     for job in jobs:
         try:
