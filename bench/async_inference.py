@@ -815,7 +815,7 @@ def log_summary(path: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     if can_pin():
         os.sched_setaffinity(0, {LOADGEN_CORE})

@@ -99,7 +99,7 @@ def generate(table: np.ndarray, rows: int, path: Path, seed: int = 0) -> np.ndar
     which = np.random.default_rng(seed).integers(0, len(table), rows)
     with open(path, "wb") as f:
         for start in range(0, rows, 1_000_000):
-            f.write(table[which[start:start + 1_000_000]].tobytes())
+            f.write(table[which[start : start + 1_000_000]].tobytes())
     return which
 
 
@@ -178,8 +178,9 @@ def sagemaker_invocation(booster: Any, payload: bytes) -> tuple[bytes, np.ndarra
     csv_string = payload.decode().strip()
     sniffed = csv.Sniffer().sniff(csv_string.split("\n")[0][:512]).delimiter
     delimiter = "," if sniffed.isalnum() else sniffed
-    rows = np.array([["nan" if x == "" else x for x in line.split(delimiter)]
-                     for line in csv_string.split("\n")]).astype(float)
+    rows = np.array(
+        [["nan" if x == "" else x for x in line.split(delimiter)] for line in csv_string.split("\n")]
+    ).astype(float)
     preds = booster.predict(xgb.DMatrix(rows))
     return "\n".join(map(str, preds)).encode() + b"\n", preds
 
@@ -214,14 +215,22 @@ def sagemaker_floor_child(model_file: Path, src: Path, out: Path, preds_out: Pat
 
 def sagemaker_floor(model_file: Path, src: Path, workdir: Path, reps: int) -> tuple[dict[str, Any], np.ndarray]:
     out, preds_out = workdir / "floor-sagemaker.out", workdir / "floor-sagemaker.npy"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--sagemaker-floor", str(model_file), str(src),
-           str(out), str(preds_out), str(reps)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--sagemaker-floor",
+        str(model_file),
+        str(src),
+        str(out),
+        str(preds_out),
+        str(reps),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"the SageMaker floor failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    report = json.loads(line[len("BENCHJSON "):])
+    report = json.loads(line[len("BENCHJSON ") :])
     preds = np.load(preds_out)
     out.unlink(missing_ok=True)
     preds_out.unlink(missing_ok=True)
@@ -405,10 +414,13 @@ def clients(server: Any) -> tuple[Any, Any]:
     import boto3
     from botocore.config import Config
 
-    common: dict[str, Any] = {"endpoint_url": server.url, "region_name": "us-east-1",
-                              "aws_access_key_id": server.access_key_id,
-                              "aws_secret_access_key": server.secret_access_key,
-                              "config": Config(retries={"max_attempts": 2}, read_timeout=300, max_pool_connections=16)}
+    common: dict[str, Any] = {
+        "endpoint_url": server.url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": server.access_key_id,
+        "aws_secret_access_key": server.secret_access_key,
+        "config": Config(retries={"max_attempts": 2}, read_timeout=300, max_pool_connections=16),
+    }
     return boto3.client("sagemaker", **common), boto3.client("s3", **common)
 
 
@@ -447,12 +459,13 @@ def read_outputs(s3: Any, prefix: str) -> tuple[np.ndarray, list[str]]:
         values.append(table.column(0).to_numpy())
         del body
     for start in range(0, len(keys), 1000):
-        s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+        s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]})
     return (np.concatenate(values) if values else np.empty(0)), keys
 
 
-def run_job(sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_prefix: str, instances: int,
-            expected: np.ndarray) -> dict[str, Any]:
+def run_job(
+    sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_prefix: str, instances: int, expected: np.ndarray
+) -> dict[str, Any]:
     """One transform job, CreateTransformJob → Completed, polled every 50 ms; its output checked."""
     pid = server.proc.pid
     idle_kb = rss_kb(pid)
@@ -461,10 +474,13 @@ def run_job(sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_pref
         t0 = time.perf_counter()
         wall0 = time.time()
         sm.create_transform_job(
-            TransformJobName=name, ModelName=MODEL_NAME,
-            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
-                                                            "S3Uri": f"s3://{BUCKET}/{input_prefix}/"}},
-                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformJobName=name,
+            ModelName=MODEL_NAME,
+            TransformInput={
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{input_prefix}/"}},
+                "ContentType": "text/csv",
+                "SplitType": "Line",
+            },
             TransformOutput={"S3OutputPath": f"s3://{BUCKET}/out/{name}/", "AssembleWith": "Line"},
             TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": instances},
         )
@@ -481,12 +497,20 @@ def run_job(sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_pref
             time.sleep(0.05)
     cpu1 = cpu_s(pid)
     status = described["TransformJobStatus"]
-    row: dict[str, Any] = {"job": name, "status": status, "e2e_s": e2e,
-                           "homeport_cpu_s": sum(cpu1) - sum(cpu0), "server_cpu_s": cpu1[0] - cpu0[0],
-                           "instances_cpu_s": cpu1[1] - cpu0[1], "others_share": others.share,
-                           "peak_rss_mb": rss.peak_kb / 1024, "server_peak_rss_mb": rss.server_peak_kb / 1024,
-                           "server_rss_before_mb": idle_kb / 1024, "processes": rss.most_processes,
-                           "rss_samples": rss.samples}
+    row: dict[str, Any] = {
+        "job": name,
+        "status": status,
+        "e2e_s": e2e,
+        "homeport_cpu_s": sum(cpu1) - sum(cpu0),
+        "server_cpu_s": cpu1[0] - cpu0[0],
+        "instances_cpu_s": cpu1[1] - cpu0[1],
+        "others_share": others.share,
+        "peak_rss_mb": rss.peak_kb / 1024,
+        "server_peak_rss_mb": rss.server_peak_kb / 1024,
+        "server_rss_before_mb": idle_kb / 1024,
+        "processes": rss.most_processes,
+        "rss_samples": rss.samples,
+    }
     for key in ("BatchStrategy", "MaxPayloadInMB", "MaxConcurrentTransforms", "FailureReason", "HomeportProgress"):
         if key in described:
             row[key] = described[key]
@@ -511,8 +535,11 @@ def run_job(sm: Any, s3: Any, server: Any, log_path: Path, name: str, input_pref
     row["outputs"] = len(keys)
     row["ok"] = check(got, expected)
     if not row["ok"]:
-        row["mismatch"] = f"{len(got)} predictions for {len(expected)} rows" if len(got) != len(expected) else (
-            f"largest difference {float(np.abs(got - expected).max()):.3g}")
+        row["mismatch"] = (
+            f"{len(got)} predictions for {len(expected)} rows"
+            if len(got) != len(expected)
+            else (f"largest difference {float(np.abs(got - expected).max()):.3g}")
+        )
     return row
 
 
@@ -590,17 +617,21 @@ def measure_size(args: argparse.Namespace, rows: int, ctx: dict[str, Any]) -> di
             floor_cpu["sagemaker"] += report["cpu_s"]
             sm_cpus = report["cpus"]
             floor_ok["sagemaker"] = floor_ok.get("sagemaker", True) and check(np.asarray(preds, np.float64), expected)
-            say(f"  floors, run {rep + 1}: naive {floors['naive'][-1]:.2f} s, arrow {floors['arrow'][-1]:.2f} s,"
-                f" sagemaker/core {floors['sagemaker'][-1]:.2f} s")
+            say(
+                f"  floors, run {rep + 1}: naive {floors['naive'][-1]:.2f} s, arrow {floors['arrow'][-1]:.2f} s,"
+                f" sagemaker/core {floors['sagemaker'][-1]:.2f} s"
+            )
         if rep < homeport_reps:
             for files, inst in cases:
                 key = f"{files}f-{inst}i"
                 name = f"bench-{label}-{key}-{rep + 1}-{ctx['stamp']}"
                 result = run_job(sm, s3, server, log_path, name, f"in-{label}-{files}", inst, expected)
                 homeport[key].append(result)
-                say(f"  homeport {files} file(s) x{inst}: {result['status']} in {result['e2e_s']:.2f} s"
+                say(
+                    f"  homeport {files} file(s) x{inst}: {result['status']} in {result['e2e_s']:.2f} s"
                     f" (job {result.get('job_s', float('nan')):.2f} s), peak RSS {result['peak_rss_mb']:,.0f} MB,"
-                    f" output {'ok' if result['ok'] else 'WRONG: ' + str(result.get('mismatch', ''))}")
+                    f" output {'ok' if result['ok'] else 'WRONG: ' + str(result.get('mismatch', ''))}"
+                )
                 if result["status"] != "Completed":
                     say(f"    FailureReason: {result.get('FailureReason')}")
     for prefix in (f"in-{label}-1/", f"in-{label}-8/"):
@@ -613,9 +644,15 @@ def measure_size(args: argparse.Namespace, rows: int, ctx: dict[str, Any]) -> di
     floor_rows = {}
     for name, runs in floors.items():
         med = statistics.median(runs)
-        floor_rows[name] = {"seconds": med, "rows_s": rows / med, "runs_s": runs, "ok": floor_ok[name],
-                            "cpu_s": statistics.median(floor_cpu[name]), "runs_cpu_s": floor_cpu[name],
-                            "others_share_max": max(floor_others[name])}
+        floor_rows[name] = {
+            "seconds": med,
+            "rows_s": rows / med,
+            "runs_s": runs,
+            "ok": floor_ok[name],
+            "cpu_s": statistics.median(floor_cpu[name]),
+            "runs_cpu_s": floor_cpu[name],
+            "others_share_max": max(floor_others[name]),
+        }
     floor_rows["sagemaker"]["cpus"] = sm_cpus
     arrow, per_core = floor_rows["arrow"]["rows_s"], floor_rows["sagemaker"]["rows_s"]
     homeport_rows = {}
@@ -623,14 +660,25 @@ def measure_size(args: argparse.Namespace, rows: int, ctx: dict[str, Any]) -> di
         med = median_row(runs)
         rows_s = rows / med["e2e_s"]
         homeport_rows[key] = {
-            **med, "rows_s": rows_s, "runs_e2e_s": [r["e2e_s"] for r in runs], "runs": runs,
+            **med,
+            "rows_s": rows_s,
+            "runs_e2e_s": [r["e2e_s"] for r in runs],
+            "runs": runs,
             "ok": all(r["ok"] for r in runs),
-            "over_arrow": rows_s / arrow, "over_sagemaker_core": rows_s / per_core,
+            "over_arrow": rows_s / arrow,
+            "over_sagemaker_core": rows_s / per_core,
             "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
             "others_share_max": max(r["others_share"] for r in runs),
         }
-    return {"rows": rows, "bytes": size, "row_bytes": width, "floor_runs": floor_reps, "homeport_runs": homeport_reps,
-            "floors": floor_rows, "homeport": homeport_rows}
+    return {
+        "rows": rows,
+        "bytes": size,
+        "row_bytes": width,
+        "floor_runs": floor_reps,
+        "homeport_runs": homeport_reps,
+        "floors": floor_rows,
+        "homeport": homeport_rows,
+    }
 
 
 def write_results(name: str, results: dict[str, Any], stamp: str | None = None) -> Path:
@@ -647,7 +695,7 @@ def say(text: str) -> None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     base = Path(args.tmp) if args.tmp else None
     work = Path(tempfile.mkdtemp(prefix="homeport-batchbench-", dir=base))
@@ -662,10 +710,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         from pyarrow import csv as pacsv
 
         # The distinct rows, predicted once from their text (so the text is checked to mean the test features).
-        parsed = pacsv.read_csv(pa.py_buffer(table.tobytes()),
-                                read_options=pacsv.ReadOptions(autogenerate_column_names=True))
-        row_preds = booster.inplace_predict(np.column_stack([c.to_numpy() for c in parsed.columns]).astype(np.float64),
-                                            validate_features=False).astype(np.float64)
+        parsed = pacsv.read_csv(
+            pa.py_buffer(table.tobytes()), read_options=pacsv.ReadOptions(autogenerate_column_names=True)
+        )
+        row_preds = booster.inplace_predict(
+            np.column_stack([c.to_numpy() for c in parsed.columns]).astype(np.float64), validate_features=False
+        ).astype(np.float64)
         if not np.allclose(row_preds, booster.inplace_predict(features, validate_features=False)):
             raise RuntimeError("the written rows do not predict as the test features do")
         log_path = work / "homeport.log"
@@ -674,12 +724,25 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         sm, s3 = clients(server)
         s3.create_bucket(Bucket=BUCKET)
         s3.upload_file(str(tarball), BUCKET, "model/model.tar.gz")
-        sm.create_model(ModelName=MODEL_NAME, ExecutionRoleArn=ROLE,
-                        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"})
+        sm.create_model(
+            ModelName=MODEL_NAME,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"},
+        )
         say(f"model built, server up at {server.url} in {time.perf_counter() - t0:.1f} s (work dir {work})")
-        ctx = {"work": work, "booster": booster, "table": table, "model_file": model_file, "row_preds": row_preds,
-               "sm": sm, "s3": s3, "server": server, "log_path": log_path, "stamp": time.strftime("%H%M%S"),
-               "warm_up": True}
+        ctx = {
+            "work": work,
+            "booster": booster,
+            "table": table,
+            "model_file": model_file,
+            "row_preds": row_preds,
+            "sm": sm,
+            "s3": s3,
+            "server": server,
+            "log_path": log_path,
+            "stamp": time.strftime("%H%M%S"),
+            "warm_up": True,
+        }
         sizes = {}
         for rows in args.rows:
             sizes[str(rows)] = measure_size(args, rows, ctx)
@@ -701,17 +764,29 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(work, ignore_errors=True)
     machine1, wall = machine_cpu(), time.perf_counter() - wall0
     # What other processes used while this ran (the server is reaped by now, so its CPU is in own_cpu()).
-    others = {"cpu_s": max(0.0, (machine1["busy"] - machine0["busy"]) - (own_cpu() - own0)),
-              "steal_s": machine1["steal"] - machine0["steal"], "wall_s": wall}
+    others = {
+        "cpu_s": max(0.0, (machine1["busy"] - machine0["busy"]) - (own_cpu() - own0)),
+        "steal_s": machine1["steal"] - machine0["steal"],
+        "wall_s": wall,
+    }
     others["share"] = others["cpu_s"] / (wall * (os.cpu_count() or 1))
     return {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "versions": versions(), "quick": args.quick,
-        "floor_threads": FLOOR_THREADS, "payload_bytes_sagemaker_floor": PAYLOAD,
-        "server_vmhwm_mb": server_hwm / 1024, "other_processes": others,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions(),
+        "quick": args.quick,
+        "floor_threads": FLOOR_THREADS,
+        "payload_bytes_sagemaker_floor": PAYLOAD,
+        "server_vmhwm_mb": server_hwm / 1024,
+        "other_processes": others,
         "sizes": sizes,
-        "targets": {"over_arrow_min": TARGET_ARROW, "over_sagemaker_core_min": TARGET_SAGEMAKER,
-                    "peak_rss_mb_max": TARGET_RSS_MB},
+        "targets": {
+            "over_arrow_min": TARGET_ARROW,
+            "over_sagemaker_core_min": TARGET_SAGEMAKER,
+            "peak_rss_mb_max": TARGET_RSS_MB,
+        },
     }
 
 
@@ -733,25 +808,37 @@ def table(results: dict[str, Any]) -> str:
     lines = []
     for size in results["sizes"].values():
         floors, homeport = size["floors"], size["homeport"]
-        lines.append(f"{size['rows']:,} rows, {size['bytes'] / 1e6:,.0f} MB of CSV ({size['row_bytes']} B/row);"
-                     f" floors: median of {size['floor_runs']}, homeport: median of {size['homeport_runs']}")
-        lines.append(f"{'row':<36} {'s':>6} {'M rows/s':>8} {'÷ Arrow':>8} {'≥ 0.7':>6} {'÷ SM/core':>9} {'≥ 5':>6}"
-                     f" {'peak RSS':>8} {'< 1 GiB':>7}  {'job':>5} {'startup':>7} {'cpu':>5} {'check':>5} {'other':>5}")
-        lines.append(f"{'':<36} {'':>6} {'':>8} {'':>8} {'':>6} {'':>9} {'':>6} {'MiB':>8} {'':>7}"
-                     f"  {'s':>5} {'s':>7} {'s':>5} {'':>5} {'%':>5}")
-        names = {"naive": "naive: pandas → predict → to_csv", "arrow": "Arrow: read_csv → predict → write",
-                 "sagemaker": "SageMaker decode path, 1 core"}
+        lines.append(
+            f"{size['rows']:,} rows, {size['bytes'] / 1e6:,.0f} MB of CSV ({size['row_bytes']} B/row);"
+            f" floors: median of {size['floor_runs']}, homeport: median of {size['homeport_runs']}"
+        )
+        lines.append(
+            f"{'row':<36} {'s':>6} {'M rows/s':>8} {'÷ Arrow':>8} {'≥ 0.7':>6} {'÷ SM/core':>9} {'≥ 5':>6}"
+            f" {'peak RSS':>8} {'< 1 GiB':>7}  {'job':>5} {'startup':>7} {'cpu':>5} {'check':>5} {'other':>5}"
+        )
+        lines.append(
+            f"{'':<36} {'':>6} {'':>8} {'':>8} {'':>6} {'':>9} {'':>6} {'MiB':>8} {'':>7}"
+            f"  {'s':>5} {'s':>7} {'s':>5} {'':>5} {'%':>5}"
+        )
+        names = {
+            "naive": "naive: pandas → predict → to_csv",
+            "arrow": "Arrow: read_csv → predict → write",
+            "sagemaker": "SageMaker decode path, 1 core",
+        }
         for key, label in names.items():
             row = floors[key]
-            lines.append(f"{label:<36} {row['seconds']:>6.2f} {row['rows_s'] / 1e6:>8.2f}"
-                         f" {row['rows_s'] / floors['arrow']['rows_s']:>8.2f} {'':>6}"
-                         f" {row['rows_s'] / floors['sagemaker']['rows_s']:>9.2f} {'':>6} {'':>8} {'':>7}"
-                         f"  {'':>5} {'':>7} {row['cpu_s']:>5.1f} {'ok' if row['ok'] else 'WRONG':>5}"
-                         f" {100 * row['others_share_max']:>5.0f}")
+            lines.append(
+                f"{label:<36} {row['seconds']:>6.2f} {row['rows_s'] / 1e6:>8.2f}"
+                f" {row['rows_s'] / floors['arrow']['rows_s']:>8.2f} {'':>6}"
+                f" {row['rows_s'] / floors['sagemaker']['rows_s']:>9.2f} {'':>6} {'':>8} {'':>7}"
+                f"  {'':>5} {'':>7} {row['cpu_s']:>5.1f} {'ok' if row['ok'] else 'WRONG':>5}"
+                f" {100 * row['others_share_max']:>5.0f}"
+            )
         for key, row in homeport.items():
             files, inst = key.split("-")
             label = f"homeport {files[:-1]} file{'s' if files != '1f' else ''}, {inst[:-1]} instance" + (
-                "s" if inst != "1i" else "")
+                "s" if inst != "1i" else ""
+            )
             rss = row["peak_rss_mb_max"]
 
             def cell(value: float | None, fmt: str) -> str:
@@ -763,7 +850,8 @@ def table(results: dict[str, Any]) -> str:
                 f" {verdict(row['over_sagemaker_core'] >= TARGET_SAGEMAKER):>6} {rss:>8,.0f}"
                 f" {verdict(rss < TARGET_RSS_MB):>7}  {cell(row.get('job_s'), '.2f'):>5}"
                 f" {cell(row.get('startup_s'), '.2f'):>7} {row['homeport_cpu_s']:>5.1f}"
-                f" {'ok' if row['ok'] else 'WRONG':>5} {100 * row['others_share_max']:>5.0f}")
+                f" {'ok' if row['ok'] else 'WRONG':>5} {100 * row['others_share_max']:>5.0f}"
+            )
         lines.append("")
     lines += [
         "s: the median run's wall time (homeport: CreateTransformJob → Completed seen, polled every 50 ms);"
@@ -779,21 +867,28 @@ def table(results: dict[str, Any]) -> str:
         " stated for the 10 M-row input.",
     ]
     others = results["other_processes"]
-    lines.append(f"Other processes used {others['cpu_s']:.1f} CPU-s during the run ({100 * others['share']:.0f}% of the"
-                 f" machine; {others['steal_s']:.1f} s stolen by the hypervisor)"
-                 + (": the figures are disturbed, run again on a quiet machine" if others["share"] > 0.05 else "."))
+    lines.append(
+        f"Other processes used {others['cpu_s']:.1f} CPU-s during the run ({100 * others['share']:.0f}% of the"
+        f" machine; {others['steal_s']:.1f} s stolen by the hypervisor)"
+        + (": the figures are disturbed, run again on a quiet machine" if others["share"] > 0.05 else ".")
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 M rows only, one run of each homeport case")
-    parser.add_argument("--rows", type=lambda v: [int(float(x)) for x in v.split(",")], metavar="N[,N...]",
-                        help="row counts to measure (default 1000000,10000000; 1000000 with --quick)")
+    parser.add_argument(
+        "--rows",
+        type=lambda v: [int(float(x)) for x in v.split(",")],
+        metavar="N[,N...]",
+        help="row counts to measure (default 1000000,10000000; 1000000 with --quick)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (data, server data dir, log)")
     parser.add_argument("--tmp", help="where the work directory goes (default: $TMPDIR)")
-    parser.add_argument("--sagemaker-floor", nargs=5, help=argparse.SUPPRESS,
-                        metavar=("MODEL", "CSV", "OUT", "PREDS", "REPS"))
+    parser.add_argument(
+        "--sagemaker-floor", nargs=5, help=argparse.SUPPRESS, metavar=("MODEL", "CSV", "OUT", "PREDS", "REPS")
+    )
     args = parser.parse_args(argv)
     if args.sagemaker_floor:
         model, src, out, preds, reps = args.sagemaker_floor
@@ -810,8 +905,13 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"batch-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
     print(f"\nwrote {out.relative_to(ROOT)}")
-    wrong = [key for size in results["sizes"].values() for part in ("floors", "homeport")
-             for key, row in size[part].items() if not row["ok"]]
+    wrong = [
+        key
+        for size in results["sizes"].values()
+        for part in ("floors", "homeport")
+        for key, row in size[part].items()
+        if not row["ok"]
+    ]
     if wrong:
         print(f"WRONG OUTPUT: {', '.join(wrong)}", file=sys.stderr)
         return 1

@@ -460,7 +460,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @contextlib.contextmanager
 def homeport(work: Path, cores: set[int]) -> Any:
     """A `homeport serve` with a 1 s metric period, on `cores` (its instances inherit them); stopped on exit."""
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     env = {**SERVER_ENV, "HOMEPORT_METRIC_PERIOD_SECONDS": str(METRIC_PERIOD_S)}
     with pinned(cores), stderr_to(work / "homeport.log"):
@@ -548,8 +548,7 @@ def table(r: dict[str, Any]) -> str:
         f"{'kill → replacement serving, median (s)':<52} {s['serving_s']:>10.3f}"
         f" {'< ' + format(TARGET_SERVING_S, 'g') + ' s  ' + verdict(s['serving_s'] < TARGET_SERVING_S):>16}",
         f"{'  ÷ floor (CreateEndpoint → InService, idle)':<52} {s['serving_over_floor']:>10.1f} {'(information)':>16}",
-        f"{'start (count 1 → serving) ÷ floor':<52} {s['start_over_floor']:>10.2f}"
-        f" {'(information)':>16}",
+        f"{'start (count 1 → serving) ÷ floor':<52} {s['start_over_floor']:>10.2f} {'(information)':>16}",
         f"{'latency during ÷ before, p50':<52} {s['p50_during_over_before']:>10.2f} {'(information)':>16}",
         f"{'latency during ÷ before, p99':<52} {s['p99_during_over_before']:>10.2f} {'(information)':>16}",
         f"{'latency after ÷ before, p50':<52} {s['p50_after_over_before']:>10.2f} {'(information)':>16}",

@@ -171,8 +171,17 @@ class Child:
         if self.kind == "instance":  # homeport's own model server, reached directly over TCP
             assert self.model is not None
             port = free_port()
-            cmd = [sys.executable, "-m", "homeport.runtime", "--runtime", "xgboost",
-                   "--model-dir", str(self.model.parent), "--port", str(port)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "homeport.runtime",
+                "--runtime",
+                "xgboost",
+                "--model-dir",
+                str(self.model.parent),
+                "--port",
+                str(port),
+            ]
             with pinned({SERVER_CORE}):
                 self.proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, **SERVER_ENV})
             self.url = f"http://127.0.0.1:{port}"
@@ -206,8 +215,13 @@ async def raw_app(scope: dict[str, Any], receive: Callable[..., Any], send: Call
     while more:
         message = await receive()
         more = message.get("more_body", False)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/csv"), (b"content-length", b"5")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/csv"), (b"content-length", b"5")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"9.75\n"})
 
 
@@ -277,8 +291,7 @@ def serve_app(app: Any) -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)
     print(f"listening {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off", access_log=False,
-                            log_level="warning")
+    config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off", access_log=False, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -305,23 +318,37 @@ class Homeport:
     def start(self) -> Homeport:
         import boto3
 
-        from homeport.launch import ServerProcess
+        from homeport.server.process import ServerProcess
 
         env = {**SERVER_ENV, "HOMEPORT_LOG_LEVEL": "warning"}
         with pinned(self.cores):  # homeport and (inherited) its instance processes: the server core
             self.server = ServerProcess(self.data_dir, env=env).start()
-        common: dict[str, Any] = {"endpoint_url": self.server.url, "region_name": "us-east-1",
-                                  "aws_access_key_id": self.server.access_key_id,
-                                  "aws_secret_access_key": self.server.secret_access_key}
+        common: dict[str, Any] = {
+            "endpoint_url": self.server.url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": self.server.access_key_id,
+            "aws_secret_access_key": self.server.secret_access_key,
+        }
         sm = boto3.client("sagemaker", **common)
-        sm.create_model(ModelName="bench-model", ExecutionRoleArn=ROLE,
-                        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": self.tarball.as_uri()})
-        sm.create_endpoint_config(EndpointConfigName="bench-config", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "bench-model", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        sm.create_model(
+            ModelName="bench-model",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": IMAGE, "ModelDataUrl": self.tarball.as_uri()},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName="bench-config",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "bench-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
         sm.create_endpoint(EndpointName="bench", EndpointConfigName="bench-config")
-        sm.get_waiter("endpoint_in_service").wait(EndpointName="bench",
-                                                   WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="bench", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
         self.url = f"{self.server.url}/endpoints/bench"
         self.headers = signed_headers(f"{self.url}/invocations", self.body, self.server)
         self.pids = {"homeport": self.server.proc.pid}
@@ -389,17 +416,31 @@ class LoadGen:
         return path
 
     def _wrk(self, url: str, connections: int, seconds: float) -> dict[str, float]:
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-               "-s", str(self.script(url)), f"{url}/invocations"]
+        cmd = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(self.script(url)),
+            f"{url}/invocations",
+        ]
         if can_pin():
             cmd = ["taskset", "-c", str(LOADGEN_CORE), *cmd]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
         for line in out.splitlines():
             if line.startswith("BENCHJSON "):
-                raw = json.loads(line[len("BENCHJSON "):])
-                return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_us": raw["p50_us"],
-                        "p99_us": raw["p99_us"], "mean_us": raw["mean_us"], "requests": raw["requests"],
-                        "errors": raw["errors"]}
+                raw = json.loads(line[len("BENCHJSON ") :])
+                return {
+                    "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+                    "p50_us": raw["p50_us"],
+                    "p99_us": raw["p99_us"],
+                    "mean_us": raw["mean_us"],
+                    "requests": raw["requests"],
+                    "errors": raw["errors"],
+                }
         raise RuntimeError(f"wrk printed no summary:\n{out}")
 
 
@@ -413,8 +454,9 @@ async def _asyncio_load(
     name, _, port = host.partition(":")
     path = "/" + rest + ("/" if rest else "") + "invocations"
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n{extra}"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[int] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
@@ -452,10 +494,14 @@ async def _asyncio_load(
     await asyncio.gather(*(one() for _ in range(connections)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50_us": latencies[len(latencies) // 2] / 1e3,
-            "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
-            "mean_us": statistics.fmean(latencies) / 1e3,
-            "requests": len(latencies), "errors": errors}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_us": latencies[len(latencies) // 2] / 1e3,
+        "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
+        "mean_us": statistics.fmean(latencies) / 1e3,
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
 def check_reply(url: str, body: bytes, expected: float | None, headers: dict[str, str] | None = None) -> None:
@@ -491,8 +537,21 @@ def profile(homeport: Homeport, load: LoadGen, seconds: int, native: bool) -> di
     procs = {}
     for role, pid in homeport.pids.items():
         out = RESULTS / f"profile-{role}.txt"
-        cmd = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-               "--native" if native else "--nonblocking", "--format", "raw", "--output", str(out)]
+        cmd = [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--native" if native else "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ]
         if can_pin():
             cmd = ["taskset", "-c", str(LOADGEN_CORE), *cmd]
         procs[role] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
@@ -538,16 +597,22 @@ def fmt(value: float | None, digits: int = 0) -> str:
 def table(results: dict[str, Any]) -> str:
     floor = results["floor"]["p50_us"]
     hop = results["rows"]["raw_hop"]["c1"]["p50_us"]
-    lines = [f"{'row':<24} {'p50 c=1':>9} {'p99 c=1':>9} {'added p50':>10} {'rps c=16':>9} {'rps c=64':>9}",
-             f"{'':<24} {'µs':>9} {'µs':>9} {'÷ raw hop':>10} {'':>9} {'':>9}"]
-    lines.append(f"{'in-process predict':<24} {fmt(floor, 1):>9} {fmt(results['floor']['p99_us'], 1):>9}"
-                 f" {'':>10} {fmt(1e6 / floor):>9} {'':>9}")
+    lines = [
+        f"{'row':<24} {'p50 c=1':>9} {'p99 c=1':>9} {'added p50':>10} {'rps c=16':>9} {'rps c=64':>9}",
+        f"{'':<24} {'µs':>9} {'µs':>9} {'÷ raw hop':>10} {'':>9} {'':>9}",
+    ]
+    lines.append(
+        f"{'in-process predict':<24} {fmt(floor, 1):>9} {fmt(results['floor']['p99_us'], 1):>9}"
+        f" {'':>10} {fmt(1e6 / floor):>9} {'':>9}"
+    )
     idle = results["floor"]["idle_p50_us"]
     lines.append(f"{'  same, core idle 200 µs':<24} {fmt(idle, 1):>9} {fmt(results['floor']['idle_p99_us'], 1):>9}")
     for key, row in results["rows"].items():
         added = None if key == "raw_hop" else (row["c1"]["p50_us"] - floor) / hop
-        lines.append(f"{row['label']:<24} {fmt(row['c1']['p50_us']):>9} {fmt(row['c1']['p99_us']):>9}"
-                     f" {fmt(added, 2):>10} {fmt(row['c16']['rps']):>9} {fmt(row['c64']['rps']):>9}")
+        lines.append(
+            f"{row['label']:<24} {fmt(row['c1']['p50_us']):>9} {fmt(row['c1']['p99_us']):>9}"
+            f" {fmt(added, 2):>10} {fmt(row['c16']['rps']):>9} {fmt(row['c64']['rps']):>9}"
+        )
     r = results["ratios"]
     lines += [
         "",
@@ -569,8 +634,13 @@ def table(results: dict[str, Any]) -> str:
 
 def add_cores_option(parser: argparse.ArgumentParser, default_note: str = str(SERVER_CORE)) -> None:
     """--homeport-cores: where the server and its instances run (the load generator keeps the other core)."""
-    parser.add_argument("--homeport-cores", type=lambda v: {int(c) for c in v.split(",")}, default={SERVER_CORE},
-                        metavar="LIST", help=f"cores for homeport and its instances (default {default_note})")
+    parser.add_argument(
+        "--homeport-cores",
+        type=lambda v: {int(c) for c in v.split(",")},
+        default={SERVER_CORE},
+        metavar="LIST",
+        help=f"cores for homeport and its instances (default {default_note})",
+    )
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -600,9 +670,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             servers.append(homeport)
             homeport.start()
             load.headers[homeport.url] = homeport.headers
-            targets = {"raw_hop": ("one raw hop (ASGI)", raw.url), "peer": (peer_label(), peer.url),
-                       "instance": ("homeport instance alone", instance.url),
-                       "homeport": ("homeport", homeport.url)}
+            targets = {
+                "raw_hop": ("one raw hop (ASGI)", raw.url),
+                "peer": (peer_label(), peer.url),
+                "instance": ("homeport instance alone", instance.url),
+                "homeport": ("homeport", homeport.url),
+            }
             check_reply(raw.url, body, None)
             check_reply(peer.url, body, expected)
             check_reply(instance.url, body, expected)
@@ -617,13 +690,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         load.run(url, level, args.warmup)
                         run = load.run(url, level, args.duration)
                         runs.setdefault((key, level), []).append(run)
-                        print(f"  {round_ + 1}/{args.rounds} {key:<9} c={level:<3} {run['rps']:>9,.0f} rps "
-                              f"p50 {run['p50_us']:,.0f} µs", file=sys.stderr)
+                        print(
+                            f"  {round_ + 1}/{args.rounds} {key:<9} c={level:<3} {run['rps']:>9,.0f} rps "
+                            f"p50 {run['p50_us']:,.0f} µs",
+                            file=sys.stderr,
+                        )
             for (key, level), measured in runs.items():
                 rows[key][f"c{level}"] = median_run(measured)
-            pinning = {"bench_and_loadgen": affinity(os.getpid()), "raw_hop": affinity(raw.proc.pid),
-                       "peer": affinity(peer.proc.pid), "instance_alone": affinity(instance.proc.pid),
-                       **{f"homeport_{role}": affinity(pid) for role, pid in homeport.pids.items()}}
+            pinning = {
+                "bench_and_loadgen": affinity(os.getpid()),
+                "raw_hop": affinity(raw.proc.pid),
+                "peer": affinity(peer.proc.pid),
+                "instance_alone": affinity(instance.proc.pid),
+                **{f"homeport_{role}": affinity(pid) for role, pid in homeport.pids.items()},
+            }
             check_reply(homeport.url, body, expected, homeport.headers)
             spy = profile(homeport, load, args.profile, args.native) if args.profile else {}
         finally:
@@ -644,12 +724,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
     errors = sum(row[f"c{level}"]["errors"] for row in rows.values() for level in LEVELS)
     return {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "loadgen": "wrk -t1" if use_wrk else "asyncio (this file)",
-        "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup, "setup_s": round(setup_s, 1),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadgen": "wrk -t1" if use_wrk else "asyncio (this file)",
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "warmup_s": args.warmup,
+        "setup_s": round(setup_s, 1),
         "pinning": pinning if can_pin() else "none (fewer than 2 usable cores)",
         "request_body": body.decode(),
-        "floor": floor, "rows": rows, "ratios": ratios, "errors": errors, "profile": spy,
+        "floor": floor,
+        "rows": rows,
+        "ratios": ratios,
+        "errors": errors,
+        "profile": spy,
         "targets": {"added_over_hop_max": TARGET_ADDED_OVER_HOP, "throughput_ratio_min": TARGET_THROUGHPUT},
     }
 
@@ -660,8 +750,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each measurement")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
-                        help="then py-spy homeport and its instance this long under c=64 load")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="then py-spy homeport and its instance this long under c=64 load",
+    )
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames; pauses the process)")
     add_cores_option(parser, f"{SERVER_CORE}: the peers' budget")
     parser.add_argument("--serve", choices=["raw", "fastapi"], help=argparse.SUPPRESS)

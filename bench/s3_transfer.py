@@ -130,8 +130,12 @@ def timed(fn: Callable[[], Any], size: int, server_pid: int | None = None) -> di
     fn()
     seconds = time.perf_counter() - t0
     own1 = os.times()
-    row: dict[str, Any] = {"seconds": seconds, "mb_s": size / MiB / seconds, "bytes": size,
-                           "client_cpu_s": (own1.user + own1.system) - (own0.user + own0.system)}
+    row: dict[str, Any] = {
+        "seconds": seconds,
+        "mb_s": size / MiB / seconds,
+        "bytes": size,
+        "client_cpu_s": (own1.user + own1.system) - (own0.user + own0.system),
+    }
     if server_pid:
         row["server_cpu_s"] = cpu_s(server_pid) - server_cpu0
     return row
@@ -156,8 +160,17 @@ def s3_client(server: Any) -> Any:
     )
 
 
-WIRE_HEADERS = ("content-encoding", "x-amz-content-sha256", "x-amz-trailer", "content-md5", "transfer-encoding",
-                "x-amz-sdk-checksum-algorithm", "x-amz-checksum-crc32", "x-amz-checksum-mode", "range")
+WIRE_HEADERS = (
+    "content-encoding",
+    "x-amz-content-sha256",
+    "x-amz-trailer",
+    "content-md5",
+    "transfer-encoding",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-mode",
+    "range",
+)
 
 
 def record_wire(client: Any) -> dict[str, dict[str, str]]:
@@ -180,10 +193,13 @@ def record_wire(client: Any) -> dict[str, dict[str, str]]:
 # --------------------------------------------------------------------------------------------------------
 
 _NULL_ZEROS = bytes(16 * MiB)  # download ranges are cut from this (boto3 asks for 8 MiB at a time)
-_NULL_UPLOAD = (b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>null</UploadId>"
-                b"</InitiateMultipartUploadResult>")
-_NULL_COMPLETE = (b'<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"null"</ETag>'
-                  b"</CompleteMultipartUploadResult>")
+_NULL_UPLOAD = (
+    b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>null</UploadId>"
+    b"</InitiateMultipartUploadResult>"
+)
+_NULL_COMPLETE = (
+    b'<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"null"</ETag></CompleteMultipartUploadResult>'
+)
 
 
 async def null_s3(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
@@ -240,7 +256,7 @@ class NullServer:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from boto3.s3.transfer import TransferConfig
 
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     size = args.size_mb * MiB
     base = Path(args.tmp) if args.tmp else None
@@ -261,9 +277,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.copies):
             copies.append(timed(lambda: shutil.copyfile(source, copy), size))
             copy.unlink()
-        rows["copy"] = {**sorted(copies, key=lambda r: r["seconds"])[len(copies) // 2],
-                        "all_mb_s": [round(r["mb_s"]) for r in copies]}
+        rows["copy"] = {
+            **sorted(copies, key=lambda r: r["seconds"])[len(copies) // 2],
+            "all_mb_s": [round(r["mb_s"]) for r in copies],
+        }
         if args.fsync_row:  # for information: the same copy made durable, as the server makes every write
+
             def copy_fsync() -> None:
                 shutil.copyfile(source, copy)
                 fd = os.open(copy, os.O_RDONLY)
@@ -271,6 +290,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+
             rows["copy_fsync"] = timed(copy_fsync, size)
             copy.unlink()
         print(f"  copyfile {rows['copy']['mb_s']:,.0f} MB/s", file=sys.stderr)
@@ -294,8 +314,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 rows[name]["server_peak_rss_mb"] = sampler.peak_kb / 1024
                 rows[name]["server_rss_over_idle_mb"] = (sampler.peak_kb - idle_kb) / 1024
                 rows[name]["rss_samples"] = sampler.samples
-                print(f"  {name:<14} {rows[name]['mb_s']:,.0f} MB/s, server peak RSS "
-                      f"{sampler.peak_kb / 1024:,.0f} MB", file=sys.stderr)
+                print(
+                    f"  {name:<14} {rows[name]['mb_s']:,.0f} MB/s, server peak RSS {sampler.peak_kb / 1024:,.0f} MB",
+                    file=sys.stderr,
+                )
 
             run("upload_file", lambda: client.upload_file(str(source), BUCKET, "big.bin", Config=config), size)
             head = client.head_object(Bucket=BUCKET, Key="big.bin")
@@ -308,8 +330,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             down.unlink()
             rows["download_file"]["sha256_ok"] = down_sha == source_sha
             if down_sha != source_sha:
-                print(f"  MISMATCH: download sha256 {down_sha} ({down_size} bytes), source {source_sha}",
-                      file=sys.stderr)
+                print(
+                    f"  MISMATCH: download sha256 {down_sha} ({down_size} bytes), source {source_sha}", file=sys.stderr
+                )
             client.delete_object(Bucket=BUCKET, Key="big.bin")
 
             if args.put_mb:
@@ -346,12 +369,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         if name in rows:
             rows[name]["ratio_to_copy"] = rows[name]["mb_s"] / copy_mb_s
     return {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "boto3": _version("boto3"), "botocore": _version("botocore"),
-        "size_mib": args.size_mb, "put_mib": args.put_mb, "generate_s": round(gen_s, 2),
-        "transfer_config": {k: getattr(config, k) for k in ("multipart_threshold", "multipart_chunksize",
-                                                            "max_concurrency", "use_threads")},
-        "rows": rows, "server_rss": rss, "wire": wire, "source_sha256": source_sha,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "boto3": _version("boto3"),
+        "botocore": _version("botocore"),
+        "size_mib": args.size_mb,
+        "put_mib": args.put_mb,
+        "generate_s": round(gen_s, 2),
+        "transfer_config": {
+            k: getattr(config, k)
+            for k in ("multipart_threshold", "multipart_chunksize", "max_concurrency", "use_threads")
+        },
+        "rows": rows,
+        "server_rss": rss,
+        "wire": wire,
+        "source_sha256": source_sha,
         "targets": {"ratio_min": TARGET_RATIO, "rss_over_idle_max_mb": TARGET_RSS_MB},
     }
 
@@ -376,9 +410,11 @@ def table(results: dict[str, Any]) -> str:
     def cell(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    lines = [f"{'row':<14} {'MiB':>5} {'s':>6} {'MB/s':>7} {'÷ copy':>7} {'≥ 0.5':>7} {'srv peak':>9}"
-             f" {'over idle':>9} {'< 200':>7} {'cpu cli':>8} {'cpu srv':>8}",
-             f"{'':<14} {'':>5} {'':>6} {'':>7} {'':>7} {'':>7} {'RSS MB':>9} {'MB':>9} {'':>7} {'s':>8} {'s':>8}"]
+    lines = [
+        f"{'row':<14} {'MiB':>5} {'s':>6} {'MB/s':>7} {'÷ copy':>7} {'≥ 0.5':>7} {'srv peak':>9}"
+        f" {'over idle':>9} {'< 200':>7} {'cpu cli':>8} {'cpu srv':>8}",
+        f"{'':<14} {'':>5} {'':>6} {'':>7} {'':>7} {'':>7} {'RSS MB':>9} {'MB':>9} {'':>7} {'s':>8} {'s':>8}",
+    ]
     for name, row in rows.items():
         ratio = row.get("ratio_to_copy")
         over = row.get("server_rss_over_idle_mb")
@@ -390,8 +426,9 @@ def table(results: dict[str, Any]) -> str:
             f" {verdict(over < TARGET_RSS_MB) if over is not None else '':>7}"
             f" {row['client_cpu_s']:>8.1f} {cell(row.get('server_cpu_s'), '.1f'):>8}"
         )
-    checks = [f"{name} sha256 {'ok' if row['sha256_ok'] else 'MISMATCH'}" for name, row in rows.items()
-              if "sha256_ok" in row]
+    checks = [
+        f"{name} sha256 {'ok' if row['sha256_ok'] else 'MISMATCH'}" for name, row in rows.items() if "sha256_ok" in row
+    ]
     lines += [
         "",
         f"server RSS: idle {idle:,.0f} MB after start; VmHWM {rss['hwm_mb']:,.0f} MB at the end "
@@ -418,8 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--put-mb", type=int, default=64, help="single put_object body, MiB (0: skip the row)")
     parser.add_argument("--copies", type=int, default=3, help="timed copies for the floor; the median counts")
     parser.add_argument("--tmp", help="directory for the work files and the server's data dir (default: $TMPDIR)")
-    parser.add_argument("--no-fsync-row", dest="fsync_row", action="store_false",
-                        help="skip the informational copy + fsync row")
+    parser.add_argument(
+        "--no-fsync-row", dest="fsync_row", action="store_false", help="skip the informational copy + fsync row"
+    )
     parser.add_argument("--serve-null", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_null:

@@ -73,7 +73,7 @@ def xgb_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     data_dir = tmp_path_factory.mktemp("homeport-data")
     with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as proc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport import artifacts
+from homeport.objects import archives as artifacts
 
 
 def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homeport.datapoints import Accumulator, Metric, Point, buckets, dimensions, is_statistic, percentile_rank
+from homeport.core.datapoints import Accumulator, Metric, Point, buckets, dimensions, is_statistic, percentile_rank
 
 M = Metric("ns", "m")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport import artifacts
+from homeport.objects import archives as artifacts
 from homeport.settings import Settings
 
 LIMIT = 1 << 20  # max_bytes for these tests: 1 MiB

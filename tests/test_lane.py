@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, create_engine
 
-from homeport.lane import Lane
+from homeport.store.lane import Lane
 
 
 def test_calls_run_in_order_on_the_lanes_thread_and_errors_reach_their_caller() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homeport.metric_math import MathError, Named, evaluate, references
+from homeport.core.metric_math import MathError, Named, evaluate, references
 
 A = Named("errors", "Errors", {0.0: 2.0, 60.0: 4.0, 120.0: 0.0}, 60)
 B = Named("requests", "Requests", {0.0: 10.0, 60.0: 20.0, 180.0: 5.0}, 60)

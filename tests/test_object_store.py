@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport.clock import SystemClock
+from homeport.core.clock import SystemClock
 from homeport.errors import NoSuchKey
 from homeport.objects.local import INLINE_MAX, LocalObjectStore, ObjectInfo, ObjectMeta
 

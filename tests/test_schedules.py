@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from homeport.schedules import At, Cron, MonthDays, Rate, ScheduleError, WeekDays, next_run, parse, zone
+from homeport.core.schedules import At, Cron, MonthDays, Rate, ScheduleError, WeekDays, next_run, parse, zone
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from homeport.transport import CoalescingTransport
+from homeport.runtime.transport import CoalescingTransport
 
 
 class FakeTransport:

@@ -39,8 +39,15 @@ DATA_PATH = HERE / "data" / "abalone.data"
 DEFAULT_OUTPUT_DIR = HERE / "output"
 
 COLUMNS = [
-    "Sex", "Length", "Diameter", "Height", "Whole_weight",
-    "Shucked_weight", "Viscera_weight", "Shell_weight", "Rings",
+    "Sex",
+    "Length",
+    "Diameter",
+    "Height",
+    "Whole_weight",
+    "Shucked_weight",
+    "Viscera_weight",
+    "Shell_weight",
+    "Rings",
 ]
 LABEL = "Rings"
 SEED = 42
@@ -103,8 +110,8 @@ def split(frame: pd.DataFrame, seed: int = SEED) -> Splits:
     n_validation = int(SPLIT[1] * len(frame))
     return Splits(
         train=shuffled.iloc[:n_train].reset_index(drop=True),
-        validation=shuffled.iloc[n_train:n_train + n_validation].reset_index(drop=True),
-        test=shuffled.iloc[n_train + n_validation:].reset_index(drop=True),
+        validation=shuffled.iloc[n_train : n_train + n_validation].reset_index(drop=True),
+        test=shuffled.iloc[n_train + n_validation :].reset_index(drop=True),
     )
 
 
@@ -153,8 +160,11 @@ def train(splits: Splits, num_round: int = NUM_ROUND) -> tuple[xgb.Booster, floa
     dtrain = xgb.DMatrix(x_train, label=y_train)
     dval = xgb.DMatrix(x_val, label=y_val)
     booster = xgb.train(
-        HYPERPARAMETERS, dtrain, num_boost_round=num_round,
-        evals=[(dtrain, "train"), (dval, "validation")], verbose_eval=False,
+        HYPERPARAMETERS,
+        dtrain,
+        num_boost_round=num_round,
+        evals=[(dtrain, "train"), (dval, "validation")],
+        verbose_eval=False,
     )
     return booster, rmse(y_val, booster.predict(dval))
 
@@ -223,11 +233,16 @@ def clients(target: Target) -> tuple[Any, Any, Any]:
     import boto3
 
     common: dict[str, Any] = {
-        "endpoint_url": target.url, "region_name": REGION,
-        "aws_access_key_id": target.access_key_id, "aws_secret_access_key": target.secret_access_key,
+        "endpoint_url": target.url,
+        "region_name": REGION,
+        "aws_access_key_id": target.access_key_id,
+        "aws_secret_access_key": target.secret_access_key,
     }
-    return (boto3.client("sagemaker", **common), boto3.client("sagemaker-runtime", **common),
-            boto3.client("s3", **common))
+    return (
+        boto3.client("sagemaker", **common),
+        boto3.client("sagemaker-runtime", **common),
+        boto3.client("s3", **common),
+    )
 
 
 def upload(s3: Any, paths: dict[str, Path], tarball: Path) -> dict[str, str]:
@@ -244,7 +259,7 @@ def upload(s3: Any, paths: dict[str, Path], tarball: Path) -> dict[str, str]:
 
 
 def read_csv_s3(s3: Any, uri: str) -> pd.DataFrame:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return pd.read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], header=None)
 
 
@@ -260,9 +275,14 @@ class Names:
     @classmethod
     def unique(cls, prefix: str = "homeport-abalone") -> Names:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return cls(model=f"{prefix}-model-{stamp}", endpoint_config=f"{prefix}-config-{stamp}",
-                   endpoint=f"{prefix}-{stamp}", transform_job=f"{prefix}-batch-{stamp}",
-                   async_config=f"{prefix}-async-config-{stamp}", async_endpoint=f"{prefix}-async-{stamp}")
+        return cls(
+            model=f"{prefix}-model-{stamp}",
+            endpoint_config=f"{prefix}-config-{stamp}",
+            endpoint=f"{prefix}-{stamp}",
+            transform_job=f"{prefix}-batch-{stamp}",
+            async_config=f"{prefix}-async-config-{stamp}",
+            async_endpoint=f"{prefix}-async-{stamp}",
+        )
 
 
 def deploy(sm: Any, names: Names, model_data_url: str) -> None:
@@ -275,13 +295,15 @@ def deploy(sm: Any, names: Names, model_data_url: str) -> None:
     print(f"created model {names.model}")
     sm.create_endpoint_config(
         EndpointConfigName=names.endpoint_config,
-        ProductionVariants=[{
-            "VariantName": "AllTraffic",
-            "ModelName": names.model,
-            "InitialInstanceCount": 1,
-            "InstanceType": INSTANCE_TYPE,
-            "InitialVariantWeight": 1.0,
-        }],
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": names.model,
+                "InitialInstanceCount": 1,
+                "InstanceType": INSTANCE_TYPE,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
     )
     print(f"created endpoint config {names.endpoint_config}")
     sm.create_endpoint(EndpointName=names.endpoint, EndpointConfigName=names.endpoint_config)
@@ -294,8 +316,7 @@ def deploy(sm: Any, names: Names, model_data_url: str) -> None:
     except Exception:
         with contextlib.suppress(Exception):
             described = sm.describe_endpoint(EndpointName=names.endpoint)
-            print(f"endpoint {described['EndpointStatus']}: {described.get('FailureReason', '')}",
-                  file=sys.stderr)
+            print(f"endpoint {described['EndpointStatus']}: {described.get('FailureReason', '')}", file=sys.stderr)
         raise
     print(f"endpoint {names.endpoint} is InService after {time.monotonic() - started:.1f}s")
 
@@ -360,23 +381,37 @@ def invoke_async(sm: Any, runtime: Any, s3: Any, names: Names, features: pd.Data
     result from the output location once it lands (the chapter's asynchronous inference)."""
     sm.create_endpoint_config(
         EndpointConfigName=names.async_config,
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": names.model, "InitialInstanceCount": 1,
-                             "InstanceType": INSTANCE_TYPE}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/async-output/",
-                                               "S3FailurePath": f"s3://{BUCKET}/{PREFIX}/async-failures/"}},
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": names.model,
+                "InitialInstanceCount": 1,
+                "InstanceType": INSTANCE_TYPE,
+            }
+        ],
+        AsyncInferenceConfig={
+            "OutputConfig": {
+                "S3OutputPath": f"s3://{BUCKET}/{PREFIX}/async-output/",
+                "S3FailurePath": f"s3://{BUCKET}/{PREFIX}/async-failures/",
+            }
+        },
     )
     sm.create_endpoint(EndpointName=names.async_endpoint, EndpointConfigName=names.async_config)
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=names.async_endpoint,
-                                              WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=names.async_endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
     key = f"{PREFIX}/async-input/test-features.csv"
     s3.put_object(Bucket=BUCKET, Key=key, Body=to_csv_body(features).encode())
-    reply = runtime.invoke_endpoint_async(EndpointName=names.async_endpoint, InputLocation=f"s3://{BUCKET}/{key}",
-                                          ContentType="text/csv")
-    print(f"queued {len(features)} rows on {names.async_endpoint}: InferenceId {reply['InferenceId']},"
-          f" result at {reply['OutputLocation']}")
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=names.async_endpoint, InputLocation=f"s3://{BUCKET}/{key}", ContentType="text/csv"
+    )
+    print(
+        f"queued {len(features)} rows on {names.async_endpoint}: InferenceId {reply['InferenceId']},"
+        f" result at {reply['OutputLocation']}"
+    )
     for _ in range(600):
         for location, failed in ((reply["OutputLocation"], False), (reply["FailureLocation"], True)):
-            bucket, _, result_key = location[len("s3://"):].partition("/")
+            bucket, _, result_key = location[len("s3://") :].partition("/")
             try:
                 body = s3.get_object(Bucket=bucket, Key=result_key)["Body"].read().decode("utf-8")
             except s3.exceptions.NoSuchKey:
@@ -393,10 +428,18 @@ def clean_up(sm: Any, names: Names) -> None:
     steps = [
         ("endpoint", lambda: sm.delete_endpoint(EndpointName=names.endpoint)),
         ("async endpoint", lambda: sm.delete_endpoint(EndpointName=names.async_endpoint)),
-        ("endpoint wait", lambda: sm.get_waiter("endpoint_deleted").wait(
-            EndpointName=names.endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})),
-        ("async endpoint wait", lambda: sm.get_waiter("endpoint_deleted").wait(
-            EndpointName=names.async_endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})),
+        (
+            "endpoint wait",
+            lambda: sm.get_waiter("endpoint_deleted").wait(
+                EndpointName=names.endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            ),
+        ),
+        (
+            "async endpoint wait",
+            lambda: sm.get_waiter("endpoint_deleted").wait(
+                EndpointName=names.async_endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            ),
+        ),
         ("endpoint config", lambda: sm.delete_endpoint_config(EndpointConfigName=names.endpoint_config)),
         ("async endpoint config", lambda: sm.delete_endpoint_config(EndpointConfigName=names.async_config)),
         ("model", lambda: sm.delete_model(ModelName=names.model)),
@@ -414,18 +457,18 @@ def server_url(endpoint_url: str | None) -> Iterator[Target]:
     """`endpoint_url` if given (signed with HOMEPORT_ACCESS_KEY_ID/HOMEPORT_SECRET_ACCESS_KEY when set, else
     boto3's usual AWS_* credentials); otherwise a `homeport serve` started for the run on a temporary data dir."""
     if endpoint_url:
-        yield Target(endpoint_url, os.environ.get("HOMEPORT_ACCESS_KEY_ID"),
-                     os.environ.get("HOMEPORT_SECRET_ACCESS_KEY"))
+        yield Target(
+            endpoint_url, os.environ.get("HOMEPORT_ACCESS_KEY_ID"), os.environ.get("HOMEPORT_SECRET_ACCESS_KEY")
+        )
         return
     try:
-        from homeport.launch import ServerProcess
+        from homeport.server.process import ServerProcess
     except ImportError as e:
         raise SystemExit(
             "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository"
             " root, or pass --endpoint-url of a running `homeport serve`"
         ) from e
-    with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, \
-            ServerProcess(Path(data_dir)) as server:
+    with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, ServerProcess(Path(data_dir)) as server:
         print(f"started homeport at {server.url} (data dir {data_dir})")
         yield Target(server.url, server.access_key_id, server.secret_access_key)
     print("stopped homeport")
@@ -475,21 +518,23 @@ def plot(actual: np.ndarray, predicted: np.ndarray, test_rmse: float, path: Path
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--endpoint-url", help="URL of a running `homeport serve` (default: start one for the run)")
     parser.add_argument(
-        "--endpoint-url", help="URL of a running `homeport serve` (default: start one for the run)"
-    )
-    parser.add_argument(
-        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
         help=f"where model.tar.gz, the CSV splits and the plot go (default: {DEFAULT_OUTPUT_DIR})",
     )
     parser.add_argument("--data", type=Path, default=DATA_PATH, help="the abalone.data file")
     parser.add_argument(
-        "--keep", action="store_true",
+        "--keep",
+        action="store_true",
         help="leave the model, endpoint config and endpoint in place (only useful with --endpoint-url:"
         " a server started for the run stops at the end anyway)",
     )
     parser.add_argument(
-        "--prepare-only", action="store_true",
+        "--prepare-only",
+        action="store_true",
         help="prepare the data, train and pack model.tar.gz, then stop before the server part",
     )
     return parser.parse_args(argv)
@@ -501,8 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     splits = prepare(args.data)
     paths = write_splits(splits, output_dir)
-    print(f"data: {len(splits.train)} train, {len(splits.validation)} validation,"
-          f" {len(splits.test)} test rows -> {paths['train'].parent}")
+    print(
+        f"data: {len(splits.train)} train, {len(splits.validation)} validation,"
+        f" {len(splits.test)} test rows -> {paths['train'].parent}"
+    )
     booster, validation_rmse = train(splits)
     print(f"trained XGBoost ({NUM_ROUND} rounds): validation RMSE {validation_rmse:.4f}")
     tarball = package_model(booster, output_dir)
@@ -531,8 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asynchronous = invoke_async(sm, runtime, s3, names, features)
         finally:
             if args.keep:
-                print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config},"
-                      f" model {names.model}")
+                print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
             else:
                 clean_up(sm, names)
 
@@ -551,19 +597,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch_rmse = rmse(batch_actual, batch_predicted)
     batch_difference = abs(batch_rmse - local_rmse)
     print(f"test RMSE from the batch transform: {batch_rmse:.6f} (difference {batch_difference:.2e})")
-    png = plot(batch_actual, batch_predicted, batch_rmse, output_dir / "abalone-batch-actual-vs-predicted.png",
-               source="batch transform")
+    png = plot(
+        batch_actual,
+        batch_predicted,
+        batch_rmse,
+        output_dir / "abalone-batch-actual-vs-predicted.png",
+        source="batch transform",
+    )
     print(f"plot: {png}")
     async_difference = abs(rmse(actual, asynchronous) - local_rmse) if len(asynchronous) == len(actual) else np.inf
     if np.isfinite(async_difference):
-        print(f"test RMSE from the async endpoint:  {rmse(actual, asynchronous):.6f}"
-              f" (difference {async_difference:.2e})")
+        print(
+            f"test RMSE from the async endpoint:  {rmse(actual, asynchronous):.6f} (difference {async_difference:.2e})"
+        )
     else:
         print(f"FAIL: {len(asynchronous)} asynchronous predictions for {len(actual)} rows", file=sys.stderr)
-    if (difference > TOLERANCE or batch_difference > TOLERANCE or async_difference > TOLERANCE
-            or not np.array_equal(batch_actual, actual)):
-        print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}",
-              file=sys.stderr)
+    if (
+        difference > TOLERANCE
+        or batch_difference > TOLERANCE
+        or async_difference > TOLERANCE
+        or not np.array_equal(batch_actual, actual)
+    ):
+        print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}", file=sys.stderr)
         return 1
     print("OK: the endpoint, the batch transform and the async endpoint served the model trained here")
     return 0

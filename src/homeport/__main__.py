@@ -1,3 +1,3 @@
-from homeport.cli import main
+from homeport.cli.main import main
 
 raise SystemExit(main())

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from homeport.clock import ManualClock
 from homeport.controllers.async_invocations import AsyncWorker
+from homeport.core.clock import ManualClock
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import Locator

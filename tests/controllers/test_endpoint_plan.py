@@ -15,8 +15,8 @@ from homeport.controllers.endpoint_plan import (
     StopInstance,
     plan,
 )
-from homeport.instances import Instance, InstanceState
-from homeport.states import EndpointStatus as S
+from homeport.core.states import EndpointStatus as S
+from homeport.dataplane.instances import Instance, InstanceState
 
 TIMEOUT = 240.0
 

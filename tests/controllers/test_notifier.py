@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from homeport.clock import ManualClock
 from homeport.controllers.notifier import MAX_ATTEMPTS, DeliveryFailed, Notifier, post_json, retry_delay
+from homeport.core.clock import ManualClock
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store import Store, notifications

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from homeport.core.datapoints import Point
 from homeport.dataplane.meters import Meters
-from homeport.datapoints import Point
 
 
 def by_name(points: list[Point]) -> dict[str, Point]:
@@ -45,7 +45,7 @@ def test_an_idle_serving_variant_reports_zeros_and_a_gone_one_stops() -> None:
 
 
 def test_gauges_average_over_the_period_and_start_afresh() -> None:
-    from homeport.datapoints import Metric
+    from homeport.core.datapoints import Metric
 
     meters = Meters()
     cpu = Metric("/aws/sagemaker/Endpoints", "CPUUtilization", (("EndpointName", "ep"),))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, boto_client, pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request

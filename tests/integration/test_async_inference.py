@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from homeport.controllers.async_invocations import STREAM_ABOVE
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique, wait_in_service
 from tests.integration.test_lifecycle import until
 from tests.integration.test_transform_jobs import id_rows

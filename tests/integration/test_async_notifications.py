@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from homeport.cli_queue import raw_describe
+from homeport.cli.queue import raw_describe
 from tests.conftest import XGBOOST_IMAGE, csv_rows
 from tests.integration.test_async_inference import deploy_async, object_at, result
 from tests.integration.test_lifecycle import until

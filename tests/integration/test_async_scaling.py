@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from homeport.cli_queue import raw_describe
+from homeport.cli.queue import raw_describe
 from tests.conftest import XGBOOST_IMAGE, assert_scores, csv_rows, deploy, wait_in_service
 from tests.integration.test_async_inference import deploy_async, result
 from tests.integration.test_lifecycle import until

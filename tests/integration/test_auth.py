@@ -146,7 +146,7 @@ def _serve(data_dir: Any, *args: str) -> subprocess.Popen[str]:
 
 
 def _until_ready(proc: subprocess.Popen[str]) -> tuple[list[str], str]:
-    from homeport.launch import READY_PREFIX
+    from homeport.server.process import READY_PREFIX
 
     assert proc.stdout is not None
     lines = []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, deploy, unique
 from tests.integration.test_async_inference import deploy_async, result
 from tests.integration.test_lifecycle import Traffic, until

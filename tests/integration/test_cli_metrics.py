@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from homeport import cli
-from homeport.cli_metrics import (
+from homeport.cli import main as cli
+from homeport.cli.metrics import (
     ENDPOINT_WIDE,
     SPECS,
     Series,
@@ -24,8 +24,8 @@ from homeport.cli_metrics import (
     sparkline,
     window,
 )
-from homeport.cli_scaling import number, policy_summary
-from homeport.launch import ServerProcess
+from homeport.cli.scaling import number, policy_summary
+from homeport.server.process import ServerProcess
 from tests.conftest import XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique
 from tests.integration.test_async_inference import deploy_async
 from tests.integration.test_cli import homeport

@@ -12,7 +12,7 @@ import botocore.model
 import pytest
 from botocore.exceptions import ClientError
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import boto_client, csv_rows, deploy, unique
 from tests.integration.test_lifecycle import until
 

@@ -28,7 +28,7 @@ def remote() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from homeport.launch import ServerProcess
+    from homeport.server.process import ServerProcess
 
     env = {
         "HOMEPORT_LOG_LEVEL": "warning",

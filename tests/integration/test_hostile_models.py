@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import WaiterError
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, boto_client, deploy, wait_in_service
 from tests.test_hostile_archives import Members, bomb, link, regular, snapshot, targz
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
 
 

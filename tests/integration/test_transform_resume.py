@@ -7,7 +7,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from homeport.launch import ServerProcess
+from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, boto_client
 from tests.integration.test_lifecycle import runtime_children, until
 from tests.integration.test_transform_jobs import create_model, id_rows, keys, read, run_job, wait_done

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from homeport.images import Runtime
 from homeport.runtime.environment import ContainerEnvironment
+from homeport.runtime.images import Runtime
 from homeport.runtime.loader import load_handler
 from homeport.runtime.server import ContainerApp
 

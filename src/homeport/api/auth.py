@@ -10,8 +10,8 @@ from urllib.parse import unquote
 
 from homeport.api import query, sigv4
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.clock import Clock
-from homeport.keys import KeyRing
+from homeport.api.keys import KeyRing
+from homeport.core.clock import Clock
 
 S3, CONTROL, RUNTIME, HEALTH, METRICS, UNKNOWN = "s3", "control", "runtime", "health", "metrics", "unknown"
 CBOR_PATH = "/service/"  # Smithy RPC v2 CBOR: /service/<service>/operation/<Operation>

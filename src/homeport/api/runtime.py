@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from homeport.api.asgi import Send, respond
-from homeport.arns import log_group
+from homeport.core.arns import log_group
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.router import NoHealthyInstance, NoRoute, Router, UnknownVariant
 from homeport.errors import (

@@ -28,7 +28,7 @@ from homeport.api.s3xml import children as xml_children
 from homeport.api.s3xml import text as xml_text
 from homeport.api.sigv4 import AuthFailure, Verified
 from homeport.api.sigv4 import s3_error as s3_auth_error
-from homeport.clock import iso_time
+from homeport.core.clock import iso_time
 from homeport.errors import (
     HomeportError,
     InvalidArgument,

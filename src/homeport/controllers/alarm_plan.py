@@ -18,7 +18,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
+from homeport.core.states import AlarmState
+
+OK, ALARM, INSUFFICIENT_DATA = AlarmState.OK, AlarmState.ALARM, AlarmState.INSUFFICIENT_DATA
 
 # missing-data: CloudWatch looks back further than EvaluationPeriods and calls that window the evaluation
 # range. Its exact length is undocumented; the guide's only example has 5 periods for 3 evaluation periods.

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from homeport.controllers.alarm_plan import Datapoint, Rule, evaluate, evaluation_range
-from homeport.datapoints import Metric, dimensions
+from homeport.core.datapoints import Metric, dimensions
 from homeport.services.alarms import alarm_period, record_state
 from homeport.services.context import Context
 from homeport.services.metrics import MetricService, Series

@@ -28,10 +28,9 @@ from sqlalchemy import Connection
 
 from homeport.controllers.loop import Loop
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.instances import Instance
 from homeport.dataplane.router import Route, Router, least_outstanding
 from homeport.dataplane.streaming import invoke_streaming
-from homeport.instances import Instance
-from homeport.lane import Lane
 from homeport.objects.locations import UnreachableObject
 from homeport.services import notifications as messages
 from homeport.services.context import Context
@@ -39,6 +38,7 @@ from homeport.services.notifications import Result
 from homeport.store import Kind, notifications
 from homeport.store import async_queue as queue
 from homeport.store.async_queue import AsyncRequest, RequestState
+from homeport.store.lane import Lane
 
 log = logging.getLogger("homeport.async")
 T = TypeVar("T")

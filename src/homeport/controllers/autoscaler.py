@@ -10,7 +10,6 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from homeport import schedules
 from homeport.controllers.alarm_plan import ALARM
 from homeport.controllers.alarms import watched
 from homeport.controllers.scaling_plan import (
@@ -25,13 +24,14 @@ from homeport.controllers.scaling_plan import (
     decide,
     remember,
 )
+from homeport.core import schedules
+from homeport.core.states import EndpointStatus
 from homeport.errors import HomeportError
 from homeport.services.alarms import alarm_period
 from homeport.services.context import Context
 from homeport.services.endpoints import EndpointService
 from homeport.services.metrics import MetricService
 from homeport.services.scaling import DEFAULT_COOLDOWN, DIMENSION, NAMESPACE, ScalingService, next_run, resource_parts
-from homeport.states import EndpointStatus
 from homeport.store import Kind, alarms
 from homeport.store.scaling import Item, find, get, prune_activities, put
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from homeport.instances import LIVE, Instance, InstanceState
-from homeport.states import EndpointStatus
+from homeport.core.states import EndpointStatus
+from homeport.dataplane.instances import LIVE, Instance, InstanceState
 
 S = EndpointStatus
 FleetKey = tuple[str, str]  # (endpoint config name, variant name)

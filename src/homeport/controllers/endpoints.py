@@ -18,14 +18,14 @@ from homeport.controllers.endpoint_plan import (
     StopInstance,
     plan,
 )
-from homeport.controllers.launcher import ping, provision, socket_dir
 from homeport.controllers.loop import Loop
+from homeport.controllers.provisioning import ping, provision, socket_dir
+from homeport.core.states import TAKING_REQUESTS, EndpointStatus
+from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, spread
-from homeport.instances import LIVE, Instance, InstanceState
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
-from homeport.states import TAKING_REQUESTS, EndpointStatus
 from homeport.store import Kind
 
 log = logging.getLogger("homeport.controller")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.loop import Loop
-from homeport.controllers.metrics import MetricCollector
+from homeport.controllers.metric_collector import MetricCollector
 from homeport.services.context import Context
 
 LAG_S = 0.02  # run just after the boundary, so the period that ended is complete

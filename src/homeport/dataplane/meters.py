@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from homeport.datapoints import Accumulator, Dimensions, Metric, Point
+from homeport.core.datapoints import Accumulator, Dimensions, Metric, Point
 
 SAGEMAKER = "AWS/SageMaker"
 INSTANCES = "/aws/sagemaker/Endpoints"  # where SageMaker puts CPUUtilization and MemoryUtilization

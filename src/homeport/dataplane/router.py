@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.dataplane.connection import InstanceUnreachable, Reply
+from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
-from homeport.instances import Instance, InstanceState
 
 
 class NoRoute(Exception):

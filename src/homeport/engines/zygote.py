@@ -39,7 +39,7 @@ PRELOAD = (
     "uvicorn.protocols.http.httptools_impl",
     "uvloop",
     "httptools",
-    "homeport.transport",
+    "homeport.runtime.transport",
     "homeport.runtime.__main__",
     "homeport.runtime.loader",
     "homeport.runtime.server",

@@ -53,7 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from homeport.clock import Clock
+from homeport.core.clock import Clock
 from homeport.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,

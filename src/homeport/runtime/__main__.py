@@ -16,9 +16,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from homeport.images import Runtime
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError, first_line
+from homeport.runtime.images import Runtime
 
 log = logging.getLogger("homeport.runtime")
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from homeport.runtime.server import ContainerApp
-    from homeport.transport import HttpProtocol
+    from homeport.runtime.transport import HttpProtocol
 
     app = ContainerApp(
         handler,

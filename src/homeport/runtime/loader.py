@@ -13,9 +13,9 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from pathlib import Path
 
-from homeport.images import Runtime
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
+from homeport.runtime.images import Runtime
 from homeport.runtime.server import InvocationHandler
 from homeport.runtime.toolkit import Defaults, ToolkitHandler, find_script, joblib_model_fn
 

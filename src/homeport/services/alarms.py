@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from homeport import metric_math
-from homeport.controllers.alarm_plan import INSUFFICIENT_DATA
-from homeport.datapoints import dimensions
+from homeport.core import metric_math
+from homeport.core.datapoints import dimensions
+from homeport.core.states import AlarmState
 from homeport.errors import (
     AlarmNotFound,
     InvalidParameterCombination,
@@ -82,7 +82,7 @@ class AlarmService:
             **config,
             "AlarmConfigurationUpdatedTimestamp": now,
             # A new alarm starts with no data; an updated one keeps its state until it is next evaluated.
-            "StateValue": old["StateValue"] if old else INSUFFICIENT_DATA,
+            "StateValue": old["StateValue"] if old else AlarmState.INSUFFICIENT_DATA,
             "StateReason": old["StateReason"] if old else "Unchecked: Initial alarm creation",
             "StateUpdatedTimestamp": old["StateUpdatedTimestamp"] if old else now,
             "StateTransitionedTimestamp": old["StateTransitionedTimestamp"] if old else now,

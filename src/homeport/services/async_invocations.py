@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from homeport.core.states import TAKING_REQUESTS, EndpointStatus
 from homeport.errors import RuntimeValidationError
-from homeport.lane import Lane
 from homeport.objects.locations import UnreachableObject, s3_form
 from homeport.services.context import Context
-from homeport.states import TAKING_REQUESTS, EndpointStatus
 from homeport.store import Kind
 from homeport.store import async_queue as queue
+from homeport.store.lane import Lane
 
 DEFAULT_TTL_S = 21600  # RequestTTLSeconds: 6 hours [BC-RT]
 DEFAULT_TIMEOUT_S = 900  # InvocationTimeoutSeconds: 15 minutes [BC-RT]

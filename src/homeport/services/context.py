@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeport.clock import Clock
+from homeport.core.clock import Clock
 from homeport.errors import ValidationError
 from homeport.objects.locations import Locator
 from homeport.settings import Settings

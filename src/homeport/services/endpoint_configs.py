@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from homeport.arns import arn
+from homeport.core.arns import arn
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.services import listing
 from homeport.services.context import Context, insert_new, public

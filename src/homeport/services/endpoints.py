@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from homeport import images
-from homeport.arns import arn
+from homeport.core.arns import arn
+from homeport.core.states import UPDATABLE, EndpointStatus
 from homeport.errors import ResourceLimitExceeded, ValidationError
+from homeport.runtime import images
 from homeport.services import listing
 from homeport.services import notifications as messages
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context, insert_new, public
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.models import ModelService, primary_container
-from homeport.states import UPDATABLE, EndpointStatus
 from homeport.store import Kind, async_queue, notifications
 
 RECENT = 20  # notifications DescribeEndpoint shows

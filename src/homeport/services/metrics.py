@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from homeport import metric_math
-from homeport.datapoints import (
+from homeport.core import metric_math
+from homeport.core.datapoints import (
     STATISTICS,
     Accumulator,
     Bucket,
@@ -19,8 +19,8 @@ from homeport.datapoints import (
     dimensions,
     is_statistic,
 )
+from homeport.core.metric_math import Named
 from homeport.errors import InvalidNextToken, InvalidParameterCombination, InvalidParameterValue, MissingParameter
-from homeport.metric_math import Named
 from homeport.services.context import Context
 from homeport.store import metric_points
 from homeport.store.db import BadToken, decode_token, encode_token

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeport import artifacts, images
-from homeport.arns import arn
+from homeport.core.arns import arn
 from homeport.errors import ValidationError
+from homeport.objects import archives as artifacts
 from homeport.objects.locations import UnreachableObject
+from homeport.runtime import images
 from homeport.services import listing
 from homeport.services.context import Context, insert_new, public
 from homeport.store import Kind

@@ -9,7 +9,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from homeport.clock import iso_time
+from homeport.core.clock import iso_time
 from homeport.store.async_queue import AsyncRequest
 
 COMPLETED, FAILED = "Completed", "Failed"

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from homeport import schedules
+from homeport.core import schedules
 from homeport.errors import InvalidNextTokenException, ObjectNotFound, ScalingLimitExceeded, ValidationError
 from homeport.services.alarms import AlarmService
 from homeport.services.context import Context

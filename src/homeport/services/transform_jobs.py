@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeport import images
-from homeport.arns import arn
 from homeport.batch.dataprocessing import DataProcessing, DataProcessingError
+from homeport.core.arns import arn
+from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus
 from homeport.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
+from homeport.runtime import images
 from homeport.services import listing
 from homeport.services.context import Context, public
 from homeport.services.models import ModelService, primary_container
-from homeport.states import TRANSFORM_JOB_ENDED, TransformJobStatus
 from homeport.store import Kind
 from homeport.store import transform_progress as progress
 from homeport.store.db import Duplicate

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Float, Index, Integer, LargeBinary, String, Table, Text, case, delete, select
 
-from homeport.datapoints import Dimensions, Metric, Point
+from homeport.core.datapoints import Dimensions, Metric, Point
 from homeport.store.db import metadata
 
 metric_points = Table(

@@ -17,28 +17,29 @@ import uvicorn
 
 from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
 from homeport.api.auth import Authenticator
+from homeport.api.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.service_api import ServiceApi
-from homeport.clock import Clock, SystemClock
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.autoscaler import Autoscaler
 from homeport.controllers.endpoints import EndpointController
-from homeport.controllers.launcher import socket_dir
+from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
-from homeport.controllers.metrics import MetricCollector
 from homeport.controllers.notifier import Notifier
-from homeport.controllers.transform_jobs import TransformRunner
+from homeport.controllers.provisioning import socket_dir
+from homeport.controllers.transform_runner import TransformRunner
+from homeport.core.clock import Clock, SystemClock
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
 from homeport.engines.local import LocalEngine
 from homeport.errors import RuntimeValidationError
-from homeport.keys import AccessKey, KeyFileError, KeyRing, key_ring
-from homeport.launch import READY_PREFIX
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
+from homeport.runtime.transport import HttpProtocol
+from homeport.server.process import READY_PREFIX
 from homeport.services.alarms import AlarmService
 from homeport.services.async_invocations import AsyncInvocationService
 from homeport.services.context import Context
@@ -51,7 +52,6 @@ from homeport.services.tags import TagService
 from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
-from homeport.transport import HttpProtocol
 
 log = logging.getLogger("homeport")
 

@@ -82,14 +82,14 @@ def cmd_jobs(args: argparse.Namespace, client: Any) -> int:
     for page in client.get_paginator("list_transform_jobs").paginate(SortBy="CreationTime", SortOrder="Descending"):
         jobs.extend(page["TransformJobSummaries"])
     if args.json:
-        from homeport.cli import print_json
+        from homeport.cli.output import print_json
 
         print_json(jobs)
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    from homeport.cli import when
+    from homeport.cli.output import when
 
     table = Table(title=f"{len(jobs)} transform job(s)")
     for column in ("Name", "Status", "Created", "Ended", "Failure"):

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 from homeport.controllers.loop import Loop
-from homeport.controllers.transform_job import TransformJobRun
+from homeport.controllers.transform_run import TransformJobRun
+from homeport.core.states import TransformJobStatus
 from homeport.engines.base import Engine
 from homeport.services.context import Context
-from homeport.states import TransformJobStatus
 from homeport.store import Kind
 
 log = logging.getLogger("homeport.transform")

@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from homeport import artifacts
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.instances import Instance, InstanceState
 from homeport.engines.base import Engine, InstanceSpec
-from homeport.instances import Instance, InstanceState
+from homeport.objects import archives as artifacts
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
 from homeport.settings import Settings

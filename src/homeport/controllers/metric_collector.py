@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 
 import psutil
 
+from homeport.core.datapoints import Metric, Point
+from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import COUNT, INSTANCES, PERCENT, SAGEMAKER, SECONDS, Meters
 from homeport.dataplane.router import Router
-from homeport.datapoints import Metric, Point
-from homeport.instances import Instance, InstanceState
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
 from homeport.store import alarms, async_queue, metric_points

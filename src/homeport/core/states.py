@@ -64,3 +64,11 @@ TRANSFORM_JOB_TRANSITIONS: dict[TransformJobStatus, frozenset[TransformJobStatus
 }
 
 TRANSFORM_JOB_ENDED = frozenset({J.COMPLETED, J.FAILED, J.STOPPED})
+
+
+class AlarmState(StrEnum):
+    """A CloudWatch alarm's StateValue."""
+
+    OK = "OK"
+    ALARM = "ALARM"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"

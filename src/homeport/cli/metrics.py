@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from homeport.cli import when
-from homeport.cli_scaling import NAMESPACE, Clients, number, resource_id
+from homeport.cli.output import when
+from homeport.cli.scaling import NAMESPACE, Clients, number, resource_id
 from homeport.dataplane.meters import INSTANCES, SAGEMAKER
 
 LEVELS = "▁▂▃▄▅▆▇█"

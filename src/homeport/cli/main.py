@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from homeport.cli.output import print_json, when
 from homeport.settings import Settings
 
 
@@ -35,7 +34,7 @@ def _credentials(settings: Settings) -> tuple[str | None, str | None]:
     botocore's own chain (AWS_ACCESS_KEY_ID, profiles)."""
     if settings.access_key_id:
         return settings.access_key_id, settings.secret_access_key
-    from homeport.keys import KeyFileError, read_keys_file
+    from homeport.api.keys import KeyFileError, read_keys_file
 
     generated = settings.data_dir / "credentials"
     try:
@@ -45,18 +44,8 @@ def _credentials(settings: Settings) -> tuple[str | None, str | None]:
     return (keys[0].access_key_id, keys[0].secret_access_key) if keys else (None, None)
 
 
-def when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=when))
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.server import run
+    from homeport.server.serve import run
 
     run(settings)
     return 0
@@ -83,25 +72,25 @@ def cmd_endpoints(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.cli_jobs import cmd_jobs as jobs
+    from homeport.cli.jobs import cmd_jobs as jobs
 
     return jobs(args, _client(settings, args.endpoint_url, "sagemaker"))
 
 
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.cli_queue import cmd_queue as queue
+    from homeport.cli.queue import cmd_queue as queue
 
     return queue(args, _client(settings, args.endpoint_url, "sagemaker"))
 
 
 def cmd_scaling(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.cli_scaling import cmd_scaling as scaling
+    from homeport.cli.scaling import cmd_scaling as scaling
 
     return scaling(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.cli_metrics import cmd_metrics as metrics
+    from homeport.cli.metrics import cmd_metrics as metrics
 
     return metrics(args, lambda service: _client(settings, args.endpoint_url, service))
 
@@ -227,7 +216,7 @@ def parser() -> argparse.ArgumentParser:
     describe.add_argument("endpoint")
     describe.set_defaults(func=cmd_describe)
     jobs = client_command("jobs", "list transform jobs; `jobs watch NAME`: live progress; `jobs stop NAME`")
-    from homeport.cli_jobs import add_arguments
+    from homeport.cli.jobs import add_arguments
 
     add_arguments(jobs)
     jobs.set_defaults(func=cmd_jobs)

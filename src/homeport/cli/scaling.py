@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from homeport.cli import print_json, when
+from homeport.cli.output import print_json, when
 
 Clients = Callable[[str], Any]  # a service's name -> a boto3 client for it, signed and aimed at the server
 

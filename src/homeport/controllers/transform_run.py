@@ -26,13 +26,13 @@ from typing import Any, BinaryIO
 from homeport.batch.dataprocessing import DataProcessing, RecordError
 from homeport.batch.plan import Limits, PlanError, inputs, plan_files, resolve_limits
 from homeport.batch.records import FramingError, MiniBatch, SplitType, line_range, mini_batches, split_lines
-from homeport.controllers.launcher import log_tail, ping, provision
+from homeport.controllers.provisioning import log_tail, ping, provision
+from homeport.core.states import TransformJobStatus
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.instances import Instance, InstanceState
 from homeport.engines.base import Engine
-from homeport.instances import Instance, InstanceState
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
-from homeport.states import TransformJobStatus
 from homeport.store import Kind
 from homeport.store import transform_progress as progress
 from homeport.store.transform_progress import FilePlan, FileState
