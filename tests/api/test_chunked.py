@@ -17,18 +17,11 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.httpchecksum import AwsChunkedWrapper
 
-from homeport.api import chunked
-from homeport.api.chunked import (
-    AwsChunkedDecoder,
-    BodyCheck,
-    BodyError,
-    BodyFault,
-    Digests,
-    is_aws_chunked,
-    s3_error,
-    stored_content_encoding,
-)
-from homeport.api.sigv4 import EMPTY_SHA256, PayloadMode, RawRequest, Verified, hmac_hex, verify
+from homeport.api.checksums import BodyCheck, BodyError, BodyFault, Digests, s3_error
+from homeport.api.chunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from homeport.api.signature import verify
+from homeport.api.sigv4 import EMPTY_SHA256, PayloadMode, RawRequest, Verified, hmac_hex
+from homeport.api.wire_errors import WireError
 
 from .test_sigv4 import KEYS, SK, capture, client, headers_of
 
@@ -161,7 +154,7 @@ def test_tampered_unsigned_trailer_bodies(small_chunks: None) -> None:
 
     changed = encoded.replace(b"0123", b"0124", 1)
     error = fails(decoder(), changed, BodyFault.CHECKSUM_MISMATCH)
-    assert s3_error(error) == chunked.WireError(
+    assert s3_error(error) == WireError(
         "BadDigest", 400, "The CRC32 you specified did not match the calculated checksum."
     )
     other = crc32(body + b"!").encode()
@@ -193,7 +186,7 @@ def test_every_truncation_is_refused() -> None:
             decoder.finish()
         assert caught.value.fault in (BodyFault.TRUNCATED, BodyFault.MALFORMED_TRAILER), cut
     error = fails(AwsChunkedDecoder.for_request(request.headers, auth), encoded[:5], BodyFault.TRUNCATED)
-    assert s3_error(error) == chunked.WireError("IncompleteBody", 400, "The request body terminated unexpectedly")
+    assert s3_error(error) == WireError("IncompleteBody", 400, "The request body terminated unexpectedly")
 
 
 # --- plain bodies ----------------------------------------------------------------------------------------------
@@ -223,7 +216,7 @@ def test_plain_body_with_checksum_header_and_content_md5() -> None:
     wrong_md5 = b64(hashlib.md5(b"other").digest())
     error = refusal(content_md5=wrong_md5)
     assert error.fault is BodyFault.MD5_MISMATCH
-    assert s3_error(error) == chunked.WireError(
+    assert s3_error(error) == WireError(
         "BadDigest",
         400,
         "The Content-MD5 you specified did not match what we received.",
@@ -446,7 +439,7 @@ def test_own_signed_chunks_reordered_dropped_and_resized() -> None:
     fails(decoder(), body[:first_end] + body[second_end:], BodyFault.SIGNATURE_MISMATCH)
     small = sign_body(auth, [b"x" * 100, b"y" * 9000])
     error = fails(decoder(), small, BodyFault.CHUNK_TOO_SMALL)
-    assert s3_error(error) == chunked.WireError(
+    assert s3_error(error) == WireError(
         "InvalidChunkSizeError",
         400,
         "Only the last chunk is allowed to have a size less than 8192 bytes",

@@ -24,7 +24,8 @@ from homeport.api.runtime import MAX_BODY, RuntimeApi
 from homeport.api.s3 import ExternalS3Notice, S3Api
 from homeport.api.s3 import refuse as s3_refuse
 from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, ServiceApi
-from homeport.api.sigv4 import AuthFailure, json_error
+from homeport.api.sigv4 import AuthFailure
+from homeport.api.wire_errors import json_error
 from homeport.errors import UnknownOperation
 
 Lifespan = Callable[[], Awaitable[None]]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from homeport.api import query, sigv4
+from homeport.api import query, signature, sigv4, wire_errors
 from homeport.api.asgi import Receive, Scope, Send, respond
 from homeport.api.keys import KeyRing
 from homeport.core.clock import Clock
@@ -69,7 +69,7 @@ class Authenticator:
         or its hash."""
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         request = sigv4.RawRequest.from_scope(scope)
-        return sigv4.verify(request, self.keys.secret_for, now, body=body, body_sha256=body_sha256)
+        return signature.verify(request, self.keys.secret_for, now, body=body, body_sha256=body_sha256)
 
 
 async def read_hashed(receive: Receive, limit: int, cap: int = HASH_CAP) -> tuple[bytes | None, str | None]:
@@ -103,7 +103,7 @@ async def read_hashed(receive: Receive, limit: int, cap: int = HASH_CAP) -> tupl
 
 async def json_refusal(send: Send, failure: sigv4.AuthFailure) -> None:
     """An authentication failure as the JSON protocols (SageMaker, runtime) send it."""
-    error = sigv4.json_error(failure)
+    error = wire_errors.json_error(failure)
     payload: dict[str, Any] = {"__type": error.code, "message": error.message}
     await respond(
         send,

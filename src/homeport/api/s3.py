@@ -9,69 +9,62 @@ from disk chunk by chunk as the client takes it, so a 1 GB object never sits in 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import secrets
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
-from homeport.api.chunked import BodyError
-from homeport.api.chunked import s3_error as body_error
+from homeport.api.checksums import BodyError
+from homeport.api.checksums import s3_error as body_error
+from homeport.api.s3_request import (
+    Headers,
+    S3Request,
+    byte_range,
+    checksum_headers,
+    copy_source,
+    decode_token,
+    encode_token,
+    int_arg,
+    marker,
+    object_headers,
+    object_meta,
+    preconditions,
+    start_after,
+    subresource,
+)
 from homeport.api.s3body import BodyReader
-from homeport.api.s3xml import MAX_REQUEST_XML, document, http_date, parse
+from homeport.api.s3xml import MAX_REQUEST_XML, document, parse
 from homeport.api.s3xml import children as xml_children
 from homeport.api.s3xml import text as xml_text
 from homeport.api.sigv4 import AuthFailure, Verified
-from homeport.api.sigv4 import s3_error as s3_auth_error
+from homeport.api.wire_errors import s3_error as s3_auth_error
 from homeport.core.clock import iso_time
 from homeport.errors import (
     HomeportError,
     InvalidArgument,
-    InvalidRange,
     MalformedXML,
     MethodNotAllowed,
     NotImplementedOperation,
     ObjectStoreError,
-    PreconditionFailed,
 )
-from homeport.objects.local import MAX_PARTS, LocalObjectStore, ObjectInfo, ObjectMeta, Writer
-from homeport.objects.names import after_prefix, check_bucket
+from homeport.objects.local import LocalObjectStore, ObjectMeta, Writer
+from homeport.objects.multipart import MAX_PARTS, MultipartUploads
+from homeport.objects.names import check_bucket
 
 log = logging.getLogger("homeport.s3")
 
 MAX_PUT_BYTES = 5 * 1024**3  # S3's limit for one PutObject or UploadPart
 _READ_CHUNK = 1024 * 1024
 _WRITE_BATCH = 1024 * 1024  # upload bytes handed to a worker thread at a time
-_KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 _OWNER = [("ID", "homeport"), ("DisplayName", "homeport")]
-
-Headers = list[tuple[bytes, bytes]]
-
-
-@dataclass
-class S3Request:
-    method: str
-    bucket: str
-    key: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ","
-    scope: Scope
-    receive: Receive
-    request_id: str
-    auth: Verified | None
-
-    def has(self, name: str) -> bool:
-        return name in self.query
 
 
 class S3Api:
     def __init__(self, store: LocalObjectStore, virtual_host_suffixes: tuple[str, ...] = ("localhost",)) -> None:
         self.store = store
+        self.uploads = MultipartUploads(store)
         self.suffixes = tuple("." + s.lstrip(".") for s in virtual_host_suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, auth: Verified | None) -> None:
@@ -125,7 +118,7 @@ class S3Api:
                 ("GET", "uploads"): self.list_uploads,
                 ("GET", ""): self.list_objects,
                 ("POST", "delete"): self.delete_objects,
-            }.get((m, _subresource(r, ("location", "uploads", "delete"))))
+            }.get((m, subresource(r, ("location", "uploads", "delete"))))
         else:
             handler = {
                 ("PUT", "partNumber"): self.upload_part,
@@ -137,7 +130,7 @@ class S3Api:
                 ("DELETE", ""): self.delete_object,
                 ("POST", "uploads"): self.create_upload,
                 ("POST", "uploadId"): self.complete_upload,
-            }.get((m, _subresource(r, ("partNumber", "uploadId", "uploads"))))
+            }.get((m, subresource(r, ("partNumber", "uploadId", "uploads"))))
         if handler is None:
             raise NotImplementedOperation(
                 f"homeport's S3 face does not implement {m} with {', '.join(sorted(r.query)) or 'no'} "
@@ -178,15 +171,15 @@ class S3Api:
     async def list_objects(self, r: S3Request, send: Send) -> None:
         v2 = r.query.get("list-type") == "2"
         prefix, delimiter = r.query.get("prefix", ""), r.query.get("delimiter", "")
-        max_keys = _int_arg(r.query.get("max-keys", "1000"), "max-keys", 0, 2**31 - 1)
+        max_keys = int_arg(r.query.get("max-keys", "1000"), "max-keys", 0, 2**31 - 1)
         url = r.query.get("encoding-type") == "url"
         if r.query.get("encoding-type") not in (None, "url"):
             raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
         token = r.query.get("continuation-token")
         if v2:
-            resume = _decode_token(token) if token is not None else _start_after(r.query.get("start-after"))
+            resume = decode_token(token) if token is not None else start_after(r.query.get("start-after"))
         else:
-            resume = _marker(r.query.get("marker"), prefix, delimiter)
+            resume = marker(r.query.get("marker"), prefix, delimiter)
         page = await asyncio.to_thread(
             self.store.list_objects, r.bucket, prefix, delimiter, resume, min(max_keys, 1000)
         )
@@ -210,7 +203,7 @@ class S3Api:
         if v2:
             head += [
                 ("ContinuationToken", token),
-                ("NextContinuationToken", _encode_token(page.resume) if page.truncated else None),
+                ("NextContinuationToken", encode_token(page.resume) if page.truncated else None),
                 ("StartAfter", enc(r.query["start-after"]) if "start-after" in r.query else None),
                 ("KeyCount", len(page.objects) + len(page.prefixes)),
             ]
@@ -250,8 +243,8 @@ class S3Api:
     async def put_object(self, r: S3Request, send: Send) -> None:
         writer = await asyncio.to_thread(self.store.writer, r.bucket, r.key)
         checks = await self._receive(r, writer)
-        info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, _meta(r, checks))
-        await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *_checksum_headers(checks)])
+        info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, object_meta(r, checks))
+        await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *checksum_headers(checks)])
 
     async def _receive(self, r: S3Request, writer: Writer) -> dict[str, str]:
         """Stream the request body into `writer`, verified as the client's headers demand.
@@ -303,11 +296,11 @@ class S3Api:
     async def get_object(self, r: S3Request, send: Send) -> None:
         info, file = await asyncio.to_thread(self.store.open, r.bucket, r.key)
         try:
-            if (status := _preconditions(r, info)) is not None:
-                return await _empty(send, r, status, _object_headers(info, r, with_length=False, whole=False))
+            if (status := preconditions(r, info)) is not None:
+                return await _empty(send, r, status, object_headers(info, r, with_length=False, whole=False))
             start, stop = 0, info.size
-            wanted = _range(r.headers.get("range"), info.size)
-            headers = _object_headers(info, r, with_length=False, whole=wanted is None)
+            wanted = byte_range(r.headers.get("range"), info.size)
+            headers = object_headers(info, r, with_length=False, whole=wanted is None)
             status = 200
             if wanted is not None:
                 start, stop = wanted
@@ -332,15 +325,15 @@ class S3Api:
 
     async def head_object(self, r: S3Request, send: Send) -> None:
         info = await asyncio.to_thread(self.store.head, r.bucket, r.key)
-        status = _preconditions(r, info) or 200
-        await _empty(send, r, status, _object_headers(info, r, with_length=status == 200, whole=status == 200))
+        status = preconditions(r, info) or 200
+        await _empty(send, r, status, object_headers(info, r, with_length=status == 200, whole=status == 200))
 
     async def delete_object(self, r: S3Request, send: Send) -> None:
         await asyncio.to_thread(self.store.delete, r.bucket, r.key)
         await _empty(send, r, 204)
 
     async def copy_object(self, r: S3Request, send: Send) -> None:
-        source_bucket, source_key = _copy_source(r.headers["x-amz-copy-source"])
+        source_bucket, source_key = copy_source(r.headers["x-amz-copy-source"])
         directive = r.headers.get("x-amz-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise InvalidArgument("Unknown metadata directive; use COPY or REPLACE.", ArgumentName=directive)
@@ -352,7 +345,7 @@ class S3Api:
         await _drain_small(r)
         source, file = await asyncio.to_thread(self.store.open, source_bucket, source_key)
         try:
-            meta = _meta(r, {}) if directive == "REPLACE" else source.meta
+            meta = object_meta(r, {}) if directive == "REPLACE" else source.meta
             info = await asyncio.to_thread(self.store.copy, source, file, r.bucket, r.key, meta)
         finally:
             file.close()
@@ -366,9 +359,9 @@ class S3Api:
     async def create_upload(self, r: S3Request, send: Send) -> None:
         await _drain_small(r)
         algorithm = r.headers.get("x-amz-checksum-algorithm")
-        meta = _meta(r, {})
+        meta = object_meta(r, {})
         meta = ObjectMeta(meta.content_type, meta.user, meta.headers, {}, algorithm.upper() if algorithm else None)
-        upload = await asyncio.to_thread(self.store.create_upload, r.bucket, r.key, meta)
+        upload = await asyncio.to_thread(self.uploads.create_upload, r.bucket, r.key, meta)
         body = document(
             "InitiateMultipartUploadResult", [("Bucket", r.bucket), ("Key", r.key), ("UploadId", upload.upload_id)]
         )
@@ -378,18 +371,18 @@ class S3Api:
     async def upload_part(self, r: S3Request, send: Send) -> None:
         if "x-amz-copy-source" in r.headers:
             raise NotImplementedOperation("UploadPartCopy is not implemented by homeport's S3 face.")
-        number = _int_arg(r.query["partNumber"], "partNumber", 1, MAX_PARTS)
+        number = int_arg(r.query["partNumber"], "partNumber", 1, MAX_PARTS)
         upload_id = r.query.get("uploadId", "")
-        writer = await asyncio.to_thread(self.store.part_writer, r.bucket, r.key, upload_id)
+        writer = await asyncio.to_thread(self.uploads.part_writer, r.bucket, r.key, upload_id)
         checks = await self._receive(r, writer)
-        part = await asyncio.to_thread(self.store.commit_part, writer, r.bucket, r.key, upload_id, number, checks)
-        await _empty(send, r, 200, [(b"etag", f'"{part.etag}"'.encode()), *_checksum_headers(checks)])
+        part = await asyncio.to_thread(self.uploads.commit_part, writer, r.bucket, r.key, upload_id, number, checks)
+        await _empty(send, r, 200, [(b"etag", f'"{part.etag}"'.encode()), *checksum_headers(checks)])
 
     async def list_parts(self, r: S3Request, send: Send) -> None:
         upload_id = r.query["uploadId"]
-        after = _int_arg(r.query.get("part-number-marker", "0"), "part-number-marker", 0, MAX_PARTS)
-        max_parts = _int_arg(r.query.get("max-parts", "1000"), "max-parts", 0, 1000)
-        parts = await asyncio.to_thread(self.store.parts, r.bucket, r.key, upload_id, after, max_parts)
+        after = int_arg(r.query.get("part-number-marker", "0"), "part-number-marker", 0, MAX_PARTS)
+        max_parts = int_arg(r.query.get("max-parts", "1000"), "max-parts", 0, 1000)
+        parts = await asyncio.to_thread(self.uploads.parts, r.bucket, r.key, upload_id, after, max_parts)
         truncated = len(parts) > max_parts
         parts = parts[:max_parts]
         items: list[tuple[str, Any]] = [
@@ -415,7 +408,7 @@ class S3Api:
         await _xml(send, r, document("ListPartsResult", items))
 
     async def list_uploads(self, r: S3Request, send: Send) -> None:
-        uploads = await asyncio.to_thread(self.store.uploads, r.bucket)
+        uploads = await asyncio.to_thread(self.uploads.uploads, r.bucket)
         items: list[tuple[str, Any]] = [("Bucket", r.bucket), ("MaxUploads", 1000), ("IsTruncated", False)]
         items += [
             (
@@ -435,7 +428,7 @@ class S3Api:
             if number is None or etag is None or not number.strip().isdigit():
                 raise MalformedXML("Each <Part> needs a <PartNumber> and the <ETag> UploadPart returned.")
             chosen.append((int(number), etag.strip()))
-        info = await asyncio.to_thread(self.store.complete_upload, r.bucket, r.key, r.query["uploadId"], chosen)
+        info = await asyncio.to_thread(self.uploads.complete_upload, r.bucket, r.key, r.query["uploadId"], chosen)
         body = document(
             "CompleteMultipartUploadResult",
             [
@@ -448,7 +441,7 @@ class S3Api:
         await _xml(send, r, body)
 
     async def abort_upload(self, r: S3Request, send: Send) -> None:
-        await asyncio.to_thread(self.store.abort_upload, r.bucket, r.key, r.query["uploadId"])
+        await asyncio.to_thread(self.uploads.abort_upload, r.bucket, r.key, r.query["uploadId"])
         await _empty(send, r, 204)
 
 
@@ -476,163 +469,6 @@ async def refuse(scope: Scope, failure: AuthFailure, send: Send) -> None:
 
 async def _no_body() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
-
-
-# --- request helpers --------------------------------------------------------------------------------
-
-
-def _subresource(r: S3Request, names: tuple[str, ...]) -> str:
-    for name in names:
-        if name in r.query:
-            return name
-    return ""
-
-
-def _int_arg(raw: str, name: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InvalidArgument(f"{name} must be an integer from {low} to {high}; got {raw!r}.", ArgumentName=name)
-    return value
-
-
-def _encode_token(resume: tuple[str, str] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(resume).encode()).decode() if resume else None
-
-
-def _decode_token(token: str) -> tuple[str, str]:
-    try:
-        op, key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if op in (">", ">=") and isinstance(key, str):
-            return op, key
-    except (ValueError, TypeError):
-        pass
-    raise InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token")
-
-
-def _start_after(value: str | None) -> tuple[str, str] | None:
-    return (">", value) if value else None
-
-
-def _marker(marker: str | None, prefix: str, delimiter: str) -> tuple[str, str] | None:
-    """ListObjects (v1) resumes after its marker; a marker that is a common prefix skips all of it."""
-    if not marker:
-        return None
-    if delimiter and marker.startswith(prefix) and marker.endswith(delimiter):
-        upper = after_prefix(marker)
-        return (">=", upper) if upper else (">", marker)
-    return (">", marker)
-
-
-def _meta(r: S3Request, checks: dict[str, str]) -> ObjectMeta:
-    h = r.headers
-    user = {name[len("x-amz-meta-") :]: value for name, value in h.items() if name.startswith("x-amz-meta-")}
-    kept = {name: h[name] for name in _KEPT_HEADERS if name in h}
-    if "content-encoding" in kept:  # aws-chunked is how the body travelled, not what it is
-        codings = [c.strip() for c in kept["content-encoding"].split(",") if c.strip().lower() != "aws-chunked"]
-        kept["content-encoding"] = ",".join(codings)
-        if not kept["content-encoding"]:
-            del kept["content-encoding"]
-    return ObjectMeta(h.get("content-type", "binary/octet-stream"), user, kept, checks)
-
-
-def _checksum_headers(checks: dict[str, str]) -> Headers:
-    return [(f"x-amz-checksum-{name.lower()}".encode(), value.encode()) for name, value in checks.items()]
-
-
-def _object_headers(info: ObjectInfo, r: S3Request, with_length: bool, whole: bool = True) -> Headers:
-    """An object's headers; its checksums only when the whole object is what goes out (S3 does the same)."""
-    headers: Headers = [
-        (b"content-type", info.meta.content_type.encode("latin-1", "replace")),
-        (b"etag", f'"{info.etag}"'.encode()),
-        (b"last-modified", http_date(info.last_modified).encode()),
-        (b"accept-ranges", b"bytes"),
-        (b"x-amz-request-id", r.request_id.encode()),
-    ]
-    if with_length:
-        headers.append((b"content-length", str(info.size).encode()))
-    headers += [(name.encode(), value.encode("latin-1", "replace")) for name, value in info.meta.headers.items()]
-    headers += [
-        (f"x-amz-meta-{name}".encode(), value.encode("latin-1", "replace")) for name, value in info.meta.user.items()
-    ]
-    if whole and r.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-        headers += _checksum_headers(info.meta.checksums)
-    if info.parts:
-        headers.append((b"x-amz-mp-parts-count", str(info.parts).encode()))
-    return headers
-
-
-def _preconditions(r: S3Request, info: ObjectInfo) -> int | None:
-    """RFC 7232 as S3 applies it: 412 for If-Match / If-Unmodified-Since, 304 for the other two."""
-
-    def when(name: str) -> float | None:
-        try:
-            return parsedate_to_datetime(r.headers[name]).timestamp() if name in r.headers else None
-        except (TypeError, ValueError):
-            return None
-
-    etag = f'"{info.etag}"'
-    modified = int(info.last_modified)
-    if_match = r.headers.get("if-match")
-    if if_match is not None and not _etag_matches(if_match, etag):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold", Condition="If-Match")
-    since = when("if-unmodified-since")
-    if if_match is None and since is not None and modified > since:
-        raise PreconditionFailed(
-            "At least one of the pre-conditions you specified did not hold", Condition="If-Unmodified-Since"
-        )
-    if_none = r.headers.get("if-none-match")
-    if if_none is not None and _etag_matches(if_none, etag):
-        return 304
-    since = when("if-modified-since")
-    if if_none is None and since is not None and modified <= since:
-        return 304
-    return None
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip() for t in header.split(",")]
-    return "*" in tags or etag in tags or etag.strip('"') in tags
-
-
-def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, stop) for a single `bytes=` range; None serves the whole object (as S3 does for others)."""
-    if not header or not header.startswith("bytes=") or "," in header:
-        return None
-    first, _, last = header[len("bytes=") :].strip().partition("-")
-    try:
-        if not first:  # the last N bytes
-            count = int(last)
-            if count <= 0:
-                raise ValueError
-            return (max(0, size - count), size) if size else _unsatisfiable(header, size)
-        start = int(first)
-        stop = min(int(last) + 1, size) if last else size
-    except ValueError:
-        return None  # a malformed Range header is ignored, as S3 does
-    if start >= size:
-        _unsatisfiable(header, size)
-    if stop <= start:
-        return None
-    return start, stop
-
-
-def _unsatisfiable(header: str, size: int) -> tuple[int, int]:
-    raise InvalidRange("The requested range is not satisfiable", RangeRequested=header, ActualObjectSize=size)
-
-
-def _copy_source(header: str) -> tuple[str, str]:
-    source = unquote(header.split("?", 1)[0]).lstrip("/")
-    bucket, _, key = source.partition("/")
-    if not bucket or not key:
-        raise InvalidArgument(
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            ArgumentName="x-amz-copy-source",
-        )
-    check_bucket(bucket)
-    return bucket, key
 
 
 async def _small_body(r: S3Request) -> bytes:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from homeport.api.chunked import AwsChunkedDecoder, BodyCheck, is_aws_chunked
+from homeport.api.checksums import BodyCheck
+from homeport.api.chunked import AwsChunkedDecoder, is_aws_chunked
 from homeport.api.sigv4 import Verified
 from homeport.errors import EntityTooLarge, IncompleteBody
 

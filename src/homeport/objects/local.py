@@ -1,7 +1,8 @@
 """The embedded object store: buckets and objects under the data directory.
 
 Layout under the store's root:
-- `index.db` (SQLite): buckets, objects (key, size, ETag, metadata, which data file), multipart uploads.
+- `index.db` (SQLite, `index`): buckets, objects (key, size, ETag, metadata, which data file), multipart uploads
+  (`multipart`).
 - `data/<bucket>/<xx>/<uuid>`: one file per object version that is visible. Keys never become paths, so
   no key (`..`, `/abs`, `%2F`, NUL, 1 KB of anything) can address a file of its own choosing. An object of
   at most INLINE_MAX bytes has no file: its bytes are in its index row, written in the transaction that
@@ -18,35 +19,21 @@ opened it before keeps reading it (POSIX keeps unlinked open files).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
 import os
-import secrets
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    bindparam,
-    create_engine,
     delete,
-    event,
     insert,
     select,
     update,
@@ -57,73 +44,14 @@ from homeport.core.clock import Clock
 from homeport.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
-    EntityTooSmall,
-    InvalidPart,
-    InvalidPartOrder,
     NoSuchBucket,
     NoSuchKey,
-    NoSuchUpload,
 )
+from homeport.objects import index
 from homeport.objects.names import after_prefix, check_bucket, check_key
-from homeport.store.db import SQLITE_POOL, sqlite_pragmas
 
 INLINE_MAX = 64 * 1024  # objects up to this size live in their index row
-MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
-MAX_PARTS = 10_000
 _COPY_CHUNK = 1024 * 1024
-
-_meta = MetaData()
-_buckets = Table("buckets", _meta, Column("name", String(63), primary_key=True), Column("created", Float))
-_objects = Table(
-    "objects",
-    _meta,
-    Column("bucket", String(63), nullable=False),
-    Column("key", Text, nullable=False),
-    Column("size", Integer, nullable=False),
-    Column("etag", String(64), nullable=False),
-    Column("last_modified", Float, nullable=False),
-    Column("meta", Text, nullable=False),  # JSON: content type, x-amz-meta-*, checksums, parts
-    Column("file", Text, nullable=False),  # "" when the bytes are inline, in `data`
-    Column("data", LargeBinary, nullable=True),
-    PrimaryKeyConstraint("bucket", "key"),
-)
-_uploads = Table(
-    "uploads",
-    _meta,
-    Column("upload_id", String(64), primary_key=True),
-    Column("bucket", String(63), nullable=False, index=True),
-    Column("key", Text, nullable=False),
-    Column("initiated", Float, nullable=False),
-    Column("meta", Text, nullable=False),
-)
-_parts = Table(
-    "parts",
-    _meta,
-    Column("upload_id", String(64), nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("size", Integer, nullable=False),
-    Column("etag", String(64), nullable=False),
-    Column("last_modified", Float, nullable=False),
-    Column("checksums", Text, nullable=False),
-    Column("file", Text, nullable=False),
-    PrimaryKeyConstraint("upload_id", "number"),
-)
-
-# The statements every GET, HEAD and PUT runs, built once: building a SQLAlchemy statement costs more than
-# running it on SQLite.
-_o = _objects.c
-_BUCKET = select(_buckets.c.name).where(_buckets.c.name == bindparam("b_bucket"))
-_OBJECT = select(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
-_BUCKET_AND_FILE = select(  # one statement: does the bucket exist, and the file of the key's object, if any
-    _BUCKET.scalar_subquery().label("bucket"),
-    select(_o.file)
-    .where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
-    .scalar_subquery()
-    .label("file"),
-)
-_LISTED = select(_o.key, _o.size, _o.etag, _o.last_modified)  # what a listing shows of each object
-_INSERT_OBJECT = insert(_objects)
-_UPDATE_OBJECT = update(_objects).where(_o.bucket == bindparam("b_bucket"), _o.key == bindparam("b_key"))
 
 
 @dataclass(frozen=True)
@@ -185,25 +113,6 @@ class Listing:
     prefixes: list[str]
     truncated: bool
     resume: tuple[str, str] | None  # (">" or ">=", key): where the next page starts
-
-
-@dataclass(frozen=True)
-class PartInfo:
-    number: int
-    size: int
-    etag: str
-    last_modified: float
-    checksums: dict[str, str]
-    file: Path
-
-
-@dataclass(frozen=True)
-class Upload:
-    upload_id: str
-    bucket: str
-    key: str
-    initiated: float
-    meta: ObjectMeta
 
 
 class Writer:
@@ -270,24 +179,13 @@ class LocalObjectStore:
             (root / sub).mkdir(parents=True, exist_ok=True)
         for leftover in (root / "tmp").iterdir():  # writes a crash interrupted: never visible, now gone
             leftover.unlink(missing_ok=True)
-        self._engine = create_engine(
-            f"sqlite:///{root / 'index.db'}",
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=SQLITE_POOL,
-            max_overflow=SQLITE_POOL,
-        )
-        event.listen(self._engine, "connect", sqlite_pragmas)
-        _meta.create_all(self._engine)
-        with self._tx() as conn:  # an index made before small objects were kept inline
-            columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(objects)")}
-            if "data" not in columns:
-                conn.exec_driver_sql("ALTER TABLE objects ADD COLUMN data BLOB")
+        self._engine = index.open_index(root / "index.db")
 
     def close(self) -> None:
         self._engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         with self._engine.begin() as conn:
             yield conn
 
@@ -296,8 +194,8 @@ class LocalObjectStore:
     def create_bucket(self, name: str) -> None:
         check_bucket(name)
         try:
-            with self._tx() as conn:
-                conn.execute(insert(_buckets).values(name=name, created=self.clock.now()))
+            with self.transaction() as conn:
+                conn.execute(insert(index.buckets).values(name=name, created=self.clock.now()))
         except IntegrityError:
             raise BucketAlreadyOwnedByYou(
                 "Your previous request to create the named bucket succeeded and you already own it.",
@@ -306,28 +204,30 @@ class LocalObjectStore:
         (self.root / "data" / name).mkdir(exist_ok=True)
 
     def buckets(self) -> list[tuple[str, float]]:
-        with self._tx() as conn:
-            return [(r.name, r.created) for r in conn.execute(select(_buckets).order_by(_buckets.c.name))]
+        with self.transaction() as conn:
+            return [(r.name, r.created) for r in conn.execute(select(index.buckets).order_by(index.buckets.c.name))]
 
     def head_bucket(self, name: str) -> None:
-        with self._tx() as conn:
-            self._bucket(conn, name)
+        with self.transaction() as conn:
+            self.require_bucket(conn, name)
 
     def delete_bucket(self, name: str) -> None:
-        with self._tx() as conn:
-            self._bucket(conn, name)
-            if conn.execute(select(_objects.c.key).where(_objects.c.bucket == name).limit(1)).first():
+        with self.transaction() as conn:
+            self.require_bucket(conn, name)
+            if conn.execute(select(index.objects.c.key).where(index.objects.c.bucket == name).limit(1)).first():
                 raise BucketNotEmpty("The bucket you tried to delete is not empty.", BucketName=name)
-            upload_ids = [r.upload_id for r in conn.execute(select(_uploads).where(_uploads.c.bucket == name))]
-            conn.execute(delete(_parts).where(_parts.c.upload_id.in_(upload_ids)))
-            conn.execute(delete(_uploads).where(_uploads.c.bucket == name))
-            conn.execute(delete(_buckets).where(_buckets.c.name == name))
+            upload_ids = [
+                r.upload_id for r in conn.execute(select(index.uploads).where(index.uploads.c.bucket == name))
+            ]
+            conn.execute(delete(index.parts).where(index.parts.c.upload_id.in_(upload_ids)))
+            conn.execute(delete(index.uploads).where(index.uploads.c.bucket == name))
+            conn.execute(delete(index.buckets).where(index.buckets.c.name == name))
         for upload_id in upload_ids:
             shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
         shutil.rmtree(self.root / "data" / name, ignore_errors=True)
 
-    def _bucket(self, conn: Connection, name: str) -> None:
-        if conn.execute(_BUCKET, {"b_bucket": name}).first() is None:
+    def require_bucket(self, conn: Connection, name: str) -> None:
+        if conn.execute(index.BUCKET, {"b_bucket": name}).first() is None:
             raise NoSuchBucket("The specified bucket does not exist", BucketName=name)
 
     # --- objects ----------------------------------------------------------------------------------
@@ -345,9 +245,9 @@ class LocalObjectStore:
         writer.finish()
         inline = writer.inline
         source = None if inline is not None else writer.path
-        return self._publish(source, bucket, key, writer.size, writer.etag, meta, 0, inline)
+        return self.publish(source, bucket, key, writer.size, writer.etag, meta, 0, inline)
 
-    def _publish(
+    def publish(
         self,
         source: Path | None,
         bucket: str,
@@ -366,16 +266,16 @@ class LocalObjectStore:
                 os.replace(source, target)
             now = self.clock.now()
             doc = {**meta.to_json(), "parts": parts}
-            with self._tx() as conn:
-                found = conn.execute(_BUCKET_AND_FILE, {"b_bucket": bucket, "b_key": key}).one()
+            with self.transaction() as conn:
+                found = conn.execute(index.BUCKET_AND_FILE, {"b_bucket": bucket, "b_key": key}).one()
                 if found.bucket is None:
                     raise NoSuchBucket("The specified bucket does not exist", BucketName=bucket)
                 old = found if found.file is not None else None
                 values = dict(size=size, etag=etag, last_modified=now, meta=json.dumps(doc), file=relative, data=inline)
                 if old is None:
-                    conn.execute(_INSERT_OBJECT, {"bucket": bucket, "key": key, **values})
+                    conn.execute(index.INSERT_OBJECT, {"bucket": bucket, "key": key, **values})
                 else:
-                    conn.execute(_UPDATE_OBJECT, {"b_bucket": bucket, "b_key": key, **values})
+                    conn.execute(index.UPDATE_OBJECT, {"b_bucket": bucket, "b_key": key, **values})
         except BaseException:
             for leftover in (source, target):
                 if leftover is not None:
@@ -394,10 +294,10 @@ class LocalObjectStore:
         return relative, target
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        with self._tx() as conn:
-            row = conn.execute(_OBJECT, {"b_bucket": bucket, "b_key": key}).first()
+        with self.transaction() as conn:
+            row = conn.execute(index.OBJECT, {"b_bucket": bucket, "b_key": key}).first()
             if row is None:
-                self._bucket(conn, bucket)
+                self.require_bucket(conn, bucket)
                 raise NoSuchKey("The specified key does not exist.", Key=key)
         return self._info(row)
 
@@ -425,11 +325,13 @@ class LocalObjectStore:
                 writer.finish()
                 relative, target = self._new_data_file(bucket)
                 os.replace(writer.path, target)
-                with self._tx() as conn:  # only the version that was read: an overwrite meanwhile wins
+                with self.transaction() as conn:  # only the version that was read: an overwrite meanwhile wins
                     moved = conn.execute(
-                        update(_objects)
-                        .where(_o.bucket == bucket, _o.key == key, _o.file == "", _o.etag == info.etag)
-                        .where(_o.last_modified == info.last_modified)
+                        update(index.objects)
+                        .where(
+                            index.o.bucket == bucket, index.o.key == key, index.o.file == "", index.o.etag == info.etag
+                        )
+                        .where(index.o.last_modified == info.last_modified)
                         .values(file=relative, data=None)
                     ).rowcount
             except BaseException:
@@ -444,11 +346,11 @@ class LocalObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         """S3 semantics: deleting a key that does not exist succeeds; a missing bucket does not."""
-        with self._tx() as conn:
-            self._bucket(conn, bucket)
-            where = (_objects.c.bucket == bucket, _objects.c.key == key)
-            row = conn.execute(select(_objects.c.file).where(*where)).first()
-            conn.execute(delete(_objects).where(*where))
+        with self.transaction() as conn:
+            self.require_bucket(conn, bucket)
+            where = (index.objects.c.bucket == bucket, index.objects.c.key == key)
+            row = conn.execute(select(index.objects.c.file).where(*where)).first()
+            conn.execute(delete(index.objects).where(*where))
         if row is not None and row.file:
             (self.root / "data" / row.file).unlink(missing_ok=True)
 
@@ -480,16 +382,16 @@ class LocalObjectStore:
         if position < prefix:
             op, position = ">=", prefix
         upper = after_prefix(prefix) if prefix else None
-        with self._tx() as conn:
-            self._bucket(conn, bucket)
+        with self.transaction() as conn:
+            self.require_bucket(conn, bucket)
             while True:
                 if max_keys <= 0:
                     return Listing(objects, prefixes, False, None)
-                query = _LISTED.where(_objects.c.bucket == bucket)
-                query = query.where(_objects.c.key > position if op == ">" else _objects.c.key >= position)
+                query = index.LISTED.where(index.objects.c.bucket == bucket)
+                query = query.where(index.objects.c.key > position if op == ">" else index.objects.c.key >= position)
                 if upper is not None:
-                    query = query.where(_objects.c.key < upper)
-                rows = conn.execute(query.order_by(_objects.c.key).limit(max_keys + 1)).all()
+                    query = query.where(index.objects.c.key < upper)
+                rows = conn.execute(query.order_by(index.objects.c.key).limit(max_keys + 1)).all()
                 regrouped = False
                 for row in rows:
                     if len(objects) + len(prefixes) == max_keys:
@@ -525,148 +427,8 @@ class LocalObjectStore:
             row.data,
         )
 
-    # --- multipart uploads ------------------------------------------------------------------------
 
-    def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> Upload:
-        check_key(key)
-        upload_id = base64.urlsafe_b64encode(secrets.token_bytes(33)).decode()
-        now = self.clock.now()
-        with self._tx() as conn:
-            self._bucket(conn, bucket)
-            conn.execute(
-                insert(_uploads).values(
-                    upload_id=upload_id, bucket=bucket, key=key, initiated=now, meta=json.dumps(meta.to_json())
-                )
-            )
-        (self.root / "uploads" / upload_id).mkdir()
-        return Upload(upload_id, bucket, key, now, meta)
-
-    def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
-        with self._tx() as conn:
-            return self._upload(conn, bucket, key, upload_id)
-
-    def _upload(self, conn: Connection, bucket: str, key: str, upload_id: str) -> Upload:
-        row = conn.execute(select(_uploads).where(_uploads.c.upload_id == upload_id)).first()
-        if row is None or row.bucket != bucket or row.key != key:
-            self._bucket(conn, bucket)
-            raise NoSuchUpload(
-                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
-                "aborted or completed.",
-                UploadId=upload_id,
-            )
-        return _upload_of(row)
-
-    def part_writer(self, bucket: str, key: str, upload_id: str) -> Writer:
-        self.upload(bucket, key, upload_id)
-        return Writer(self.root / "tmp" / uuid.uuid4().hex)
-
-    def commit_part(
-        self, writer: Writer, bucket: str, key: str, upload_id: str, number: int, checksums: dict[str, str]
-    ) -> PartInfo:
-        writer.finish()
-        relative = f"{upload_id}/{number}.{uuid.uuid4().hex}"
-        target = self.root / "uploads" / relative
-        try:
-            os.replace(writer.path, target)
-            now = self.clock.now()
-            with self._tx() as conn:
-                self._upload(conn, bucket, key, upload_id)
-                where = (_parts.c.upload_id == upload_id, _parts.c.number == number)
-                old = conn.execute(select(_parts.c.file).where(*where)).first()
-                conn.execute(delete(_parts).where(*where))
-                conn.execute(
-                    insert(_parts).values(
-                        upload_id=upload_id,
-                        number=number,
-                        size=writer.size,
-                        etag=writer.etag,
-                        last_modified=now,
-                        checksums=json.dumps(checksums),
-                        file=relative,
-                    )
-                )
-        except BaseException:
-            writer.path.unlink(missing_ok=True)
-            target.unlink(missing_ok=True)
-            raise
-        if old is not None:
-            (self.root / "uploads" / old.file).unlink(missing_ok=True)
-        return PartInfo(number, writer.size, writer.etag, now, checksums, target)
-
-    def parts(self, bucket: str, key: str, upload_id: str, after: int = 0, max_parts: int = 1000) -> list[PartInfo]:
-        with self._tx() as conn:
-            self._upload(conn, bucket, key, upload_id)
-            rows = conn.execute(
-                select(_parts)
-                .where(_parts.c.upload_id == upload_id, _parts.c.number > after)
-                .order_by(_parts.c.number)
-                .limit(max_parts + 1)
-            ).all()
-        return [self._part(r) for r in rows]
-
-    def _part(self, row: Any) -> PartInfo:
-        return PartInfo(
-            row.number,
-            row.size,
-            row.etag,
-            row.last_modified,
-            json.loads(row.checksums),
-            self.root / "uploads" / row.file,
-        )
-
-    def uploads(self, bucket: str) -> list[Upload]:
-        with self._tx() as conn:
-            self._bucket(conn, bucket)
-            rows = conn.execute(select(_uploads).where(_uploads.c.bucket == bucket).order_by(_uploads.c.key)).all()
-        return [
-            Upload(r.upload_id, r.bucket, r.key, r.initiated, ObjectMeta.from_json(json.loads(r.meta))) for r in rows
-        ]
-
-    def complete_upload(self, bucket: str, key: str, upload_id: str, chosen: Iterable[tuple[int, str]]) -> ObjectInfo:
-        """Join the chosen parts (number, ETag) into the object, in one new file, then index it."""
-        chosen = list(chosen)
-        with self._tx() as conn:
-            upload = self._upload(conn, bucket, key, upload_id)
-            stored = {
-                r.number: self._part(r) for r in conn.execute(select(_parts).where(_parts.c.upload_id == upload_id))
-            }
-        parts = _check_parts(chosen, stored)
-        self.head_bucket(bucket)
-        joined = self.root / "tmp" / uuid.uuid4().hex
-        try:  # the kernel copies the parts (no hashing: the ETag comes from the parts' MD5s)
-            with open(joined, "xb") as out:
-                for part in parts:
-                    with open(part.file, "rb") as source:
-                        _copy_file(source, out, part.size)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            joined.unlink(missing_ok=True)
-            raise
-        size = sum(p.size for p in parts)
-        etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts), usedforsecurity=False).hexdigest()
-        meta = upload.meta
-        try:
-            with self._tx() as conn:  # the upload may have been aborted or completed meanwhile
-                self._upload(conn, bucket, key, upload_id)
-                conn.execute(delete(_parts).where(_parts.c.upload_id == upload_id))
-                conn.execute(delete(_uploads).where(_uploads.c.upload_id == upload_id))
-        except BaseException:
-            joined.unlink(missing_ok=True)
-            raise
-        info = self._publish(joined, bucket, key, size, f"{etag}-{len(parts)}", meta, len(parts))
-        shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
-        return info
-
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        with self._tx() as conn:
-            self._upload(conn, bucket, key, upload_id)
-            conn.execute(delete(_parts).where(_parts.c.upload_id == upload_id))
-            conn.execute(delete(_uploads).where(_uploads.c.upload_id == upload_id))
-        shutil.rmtree(self.root / "uploads" / upload_id, ignore_errors=True)
-
-
-def _copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
+def copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
     """`size` bytes from source to out, in the kernel where it can (copy_file_range), else through Python."""
     left = size
     try:
@@ -682,37 +444,6 @@ def _copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
         return
     if left:
         raise OSError(f"{source.name} ended {left} bytes early")
-
-
-def _check_parts(chosen: list[tuple[int, str]], stored: dict[int, PartInfo]) -> list[PartInfo]:
-    if not chosen:
-        raise InvalidPart("You must specify at least one part.")
-    numbers = [number for number, _ in chosen]
-    if numbers != sorted(set(numbers)):
-        raise InvalidPartOrder("The list of parts was not in ascending order. Parts must be ordered by part number.")
-    parts = []
-    for number, etag in chosen:
-        part = stored.get(number)
-        if part is None or etag.strip('"') != part.etag:
-            raise InvalidPart(
-                f"One or more of the specified parts could not be found. The part may not have been uploaded, or "
-                f"the specified entity tag may not match the part's entity tag (part {number}).",
-                PartNumber=number,
-            )
-        parts.append(part)
-    for part in parts[:-1]:
-        if part.size < MIN_PART_BYTES:
-            raise EntityTooSmall(
-                f"Your proposed upload is smaller than the minimum allowed size: part {part.number} has "
-                f"{part.size} bytes; every part but the last needs at least {MIN_PART_BYTES}.",
-                ProposedSize=part.size,
-                MinSizeAllowed=MIN_PART_BYTES,
-            )
-    return parts
-
-
-def _upload_of(row: Any) -> Upload:
-    return Upload(row.upload_id, row.bucket, row.key, row.initiated, ObjectMeta.from_json(json.loads(row.meta)))
 
 
 def _after(common: str) -> tuple[str, str] | None:
