@@ -49,6 +49,12 @@ class UnknownOperation(HomeportError):
     sender_fault = True
 
 
+class UnknownPath(UnknownOperation):
+    """A request that no face of the server routes (no X-Amz-Target, no runtime or S3 path): 404."""
+
+    status = 404
+
+
 class InternalFailure(HomeportError):
     code = "InternalFailure"
     status = 500
@@ -79,12 +85,6 @@ class ModelError(HomeportError):
             OriginalMessage=original_message,
             LogStreamArn=log_stream,
         )
-
-
-class ModelNotReady(HomeportError):
-    code = "ModelNotReadyException"
-    status = 429
-    sender_fault = True
 
 
 class ServiceUnavailable(HomeportError):

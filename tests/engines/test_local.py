@@ -33,12 +33,14 @@ def ping(socket_path: Path) -> bool:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(str(socket_path))
 
+    conn = Conn("instance", timeout=2)
     try:
-        conn = Conn("instance", timeout=2)
         conn.request("GET", "/ping")
         return conn.getresponse().status == 200
     except (OSError, urllib.error.URLError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
 def spec(tmp_path: Path, model_dir: Path, name: str, env: dict[str, str] | None = None) -> InstanceSpec:

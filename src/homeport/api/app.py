@@ -26,7 +26,7 @@ from homeport.api.s3 import refuse as s3_refuse
 from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, ServiceApi
 from homeport.api.sigv4 import AuthFailure
 from homeport.api.wire_errors import json_error
-from homeport.errors import UnknownOperation
+from homeport.errors import UnknownPath
 
 Lifespan = Callable[[], Awaitable[None]]
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -115,10 +115,10 @@ class App:
             if api is not None:
                 await api(body, send, operation, scope["headers"], wire)
                 return
-        unknown = UnknownOperation(f"homeport has no operation at {scope['method']} {scope['path']}.")
+        unknown = UnknownPath(f"homeport has no operation at {scope['method']} {scope['path']}.")
         await respond(
             send,
-            404,
+            unknown.status,
             json.dumps({"__type": unknown.code, "message": unknown.message}).encode(),
             [(b"content-type", b"application/json"), (b"x-amzn-errortype", unknown.code.encode())],
         )

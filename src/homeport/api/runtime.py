@@ -22,7 +22,7 @@ from homeport.errors import (
 from homeport.services.async_invocations import AsyncInvocationService
 from homeport.settings import Settings
 
-log = logging.getLogger("homeport.runtime_api")
+log = logging.getLogger(__name__)
 
 MAX_BODY = 6 * 1024 * 1024  # 6 MB, as SageMaker's BodyBlob
 JSON = b"application/json"

@@ -53,7 +53,7 @@ from homeport.objects.local import LocalObjectStore, ObjectMeta, Writer
 from homeport.objects.multipart import MAX_PARTS, MultipartUploads
 from homeport.objects.names import check_bucket
 
-log = logging.getLogger("homeport.s3")
+log = logging.getLogger(__name__)
 
 MAX_PUT_BYTES = 5 * 1024**3  # S3's limit for one PutObject or UploadPart
 _READ_CHUNK = 1024 * 1024

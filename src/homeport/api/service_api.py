@@ -15,7 +15,7 @@ from homeport.api import query, rpcv2, shapes
 from homeport.api.asgi import Send, respond
 from homeport.errors import HomeportError, InternalFailure, UnknownOperation, ValidationError
 
-log = logging.getLogger("homeport.api")
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 JSON, CBOR, QUERY = "JSON", "CBOR", "query"  # the wire formats a request may come in

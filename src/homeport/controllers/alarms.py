@@ -14,7 +14,7 @@ from homeport.services.context import Context
 from homeport.services.metrics import MetricService, Series
 from homeport.store import alarms
 
-log = logging.getLogger("homeport.alarms")
+log = logging.getLogger(__name__)
 
 
 def rule(doc: dict[str, Any]) -> Rule:

@@ -40,7 +40,7 @@ from homeport.store import async_queue as queue
 from homeport.store.async_queue import AsyncRequest, RequestState
 from homeport.store.lane import Lane
 
-log = logging.getLogger("homeport.async")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TICK_S = 0.5

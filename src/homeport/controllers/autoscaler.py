@@ -35,7 +35,7 @@ from homeport.services.scaling import DEFAULT_COOLDOWN, DIMENSION, NAMESPACE, Sc
 from homeport.store import Kind, alarms
 from homeport.store.scaling import Item, find, get, prune_activities, put
 
-log = logging.getLogger("homeport.autoscaler")
+log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 60.0
 ACTIVITIES_KEPT_S = 6 * 7 * 86400  # AWS keeps six weeks of scaling activities

@@ -20,7 +20,7 @@ from homeport.controllers.endpoint_plan import (
 )
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
-from homeport.core.states import TAKING_REQUESTS, EndpointStatus
+from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, spread
@@ -28,7 +28,7 @@ from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
 from homeport.store import Kind
 
-log = logging.getLogger("homeport.controller")
+log = logging.getLogger(__name__)
 
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
@@ -58,7 +58,7 @@ class EndpointController:
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
                 if doc["EndpointStatus"] == EndpointStatus.IN_SERVICE.value:
-                    doc["EndpointStatus"] = EndpointStatus.SYSTEM_UPDATING.value
+                    move(doc, "EndpointStatus", EndpointStatus.SYSTEM_UPDATING)
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
 
     async def run_forever(self) -> None:
@@ -257,16 +257,16 @@ def _promote(doc: dict[str, Any]) -> None:
     doc.pop("AsyncInferenceConfig", None)
     if "async" in doc["_target"]:
         doc["AsyncInferenceConfig"] = doc["_target"]["async"]
-    doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+    move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc.pop("FailureReason", None)
 
 
 def _fail(doc: dict[str, Any], reason: str) -> None:
-    doc["EndpointStatus"] = EndpointStatus.FAILED.value
+    move(doc, "EndpointStatus", EndpointStatus.FAILED)
     doc["FailureReason"] = reason[:1024]
 
 
 def _abort(doc: dict[str, Any], reason: str) -> None:
     doc["_target"] = doc["_serving"]
-    doc["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+    move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc["FailureReason"] = reason[:1024]

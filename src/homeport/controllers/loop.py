@@ -8,7 +8,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger("homeport.controller")
+log = logging.getLogger(__name__)
 
 
 class Loop:

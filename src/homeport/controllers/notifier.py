@@ -22,7 +22,7 @@ from homeport.services.context import Context
 from homeport.store import notifications
 from homeport.store.notifications import Notification
 
-log = logging.getLogger("homeport.notifier")
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10  # about 8.5 minutes of trying
 MAX_DELAY_S = 300.0

@@ -27,7 +27,7 @@ from homeport.batch.dataprocessing import DataProcessing, RecordError
 from homeport.batch.plan import Limits, PlanError, inputs, plan_files, resolve_limits
 from homeport.batch.records import FramingError, MiniBatch, SplitType, line_range, mini_batches, split_lines
 from homeport.controllers.provisioning import log_tail, ping, provision
-from homeport.core.states import TransformJobStatus
+from homeport.core.states import TransformJobStatus, move
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.engines.base import Engine
@@ -37,7 +37,7 @@ from homeport.store import Kind
 from homeport.store import transform_progress as progress
 from homeport.store.transform_progress import FilePlan, FileState
 
-log = logging.getLogger("homeport.transform")
+log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 30.0
 STARTUP_POLL_S = 0.01
@@ -508,22 +508,24 @@ class TransformJobRun:
         records = sum(sum(f.done.values()) for f in self.files)
         log.info("transform job %s: %.0f%% of the input, %d records", self.name, 100 * done / total, records)
 
-    def _update(self, **changes: Any) -> None:
+    def _update(self, status: TransformJobStatus | None = None, **changes: Any) -> None:
         store = self.ctx.store
         with store.transaction() as conn:
             doc = store.get(conn, Kind.TRANSFORM_JOB, self.name)
             if doc is None:
                 return
+            if status is not None:
+                move(doc, "TransformJobStatus", status)
             doc.update(changes)
             doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.TRANSFORM_JOB, self.name, doc, status=doc["TransformJobStatus"])
             self.doc = doc
 
     def _end(self, status: TransformJobStatus, reason: str | None) -> None:
-        changes: dict[str, Any] = {"TransformJobStatus": status.value, "TransformEndTime": self.ctx.clock.now()}
+        changes: dict[str, Any] = {"TransformEndTime": self.ctx.clock.now()}
         if reason:
             changes["FailureReason"] = reason[:1024]
-        self._update(**changes)
+        self._update(status, **changes)
         log.info("transform job %s: %s%s", self.name, status.value, f" ({reason})" if reason else "")
 
     def _clean(self) -> None:

@@ -14,7 +14,7 @@ from homeport.engines.base import Engine
 from homeport.services.context import Context
 from homeport.store import Kind
 
-log = logging.getLogger("homeport.transform")
+log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 

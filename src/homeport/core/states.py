@@ -1,8 +1,14 @@
-"""Lifecycle states, spelled as SageMaker spells them, with the allowed transitions beside them."""
+"""Lifecycle states, spelled as SageMaker spells them, with the allowed transitions beside them.
+
+Every status change goes through `move()`, which consults the status's table: a move the table does not allow
+is a bug in homeport (never the user's doing) and raises `IllegalTransition`, which the tests catch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from enum import StrEnum
+from typing import Any, TypeVar
 
 
 class EndpointStatus(StrEnum):
@@ -41,10 +47,6 @@ TAKING_REQUESTS = frozenset({S.IN_SERVICE, S.UPDATING, S.SYSTEM_UPDATING})
 UPDATABLE = frozenset({S.IN_SERVICE})
 
 
-def can_move(current: EndpointStatus, new: EndpointStatus) -> bool:
-    return current == new or new in ENDPOINT_TRANSITIONS[current]
-
-
 class TransformJobStatus(StrEnum):
     IN_PROGRESS = "InProgress"
     COMPLETED = "Completed"
@@ -57,7 +59,8 @@ J = TransformJobStatus
 
 TRANSFORM_JOB_TRANSITIONS: dict[TransformJobStatus, frozenset[TransformJobStatus]] = {
     J.IN_PROGRESS: frozenset({J.COMPLETED, J.FAILED, J.STOPPING}),
-    J.STOPPING: frozenset({J.STOPPED}),
+    # A job that completes or fails before the stop reaches it ends as it ended.
+    J.STOPPING: frozenset({J.STOPPED, J.COMPLETED, J.FAILED}),
     J.COMPLETED: frozenset(),
     J.FAILED: frozenset(),
     J.STOPPED: frozenset(),
@@ -72,3 +75,29 @@ class AlarmState(StrEnum):
     OK = "OK"
     ALARM = "ALARM"
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+
+Status = TypeVar("Status", EndpointStatus, TransformJobStatus)
+
+_TABLES: dict[type[StrEnum], Mapping[Any, frozenset[Any]]] = {
+    EndpointStatus: ENDPOINT_TRANSITIONS,
+    TransformJobStatus: TRANSFORM_JOB_TRANSITIONS,
+}
+
+
+class IllegalTransition(Exception):
+    """A status change that its transition table does not allow."""
+
+
+def can_move(current: Status, new: Status) -> bool:
+    return current == new or new in _TABLES[type(new)][current]
+
+
+def move(doc: MutableMapping[str, Any], key: str, new: Status) -> None:
+    """Set `doc[key]` (a resource's status field) to `new`, if its table allows the move from the current one."""
+    current = type(new)(doc[key])
+    if not can_move(current, new):
+        raise IllegalTransition(
+            f"{doc.get(key.replace('Status', 'Name'), '?')}: {key} cannot move from {current} to {new}"
+        )
+    doc[key] = new.value

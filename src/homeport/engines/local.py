@@ -23,7 +23,7 @@ from typing import Any
 
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec
 
-log = logging.getLogger("homeport.engine")
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 SPAWN_TIMEOUT_S = 10.0
@@ -119,6 +119,9 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(5)  # it reads the pipe to its end, then the pipe can be closed
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 class ForkedProcess:

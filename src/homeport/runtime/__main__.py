@@ -20,7 +20,7 @@ from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError, first_line
 from homeport.runtime.images import Runtime
 
-log = logging.getLogger("homeport.runtime")
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

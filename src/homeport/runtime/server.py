@@ -29,7 +29,7 @@ Send = Callable[[Message], Awaitable[None]]
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
 _CUSTOM_ATTRIBUTES = CUSTOM_ATTRIBUTES.encode()
 
-log = logging.getLogger("homeport.runtime")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)

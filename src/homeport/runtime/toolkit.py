@@ -64,7 +64,7 @@ DEFAULT_PROGRAM = "inference"
 _UTF8_TYPES = (JSON, CSV)  # bodies the toolkit hands to input_fn as str
 _CHAIN = ("input_fn", "predict_fn", "output_fn")
 
-log = logging.getLogger("homeport.runtime")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -59,7 +59,7 @@ _BLOCK_BYTES = 16 << 20
 _INLINE_BYTES = 8192  # ~100 ten-feature rows: parse + predict on the loop costs well under a millisecond
 _BATCH_ROWS = 2048  # per model call: keeps one flush (which holds the loop) around a millisecond
 
-log = logging.getLogger("homeport.runtime")
+log = logging.getLogger(__name__)
 
 
 def import_xgboost(lean: bool = False) -> Any:

@@ -53,7 +53,7 @@ from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
 
-log = logging.getLogger("homeport")
+log = logging.getLogger(__name__)
 
 
 @dataclass

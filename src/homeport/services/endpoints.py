@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from homeport.core.arns import arn
-from homeport.core.states import UPDATABLE, EndpointStatus
+from homeport.core.states import UPDATABLE, EndpointStatus, move
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.runtime import images
 from homeport.services import listing
@@ -110,7 +110,7 @@ class EndpointService:
         store = self.ctx.store
         with store.transaction() as conn:
             doc = self.get(conn, name)
-            doc["EndpointStatus"] = EndpointStatus.DELETING.value
+            move(doc, "EndpointStatus", EndpointStatus.DELETING)
             doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
         self.ctx.wake()
@@ -211,7 +211,7 @@ class EndpointService:
             notifications.add(conn, name, topic, messages.test_notification(), self.ctx.clock.now())
 
     def _mark_updating(self, conn: Any, doc: dict[str, Any]) -> None:
-        doc["EndpointStatus"] = EndpointStatus.UPDATING.value
+        move(doc, "EndpointStatus", EndpointStatus.UPDATING)
         doc["LastModifiedTime"] = self.ctx.clock.now()
         doc.pop("FailureReason", None)
         self.ctx.store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])

@@ -10,7 +10,7 @@ from typing import Any
 
 from homeport.batch.dataprocessing import DataProcessing, DataProcessingError
 from homeport.core.arns import arn
-from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus
+from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus, move
 from homeport.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
 from homeport.runtime import images
 from homeport.services import listing
@@ -115,7 +115,7 @@ class TransformJobService:
                     "InProgress can be stopped."
                 )
             if status is TransformJobStatus.IN_PROGRESS:
-                doc["TransformJobStatus"] = TransformJobStatus.STOPPING.value
+                move(doc, "TransformJobStatus", TransformJobStatus.STOPPING)
                 doc["LastModifiedTime"] = self.ctx.clock.now()
                 store.replace(conn, Kind.TRANSFORM_JOB, name, doc, status=doc["TransformJobStatus"])
         self.ctx.wake()

@@ -1,4 +1,5 @@
-"""The metadata store: SQLite by default, any SQLAlchemy URL (PostgreSQL) when given.
+"""The metadata store: SQLite in the data directory. `Store` takes an SQLAlchemy engine URL, but no setting
+reaches it yet: the server always opens `DATA_DIR/homeport.db` (PostgreSQL wiring is issue 24).
 
 Each resource is kept as the document SageMaker's Describe call returns, beside the columns that lists
 filter and sort on. One write is one transaction, so a refused request leaves nothing behind.
