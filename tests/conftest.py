@@ -21,6 +21,19 @@ _names = itertools.count(1)
 KEYS = {"HOMEPORT_ACCESS_KEY_ID": "homeport", "HOMEPORT_SECRET_ACCESS_KEY": "homeport-secret"}
 
 
+# Tests outside tests/integration/ that start real processes (model servers, the zygote) all the same.
+PROCESS_TESTS = {"engines/test_local.py", "runtime/test_process.py"}
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not integration"` is the fast tier: everything in one process, no server, no instance."""
+    for item in items:
+        relative = item.path.relative_to(TESTS)
+        if relative.parts[0] == "integration" or relative.as_posix() in PROCESS_TESTS:
+            item.add_marker(pytest.mark.integration)
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
