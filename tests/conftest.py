@@ -42,7 +42,9 @@ def boto_client(service: str, url: str, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    from tests.inprocess import SERVERS, ASGISession
+
+    client = boto3.client(
         service,
         endpoint_url=url,
         region_name="us-east-1",
@@ -50,6 +52,9 @@ def boto_client(service: str, url: str, **config: Any) -> Any:
         aws_secret_access_key="homeport-secret",
         config=Config(retries={"max_attempts": 1}, read_timeout=90, **config),
     )
+    if url in SERVERS:  # a server in this process (tests/inprocess.py): no socket
+        client._endpoint.http_session = ASGISession(SERVERS[url].http)
+    return client
 
 
 def synthetic_regression(rows: int = 300, features: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,10 +20,9 @@ from typing import Any
 
 import pytest
 from botocore import xform_name
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, XGBOOST_IMAGE, deploy, unique, wait_in_service
+from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, deploy, unique, wait_in_service
 
 ACCOUNT_REGION = "arn:aws:sagemaker:us-east-1:000000000000"
 PV = "productionVariants.1.member."
@@ -170,16 +169,7 @@ def all_pages(call: Callable[..., dict[str, Any]], key: str, **params: Any) -> l
 @pytest.fixture(scope="module")
 def raw(server: Any) -> Any:
     """A client that sends what it is given: botocore's own parameter checks are off, so the server judges."""
-    import boto3
-
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="homeport",
-        aws_secret_access_key="homeport-secret",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}, read_timeout=90),
-    )
+    return boto_client("sagemaker", server.url, parameter_validation=False)
 
 
 @pytest.fixture(scope="module")

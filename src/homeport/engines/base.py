@@ -1,4 +1,5 @@
-"""Where instances run. The `local` engine runs them as subprocesses; a Ray engine places them on a cluster."""
+"""Where instances run. The `local` engine runs them as processes on this machine, `inprocess` as threads of the
+server (for tests); a Ray engine will place them on a cluster."""
 
 from __future__ import annotations
 
@@ -44,3 +45,6 @@ class Engine(Protocol):
 
     def kill_all(self) -> None:
         """Stop every instance at once (server shutdown after the graceful stop timed out)."""
+
+    def close(self) -> None:
+        """Release what the engine holds (its template process, its threads); the server is stopping."""

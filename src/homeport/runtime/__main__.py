@@ -15,6 +15,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError, first_line
@@ -51,34 +52,51 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=env.log_level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     run_as_batch()
     pool = ThreadPoolExecutor(env.workers, thread_name_prefix="homeport-worker")
-    model_dir = args.model_dir.resolve()
     try:
-        from homeport.runtime.loader import load_handler
-
-        handler = load_handler(Runtime(args.runtime), model_dir, env, pool)
+        app = container_app(Runtime(args.runtime), args.model_dir.resolve(), env, pool)
     except ModelLoadError as exc:
         print(f"homeport.runtime: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        print(
-            f"homeport.runtime: cannot load the model in {model_dir}: {type(exc).__name__}: {first_line(exc)}",
-            file=sys.stderr,
-        )
-        return 1
-
+    where = {"uds": args.uds} if args.uds else {"host": args.host, "port": args.port}
+    config = server_config(app, env, **where)
+    log.info("serving %s runtime on %s", args.runtime, args.uds or f"{args.host}:{args.port}")
     import uvicorn
 
-    from homeport.runtime.server import ContainerApp
-    from homeport.runtime.transport import HttpProtocol
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return 0
 
-    app = ContainerApp(
+
+def container_app(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, pool: ThreadPoolExecutor) -> Any:
+    """The model loaded and its container-contract app, or ModelLoadError with the one line that says why."""
+    from homeport.runtime.loader import load_handler
+    from homeport.runtime.server import ContainerApp
+
+    try:
+        handler = load_handler(runtime, model_dir, env, pool)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the model in {model_dir}: {type(exc).__name__}: {first_line(exc)}") from exc
+    return ContainerApp(
         handler,
         max_payload_bytes=env.max_payload_bytes,
         workers=env.workers,
         max_payload_mb=env.max_payload_mb,
     )
-    where = {"uds": args.uds} if args.uds else {"host": args.host, "port": args.port}
-    config = uvicorn.Config(
+
+
+def server_config(app: Any, env: ContainerEnvironment, **where: Any) -> Any:
+    """uvicorn's settings for an instance's server (`where`: `uds=PATH`, or `host=` and `port=`)."""
+    import uvicorn
+
+    from homeport.runtime.transport import HttpProtocol
+
+    return uvicorn.Config(
         app,
         **where,
         http=HttpProtocol,
@@ -91,14 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         date_header=False,
         timeout_keep_alive=75,  # outlive the data plane's idle pooled connections
     )
-    log.info("serving %s runtime on %s", args.runtime, args.uds or f"{args.host}:{args.port}")
-    try:
-        uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return 0
 
 
 def run_as_batch() -> None:

@@ -34,6 +34,7 @@ from homeport.controllers.transform_runner import TransformRunner
 from homeport.core.clock import Clock, SystemClock
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
+from homeport.engines.base import Engine
 from homeport.engines.local import LocalEngine
 from homeport.errors import RuntimeValidationError
 from homeport.objects.local import LocalObjectStore
@@ -128,7 +129,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class Server:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> None:
         period = settings.metric_period_seconds
         if not valid_period(period):
             sys.exit(
@@ -144,7 +145,7 @@ class Server:
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
-        self.engine = engine = LocalEngine(prefork=settings.prefork)
+        self.engine = engine = engine or LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
         self.services = build_services(self.ctx)
