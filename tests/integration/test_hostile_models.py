@@ -20,7 +20,7 @@ from botocore.exceptions import WaiterError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, boto_client, deploy, wait_in_service
-from tests.test_hostile_archives import Members, bomb, link, regular, snapshot, targz
+from tests.objects.test_hostile_archives import Members, bomb, link, regular, snapshot, targz
 
 LIMIT = 1 << 20
 # The server unpacks into <data>/cache/models/.unpack-*/model; five `..` from there is `Hostile.root`.

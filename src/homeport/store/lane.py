@@ -78,18 +78,23 @@ class Lane:
                     self._ready.wait()
                 batch = list(self._jobs)
                 self._jobs.clear()
-            shared: dict[int, tuple[Transactional, list[_Job]]] = {}
-            for job in batch:
-                if job.store is None:
-                    _call(job)
-                else:
-                    shared.setdefault(id(job.store), (job.store, []))[1].append(job)
-            for store, jobs in shared.values():
-                _group_commit(store, jobs)
-            for loop in {job.loop for job in batch}:
-                mine = [job for job in batch if job.loop is loop]
-                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
-                    loop.call_soon_threadsafe(_settle, mine)
+            _run(batch)
+            del batch  # an idle lane holds nothing of its last batch (its callers, their loop)
+
+
+def _run(batch: list[_Job]) -> None:
+    shared: dict[int, tuple[Transactional, list[_Job]]] = {}
+    for job in batch:
+        if job.store is None:
+            _call(job)
+        else:
+            shared.setdefault(id(job.store), (job.store, []))[1].append(job)
+    for store, jobs in shared.values():
+        _group_commit(store, jobs)
+    for loop in {job.loop for job in batch}:
+        mine = [job for job in batch if job.loop is loop]
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, mine)
 
 
 def _call(job: _Job) -> None:
