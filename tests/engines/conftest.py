@@ -51,3 +51,12 @@ def model_dir(tmp_path: Path, xgb_model: dict[str, Any]) -> Path:
     with tarfile.open(xgb_model["path"]) as tar:
         tar.extractall(target, filter="data")
     return target
+
+
+@pytest.fixture
+def broken_model_dir(tmp_path: Path) -> Path:
+    """An XGBoost model directory whose model file is not a model."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "xgboost-model").write_bytes(b"not a model")
+    return broken

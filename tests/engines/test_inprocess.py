@@ -34,11 +34,10 @@ def test_an_instance_serves_the_contract_and_stops_cleanly(
     assert not ping(one.socket_path)
 
 
-def test_a_model_that_cannot_load_exits_with_its_reason(tmp_path: Path, engine: InProcessEngine) -> None:
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "xgboost-model").write_bytes(b"not a model")
-    one = spec(tmp_path, broken, "one")
+def test_a_model_that_cannot_load_exits_with_its_reason(
+    tmp_path: Path, broken_model_dir: Path, engine: InProcessEngine
+) -> None:
+    one = spec(tmp_path, broken_model_dir, "one")
     handle = engine.start(one)
     until(lambda: engine.exit_code(handle) is not None)
     assert engine.exit_code(handle) == 1

@@ -61,11 +61,10 @@ def test_a_killed_instance_reports_the_signal(tmp_path: Path, model_dir: Path, e
     assert engine.exit_code(handle) == -signal.SIGKILL
 
 
-def test_a_model_that_cannot_load_exits_with_its_reason(tmp_path: Path, engine: LocalEngine) -> None:
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "xgboost-model").write_bytes(b"not a model")
-    one = spec(tmp_path, broken, "one")
+def test_a_model_that_cannot_load_exits_with_its_reason(
+    tmp_path: Path, broken_model_dir: Path, engine: LocalEngine
+) -> None:
+    one = spec(tmp_path, broken_model_dir, "one")
     handle = engine.start(one)
     until(lambda: engine.exit_code(handle) is not None)
     assert engine.exit_code(handle) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from homeport.api import query, rpcv2
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.api.auth import (
+from homeport.api.auth.authenticator import (
     CONTROL,
     HEALTH,
     METRICS,
@@ -20,12 +20,12 @@ from homeport.api.auth import (
     read_hashed,
     signing_service,
 )
+from homeport.api.auth.refusals import json_error
+from homeport.api.auth.sigv4 import AuthFailure
 from homeport.api.runtime import MAX_BODY, RuntimeApi
-from homeport.api.s3 import ExternalS3Notice, S3Api
-from homeport.api.s3 import refuse as s3_refuse
+from homeport.api.s3.handlers import ExternalS3Notice, S3Api
+from homeport.api.s3.handlers import refuse as s3_refuse
 from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, ServiceApi
-from homeport.api.sigv4 import AuthFailure
-from homeport.api.wire_errors import json_error
 from homeport.errors import UnknownPath
 
 Lifespan = Callable[[], Awaitable[None]]

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WireError:
+    """An AWS error as one face sends it; `fields` are the extra elements of S3's <Error> document."""
+
+    code: str
+    status: int
+    message: str
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 class BodyTooLarge(Exception):

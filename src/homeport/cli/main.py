@@ -34,7 +34,7 @@ def _credentials(settings: Settings) -> tuple[str | None, str | None]:
     botocore's own chain (AWS_ACCESS_KEY_ID, profiles)."""
     if settings.access_key_id:
         return settings.access_key_id, settings.secret_access_key
-    from homeport.api.keys import KeyFileError, read_keys_file
+    from homeport.api.auth.keys import KeyFileError, read_keys_file
 
     generated = settings.data_dir / "credentials"
     try:

@@ -16,11 +16,11 @@ from typing import Any
 import uvicorn
 
 from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
-from homeport.api.auth import Authenticator
-from homeport.api.keys import AccessKey, KeyFileError, KeyRing, key_ring
+from homeport.api.auth.authenticator import Authenticator
+from homeport.api.auth.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
-from homeport.api.s3 import ExternalS3Notice, S3Api
+from homeport.api.s3.handlers import ExternalS3Notice, S3Api
 from homeport.api.service_api import ServiceApi
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker

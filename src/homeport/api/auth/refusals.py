@@ -4,21 +4,10 @@ fields) for a SigV4 failure, in the JSON protocols' words or S3's."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from homeport.api.sigv4 import AMZ_DATE, MAX_SKEW, AuthFailure, Reason
-
-
-@dataclass(frozen=True)
-class WireError:
-    """An AWS error as one face sends it; `fields` are the extra elements of S3's <Error> document."""
-
-    code: str
-    status: int
-    message: str
-    fields: tuple[tuple[str, str], ...] = ()
-
+from homeport.api.asgi import WireError
+from homeport.api.auth.sigv4 import AMZ_DATE, MAX_SKEW, AuthFailure, Reason
 
 _SIGNATURE_MISMATCH_JSON = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "

@@ -11,9 +11,9 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
 from homeport.api.asgi import Receive, Scope
-from homeport.api.chunked import stored_content_encoding
-from homeport.api.s3xml import http_date
-from homeport.api.sigv4 import Verified
+from homeport.api.auth.sigv4 import Verified
+from homeport.api.s3.chunked import stored_content_encoding
+from homeport.api.s3.xmldoc import http_date
 from homeport.errors import (
     InvalidArgument,
     InvalidRange,

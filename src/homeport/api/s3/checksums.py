@@ -18,8 +18,8 @@ from typing import Protocol
 
 import google_crc32c
 
-from homeport.api.sigv4 import PayloadMode, Verified
-from homeport.api.wire_errors import WireError
+from homeport.api.asgi import WireError
+from homeport.api.auth.sigv4 import PayloadMode, Verified
 
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 

@@ -4,7 +4,7 @@ A request carries its claim in the `Authorization` header or in `X-Amz-*` query 
 the key id, the credential scope (date, region, service), the signed headers, the time and the signature. This
 module reads that claim (`claim_from_header`, `claim_from_query`) and defines what the rest of the API layer
 passes around: `RawRequest`, `Verified`, `PayloadMode`, `AuthFailure` and its `Reason`. `signature.verify()`
-checks a claim; `wire_errors` turns a failure into the error each face answers with.
+checks a claim; `refusals` turns a failure into the error each face answers with.
 
 Secrets, signing keys and the signatures the server computes never enter a message, a detail or a repr.
 """
@@ -66,7 +66,7 @@ class PayloadMode(StrEnum):
 
 
 class Reason(StrEnum):
-    """Why a request was refused; `wire_errors` maps each to the error of each face."""
+    """Why a request was refused; `refusals` maps each to the error of each face."""
 
     MISSING = "missing"  # no Authorization header and no X-Amz-* query authentication
     UNSUPPORTED = "unsupported"  # another scheme or algorithm (SigV2, SigV4a, Bearer …)

@@ -15,10 +15,11 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from homeport.api import sigv4, wire_errors
-from homeport.api.signature import verify
-from homeport.api.sigv4 import AuthFailure, PayloadMode, RawRequest, Reason, Verified
-from homeport.api.wire_errors import json_error, s3_error
+from homeport.api.asgi import WireError
+from homeport.api.auth import sigv4
+from homeport.api.auth.refusals import json_error, s3_error
+from homeport.api.auth.signature import verify
+from homeport.api.auth.sigv4 import AuthFailure, PayloadMode, RawRequest, Reason, Verified
 
 AK = "HPTESTACCESSKEY00001"
 SK = "zz9SeCrEt/+plural/z-alpha0123456789ABCDE"  # 40 characters, unique enough to grep for
@@ -396,9 +397,7 @@ def presigned(s3: Any) -> RawRequest:
 def test_missing(signed_put: RawRequest) -> None:
     bare = with_headers(signed_put, authorization=None)
     failure = refused(bare, Reason.MISSING)
-    assert json_error(failure) == wire_errors.WireError(
-        "MissingAuthenticationTokenException", 403, "Missing Authentication Token"
-    )
+    assert json_error(failure) == WireError("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
     wire = s3_error(failure)
     assert (wire.code, wire.status) == ("AccessDenied", 403)
     assert wire.message.startswith("Access Denied")
@@ -437,7 +436,7 @@ def test_incomplete_header(signed_put: RawRequest) -> None:
     without = authorization.split(", Signature=")[0]
     failure = refused(with_headers(signed_put, authorization=without), Reason.INCOMPLETE)
     assert failure.details["missing"] == "Signature"
-    assert json_error(failure) == wire_errors.WireError(
+    assert json_error(failure) == WireError(
         "IncompleteSignatureException", 400, "Authorization header requires 'Signature' parameter."
     )
     wire = s3_error(failure)
@@ -497,7 +496,7 @@ def test_host_must_be_signed(signed_put: RawRequest, presigned: RawRequest) -> N
 )
 def test_bad_expiry(presigned: RawRequest, expires: str, message: str) -> None:
     failure = refused(with_query(presigned, **{"X-Amz-Expires": expires}), Reason.MALFORMED)
-    assert s3_error(failure) == wire_errors.WireError("AuthorizationQueryParametersError", 400, message)
+    assert s3_error(failure) == WireError("AuthorizationQueryParametersError", 400, message)
 
 
 def test_a_week_is_the_longest_expiry(s3: Any) -> None:
@@ -509,12 +508,12 @@ def test_a_week_is_the_longest_expiry(s3: Any) -> None:
 
 def test_bad_dates(signed_put: RawRequest, signed_json: tuple[RawRequest, bytes], presigned: RawRequest) -> None:
     failure = refused(with_headers(signed_put, x_amz_date=None), Reason.BAD_DATE, now=datetime.now(UTC))
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header"
     )
     request, body = signed_json
     failure = refused(with_headers(request, x_amz_date=None), Reason.BAD_DATE, now=datetime.now(UTC), body=body)
-    assert json_error(failure) == wire_errors.WireError(
+    assert json_error(failure) == WireError(
         "IncompleteSignatureException",
         400,
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
@@ -529,7 +528,7 @@ def test_credential_date_must_be_the_request_date(signed_put: RawRequest, presig
     when = signed_at(signed_put) + timedelta(days=1)
     stamp = when.strftime("%Y%m%dT%H%M%SZ")
     failure = refused(with_headers(signed_put, x_amz_date=stamp), Reason.WRONG_DATE, now=when)
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "AuthorizationHeaderMalformed",
         400,
         "The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date.",
@@ -546,7 +545,7 @@ def test_region_and_service_when_the_server_names_them(signed_json: tuple[RawReq
     request, body = signed_json
     check(request, body=body, region="us-east-1", services={"sagemaker"})
     failure = refused(request, Reason.WRONG_REGION, body=body, region="eu-west-1")
-    assert json_error(failure) == wire_errors.WireError(
+    assert json_error(failure) == WireError(
         "InvalidSignatureException", 400, "Credential should be scoped to a valid region: 'eu-west-1'. "
     )
     assert s3_error(failure).fields == (("Region", "eu-west-1"),)
@@ -561,10 +560,10 @@ def test_unknown_key(signed_put: RawRequest) -> None:
         verify(signed_put, {}.get, signed_at(signed_put))
     failure = caught.value
     assert failure.reason is Reason.UNKNOWN_KEY
-    assert json_error(failure) == wire_errors.WireError(
+    assert json_error(failure) == WireError(
         "UnrecognizedClientException", 403, "The security token included in the request is invalid."
     )
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "InvalidAccessKeyId",
         403,
         "The AWS Access Key Id you provided does not exist in our records.",
@@ -608,7 +607,7 @@ def test_skew(signed_put: RawRequest, offset: timedelta) -> None:
     else:
         bound = (now + timedelta(minutes=15)).strftime("%Y%m%dT%H%M%SZ")
         assert wire.message == f"Signature not yet current: {stamp} is still later than {bound} ({server} + 15 min.)"
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "RequestTimeTooSkewed",
         403,
         "The difference between the request time and the current time is too large.",
@@ -625,7 +624,7 @@ def test_presigned_url_expiry(presigned: RawRequest) -> None:
     check(presigned, now=signed + timedelta(seconds=600))
     now = signed + timedelta(seconds=601)
     failure = refused(presigned, Reason.EXPIRED, now=now)
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "AccessDenied",
         403,
         "Request has expired",
@@ -650,7 +649,7 @@ def test_unsigned_amz_headers_on_s3(signed_put: RawRequest) -> None:
 
 def test_s3_needs_x_amz_content_sha256(signed_put: RawRequest) -> None:
     failure = refused(with_headers(signed_put, x_amz_content_sha256=None), Reason.MISSING_CONTENT_SHA256)
-    assert s3_error(failure) == wire_errors.WireError(
+    assert s3_error(failure) == WireError(
         "InvalidRequest", 400, "Missing required header for this request: x-amz-content-sha256"
     )
     failure = refused(with_headers(signed_put, x_amz_content_sha256="not-a-hash"), Reason.BAD_CONTENT_SHA256)

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from homeport.api import keys
-from homeport.api.keys import AccessKey, KeyFileError, KeyRing, generated_key, key_ring, new_key, read_keys_file
+from homeport.api.auth import keys
+from homeport.api.auth.keys import AccessKey, KeyFileError, KeyRing, generated_key, key_ring, new_key, read_keys_file
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")

@@ -17,7 +17,8 @@ import hmac
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-from homeport.api.checksums import (
+from homeport.api.auth.sigv4 import EMPTY_SHA256, PayloadMode, Verified, hmac_hex
+from homeport.api.s3.checksums import (
     CHECKSUM_ALGORITHMS,
     BodyCheck,
     BodyError,
@@ -27,7 +28,6 @@ from homeport.api.checksums import (
     decode_checksum,
     header_value,
 )
-from homeport.api.sigv4 import EMPTY_SHA256, PayloadMode, Verified, hmac_hex
 
 MIN_CHUNK_SIZE = 8192  # S3 refuses smaller chunks except the last
 _MAX_LINE = 4096

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from homeport.api.checksums import BodyCheck
-from homeport.api.chunked import AwsChunkedDecoder, is_aws_chunked
-from homeport.api.sigv4 import Verified
+from homeport.api.auth.sigv4 import Verified
+from homeport.api.s3.checksums import BodyCheck
+from homeport.api.s3.chunked import AwsChunkedDecoder, is_aws_chunked
 from homeport.errors import EntityTooLarge, IncompleteBody
 
 Headers = Sequence[tuple[bytes, bytes]]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from homeport.api.sigv4 import (
+from homeport.api.auth.sigv4 import (
     ALGORITHM,
     AMZ_DATE,
     HEX64_RE,

@@ -17,13 +17,12 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.httpchecksum import AwsChunkedWrapper
 
-from homeport.api.checksums import BodyCheck, BodyError, BodyFault, Digests, s3_error
-from homeport.api.chunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
-from homeport.api.signature import verify
-from homeport.api.sigv4 import EMPTY_SHA256, PayloadMode, RawRequest, Verified, hmac_hex
-from homeport.api.wire_errors import WireError
-
-from .test_sigv4 import KEYS, SK, capture, client, headers_of
+from homeport.api.asgi import WireError
+from homeport.api.auth.signature import verify
+from homeport.api.auth.sigv4 import EMPTY_SHA256, PayloadMode, RawRequest, Verified, hmac_hex
+from homeport.api.s3.checksums import BodyCheck, BodyError, BodyFault, Digests, s3_error
+from homeport.api.s3.chunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from tests.api.auth.test_sigv4 import KEYS, SK, capture, client, headers_of
 
 # --- helpers ---------------------------------------------------------------------------------------------------
 

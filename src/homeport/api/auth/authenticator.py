@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from homeport.api import query, signature, sigv4, wire_errors
+from homeport.api import query
 from homeport.api.asgi import Receive, Scope, Send, respond
-from homeport.api.keys import KeyRing
+from homeport.api.auth import refusals, signature, sigv4
+from homeport.api.auth.keys import KeyRing
 from homeport.core.clock import Clock
 
 S3, CONTROL, RUNTIME, HEALTH, METRICS, UNKNOWN = "s3", "control", "runtime", "health", "metrics", "unknown"
@@ -103,7 +104,7 @@ async def read_hashed(receive: Receive, limit: int, cap: int = HASH_CAP) -> tupl
 
 async def json_refusal(send: Send, failure: sigv4.AuthFailure) -> None:
     """An authentication failure as the JSON protocols (SageMaker, runtime) send it."""
-    error = wire_errors.json_error(failure)
+    error = refusals.json_error(failure)
     payload: dict[str, Any] = {"__type": error.code, "message": error.message}
     await respond(
         send,

@@ -16,9 +16,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
-from homeport.api.checksums import BodyError
-from homeport.api.checksums import s3_error as body_error
-from homeport.api.s3_request import (
+from homeport.api.auth.refusals import s3_error as s3_auth_error
+from homeport.api.auth.sigv4 import AuthFailure, Verified
+from homeport.api.s3.body import BodyReader
+from homeport.api.s3.checksums import BodyError
+from homeport.api.s3.checksums import s3_error as body_error
+from homeport.api.s3.request import (
     Headers,
     S3Request,
     byte_range,
@@ -34,12 +37,9 @@ from homeport.api.s3_request import (
     start_after,
     subresource,
 )
-from homeport.api.s3body import BodyReader
-from homeport.api.s3xml import MAX_REQUEST_XML, document, parse
-from homeport.api.s3xml import children as xml_children
-from homeport.api.s3xml import text as xml_text
-from homeport.api.sigv4 import AuthFailure, Verified
-from homeport.api.wire_errors import s3_error as s3_auth_error
+from homeport.api.s3.xmldoc import MAX_REQUEST_XML, document, parse
+from homeport.api.s3.xmldoc import children as xml_children
+from homeport.api.s3.xmldoc import text as xml_text
 from homeport.core.clock import iso_time
 from homeport.errors import (
     HomeportError,
