@@ -86,11 +86,15 @@ def insert(conn: Connection, value: int) -> int:
 
 def gather_on(lane: Lane, store: CountingStore, values: list[int]) -> list[object]:
     """The calls queued together, while the lane is busy: they reach it as one batch."""
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(5)
 
     async def main() -> list[object]:
-        busy = asyncio.ensure_future(lane.run(release.wait, 5))
-        await asyncio.sleep(0)  # the busy call is on the lane before the others are queued
+        busy = asyncio.ensure_future(lane.run(hold))
+        await asyncio.to_thread(started.wait, 5)  # the lane has taken the busy call before the others are queued
         calls = [asyncio.ensure_future(lane.transact(store, insert, v)) for v in values]
         await asyncio.sleep(0)
         release.set()
