@@ -150,7 +150,8 @@ class EndpointController:
         store = self.ctx.store
         with store.transaction() as conn:
             doc = store.get(conn, Kind.ENDPOINT, name)
-            if doc is None:
+            # Deleted, or being deleted since this tick's plan was made: the decision is stale, and deletion wins.
+            if doc is None or doc["EndpointStatus"] == EndpointStatus.DELETING:
                 return
             change(doc)
             doc["LastModifiedTime"] = self.ctx.clock.now()

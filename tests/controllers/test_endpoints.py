@@ -1,0 +1,52 @@
+"""The endpoint controller's executor: what it writes when a decision meets an endpoint that moved on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from homeport.controllers.endpoint_plan import AbortUpdate, FailEndpoint, Promote
+from homeport.controllers.endpoints import EndpointController
+from homeport.core.clock import ManualClock
+from homeport.dataplane.router import Router
+from homeport.engines.inprocess import InProcessEngine
+from homeport.services.context import Context
+from homeport.settings import Settings
+from homeport.store import Kind, Store
+
+
+def controller_with(tmp_path: Path, status: str) -> tuple[EndpointController, Store]:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    doc = {
+        "EndpointName": "ep",
+        "EndpointStatus": status,
+        "CreationTime": 0.0,
+        "LastModifiedTime": 0.0,
+        "_target": {"config": "new", "variants": []},
+        "_serving": {"config": "old", "variants": []},
+    }
+    with store.transaction() as conn:
+        store.insert(conn, Kind.ENDPOINT, doc, name="ep", arn="arn:ep", status=status)
+    ctx = Context(Settings(data_dir=tmp_path), store, ManualClock())
+    return EndpointController(ctx, InProcessEngine(), Router()), store
+
+
+def status_of(store: Store) -> str:
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+    assert doc is not None
+    return str(doc["EndpointStatus"])
+
+
+@pytest.mark.parametrize("action", [Promote("ep"), FailEndpoint("ep", "boom"), AbortUpdate("ep", "boom")])
+def test_a_decision_made_before_a_delete_does_not_undo_it(tmp_path: Path, action: object) -> None:
+    controller, store = controller_with(tmp_path, "Deleting")
+    controller._apply(action)  # type: ignore[arg-type]
+    assert status_of(store) == "Deleting"
+
+
+def test_a_promotion_puts_an_updating_endpoint_in_service(tmp_path: Path) -> None:
+    controller, store = controller_with(tmp_path, "Updating")
+    controller._apply(Promote("ep"))
+    assert status_of(store) == "InService"
