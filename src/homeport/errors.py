@@ -63,6 +63,14 @@ class InternalFailure(HomeportError):
 # --- runtime API (sagemaker-runtime) -------------------------------------------------------------
 
 
+class SerializationError(HomeportError):
+    """A body the protocol cannot read (malformed, or nested deeper than any shape): AWS's JSON services answer
+    SerializationException."""
+
+    code = "SerializationException"
+    status = 400
+
+
 class RuntimeValidationError(HomeportError):
     """The runtime API spells it ValidationError, not ValidationException."""
 

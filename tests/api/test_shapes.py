@@ -69,3 +69,29 @@ def test_java_regex_classes_are_translated() -> None:
     rt = shapes.service_model("sagemaker-runtime").operation_model("InvokeEndpoint")
     assert shapes.validate(rt, {"EndpointName": "e", "Body": "", "InferenceId": "abc 1"})[1] == []
     assert shapes.validate(rt, {"EndpointName": "e", "Body": "", "InferenceId": " lead"})[1]
+
+
+def cloudwatch(name: str):  # type: ignore[no-untyped-def]
+    return shapes.service_model("cloudwatch").operation_model(name)
+
+
+def put(datum: dict) -> list[str]:  # type: ignore[type-arg]
+    return shapes.validate(cloudwatch("PutMetricData"), {"Namespace": "N", "MetricData": [datum]})[1]
+
+
+def test_text_no_wire_can_carry_is_refused_and_quoted_carriably() -> None:
+    for bad in ("\udfff", "a\ud800b", "nul\x00byte", "bell\x07"):
+        problems = put({"MetricName": "m", "Value": 1, "Dimensions": [{"Name": "d", "Value": bad}]})
+        assert len(problems) == 1 and "Member must be Unicode text without control characters" in problems[0]
+        problems[0].encode("utf-8")  # the message itself is carriable
+    assert put({"MetricName": "tab\tand\nnewline", "Value": 1}) == []  # what XML carries is text
+
+
+def test_numbers_must_be_finite_and_integers_must_fit() -> None:
+    for bad in (float("nan"), float("inf"), -float("inf"), 10**400):
+        assert any("finite number" in p for p in put({"MetricName": "m", "Value": bad}))
+    assert any("timestamp" in p for p in put({"MetricName": "m", "Value": 1, "Timestamp": float("nan")}))
+    _, problems = shapes.validate(op("ListModels"), {"MaxResults": 2**31})
+    assert any("must be an integer between" in p for p in problems)
+    _, problems = shapes.validate(op("ListModels"), {"MaxResults": 10**400})
+    assert any("an integer of 1329 bits" in p for p in problems)

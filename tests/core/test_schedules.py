@@ -328,3 +328,8 @@ def test_next_run_takes_aware_datetimes_only() -> None:
         next_run(parse("cron(0 10 * * ? *)"), datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="aware"):
         next_run(parse("rate(5 minutes)"), utc(2026, 1, 1), start=datetime(2026, 1, 1))
+
+
+def test_a_rate_longer_than_any_date_is_refused_not_overflowed() -> None:
+    with pytest.raises(ScheduleError, match="longer than any schedule can run"):
+        parse("rate(99999999999999999999 days)")

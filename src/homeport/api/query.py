@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel, Shape
 
+from homeport.api.text import carriable
+
 CONTENT_TYPE = b"text/xml"
 FORM = b"application/x-www-form-urlencoded"
 
@@ -131,7 +133,7 @@ def encode_error(namespace: str, code: str, message: str, sender_fault: bool, re
     error = ET.SubElement(root, "Error")
     ET.SubElement(error, "Type").text = "Sender" if sender_fault else "Receiver"
     ET.SubElement(error, "Code").text = code
-    ET.SubElement(error, "Message").text = message
+    ET.SubElement(error, "Message").text = carriable(message)
     ET.SubElement(root, "RequestId").text = request_id
     return ET.tostring(root, encoding="utf-8")
 
@@ -151,7 +153,7 @@ def _write(parent: ET.Element, shape: Shape, value: Any) -> None:
     elif kind == "map":
         for key, item in value.items():
             entry = ET.SubElement(parent, "entry")
-            ET.SubElement(entry, "key").text = str(key)
+            ET.SubElement(entry, "key").text = carriable(str(key))
             _write(ET.SubElement(entry, "value"), shape.value, item)
     else:
         parent.text = _text(kind, value)
@@ -166,4 +168,4 @@ def _text(kind: str, value: Any) -> str:
         return repr(float(value)) if math.isfinite(value) else str(value)
     if kind == "blob":
         return base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
-    return str(value)
+    return carriable(str(value))

@@ -20,6 +20,8 @@ from typing import Any
 import cbor2
 from botocore.model import Shape
 
+from homeport.api.text import carriable
+
 CONTENT_TYPE = b"application/cbor"
 RESPONSE_HEADERS: list[tuple[bytes, bytes]] = [(b"content-type", CONTENT_TYPE), (b"smithy-protocol", b"rpc-v2-cbor")]
 
@@ -114,7 +116,7 @@ def encode_error(code: str, message: str, sender_fault: bool) -> tuple[list[tupl
     """
     fault = "Sender" if sender_fault else "Receiver"
     headers = [*RESPONSE_HEADERS, (b"x-amzn-query-error", f"{code};{fault}".encode("ascii"))]
-    return headers, cbor2.dumps({"__type": code, "message": message})
+    return headers, cbor2.dumps({"__type": code, "message": carriable(message)})
 
 
 def _plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from homeport.api import query, rpcv2, shapes
 from homeport.api.asgi import Send, respond
-from homeport.errors import HomeportError, InternalFailure, UnknownOperation, ValidationError
+from homeport.errors import HomeportError, InternalFailure, SerializationError, UnknownOperation, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ServiceApi:
                 payload = query.encode_reply(output, reply, request_id)
                 headers.append((b"content-type", query.CONTENT_TYPE))
             else:
-                payload = json.dumps(reply).encode()
+                payload = json.dumps(reply, allow_nan=False).encode()
                 headers.append((b"content-type", self.content_type))
         except Exception as exc:
             if not isinstance(exc, HomeportError):
@@ -116,6 +116,8 @@ class ServiceApi:
                 params = json.loads(body)
             else:
                 params = {}
+        except RecursionError:  # json.loads: nesting deeper than the interpreter's stack (no shape is that deep)
+            raise SerializationError(f"The request body is nested too deeply to be valid {wire}.") from None
         except ValueError as exc:
             raise self.invalid(f"The request body is not valid {wire}: {exc}") from exc
         cleaned, problems = shapes.validate(model, params)

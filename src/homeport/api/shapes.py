@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import math
 import re
 from typing import Any
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
+
+from homeport.api.text import UNCARRIABLE, carriable
 
 # Java regex classes used by the service models, as the ranges Python's `re` understands.
 _JAVA_CLASSES = {
@@ -57,6 +60,10 @@ def _python_regex(java: str) -> str:
     return "".join(out)
 
 
+# Java's int and long: what "integer" and "long" members hold on AWS's side.
+_INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
 # Shapes whose values may also take forms SageMaker's patterns do not: local paths for model data and transform
 # inputs and outputs (beside https:// and s3://), and webhook URLs where SageMaker takes SNS topic ARNs.
 OTHER_FORMS = {
@@ -94,7 +101,10 @@ class _Walker:
         self.problems: list[str] = []
 
     def fail(self, path: str, value: Any, constraint: str) -> None:
-        shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**100:
+            shown: Any = f"an integer of {value.bit_length()} bits"  # str() of a huge int is slow, or refused
+        else:
+            shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
         if isinstance(shown, str) and len(shown) > 100:
             shown = shown[:100] + "..."
         self.problems.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: {constraint}")
@@ -123,6 +133,9 @@ class _Walker:
             if not isinstance(value, str):
                 self.fail(path, value, "Member must be a string")
                 return value
+            if UNCARRIABLE.search(value):  # a lone surrogate, or a control character XML cannot carry
+                self.fail(path, carriable(value), "Member must be Unicode text without control characters")
+                return value
             self._length(meta, value, path, "length")
             if shape.enum and value not in shape.enum:
                 self.fail(path, value, f"Member must satisfy enum value set: [{_enum_text(shape.enum)}]")
@@ -138,11 +151,15 @@ class _Walker:
             if isinstance(value, bool) or not isinstance(value, int):
                 self.fail(path, value, "Member must be an integer")
                 return value
+            low, high = _INTEGER_RANGES[kind]
+            if not low <= value <= high:
+                self.fail(path, value, f"Member must be an {kind} between {low} and {high}")
+                return value
             self._range(meta, value, path)
             return value
         if kind in ("float", "double"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                self.fail(path, value, "Member must be a number")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+                self.fail(path, value, "Member must be a finite number")
                 return value
             self._range(meta, value, path)
             return float(value)
@@ -151,7 +168,7 @@ class _Walker:
                 self.fail(path, value, "Member must be a boolean")
             return value
         if kind == "timestamp":
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
                 self.fail(path, value, "Member must be a timestamp in epoch seconds")
                 return value
             return float(value)
@@ -202,6 +219,13 @@ class _Walker:
             self.fail(path, value, f"Member must have value greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
             self.fail(path, value, f"Member must have value less than or equal to {meta['max']}")
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def validate(operation: OperationModel, params: Any) -> tuple[dict[str, Any], list[str]]:

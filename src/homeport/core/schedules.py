@@ -163,7 +163,10 @@ def _parse_rate(body: str) -> Rate:
         raise ScheduleError(f"a rate of 1 takes the singular unit: rate(1 {singular}).")
     if n > 1 and unit == singular:
         raise ScheduleError(f"a rate of {n} takes the plural unit: rate({n} {singular}s).")
-    return Rate(n * _RATE_UNITS[singular])
+    try:
+        return Rate(n * _RATE_UNITS[singular])
+    except OverflowError:  # timedelta's range ends at 999,999,999 days
+        raise ScheduleError(f"a rate of {n} {unit} is longer than any schedule can run.") from None
 
 
 @dataclass(frozen=True)

@@ -262,15 +262,21 @@ def _add(acc: Accumulator, datum: dict[str, Any], where: str) -> None:
         if counts is not None and len(counts) != len(values):
             raise InvalidParameterValue(f"{where}: Values and Counts must have the same length.")
         for i, value in enumerate(values):
-            times = counts[i] if counts is not None else 1.0
+            times = _finite(counts[i], f"{where}.Counts") if counts is not None else 1.0
             if times < 0:
                 raise InvalidParameterValue(f"{where}.Counts must not be negative.")
             acc.add_repeated(_finite(value, f"{where}.Values"), times)
 
 
+# CloudWatch rejects values outside ±2^360 (PutMetricData's documentation), so no sum of them overflows a double.
+VALUE_LIMIT = 2.0**360
+
+
 def _finite(value: float, where: str) -> float:
     if not math.isfinite(value):
         raise InvalidParameterValue(f"The parameter {where} must be a finite number, not {value}.")
+    if abs(value) > VALUE_LIMIT:
+        raise InvalidParameterValue(f"The parameter {where} must be in the range -2^360 to 2^360, not {value}.")
     return value
 
 

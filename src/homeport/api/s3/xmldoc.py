@@ -8,6 +8,7 @@ from email.utils import formatdate
 from typing import Any
 from xml.sax.saxutils import escape
 
+from homeport.api.text import carriable
 from homeport.errors import MalformedXML
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -32,7 +33,7 @@ def _render(children: Iterable[Node]) -> str:
         elif isinstance(value, bool):
             out.append(f"<{tag}>{'true' if value else 'false'}</{tag}>")
         else:
-            out.append(f"<{tag}>{escape(str(value))}</{tag}>")
+            out.append(f"<{tag}>{escape(carriable(str(value)))}</{tag}>")
     return "".join(out)
 
 
