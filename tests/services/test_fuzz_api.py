@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
+from collections import Counter
 from typing import Any
 
 import botocore.model
@@ -121,7 +123,7 @@ def json_protocol() -> Any:
     botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = saved  # type: ignore[assignment]
 
 
-def fuzz(name: str, call: Any, strategy: st.SearchStrategy[Any], failures: list[str]) -> None:
+def fuzz(name: str, call: Any, strategy: st.SearchStrategy[Any], failures: list[str], tally: Counter[str]) -> None:
     @settings(
         max_examples=EXAMPLES,
         derandomize=True,
@@ -135,12 +137,14 @@ def fuzz(name: str, call: Any, strategy: st.SearchStrategy[Any], failures: list[
             return
         try:
             call(**params)  # a reply botocore cannot parse raises here, and fails the test
+            tally["accepted"] += 1
         except ClientError as exc:
             status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+            tally[f"{status // 100}xx"] += 1
             if status >= 500:
                 failures.append(f"{name} {status} {exc.response['Error']}: {params!r:.300}")
         except CLIENT_SIDE:
-            pass  # botocore could not serialize it: nothing reached the server
+            tally["not sendable"] += 1  # botocore could not serialize it: nothing reached the server
 
     one()
 
@@ -151,11 +155,13 @@ def test_every_operation_survives_generated_requests(server: Any, json_protocol:
         for s in ("sagemaker", "cloudwatch", "application-autoscaling")
     }
     failures: list[str] = []
+    tally: Counter[str] = Counter()
     for service, operation in operations(server):
         client = clients[service]
         shape = client.meta.service_model.operation_model(operation).input_shape
         strategy = value_for(shape) if shape is not None else st.just({})
-        fuzz(f"{service}.{operation}", getattr(client, botocore.xform_name(operation)), strategy, failures)
+        fuzz(f"{service}.{operation}", getattr(client, botocore.xform_name(operation)), strategy, failures, tally)
+    print(f"generated requests: {dict(tally)}", file=sys.stderr)  # the figures of a long run (pytest -s)
     assert failures == []
     # What was stored on the way can still be read back, over every protocol.
     assert "Models" in clients["sagemaker"].list_models()
