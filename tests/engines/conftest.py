@@ -20,6 +20,14 @@ def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def exit_of(engine: Any, spec: InstanceSpec) -> int:
+    """Start the instance and wait for it to end (one that cannot serve); its exit code."""
+    handle = engine.start(spec)
+    until(lambda: engine.exit_code(handle) is not None)
+    code: int = engine.exit_code(handle)
+    return code
+
+
 def ping(socket_path: Path) -> bool:
     import http.client
     import socket

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from homeport.engines.inprocess import KILLED, InProcessEngine
-from tests.engines.conftest import ping, spec, until
+from tests.engines.conftest import exit_of, ping, spec, until
 
 
 @pytest.fixture
@@ -38,17 +38,13 @@ def test_a_model_that_cannot_load_exits_with_its_reason(
     tmp_path: Path, broken_model_dir: Path, engine: InProcessEngine
 ) -> None:
     one = spec(tmp_path, broken_model_dir, "one")
-    handle = engine.start(one)
-    until(lambda: engine.exit_code(handle) is not None)
-    assert engine.exit_code(handle) == 1
+    assert exit_of(engine, one) == 1
     assert "not an XGBoost model" in one.log_path.read_text()
 
 
 def test_bad_container_settings_exit_with_status_2(tmp_path: Path, model_dir: Path, engine: InProcessEngine) -> None:
     one = spec(tmp_path, model_dir, "one", {"SAGEMAKER_MODEL_SERVER_WORKERS": "many"})
-    handle = engine.start(one)
-    until(lambda: engine.exit_code(handle) is not None)
-    assert engine.exit_code(handle) == 2
+    assert exit_of(engine, one) == 2
     assert "SAGEMAKER_MODEL_SERVER_WORKERS" in one.log_path.read_text()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from homeport.engines.local import ForkedProcess, LocalEngine
-from tests.engines.conftest import ping, spec, until
+from tests.engines.conftest import exit_of, ping, spec, until
 
 
 @pytest.fixture
@@ -65,9 +65,7 @@ def test_a_model_that_cannot_load_exits_with_its_reason(
     tmp_path: Path, broken_model_dir: Path, engine: LocalEngine
 ) -> None:
     one = spec(tmp_path, broken_model_dir, "one")
-    handle = engine.start(one)
-    until(lambda: engine.exit_code(handle) is not None)
-    assert engine.exit_code(handle) == 1
+    assert exit_of(engine, one) == 1
     assert "not an XGBoost model" in one.log_path.read_text()
 
 

@@ -22,6 +22,13 @@ class InstanceSpec:
     zone: str = LOCAL_ZONE  # the failure domain (a node's zone label) the instance is placed in
 
 
+def prepare(spec: InstanceSpec) -> None:
+    """Make the instance's log and socket directories, and clear a socket a previous instance left behind."""
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec.socket_path.parent.mkdir(parents=True, exist_ok=True)
+    spec.socket_path.unlink(missing_ok=True)
+
+
 def spread(zones: Sequence[str], taken: Collection[str]) -> str:
     """The zone for a new instance of a variant whose live instances are in `taken`: the one holding fewest, so
     losing one zone costs the variant as little as it can (ties: the first listed)."""

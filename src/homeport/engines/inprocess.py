@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
-from homeport.engines.base import LOCAL_ZONE, InstanceSpec
+from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
 from homeport.runtime.__main__ import container_app, server_config
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
@@ -95,9 +95,7 @@ class InProcessEngine:
         self._on_exit = callback
 
     def start(self, spec: InstanceSpec) -> InstanceThread:
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.socket_path.unlink(missing_ok=True)
+        prepare(spec)
         instance = InstanceThread(spec, lambda: self._on_exit())
         self.instances[spec.instance_id] = instance
         return instance

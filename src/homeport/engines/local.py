@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from homeport.engines.base import LOCAL_ZONE, InstanceSpec
+from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +167,7 @@ class LocalEngine:
             self.zygote.on_exit = callback
 
     def start(self, spec: InstanceSpec) -> Any:
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.socket_path.unlink(missing_ok=True)
+        prepare(spec)
         env = {**os.environ, **spec.environment}
         env.setdefault("PYTHONUNBUFFERED", "1")
         argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir), "--uds", str(spec.socket_path)]
