@@ -51,7 +51,7 @@ class AlarmEvaluator:
 
     def run_once(self, now: float) -> list[str]:
         """Evaluate the alarms whose period ended since their last evaluation; the names of those that changed."""
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             docs = alarms.find(conn)
         changed = []
         for doc in docs:

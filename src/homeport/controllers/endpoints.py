@@ -85,7 +85,7 @@ class EndpointController:
     async def run_once(self) -> None:
         await self._observe()
         store = self.ctx.store
-        with store.transaction() as conn:
+        with store.reading() as conn:
             docs = store.all(conn, Kind.ENDPOINT)
         views = [
             EndpointView(d["EndpointName"], EndpointStatus(d["EndpointStatus"]), d["_target"], d["_serving"])

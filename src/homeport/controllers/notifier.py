@@ -74,7 +74,7 @@ class Notifier:
         await self.loop.run(self.run_once, self._delay)
 
     def _delay(self) -> float:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             due = notifications.next_due(conn)
         if due is None:
             return IDLE_TICK_S
@@ -84,7 +84,7 @@ class Notifier:
         room = MAX_SENDING - len(self._sending)
         if room <= 0:
             return
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             due = notifications.due(conn, self.ctx.clock.now(), room + len(self._sending))
         for item in due:
             if item.id in self._sending or len(self._sending) >= MAX_SENDING:

@@ -41,7 +41,7 @@ class TransformRunner:
     def run_once(self) -> None:
         store = self.ctx.store
         wanted = [TransformJobStatus.IN_PROGRESS.value, TransformJobStatus.STOPPING.value]
-        with store.transaction() as conn:
+        with store.reading() as conn:
             docs = store.with_status(conn, Kind.TRANSFORM_JOB, wanted)
         for doc in docs:
             name = doc["TransformJobName"]

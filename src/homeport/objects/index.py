@@ -21,14 +21,12 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    create_engine,
-    event,
     insert,
     select,
     update,
 )
 
-from homeport.store.db import SQLITE_POOL, sqlite_pragmas
+from homeport.store.sqlite import sqlite_engine
 
 metadata = MetaData()
 buckets = Table("buckets", metadata, Column("name", String(63), primary_key=True), Column("created", Float))
@@ -85,13 +83,7 @@ UPDATE_OBJECT = update(objects).where(o.bucket == bindparam("b_bucket"), o.key =
 
 
 def open_index(path: Path) -> Engine:
-    engine = create_engine(
-        f"sqlite:///{path}",
-        connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=SQLITE_POOL,
-        max_overflow=SQLITE_POOL,
-    )
-    event.listen(engine, "connect", sqlite_pragmas)
+    engine = sqlite_engine(f"sqlite:///{path}")
     metadata.create_all(engine)
     with engine.begin() as conn:  # an index made before small objects were kept inline
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(objects)")}

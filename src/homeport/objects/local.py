@@ -49,6 +49,7 @@ from homeport.errors import (
 )
 from homeport.objects import index
 from homeport.objects.names import after_prefix, check_bucket, check_key
+from homeport.store.sqlite import reading
 
 INLINE_MAX = 64 * 1024  # objects up to this size live in their index row
 _COPY_CHUNK = 1024 * 1024
@@ -186,7 +187,14 @@ class LocalObjectStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A transaction that may write: it holds the index's write lock."""
         with self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: one snapshot of the index, never waiting for writers."""
+        with reading(self._engine) as conn:
             yield conn
 
     # --- buckets ----------------------------------------------------------------------------------
@@ -204,11 +212,11 @@ class LocalObjectStore:
         (self.root / "data" / name).mkdir(exist_ok=True)
 
     def buckets(self) -> list[tuple[str, float]]:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return [(r.name, r.created) for r in conn.execute(select(index.buckets).order_by(index.buckets.c.name))]
 
     def head_bucket(self, name: str) -> None:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             self.require_bucket(conn, name)
 
     def delete_bucket(self, name: str) -> None:
@@ -294,7 +302,7 @@ class LocalObjectStore:
         return relative, target
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(index.OBJECT, {"b_bucket": bucket, "b_key": key}).first()
             if row is None:
                 self.require_bucket(conn, bucket)
@@ -382,7 +390,7 @@ class LocalObjectStore:
         if position < prefix:
             op, position = ">=", prefix
         upper = after_prefix(prefix) if prefix else None
-        with self.transaction() as conn:
+        with self.reading() as conn:
             self.require_bucket(conn, bucket)
             while True:
                 if max_keys <= 0:

@@ -71,7 +71,7 @@ class MultipartUploads:
         return Upload(upload_id, bucket, key, now, meta)
 
     def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             return self._upload(conn, bucket, key, upload_id)
 
     def _upload(self, conn: Connection, bucket: str, key: str, upload_id: str) -> Upload:
@@ -123,7 +123,7 @@ class MultipartUploads:
         return PartInfo(number, writer.size, writer.etag, now, checksums, target)
 
     def parts(self, bucket: str, key: str, upload_id: str, after: int = 0, max_parts: int = 1000) -> list[PartInfo]:
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             self._upload(conn, bucket, key, upload_id)
             rows = conn.execute(
                 select(index.parts)
@@ -144,7 +144,7 @@ class MultipartUploads:
         )
 
     def uploads(self, bucket: str) -> list[Upload]:
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             self.store.require_bucket(conn, bucket)
             rows = conn.execute(
                 select(index.uploads).where(index.uploads.c.bucket == bucket).order_by(index.uploads.c.key)

@@ -186,7 +186,7 @@ class Server:
         self.notifier.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             doc = self.store.get(conn, Kind.ENDPOINT, name)
         return doc["EndpointStatus"] if doc else None
 

@@ -107,7 +107,7 @@ class AlarmService:
         if names and prefix:
             raise InvalidParameterCombination("Give AlarmNames or AlarmNamePrefix, not both.")
         types = params.get("AlarmTypes") or ["MetricAlarm"]
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             found = alarms.find(conn, names, prefix) if "MetricAlarm" in types else []
         if "StateValue" in params:
             found = [a for a in found if a["StateValue"] == params["StateValue"]]
@@ -123,7 +123,7 @@ class AlarmService:
 
     def describe_for_metric(self, params: dict[str, Any]) -> dict[str, Any]:
         dims = dimensions(params.get("Dimensions"))
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             found = alarms.find(conn)
         matches = [
             a
@@ -142,7 +142,7 @@ class AlarmService:
             return {"AlarmHistoryItems": []}
         offset = page_offset(params.get("NextToken"))
         limit = params.get("MaxRecords", 100)
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             items = alarms.history(
                 conn,
                 params.get("AlarmName"),

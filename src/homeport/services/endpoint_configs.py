@@ -100,7 +100,7 @@ class EndpointConfigService:
         return doc
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             return public(self.get(conn, name))
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:

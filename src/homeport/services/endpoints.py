@@ -84,7 +84,7 @@ class EndpointService:
         return doc
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             doc = public(self.get(conn, name))
             if "AsyncInferenceConfig" in doc:  # homeport's own fields, which boto3 drops; the CLI shows them
                 instances = sum(v["CurrentInstanceCount"] for v in doc["ProductionVariants"])

@@ -38,7 +38,7 @@ def list_reply(
 ) -> dict[str, Any]:
     """One List* reply: the filtered, sorted page of summaries under `reply_key`, and the NextToken."""
     query = query_from(params, status_key)
-    with store.transaction() as conn:
+    with store.reading() as conn:
         try:
             page: Page = store.page(conn, kind, query)
         except BadToken:

@@ -128,7 +128,7 @@ class MetricService:
                 f"of {MAX_DATAPOINTS}. Raise the Period or narrow the time range."
             )
         metric = Metric(params["Namespace"], params["MetricName"], dimensions(params.get("Dimensions")))
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             points = metric_points.series(conn, metric, start, end, params.get("Unit"), sketches=bool(extended))
         datapoints = []
         for bucket in buckets(points, period, origin(start, period)):
@@ -211,7 +211,7 @@ class MetricService:
     def values(
         self, metric: Metric, statistic: str, period: int, start: float, end: float, unit: str | None = None
     ) -> list[Series]:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             points = metric_points.series(conn, metric, start, end, unit, sketches=statistic not in STATISTICS)
         return _series(buckets(points, period, origin(start, period)), statistic)
 
@@ -220,7 +220,7 @@ class MetricService:
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         now = self.ctx.clock.now()
         since = now - (RECENT_S if params.get("RecentlyActive") == "PT3H" else PAST_LIMIT_S)
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             found = metric_points.metrics(conn, params.get("Namespace"), params.get("MetricName"), since)
         wanted = params.get("Dimensions") or []
         found = [m for m in found if all(_has(m, f) for f in wanted)]

@@ -155,7 +155,7 @@ class ScalingService:
 
     def describe_targets(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             targets = find(conn, Item.TARGET)
         if params.get("ResourceIds"):
             targets = [t for t in targets if t["ResourceId"] in params["ResourceIds"]]
@@ -311,7 +311,7 @@ class ScalingService:
     def _described(self, params: dict[str, Any], kind: Item, names: str, key: str) -> dict[str, Any]:
         """A page of the policies or scheduled actions, of one target when ResourceId is given, by name if asked."""
         _check_kind(params)
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             found = find(conn, kind, params.get("ResourceId"))
         if params.get(names):
             found = [d for d in found if d[NAME_FIELD[kind]] in params[names]]
@@ -387,7 +387,7 @@ class ScalingService:
 
     def describe_activities(self, params: dict[str, Any]) -> dict[str, Any]:
         _check_kind(params)
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             found = find(conn, Item.ACTIVITY, params.get("ResourceId"), newest_first=True)
         # IncludeNotScaledActivities changes nothing: homeport records only activities that scaled.
         return _page(found, "ScalingActivities", params, 50)

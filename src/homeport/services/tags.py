@@ -29,7 +29,7 @@ class TagService:
             return {"Tags": tags}
 
     def list(self, arn: str, max_results: int = 50, next_token: str | None = None) -> dict[str, Any]:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             self._require(conn, arn)
             tags = self.ctx.store.get_tags(conn, arn)
         start = int(next_token) if next_token and next_token.isdigit() else 0

@@ -92,7 +92,7 @@ class TransformJobService:
         return doc
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.ctx.store.transaction() as conn:
+        with self.ctx.store.reading() as conn:
             doc = public(self.get(conn, name))
             # homeport's own field (boto3 ignores it): what the runner has recorded, for `homeport jobs watch`.
             doc["HomeportProgress"] = progress.progress(conn, name).to_json()

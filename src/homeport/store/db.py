@@ -25,11 +25,12 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
     func,
     select,
 )
 from sqlalchemy.exc import IntegrityError
+
+from homeport.store.sqlite import reading, sqlite_engine
 
 metadata = MetaData()
 
@@ -108,16 +109,10 @@ def decode_token(token: str) -> int:
     return offset
 
 
-# Connections kept open: more threads than SQLAlchemy's default 5 use the store at once (the event loop, the
-# default executor's, batch transform's), and an overflow connection is opened and closed (PRAGMAs and all) per use.
-SQLITE_POOL = 16
-
-
 class Store:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite"):
-            self.engine = create_engine(url, pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
-            event.listen(self.engine, "connect", sqlite_pragmas)
+            self.engine = sqlite_engine(url)
         else:
             self.engine = create_engine(url)
         metadata.create_all(self.engine)
@@ -127,7 +122,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A transaction that may write: serializable with every other one (SQLite: it holds the write lock)."""
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: one snapshot, never waiting for writers."""
+        with reading(self.engine) as conn:
             yield conn
 
     # --- resources ---------------------------------------------------------------------------
@@ -231,12 +233,3 @@ class Store:
     def get_tags(self, conn: Connection, arn: str) -> list[dict[str, str]]:
         rows = conn.execute(select(tags.c.key, tags.c.value).where(tags.c.arn == arn).order_by(tags.c.key))
         return [{"Key": k, "Value": v} for k, v in rows]
-
-
-def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """WAL (readers never wait for the writer) and NORMAL sync: what both SQLite files of homeport use."""
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
