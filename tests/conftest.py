@@ -98,17 +98,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: tests/services overrides `server`
 def sm(server: Any) -> Any:
     return boto_client("sagemaker", server.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: tests/services overrides `server`
 def runtime(server: Any) -> Any:
     return boto_client("sagemaker-runtime", server.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: tests/services overrides `server`
 def s3(server: Any) -> Any:
     return boto_client("s3", server.url)
 

@@ -70,6 +70,6 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: tests/services overrides `fast`
 def cw(fast: ServerProcess) -> Any:
     return boto_client("cloudwatch", fast.url)

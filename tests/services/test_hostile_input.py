@@ -167,3 +167,122 @@ def test_an_s3_listing_from_a_nul_parses_and_round_trips(server: Any) -> None:
     listed = s3.list_objects_v2(Bucket=bucket, StartAfter="\x00")  # botocore asks for encoding-type=url
     assert listed["StartAfter"] == "\x00"
     assert [o["Key"] for o in listed["Contents"]] == ["a"]
+
+
+def captured(client: Any, operation: str, **params: Any) -> Any:
+    """The request botocore would send (signed), not sent."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    class Captured(Exception):
+        pass
+
+    sent: dict[str, Any] = {}
+
+    def grab(request: Any, **_: Any) -> None:
+        sent["request"] = request
+        raise Captured
+
+    client.meta.events.register(f"before-send.{service}.{operation}", grab, unique_id="hostile-grab")
+    try:
+        with pytest.raises(Captured):
+            method = next(m for m, api in client.meta.method_to_api_mapping.items() if api == operation)
+            getattr(client, method)(**params)
+    finally:
+        client.meta.events.unregister(f"before-send.{service}.{operation}", unique_id="hostile-grab")
+    return sent["request"]
+
+
+def cut_short(server: Any, request: Any) -> list[Any]:
+    """What the app sends for `request` when its connection closes after the body's first 10 bytes."""
+    _, _, host, rest = request.url.split("/", 3)
+    path, _, query = rest.partition("?")
+    body = request.body.read() if hasattr(request.body, "read") else request.body
+    headers = {"host": host, **{k.lower(): v for k, v in request.headers.items()}}
+    scope = {
+        "type": "http",
+        "method": request.method,
+        "path": "/" + path,
+        "raw_path": ("/" + path).encode(),
+        "query_string": query.encode(),
+        "headers": [(k.encode(), v if isinstance(v, bytes) else v.encode()) for k, v in headers.items()],
+    }
+    messages = iter([{"type": "http.request", "body": body[:10], "more_body": True}, {"type": "http.disconnect"}])
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    server.http.portal.call(server.server.app, scope, receive, send)
+    return sent
+
+
+def test_a_client_gone_mid_body_leaves_nothing_and_is_no_error(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """An upload (and a control-plane call) whose connection closes before its body ended: nothing is written,
+    no reply is attempted, and nothing is logged as an error."""
+    s3 = boto_client("s3", server.url)
+    bucket = unique("gone")
+    s3.create_bucket(Bucket=bucket)
+    sm = boto_client("sagemaker", server.url)
+    requests = [
+        captured(s3, "PutObject", Bucket=bucket, Key="half", Body=b"x" * 100_000),
+        captured(sm, "ListModels"),
+    ]
+    for request in requests:
+        with caplog.at_level("INFO"):
+            assert cut_short(server, request) == []  # nothing sent
+        assert "closed the connection mid-body" in caplog.text
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    assert list((server.data_dir / "objects" / "tmp").iterdir()) == []
+    s3.put_object(Bucket=bucket, Key="whole", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="whole")["Body"].read() == b"ok"
+
+
+@contextmanager
+def headers_set(client: Any, operation: str, **headers: str | None) -> Iterator[None]:
+    """Request headers set (or, given None, removed) just before signing."""
+    service = client.meta.service_model.service_id.hyphenize()
+    event = f"before-sign.{service}.{operation}"
+
+    def change(request: Any, **_: Any) -> None:
+        for name, value in headers.items():
+            name = name.replace("_", "-")
+            del request.headers[name]
+            if value is not None:
+                request.headers[name] = value
+
+    client.meta.events.register_last(event, change, unique_id="hostile-headers")
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event, unique_id="hostile-headers")
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"x_amz_sdk_checksum_algorithm": "MD4"}, "Value for x-amz-sdk-checksum-algorithm header is invalid."),
+        ({"x_amz_sdk_checksum_algorithm": "SHA1"}, "Value for x-amz-sdk-checksum-algorithm header is invalid."),
+        (
+            {"x_amz_sdk_checksum_algorithm": "CRC32", "x_amz_checksum_crc32": None},
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers "
+            "were found.",
+        ),
+    ],
+    ids=["unknown algorithm", "another algorithm than the checksum sent", "no checksum sent"],
+)
+def test_an_sdk_checksum_algorithm_that_names_no_checksum_sent_is_refused(
+    server: Any, headers: dict[str, str | None], message: str
+) -> None:
+    s3 = boto_client("s3", server.url)
+    bucket = unique("sdk-algorithm")
+    s3.create_bucket(Bucket=bucket)
+    with headers_set(s3, "PutObject", **headers):
+        status, code, said = refusal(s3.put_object, Bucket=bucket, Key="k", Body=b"data", ChecksumAlgorithm="CRC32")
+    assert (status, code, said) == (400, "InvalidRequest", message)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data", ChecksumAlgorithm="SHA1")  # the header as botocore sends it
+    assert s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["ChecksumSHA1"]

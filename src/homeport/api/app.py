@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeport.api import query, rpcv2
-from homeport.api.asgi import Receive, Scope, Send, respond
+from homeport.api.asgi import ClientGone, Receive, Scope, Send, respond
 from homeport.api.auth.authenticator import (
     CONTROL,
     HEALTH,
@@ -30,6 +31,8 @@ from homeport.errors import UnknownPath
 
 Lifespan = Callable[[], Awaitable[None]]
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 
 class App:
@@ -56,7 +59,10 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            try:
+                await self.http(scope, receive, send)
+            except ClientGone:
+                log.info("%s %s: the client closed the connection mid-body", scope["method"], scope["path"])
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 

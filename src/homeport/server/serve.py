@@ -18,6 +18,7 @@ import uvicorn
 from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
 from homeport.api.auth.authenticator import Authenticator
 from homeport.api.auth.keys import AccessKey, KeyFileError, KeyRing, key_ring
+from homeport.api.malformed import FrontDoorProtocol
 from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
 from homeport.api.s3.handlers import ExternalS3Notice, S3Api
@@ -39,7 +40,6 @@ from homeport.engines.local import LocalEngine
 from homeport.errors import RuntimeValidationError
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
-from homeport.runtime.transport import HttpProtocol
 from homeport.server.process import READY_PREFIX
 from homeport.services.alarms import AlarmService
 from homeport.services.async_invocations import AsyncInvocationService
@@ -238,7 +238,7 @@ class Server:
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         config = uvicorn.Config(
             self.app,
-            http=HttpProtocol,
+            http=FrontDoorProtocol,
             loop="uvloop",
             lifespan="on",
             access_log=False,

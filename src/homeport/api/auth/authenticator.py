@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from homeport.api import query
-from homeport.api.asgi import Receive, Scope, Send, respond
+from homeport.api.asgi import ClientGone, Receive, Scope, Send, respond
 from homeport.api.auth import refusals, signature, sigv4
 from homeport.api.auth.keys import KeyRing
 from homeport.core.clock import Clock
@@ -84,6 +84,8 @@ async def read_hashed(receive: Receive, limit: int, cap: int = HASH_CAP) -> tupl
     digest = None
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if digest is None and size > limit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from homeport.api.auth.sigv4 import Verified
-from homeport.api.s3.checksums import BodyCheck
+from homeport.api.s3.checksums import BodyCheck, check_sdk_algorithm
 from homeport.api.s3.chunked import AwsChunkedDecoder, is_aws_chunked
 from homeport.errors import EntityTooLarge, IncompleteBody
 
@@ -26,6 +26,7 @@ class BodyReader:
         self._expected = _length(headers, b"content-length")
         self._decoder: AwsChunkedDecoder | None = None
         self._check: BodyCheck | None = None
+        check_sdk_algorithm(headers)
         if is_aws_chunked(headers, auth):
             self._decoder = AwsChunkedDecoder.for_request(headers, auth)
             declared = _length(headers, b"x-amz-decoded-content-length")

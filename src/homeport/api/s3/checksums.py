@@ -296,6 +296,26 @@ def check_checksum(algorithm: str, expected: bytes, computed: bytes) -> None:
         )
 
 
+def check_sdk_algorithm(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """`x-amz-sdk-checksum-algorithm` names the checksum a request carries, in a header or its trailer: as S3,
+    refuse a name it does not know, one that differs from the checksum sent, and one with no checksum at all."""
+    declared = header_value(headers, b"x-amz-sdk-checksum-algorithm")
+    if declared is None:
+        return
+    algorithm = declared.strip().lower()
+    carried = checksum_header(headers)
+    trailer = header_value(headers, b"x-amz-trailer")
+    sent = carried[0] if carried else trailer.strip().lower().removeprefix("x-amz-checksum-") if trailer else None
+    if algorithm not in CHECKSUM_ALGORITHMS or sent not in (None, algorithm):
+        raise BodyError(BodyFault.INVALID_CHECKSUM, "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+    if sent is None:
+        raise BodyError(
+            BodyFault.INVALID_CHECKSUM,
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers "
+            "were found.",
+        )
+
+
 def checksum_header(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str] | None:
     """The one `x-amz-checksum-<algorithm>: <base64>` header of a request, if any."""
     found: list[tuple[str, str]] = []

@@ -15,7 +15,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from homeport.api.asgi import BodyTooLarge, Receive, Scope, Send, read_body
+from homeport.api.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
 from homeport.api.auth.refusals import s3_error as s3_auth_error
 from homeport.api.auth.sigv4 import AuthFailure, Verified
 from homeport.api.s3.body import BodyReader
@@ -76,6 +76,8 @@ class S3Api:
         except BodyError as exc:
             wire = body_error(exc)
             await _error(send, request, wire.status, wire.code, wire.message, dict(wire.fields))
+        except ClientGone:
+            raise  # no one to answer
         except Exception:
             log.exception("S3 %s %s/%s failed", request.method, request.bucket, request.key)
             await _error(send, request, 500, "InternalError", "We encountered an internal error. Please try again.")
@@ -268,7 +270,7 @@ class S3Api:
             while True:
                 message = await r.receive()
                 if message["type"] == "http.disconnect":
-                    raise asyncio.CancelledError("the client went away")
+                    raise ClientGone
                 chunk = message.get("body", b"")
                 if chunk:
                     batch.append(chunk)
