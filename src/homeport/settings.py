@@ -44,6 +44,10 @@ class Settings:
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     log_level: str = "info"
+    # A reply that acknowledges a write (an object stored, a resource created, an async request accepted) leaves
+    # after the write is on disk: SQLite syncs its log at each commit, the object store its files and directories.
+    # False: a crash of the server still loses nothing, but a power loss may lose the last acknowledged writes.
+    durable_commits: bool = True
     # Endpoint metrics are aggregated per period (CloudWatch's 60 s); alarms and scaling policies act on it, so a
     # short one (1 s) lets tests and demos watch them in seconds.
     metric_period_seconds: int = 60

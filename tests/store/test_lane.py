@@ -61,11 +61,13 @@ class CountingStore:
         with self.engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE rows (value INTEGER PRIMARY KEY)")
         self.transactions = 0
+        self.relaxed: list[bool] = []  # each transaction's
         self.fail_commit = False
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, relaxed: bool = False) -> Iterator[Connection]:
         self.transactions += 1
+        self.relaxed.append(relaxed)
         with self.engine.begin() as conn:
             yield conn
             if self.fail_commit:
@@ -84,7 +86,7 @@ def insert(conn: Connection, value: int) -> int:
     return value
 
 
-def gather_on(lane: Lane, store: CountingStore, values: list[int]) -> list[object]:
+def gather_on(lane: Lane, store: CountingStore, values: list[int], relaxed: tuple[int, ...] = ()) -> list[object]:
     """The calls queued together, while the lane is busy: they reach it as one batch."""
     started, release = threading.Event(), threading.Event()
 
@@ -95,7 +97,7 @@ def gather_on(lane: Lane, store: CountingStore, values: list[int]) -> list[objec
     async def main() -> list[object]:
         busy = asyncio.ensure_future(lane.run(hold))
         await asyncio.to_thread(started.wait, 5)  # the lane has taken the busy call before the others are queued
-        calls = [asyncio.ensure_future(lane.transact(store, insert, v)) for v in values]
+        calls = [asyncio.ensure_future(lane.transact(store, insert, v, relaxed=v in relaxed)) for v in values]
         await asyncio.sleep(0)
         release.set()
         await busy
@@ -126,3 +128,12 @@ def test_a_failed_group_commit_is_retried_call_by_call(tmp_path: Path) -> None:
     assert gather_on(Lane("test-lane"), store, [5, 6]) == [5, 6]
     assert store.values() == [5, 6]
     assert store.transactions == 3
+
+
+def test_a_shared_commit_is_synced_when_one_of_its_calls_needs_it(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "db.sqlite")
+    assert gather_on(Lane("test-lane"), store, [1, 2], relaxed=(1, 2)) == [1, 2]
+    assert gather_on(Lane("test-lane"), store, [3, 4], relaxed=(3,)) == [3, 4]
+    assert store.relaxed == [True, False]
+    assert gather_on(Lane("test-lane"), store, [5, -6], relaxed=(5,))[0] == 5  # each again on its own
+    assert store.relaxed[2:] == [False, True, False]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from homeport.store.db import Kind, Store
-from homeport.store.sqlite import reading, sqlite_engine
+from homeport.store.sqlite import reading, sqlite_engine, unsynced
 
 
 @pytest.fixture()
@@ -74,4 +75,30 @@ def test_the_store_and_its_readers(path: Path) -> None:
     with store.reading() as conn:
         assert store.get(conn, Kind.MODEL, "m") is None
         assert not locked(path)
+    store.close()
+
+
+def synchronous(conn: Any) -> int:
+    return int(conn.exec_driver_sql("PRAGMA synchronous").scalar())
+
+
+def test_commits_are_synced_unless_unsynced_or_not_durable(path: Path) -> None:
+    full, normal = 2, 1
+    engine = sqlite_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        assert synchronous(conn) == full
+    with unsynced(engine).begin() as conn:
+        assert synchronous(conn) == normal
+    with engine.begin() as conn:  # the same pooled connection: synced again
+        assert synchronous(conn) == full
+    engine.dispose()
+    relaxed_engine = sqlite_engine(f"sqlite:///{path}", durable=False)
+    with relaxed_engine.begin() as conn:
+        assert synchronous(conn) == normal
+    relaxed_engine.dispose()
+    store = Store(f"sqlite:///{path}")
+    with store.transaction() as conn:
+        assert synchronous(conn) == full
+    with store.transaction(relaxed=True) as conn:
+        assert synchronous(conn) == normal
     store.close()

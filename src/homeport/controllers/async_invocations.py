@@ -112,7 +112,7 @@ class AsyncWorker:
             room = self._capacity(route) - self.in_flight.get(route.endpoint, 0)
             if room <= 0:
                 continue
-            with self.ctx.store.transaction() as conn:
+            with self.ctx.store.transaction(relaxed=True) as conn:  # a claim lost to a power cut is claimed again
                 claimed = queue.claim(conn, route.endpoint, room)
             for request in claimed:
                 self.in_flight[route.endpoint] = self.in_flight.get(route.endpoint, 0) + 1
@@ -223,7 +223,10 @@ class AsyncWorker:
         self, request: AsyncRequest, config: dict[str, Any] | None, result: Result, *, claim: bool = False
     ) -> AsyncRequest | None:
         """End the request; with `claim`, the endpoint's next queued request, now running, if it has one."""
-        notify, following = await self.lane.transact(self.ctx.store, self._finish, request, config, result, claim)
+        # Unsynced: the result object is durable already, and a finish lost to a power cut only runs it again.
+        notify, following = await self.lane.transact(
+            self.ctx.store, self._finish, request, config, result, claim, relaxed=True
+        )
         if notify:
             self.notify()
         return following

@@ -82,8 +82,8 @@ INSERT_OBJECT = insert(objects)
 UPDATE_OBJECT = update(objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
 
 
-def open_index(path: Path) -> Engine:
-    engine = sqlite_engine(f"sqlite:///{path}")
+def open_index(path: Path, *, durable: bool = True) -> Engine:
+    engine = sqlite_engine(f"sqlite:///{path}", durable=durable)
     metadata.create_all(engine)
     with engine.begin() as conn:  # an index made before small objects were kept inline
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(objects)")}

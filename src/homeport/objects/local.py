@@ -173,14 +173,15 @@ class Writer:
 
 
 class LocalObjectStore:
-    def __init__(self, root: Path, clock: Clock) -> None:
+    def __init__(self, root: Path, clock: Clock, *, durable: bool = True) -> None:
         self.root = root
         self.clock = clock
+        self.durable = durable  # renames and new directories synced before the index commit that exposes them
         for sub in ("data", "uploads", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         for leftover in (root / "tmp").iterdir():  # writes a crash interrupted: never visible, now gone
             leftover.unlink(missing_ok=True)
-        self._engine = index.open_index(root / "index.db")
+        self._engine = index.open_index(root / "index.db", durable=durable)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -209,7 +210,7 @@ class LocalObjectStore:
                 "Your previous request to create the named bucket succeeded and you already own it.",
                 BucketName=name,
             ) from None
-        (self.root / "data" / name).mkdir(exist_ok=True)
+        self.make_dir(self.root / "data" / name)
 
     def buckets(self) -> list[tuple[str, float]]:
         with self.reading() as conn:
@@ -271,7 +272,7 @@ class LocalObjectStore:
         try:
             if source is not None:
                 relative, target = self._new_data_file(bucket)
-                os.replace(source, target)
+                self.move_in(source, target)
             now = self.clock.now()
             doc = {**meta.to_json(), "parts": parts}
             with self.transaction() as conn:
@@ -298,8 +299,23 @@ class LocalObjectStore:
         name = uuid.uuid4().hex
         relative = f"{bucket}/{name[:2]}/{name}"
         target = self.root / "data" / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self.make_dir(target.parent)
         return relative, target
+
+    def make_dir(self, path: Path) -> None:
+        """`path` and its parents, the new ones durable (their entries synced) when the store is."""
+        if path.is_dir():
+            return
+        self.make_dir(path.parent)
+        path.mkdir(exist_ok=True)
+        if self.durable:
+            _sync_dir(path.parent)
+
+    def move_in(self, source: Path, target: Path) -> None:
+        """Rename a synced file into place; when durable, the rename itself is synced too."""
+        os.replace(source, target)
+        if self.durable:
+            _sync_dir(target.parent)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         with self.reading() as conn:
@@ -332,7 +348,7 @@ class LocalObjectStore:
                 writer.write(info.data or b"")
                 writer.finish()
                 relative, target = self._new_data_file(bucket)
-                os.replace(writer.path, target)
+                self.move_in(writer.path, target)
                 with self.transaction() as conn:  # only the version that was read: an overwrite meanwhile wins
                     moved = conn.execute(
                         update(index.objects)
@@ -457,3 +473,11 @@ def copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
 def _after(common: str) -> tuple[str, str] | None:
     upper = after_prefix(common)
     return (">=", upper) if upper is not None else None
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -67,7 +67,7 @@ class MultipartUploads:
                     upload_id=upload_id, bucket=bucket, key=key, initiated=now, meta=json.dumps(meta.to_json())
                 )
             )
-        (self.store.root / "uploads" / upload_id).mkdir()
+        self.store.make_dir(self.store.root / "uploads" / upload_id)
         return Upload(upload_id, bucket, key, now, meta)
 
     def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
@@ -96,7 +96,7 @@ class MultipartUploads:
         relative = f"{upload_id}/{number}.{uuid.uuid4().hex}"
         target = self.store.root / "uploads" / relative
         try:
-            os.replace(writer.path, target)
+            self.store.move_in(writer.path, target)
             now = self.store.clock.now()
             with self.store.transaction() as conn:
                 self._upload(conn, bucket, key, upload_id)

@@ -138,12 +138,13 @@ class Server:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.keys, self.generated_key = access_keys(settings)
-        self.store = Store(settings.database_url)
+        durable = settings.durable_commits
+        self.store = Store(settings.database_url, durable=durable)
         self.meters = Meters()
         self.router = Router(self.meters)
         clock = clock or SystemClock()
         external = external_store(settings)
-        self.objects = None if external else LocalObjectStore(settings.objects_dir, clock)
+        self.objects = None if external else LocalObjectStore(settings.objects_dir, clock, durable=durable)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
         self.engine = engine = engine or LocalEngine(prefork=settings.prefork)
         self.controller = EndpointController(self.ctx, engine, self.router)

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from homeport.store.sqlite import reading, sqlite_engine
+from homeport.store.sqlite import reading, sqlite_engine, unsynced
 
 metadata = MetaData()
 
@@ -110,20 +110,22 @@ def decode_token(token: str) -> int:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         if url.startswith("sqlite"):
-            self.engine = sqlite_engine(url)
+            self.engine = sqlite_engine(url, durable=durable)
         else:
             self.engine = create_engine(url)
+        self._unsynced = unsynced(self.engine)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A transaction that may write: serializable with every other one (SQLite: it holds the write lock)."""
-        with self.engine.begin() as conn:
+    def transaction(self, *, relaxed: bool = False) -> Iterator[Connection]:
+        """A transaction that may write: serializable with every other one (SQLite: it holds the write lock).
+        Its commit is durable, unless `relaxed` (see `sqlite.unsynced`: only for work a power loss may repeat)."""
+        with (self._unsynced if relaxed else self.engine).begin() as conn:
             yield conn
 
     @contextmanager

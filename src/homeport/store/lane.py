@@ -30,7 +30,7 @@ T = TypeVar("T")
 class Transactional(Protocol):
     """A store whose `transaction()` yields a connection that commits when the block ends without error."""
 
-    def transaction(self) -> AbstractContextManager[Any]: ...
+    def transaction(self, *, relaxed: bool = False) -> AbstractContextManager[Any]: ...
 
 
 @dataclass(slots=True)
@@ -40,6 +40,7 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     store: Transactional | None  # set: fn(conn, *args), in a transaction on this store
+    relaxed: bool = False  # its commit need not be synced (a shared commit is, when one of its calls needs it)
     value: Any = None
     error: BaseException | None = None
 
@@ -55,16 +56,18 @@ class Lane:
         """fn(*args) on the lane's thread."""
         return await self._submit(fn, args, None)
 
-    async def transact(self, store: Transactional, fn: Callable[..., T], *args: Any) -> T:
+    async def transact(self, store: Transactional, fn: Callable[..., T], *args: Any, relaxed: bool = False) -> T:
         """fn(conn, *args) on the lane's thread, in a transaction on `store` that other calls of the same batch
         may share. fn may run twice (its shared transaction failed), so outside that connection it may only read."""
-        return await self._submit(fn, args, store)
+        return await self._submit(fn, args, store, relaxed)
 
-    async def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], store: Transactional | None) -> T:
+    async def _submit(
+        self, fn: Callable[..., T], args: tuple[Any, ...], store: Transactional | None, relaxed: bool = False
+    ) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._ready:
-            self._jobs.append(_Job(loop, future, fn, args, store))
+            self._jobs.append(_Job(loop, future, fn, args, store, relaxed))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
                 self._thread.start()
@@ -107,7 +110,7 @@ def _call(job: _Job) -> None:
 def _group_commit(store: Transactional, jobs: list[_Job]) -> None:
     if len(jobs) > 1:
         try:
-            with store.transaction() as conn:
+            with store.transaction(relaxed=all(job.relaxed for job in jobs)) as conn:
                 for job in jobs:
                     job.value = job.fn(conn, *job.args)
             return
@@ -115,7 +118,7 @@ def _group_commit(store: Transactional, jobs: list[_Job]) -> None:
             pass
     for job in jobs:
         try:
-            with store.transaction() as conn:
+            with store.transaction(relaxed=job.relaxed) as conn:
                 job.value, job.error = job.fn(conn, *job.args), None
         except BaseException as exc:
             job.value, job.error = None, exc

@@ -10,6 +10,7 @@ plain `BEGIN` instead: it reads one snapshot and never waits for a writer (WAL),
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,10 @@ SQLITE_POOL = 16
 BUSY_TIMEOUT = 30
 
 
-def sqlite_engine(url: str) -> Engine:
+def sqlite_engine(url: str, *, durable: bool = True) -> Engine:
+    """`durable`: a commit returns once its log is on disk (synchronous=FULL), unless it runs on `unsynced(engine)`;
+    else every commit returns once it is written, which survives a crash of the process but not a power loss
+    (NORMAL). The log is one sequence, so a synced commit makes every commit before it durable too."""
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT},
@@ -32,21 +36,21 @@ def sqlite_engine(url: str) -> Engine:
         max_overflow=SQLITE_POOL,
     )
     event.listen(engine, "connect", _configure)
-    event.listen(engine, "begin", _begin)
+    event.listen(engine, "begin", functools.partial(_begin, durable))
     return engine
 
 
 def _configure(dbapi_conn: Any, _record: Any) -> None:
-    """WAL (readers never wait for the writer) and NORMAL sync; transactions are begun by `_begin`."""
+    """WAL (readers never wait for the writer); transactions are begun by `_begin`."""
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
 READ_ONLY = "homeport_read_only"
+RELAXED = "homeport_relaxed"
 
 
 @contextmanager
@@ -56,12 +60,23 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _begin(conn: Connection) -> None:
-    read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+def unsynced(engine: Engine) -> Engine:
+    """The engine whose commits are not synced: for bookkeeping whose loss in a power cut only repeats work (a
+    claim, a finished request whose result object is itself durable, metric points), never for what a reply
+    acknowledges."""
+    return engine.execution_options(**{RELAXED: True})
+
+
+def _begin(durable: bool, conn: Connection) -> None:
+    options = conn.get_execution_options()
+    read_only = bool(options.get(READ_ONLY, False))
+    synchronous = "FULL" if durable and not options.get(RELAXED, False) else "NORMAL"
     pooled = conn.connection
     raw = pooled.dbapi_connection
     assert raw is not None
-    if pooled.info.get(READ_ONLY, False) != read_only:  # query_only outlives the transaction: set it on change
+    state = (read_only, synchronous)
+    if pooled.info.get("state") != state:  # these PRAGMAs outlive the transaction: set them on change
         raw.execute(f"PRAGMA query_only={int(read_only)}")
-        pooled.info[READ_ONLY] = read_only
+        raw.execute(f"PRAGMA synchronous={synchronous}")
+        pooled.info["state"] = state
     raw.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
