@@ -98,6 +98,8 @@ def value_for(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
         right = st.binary(max_size=32)
     else:
         right = wrong
+    if depth == 0:
+        return right  # the request itself: botocore sends nothing that is not a structure
     # Mostly well-formed, so that a request gets past its first member and the odd value meets the service.
     return st.one_of(*[right] * 12, nasty, wrong)
 
@@ -118,9 +120,9 @@ def operations(server: Any) -> list[tuple[str, str]]:
 def json_protocol() -> Any:
     # CloudWatch over JSON: botocore's CBOR serializer cannot encode a lone surrogate on the client's side.
     saved = botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS
-    botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = ("json", *saved)  # type: ignore[assignment]
+    botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = ("json", *saved)
     yield
-    botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = saved  # type: ignore[assignment]
+    botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = saved
 
 
 def fuzz(name: str, call: Any, strategy: st.SearchStrategy[Any], failures: list[str], tally: Counter[str]) -> None:
@@ -149,7 +151,9 @@ def fuzz(name: str, call: Any, strategy: st.SearchStrategy[Any], failures: list[
     one()
 
 
-def test_every_operation_survives_generated_requests(server: Any, json_protocol: Any) -> None:
+def test_every_operation_survives_generated_requests(
+    server: Any, json_protocol: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clients = {
         s: boto_client(s, server.url, parameter_validation=False)
         for s in ("sagemaker", "cloudwatch", "application-autoscaling")
@@ -169,8 +173,96 @@ def test_every_operation_survives_generated_requests(server: Any, json_protocol:
         ServiceNamespace="sagemaker"
     )
     for protocol in ("json", "smithy-rpc-v2-cbor", "query"):
-        botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = (protocol,)  # type: ignore[assignment]
+        monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", (protocol,))
         cloudwatch = boto_client("cloudwatch", server.url)
         assert "Metrics" in cloudwatch.list_metrics()
         assert "MetricAlarms" in cloudwatch.describe_alarms()
         assert "AlarmHistoryItems" in cloudwatch.describe_alarm_history()
+
+
+@pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "query"])
+def test_cloudwatch_survives_generated_requests_over_cbor_and_query(
+    server: Any, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same generated requests, with botocore's CBOR and query serializers on the sending side."""
+    monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", (protocol,))
+    client = boto_client("cloudwatch", server.url, parameter_validation=False)
+    failures: list[str] = []
+    tally: Counter[str] = Counter()
+    for service, operation in operations(server):
+        if service != "cloudwatch":
+            continue
+        shape = client.meta.service_model.operation_model(operation).input_shape
+        fuzz(
+            f"{protocol} {operation}",
+            getattr(client, botocore.xform_name(operation)),
+            value_for(shape),
+            failures,
+            tally,
+        )
+    print(f"generated {protocol} requests: {dict(tally)}", file=sys.stderr)
+    assert failures == []
+    assert tally["accepted"] + tally["4xx"] > 0  # requests reached the server
+    assert "Metrics" in client.list_metrics()
+
+
+HEADER_VALUES = st.sampled_from(
+    [
+        "",
+        "application/json",
+        "application/x-amz-json-1.0",
+        "application/cbor",
+        "application/x-www-form-urlencoded",
+        "text/xml; charset=ebcdic",
+        "rpc-v2-cbor",
+        "SageMaker.NoSuchOperation",
+        "AnyScaleFrontendService.",
+        "GraniteServiceVersion20100801.ListMetrics",
+        ".",
+        "gzip",
+        "x" * 3000,
+        "é",
+    ]
+)
+HEADERS = st.dictionaries(
+    st.sampled_from(["Content-Type", "X-Amz-Target", "Content-Encoding", "smithy-protocol", "Accept"]),
+    st.one_of(st.none(), HEADER_VALUES),
+    max_size=3,
+)
+
+
+def test_wrong_protocol_headers_get_a_parseable_4xx(server: Any) -> None:
+    """Requests whose protocol headers (Content-Type, X-Amz-Target, smithy-protocol, Content-Encoding, Accept)
+    are missing, of another protocol or garbage, signed as sent: no 5xx, and botocore parses every reply."""
+    clients = {
+        s: boto_client(s, server.url, parameter_validation=False)
+        for s in ("sagemaker", "cloudwatch", "application-autoscaling")
+    }
+    chosen: dict[str, str | None] = {}
+
+    def mutate(request: Any, **_: Any) -> None:
+        for name, value in chosen.items():
+            del request.headers[name]
+            if value is not None:
+                request.headers[name] = value
+
+    def headed(pair: tuple[dict[str, str | None], Any]) -> Any:
+        chosen.clear()
+        chosen.update(pair[0])
+        return pair[1]
+
+    for client in clients.values():
+        client.meta.events.register_last("before-sign", mutate)
+    failures: list[str] = []
+    tally: Counter[str] = Counter()
+    for service, operation in operations(server):
+        client = clients[service]
+        shape = client.meta.service_model.operation_model(operation).input_shape
+        params = value_for(shape) if shape is not None else st.just({})
+        with_headers = st.tuples(HEADERS, params).map(headed)  # each example's headers, set as it is drawn
+        fuzz(f"{service}.{operation}", getattr(client, botocore.xform_name(operation)), with_headers, failures, tally)
+    chosen.clear()
+    print(f"requests with wrong protocol headers: {dict(tally)}", file=sys.stderr)
+    assert failures == []
+    assert tally["4xx"] > 0
+    assert "Models" in clients["sagemaker"].list_models()
