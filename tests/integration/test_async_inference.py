@@ -159,12 +159,19 @@ def test_bad_requests_are_refused_before_they_are_queued(
     assert "there is no object" in refused(InputLocation=f"s3://{bucket}/absent.csv")
     assert "must name an S3 object" in refused(InputLocation="https://example.com/rows.csv")
     assert "there is no object" in refused(InputLocation=f"https://{bucket}.s3.amazonaws.com/absent.csv")
-    assert "Filename 'a.b.c' is not valid" in refused(InputLocation=f"s3://{bucket}/absent.csv", Filename="a.b.c")
-    assert "S3OutputPathExtension" in refused(InputLocation=f"s3://{bucket}/r.csv", S3OutputPathExtension="s3:x")
-    assert "InferenceId must be 1 to 64" in refused(InputLocation=f"s3://{bucket}/r.csv", InferenceId="i" * 65)
+    assert "'a.b.c' at 'filename'" in refused(InputLocation=f"s3://{bucket}/absent.csv", Filename="a.b.c")
+    assert (
+        "s3outputpathextension" in refused(InputLocation=f"s3://{bucket}/r.csv", S3OutputPathExtension="s3:x").lower()
+    )
+    assert "at 'inferenceId' failed to satisfy constraint: Member must have length less than or equal to 64" in refused(
+        InputLocation=f"s3://{bucket}/r.csv", InferenceId="i" * 65
+    )
     s3.put_object(Bucket=bucket, Key="r.csv", Body=b"1,2,3,4")
-    assert "RequestTTLSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", RequestTTLSeconds=21601)
-    assert "InvocationTimeoutSeconds" in refused(InputLocation=f"s3://{bucket}/r.csv", InvocationTimeoutSeconds=3601)
+    assert "requestttlseconds" in refused(InputLocation=f"s3://{bucket}/r.csv", RequestTTLSeconds=21601).lower()
+    assert (
+        "invocationtimeoutseconds"
+        in refused(InputLocation=f"s3://{bucket}/r.csv", InvocationTimeoutSeconds=3601).lower()
+    )
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation=f"s3://{bucket}/r.csv")
     assert "not found" in err.value.response["Error"]["Message"]

@@ -155,6 +155,12 @@ def test_content_md5_is_checked(s3: Any, bucket: str, server: Any) -> None:
         ("bytes=-5", bytes(range(95, 100)), 206),
         ("bytes=95-200", bytes(range(95, 100)), 206),
         ("bytes=9-3", bytes(range(100)), 200),
+        ("bytes=200-5", bytes(range(100)), 200),  # inverted: ignored, even past the end
+        ("bytes=+1-2", bytes(range(100)), 200),  # what RFC 9110 does not allow, S3 ignores
+        ("bytes=1_0-20", bytes(range(100)), 200),
+        ("bytes=0", bytes(range(100)), 200),
+        ("bytes=-+1", bytes(range(100)), 200),
+        ("bytes=0-1,5-6", bytes(range(100)), 200),
     ],
 )
 def test_ranges(s3: Any, bucket: str, header: str, want: bytes, status: int) -> None:
@@ -163,12 +169,40 @@ def test_ranges(s3: Any, bucket: str, header: str, want: bytes, status: int) -> 
     got = s3.get_object(Bucket=bucket, Key="r", Range=header)
     assert got["ResponseMetadata"]["HTTPStatusCode"] == status
     assert got["Body"].read() == (want if status == 206 else body)
+    head = s3.head_object(Bucket=bucket, Key="r", Range=header)  # HEAD answers what GET would send
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert head["ContentLength"] == (len(want) if status == 206 else len(body))
 
 
 def test_unsatisfiable_range(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="r", Body=b"0123")
     code, status, error = error_of(s3.get_object, Bucket=bucket, Key="r", Range="bytes=4-")
     assert (code, status, error.get("ActualObjectSize")) == ("InvalidRange", 416, "4")
+    assert error_of(s3.head_object, Bucket=bucket, Key="r", Range="bytes=4-")[1] == 416
+
+
+def test_conditional_writes(s3: Any, bucket: str) -> None:
+    """If-None-Match: * writes only a new key; If-Match only over the version named (S3 since 2024)."""
+    first = s3.put_object(Bucket=bucket, Key="w", Body=b"one", IfNoneMatch="*")["ETag"]
+    assert error_of(s3.put_object, Bucket=bucket, Key="w", Body=b"two", IfNoneMatch="*")[:2] == (
+        "PreconditionFailed",
+        412,
+    )
+    assert error_of(s3.put_object, Bucket=bucket, Key="w", Body=b"two", IfMatch='"0000"')[:2] == (
+        "PreconditionFailed",
+        412,
+    )
+    assert error_of(s3.put_object, Bucket=bucket, Key="none", Body=b"x", IfMatch=first)[:2] == ("NoSuchKey", 404)
+    assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"one"  # the refused writes changed nothing
+    second = s3.put_object(Bucket=bucket, Key="w", Body=b"two", IfMatch=first)["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"two" and second != first
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="w")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="w", UploadId=uid, PartNumber=1, Body=b"three")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part}]}
+    complete = {"Bucket": bucket, "Key": "w", "UploadId": uid, "MultipartUpload": parts}
+    assert error_of(s3.complete_multipart_upload, **complete, IfNoneMatch="*")[:2] == ("PreconditionFailed", 412)
+    s3.complete_multipart_upload(**complete, IfMatch=second)  # the upload outlived the refusal
+    assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"three"
 
 
 def test_conditional_get(s3: Any, bucket: str) -> None:
@@ -311,6 +345,9 @@ def test_multipart_refusals(s3: Any, bucket: str) -> None:
     assert complete([{"PartNumber": 2, "ETag": last}, {"PartNumber": 1, "ETag": small}]) == ("InvalidPartOrder", 400)
     assert complete([{"PartNumber": 1, "ETag": '"ffff"'}]) == ("InvalidPart", 400)
     assert complete([{"PartNumber": 7, "ETag": small}]) == ("InvalidPart", 400)
+    assert complete([]) == ("MalformedXML", 400)
+    assert complete([{"PartNumber": 0, "ETag": small}]) == ("InvalidArgument", 400)
+    assert complete([{"PartNumber": -1, "ETag": small}]) == ("InvalidArgument", 400)
     assert error_of(s3.upload_part, Bucket=bucket, Key="m", UploadId=uid, PartNumber=10001, Body=b"x")[0] == (
         "InvalidArgument"
     )

@@ -6,6 +6,7 @@ from tests.integration.test_s3 import (  # noqa: F401
     test_bad_bucket_names_are_refused,
     test_bucket_lifecycle,
     test_conditional_get,
+    test_conditional_writes,
     test_content_md5_is_checked,
     test_copy_object,
     test_delete_objects,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from homeport.api import shapes
 from homeport.api.asgi import Send, respond
 from homeport.core.arns import log_group
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
@@ -57,6 +59,46 @@ ASYNC_HEADERS = {
 }
 
 
+_OPERATIONS = {
+    name: shapes.service_model("sagemaker-runtime").operation_model(name)
+    for name in ("InvokeEndpoint", "InvokeEndpointAsync")
+}
+
+
+def _header_members(operation: str) -> dict[bytes, tuple[str, bool]]:
+    """The operation's members sent as headers: header name → (member name, whether it is an integer)."""
+    shape = _OPERATIONS[operation].input_shape
+    return {
+        member.serialization["name"].lower().encode(): (name, member.type_name == "integer")
+        for name, member in shape.members.items()
+        if member.serialization.get("location") == "header"
+    }
+
+
+_MEMBERS = {operation: _header_members(operation) for operation in _OPERATIONS}
+
+
+def check_headers(operation: str, endpoint: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """The endpoint name and the parameters sent as headers, against the runtime's model (lengths, patterns): the
+    ValidationError SageMaker gives, before anything reaches a model."""
+    members = _MEMBERS[operation]
+    _check(operation, endpoint, tuple((h, v) for h, v in headers if h in members))
+
+
+@functools.lru_cache(maxsize=1024)  # a client sends the same few headers again and again; refusals are not kept
+def _check(operation: str, endpoint: str, headers: tuple[tuple[bytes, bytes], ...]) -> None:
+    params: dict[str, Any] = {"EndpointName": endpoint}
+    if operation == "InvokeEndpoint":
+        params["Body"] = ""  # the body's own limit is checked apart; here only that it is there
+    for header, value in headers:
+        name, integer = _MEMBERS[operation][header]
+        text = value.decode("latin-1")
+        params[name] = int(text) if integer and text.strip().isdigit() and len(text) < 12 else text
+    _, problems = shapes.validate(_OPERATIONS[operation], params)
+    if problems:
+        raise RuntimeValidationError(shapes.problem_message(problems))
+
+
 class RuntimeApi:
     def __init__(
         self,
@@ -75,6 +117,7 @@ class RuntimeApi:
         try:
             if self.asynchronous is None:
                 raise RuntimeValidationError("This server does not take asynchronous invocations.")
+            check_headers("InvokeEndpointAsync", endpoint, scope["headers"])
             headers = {
                 ASYNC_HEADERS[name]: value.decode("latin-1")
                 for name, value in scope["headers"]
@@ -113,6 +156,7 @@ class RuntimeApi:
 
     async def _invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
         received = time.perf_counter()
+        check_headers("InvokeEndpoint", endpoint, scope["headers"])
         forward: list[tuple[str, str]] = []
         target_variant = None
         for name, value in scope["headers"]:

@@ -70,12 +70,16 @@ parts = Table(
 o = objects.c
 BUCKET = select(buckets.c.name).where(buckets.c.name == bindparam("b_bucket"))
 OBJECT = select(objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
-BUCKET_AND_FILE = select(  # one statement: does the bucket exist, and the file of the key's object, if any
+BUCKET_AND_FILE = select(  # one statement: does the bucket exist, and the file and ETag of the key's object, if any
     BUCKET.scalar_subquery().label("bucket"),
     select(o.file)
     .where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
     .scalar_subquery()
     .label("file"),
+    select(o.etag)
+    .where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+    .scalar_subquery()
+    .label("etag"),
 )
 LISTED = select(o.key, o.size, o.etag, o.last_modified)  # what a listing shows of each object
 INSERT_OBJECT = insert(objects)

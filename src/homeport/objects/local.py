@@ -46,13 +46,39 @@ from homeport.errors import (
     BucketNotEmpty,
     NoSuchBucket,
     NoSuchKey,
+    PreconditionFailed,
 )
 from homeport.objects import index
 from homeport.objects.names import after_prefix, check_bucket, check_key
-from homeport.store.sqlite import reading
+from homeport.store.sqlite import reading, writing
 
 INLINE_MAX = 64 * 1024  # objects up to this size live in their index row
 _COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WriteCondition:
+    """S3's conditional writes: `if_none_match` (If-None-Match: *) writes only where no object has the key,
+    `if_match` (If-Match: an ETag) only over that version; checked in the transaction that publishes."""
+
+    if_none_match: bool = False
+    if_match: str | None = None
+
+    def check(self, key: str, etag: str | None) -> None:
+        if self.if_none_match and etag is not None:
+            raise PreconditionFailed(
+                "At least one of the pre-conditions you specified did not hold", Condition="If-None-Match"
+            )
+        if self.if_match is not None:
+            if etag is None:
+                raise NoSuchKey("The specified key does not exist.", Key=key)
+            if self.if_match.strip('"') not in ("*", etag):
+                raise PreconditionFailed(
+                    "At least one of the pre-conditions you specified did not hold", Condition="If-Match"
+                )
+
+
+ANY = WriteCondition()
 
 
 @dataclass(frozen=True)
@@ -189,7 +215,7 @@ class LocalObjectStore:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A transaction that may write: it holds the index's write lock."""
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:
             yield conn
 
     @contextmanager
@@ -249,12 +275,14 @@ class LocalObjectStore:
             self.head_bucket(bucket)
         return Writer(self.root / "tmp" / uuid.uuid4().hex, INLINE_MAX)
 
-    def commit(self, writer: Writer, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
+    def commit(
+        self, writer: Writer, bucket: str, key: str, meta: ObjectMeta, condition: WriteCondition = ANY
+    ) -> ObjectInfo:
         """fsync, move into place, index: the object becomes visible whole, or not at all."""
         writer.finish()
         inline = writer.inline
         source = None if inline is not None else writer.path
-        return self.publish(source, bucket, key, writer.size, writer.etag, meta, 0, inline)
+        return self.publish(source, bucket, key, writer.size, writer.etag, meta, 0, inline, condition)
 
     def publish(
         self,
@@ -266,6 +294,7 @@ class LocalObjectStore:
         meta: ObjectMeta,
         parts: int,
         inline: bytes | None = None,
+        condition: WriteCondition = ANY,
     ) -> ObjectInfo:
         """Index the object: its bytes are the file `source` (moved into `data/`), or `inline` when None."""
         relative, target = "", None
@@ -279,6 +308,7 @@ class LocalObjectStore:
                 found = conn.execute(index.BUCKET_AND_FILE, {"b_bucket": bucket, "b_key": key}).one()
                 if found.bucket is None:
                     raise NoSuchBucket("The specified bucket does not exist", BucketName=bucket)
+                condition.check(key, found.etag)
                 old = found if found.file is not None else None
                 values = dict(size=size, etag=etag, last_modified=now, meta=json.dumps(doc), file=relative, data=inline)
                 if old is None:

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from homeport.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, NoSuchUpload
 from homeport.objects import index
-from homeport.objects.local import LocalObjectStore, ObjectInfo, ObjectMeta, Writer, copy_file
+from homeport.objects.local import ANY, LocalObjectStore, ObjectInfo, ObjectMeta, WriteCondition, Writer, copy_file
 from homeport.objects.names import check_key
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
@@ -153,11 +153,21 @@ class MultipartUploads:
             Upload(r.upload_id, r.bucket, r.key, r.initiated, ObjectMeta.from_json(json.loads(r.meta))) for r in rows
         ]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, chosen: Iterable[tuple[int, str]]) -> ObjectInfo:
-        """Join the chosen parts (number, ETag) into the object, in one new file, then index it."""
+    def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        chosen: Iterable[tuple[int, str]],
+        condition: WriteCondition = ANY,
+    ) -> ObjectInfo:
+        """Join the chosen parts (number, ETag) into the object, in one new file, then index it. A failed
+        `condition` leaves the upload as it was (unless the object changes while the parts are joined)."""
         chosen = list(chosen)
         with self.store.transaction() as conn:
             upload = self._upload(conn, bucket, key, upload_id)
+            current = conn.execute(index.BUCKET_AND_FILE, {"b_bucket": bucket, "b_key": key}).one()
+            condition.check(key, current.etag)
             stored = {
                 r.number: self._part(r)
                 for r in conn.execute(select(index.parts).where(index.parts.c.upload_id == upload_id))
@@ -186,7 +196,7 @@ class MultipartUploads:
         except BaseException:
             joined.unlink(missing_ok=True)
             raise
-        info = self.store.publish(joined, bucket, key, size, f"{etag}-{len(parts)}", meta, len(parts))
+        info = self.store.publish(joined, bucket, key, size, f"{etag}-{len(parts)}", meta, len(parts), None, condition)
         shutil.rmtree(self.store.root / "uploads" / upload_id, ignore_errors=True)
         return info
 

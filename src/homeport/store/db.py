@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from homeport.store.sqlite import reading, sqlite_engine, unsynced
+from homeport.store.sqlite import reading, sqlite_engine, writing
 
 metadata = MetaData()
 
@@ -115,7 +115,6 @@ class Store:
             self.engine = sqlite_engine(url, durable=durable)
         else:
             self.engine = create_engine(url)
-        self._unsynced = unsynced(self.engine)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -125,7 +124,7 @@ class Store:
     def transaction(self, *, relaxed: bool = False) -> Iterator[Connection]:
         """A transaction that may write: serializable with every other one (SQLite: it holds the write lock).
         Its commit is durable, unless `relaxed` (see `sqlite.unsynced`: only for work a power loss may repeat)."""
-        with (self._unsynced if relaxed else self.engine).begin() as conn:
+        with writing(self.engine, synced=not relaxed) as conn:
             yield conn
 
     @contextmanager

@@ -4,13 +4,15 @@ Python's sqlite3 module opens a transaction only before a statement that writes,
 read-check-write block ran outside it: a row deleted between the check and the write came back (an alarm
 evaluated while its scaling policy was deleted outlived it). Here pysqlite's own transaction handling is off
 and every SQLAlchemy transaction starts with `BEGIN IMMEDIATE`: it takes the write lock before its first
-read, so transactions that write are serializable. A transaction begun on `readers(engine)` starts with a
+read, so transactions that write are serializable. A transaction begun on `reading(engine)` starts with a
 plain `BEGIN` instead: it reads one snapshot and never waits for a writer (WAL), and may not write.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +59,25 @@ RELAXED = "homeport_relaxed"
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction: one consistent snapshot, no write lock taken (nor any write allowed)."""
     with engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+        yield conn
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def writing(engine: Engine, *, synced: bool = True) -> Iterator[Connection]:
+    """A transaction that may write. The writers of one SQLite file in this process take turns on a lock first:
+    SQLite's own wait for its write lock polls with sleeps of 1, 2, 5 … 100 ms and is not woken when the lock
+    is freed, so eight threads writing at once spent most of their time asleep (a small PUT's p99 at 100 ms)."""
+    if engine.dialect.name != "sqlite":
+        with (engine if synced else unsynced(engine)).begin() as conn:
+            yield conn
+        return
+    with _WRITERS_LOCK:
+        turn = _WRITERS.setdefault(engine, threading.Lock())
+    with turn, (engine if synced else unsynced(engine)).begin() as conn:
         yield conn
 
 

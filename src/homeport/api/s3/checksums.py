@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
+import awscrt.checksums
 import google_crc32c
 
 from homeport.api.asgi import WireError
@@ -45,7 +46,6 @@ class BodyFault(StrEnum):
     MD5_MISMATCH = "md5_mismatch"
     SHA256_MISMATCH = "sha256_mismatch"
     INVALID_ARGUMENT = "invalid_argument"
-    NOT_IMPLEMENTED = "not_implemented"
 
 
 class BodyError(Exception):
@@ -99,7 +99,6 @@ _S3_ERRORS: dict[BodyFault, tuple[str, int, str | None]] = {
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     ),
     BodyFault.INVALID_ARGUMENT: ("InvalidArgument", 400, None),
-    BodyFault.NOT_IMPLEMENTED: ("NotImplemented", 501, None),
 }
 
 
@@ -125,25 +124,13 @@ class _Crc:
         return self.value.to_bytes(self.size, "big")
 
 
-def _crc64nvme() -> _Crc:
-    try:
-        from awscrt import checksums
-    except ImportError:
-        raise BodyError(
-            BodyFault.NOT_IMPLEMENTED,
-            "CRC64NVME checksums need the awscrt package on the server: pip install awscrt (or send CRC32, CRC32C, "
-            "SHA1 or SHA256).",
-        ) from None
-    return _Crc(checksums.crc64nvme, 8)
-
-
 def running_digest(name: str) -> _Running:
     if name == "crc32":
         return _Crc(zlib.crc32, 4)
     if name == "crc32c":
         return _Crc(lambda data, value: google_crc32c.extend(value, data), 4)
     if name == "crc64nvme":
-        return _crc64nvme()
+        return _Crc(awscrt.checksums.crc64nvme, 8)
     if name == "md5":
         return hashlib.md5(usedforsecurity=False)
     if name in ("sha1", "sha256"):

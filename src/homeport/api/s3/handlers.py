@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -36,6 +37,7 @@ from homeport.api.s3.request import (
     preconditions,
     start_after,
     subresource,
+    write_condition,
 )
 from homeport.api.s3.xmldoc import MAX_REQUEST_XML, document, parse
 from homeport.api.s3.xmldoc import children as xml_children
@@ -245,7 +247,8 @@ class S3Api:
     async def put_object(self, r: S3Request, send: Send) -> None:
         writer = await asyncio.to_thread(self.store.writer, r.bucket, r.key)
         checks = await self._receive(r, writer)
-        info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, object_meta(r, checks))
+        meta, condition = object_meta(r, checks), write_condition(r)
+        info = await asyncio.to_thread(self.store.commit, writer, r.bucket, r.key, meta, condition)
         await _empty(send, r, 200, [(b"etag", f'"{info.etag}"'.encode()), *checksum_headers(checks)])
 
     async def _receive(self, r: S3Request, writer: Writer) -> dict[str, str]:
@@ -327,8 +330,17 @@ class S3Api:
 
     async def head_object(self, r: S3Request, send: Send) -> None:
         info = await asyncio.to_thread(self.store.head, r.bucket, r.key)
-        status = preconditions(r, info) or 200
-        await _empty(send, r, status, object_headers(info, r, with_length=status == 200, whole=status == 200))
+        if (status := preconditions(r, info)) is not None:
+            return await _empty(send, r, status, object_headers(info, r, with_length=False, whole=False))
+        wanted = byte_range(r.headers.get("range"), info.size)  # HEAD answers what GET would send
+        headers = object_headers(info, r, with_length=wanted is None, whole=wanted is None)
+        if wanted is not None:
+            start, stop = wanted
+            headers += [
+                (b"content-range", f"bytes {start}-{stop - 1}/{info.size}".encode()),
+                (b"content-length", str(stop - start).encode()),
+            ]
+        await _empty(send, r, 206 if wanted else 200, headers)
 
     async def delete_object(self, r: S3Request, send: Send) -> None:
         await asyncio.to_thread(self.store.delete, r.bucket, r.key)
@@ -427,10 +439,20 @@ class S3Api:
         for part in xml_children(root, "Part"):
             number = xml_text(part, "PartNumber")
             etag = xml_text(part, "ETag")
-            if number is None or etag is None or not number.strip().isdigit():
+            if number is None or etag is None or not re.fullmatch(r"-?[0-9]{1,12}", number.strip(), re.ASCII):
                 raise MalformedXML("Each <Part> needs a <PartNumber> and the <ETag> UploadPart returned.")
+            if not 1 <= int(number) <= MAX_PARTS:
+                raise InvalidArgument(
+                    f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive.", ArgumentName="PartNumber"
+                )
             chosen.append((int(number), etag.strip()))
-        info = await asyncio.to_thread(self.uploads.complete_upload, r.bucket, r.key, r.query["uploadId"], chosen)
+        if not chosen:  # as S3: the schema asks for at least one <Part>
+            raise MalformedXML(
+                "The XML you provided was not well-formed or did not validate against our published schema: "
+                "CompleteMultipartUpload needs at least one <Part>."
+            )
+        upload_id, condition = r.query["uploadId"], write_condition(r)
+        info = await asyncio.to_thread(self.uploads.complete_upload, r.bucket, r.key, upload_id, chosen, condition)
         body = document(
             "CompleteMultipartUploadResult",
             [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
@@ -19,7 +20,7 @@ from homeport.errors import (
     InvalidRange,
     PreconditionFailed,
 )
-from homeport.objects.local import ObjectInfo, ObjectMeta
+from homeport.objects.local import ObjectInfo, ObjectMeta, WriteCondition
 from homeport.objects.names import after_prefix, check_bucket
 
 _KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
@@ -152,31 +153,43 @@ def preconditions(r: S3Request, info: ObjectInfo) -> int | None:
     return None
 
 
+def write_condition(r: S3Request) -> WriteCondition:
+    """The conditions of a PutObject or CompleteMultipartUpload: If-None-Match takes only '*', as in S3."""
+    if_none = r.headers.get("if-none-match")
+    if if_none is not None and if_none.strip() != "*":
+        raise InvalidArgument(
+            "If-None-Match on a write takes only '*' (write only if no object has the key).",
+            ArgumentName="If-None-Match",
+        )
+    return WriteCondition(if_none_match=if_none is not None, if_match=r.headers.get("if-match"))
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     tags = [t.strip() for t in header.split(",")]
     return "*" in tags or etag in tags or etag.strip('"') in tags
 
 
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+
+
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, stop) for a single `bytes=` range; None serves the whole object (as S3 does for others)."""
-    if not header or not header.startswith("bytes=") or "," in header:
+    """[start, stop) for a single `bytes=first-last` or `bytes=-count` range (RFC 9110); None serves the whole
+    object, as S3 does for anything else: several ranges, a malformed or an inverted one."""
+    found = _RANGE.fullmatch(header.strip()) if header else None
+    if found is None or found.group(1) == found.group(2) == "":
         return None
-    first, _, last = header[len("bytes=") :].strip().partition("-")
-    try:
-        if not first:  # the last N bytes
-            count = int(last)
-            if count <= 0:
-                raise ValueError
-            return (max(0, size - count), size) if size else _unsatisfiable(header, size)
-        start = int(first)
-        stop = min(int(last) + 1, size) if last else size
-    except ValueError:
-        return None  # a malformed Range header is ignored, as S3 does
+    first, last = found.groups()
+    if not first:  # the last `count` bytes
+        count = int(last)
+        if count == 0:
+            return None
+        return (max(0, size - count), size) if size else _unsatisfiable(header or "", size)
+    start = int(first)
+    if last and int(last) < start:
+        return None
     if start >= size:
-        _unsatisfiable(header, size)
-    if stop <= start:
-        return None
-    return start, stop
+        _unsatisfiable(header or "", size)
+    return start, min(int(last) + 1, size) if last else size
 
 
 def _unsatisfiable(header: str, size: int) -> tuple[int, int]:
