@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from botocore.model import OperationModel
+
 from homeport.api import shapes
 from homeport.api.asgi import Send, respond
 from homeport.core.arns import log_group
@@ -59,29 +61,22 @@ ASYNC_HEADERS = {
 }
 
 
-_OPERATIONS = {
-    name: shapes.service_model("sagemaker-runtime").operation_model(name)
-    for name in ("InvokeEndpoint", "InvokeEndpointAsync")
-}
-
-
-def _header_members(operation: str) -> dict[bytes, tuple[str, bool]]:
-    """The operation's members sent as headers: header name → (member name, whether it is an integer)."""
-    shape = _OPERATIONS[operation].input_shape
-    return {
-        member.serialization["name"].lower().encode(): (name, member.type_name == "integer")
-        for name, member in shape.members.items()
+@functools.cache  # loaded at the first invocation, not at the server's start
+def _operation(name: str) -> tuple[OperationModel, dict[bytes, tuple[str, bool]]]:
+    """The operation's model, and its members sent as headers: header name → (member, whether an integer)."""
+    model = shapes.service_model("sagemaker-runtime").operation_model(name)
+    members = {
+        member.serialization["name"].lower().encode(): (member_name, member.type_name == "integer")
+        for member_name, member in model.input_shape.members.items()
         if member.serialization.get("location") == "header"
     }
-
-
-_MEMBERS = {operation: _header_members(operation) for operation in _OPERATIONS}
+    return model, members
 
 
 def check_headers(operation: str, endpoint: str, headers: list[tuple[bytes, bytes]]) -> None:
     """The endpoint name and the parameters sent as headers, against the runtime's model (lengths, patterns): the
     ValidationError SageMaker gives, before anything reaches a model."""
-    members = _MEMBERS[operation]
+    members = _operation(operation)[1]
     _check(operation, endpoint, tuple((h, v) for h, v in headers if h in members))
 
 
@@ -90,11 +85,12 @@ def _check(operation: str, endpoint: str, headers: tuple[tuple[bytes, bytes], ..
     params: dict[str, Any] = {"EndpointName": endpoint}
     if operation == "InvokeEndpoint":
         params["Body"] = ""  # the body's own limit is checked apart; here only that it is there
+    model, members = _operation(operation)
     for header, value in headers:
-        name, integer = _MEMBERS[operation][header]
+        name, integer = members[header]
         text = value.decode("latin-1")
         params[name] = int(text) if integer and text.strip().isdigit() and len(text) < 12 else text
-    _, problems = shapes.validate(_OPERATIONS[operation], params)
+    _, problems = shapes.validate(model, params)
     if problems:
         raise RuntimeValidationError(shapes.problem_message(problems))
 
