@@ -64,7 +64,8 @@ class InProcessServer:
     def __init__(self, data_dir: Path, **settings: Any) -> None:
         self.url = f"http://inprocess-{next(_hosts)}"
         self.data_dir = data_dir
-        settings = {"log_level": "warning", "prefork": False, **settings}
+        # Durability against power loss is what tests/integration/test_durability.py checks; here it only costs time.
+        settings = {"log_level": "warning", "prefork": False, "durable_commits": False, **settings}
         self.server = Server(Settings(data_dir=data_dir, **settings), engine=InProcessEngine())
         self.http = TestClient(self.server.app, base_url=self.url, raise_server_exceptions=True)
 

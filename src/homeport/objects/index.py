@@ -11,7 +11,6 @@ from pathlib import Path
 
 from sqlalchemy import (
     Column,
-    Engine,
     Float,
     Integer,
     LargeBinary,
@@ -26,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from homeport.store.sqlite import sqlite_engine
+from homeport.store.sqlite import SqliteFile
 
 metadata = MetaData()
 buckets = Table("buckets", metadata, Column("name", String(63), primary_key=True), Column("created", Float))
@@ -86,11 +85,11 @@ INSERT_OBJECT = insert(objects)
 UPDATE_OBJECT = update(objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
 
 
-def open_index(path: Path, *, durable: bool = True) -> Engine:
-    engine = sqlite_engine(f"sqlite:///{path}", durable=durable)
-    metadata.create_all(engine)
-    with engine.begin() as conn:  # an index made before small objects were kept inline
+def open_index(path: Path, *, durable: bool = True) -> SqliteFile:
+    index = SqliteFile(f"sqlite:///{path}", durable=durable)
+    metadata.create_all(index.writer)
+    with index.writing() as conn:  # an index made before small objects were kept inline
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(objects)")}
         if "data" not in columns:
             conn.exec_driver_sql("ALTER TABLE objects ADD COLUMN data BLOB")
-    return engine
+    return index

@@ -50,7 +50,6 @@ from homeport.errors import (
 )
 from homeport.objects import index
 from homeport.objects.names import after_prefix, check_bucket, check_key
-from homeport.store.sqlite import reading, writing
 
 INLINE_MAX = 64 * 1024  # objects up to this size live in their index row
 _COPY_CHUNK = 1024 * 1024
@@ -207,21 +206,21 @@ class LocalObjectStore:
             (root / sub).mkdir(parents=True, exist_ok=True)
         for leftover in (root / "tmp").iterdir():  # writes a crash interrupted: never visible, now gone
             leftover.unlink(missing_ok=True)
-        self._engine = index.open_index(root / "index.db", durable=durable)
+        self._index = index.open_index(root / "index.db", durable=durable)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._index.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A transaction that may write: it holds the index's write lock."""
-        with writing(self._engine) as conn:
+        with self._index.writing() as conn:
             yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read-only transaction: one snapshot of the index, never waiting for writers."""
-        with reading(self._engine) as conn:
+        with self._index.reading() as conn:
             yield conn
 
     # --- buckets ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from homeport.store.sqlite import reading, sqlite_engine, writing
+from homeport.store.sqlite import SqliteFile
 
 metadata = MetaData()
 
@@ -111,27 +111,36 @@ def decode_token(token: str) -> int:
 
 class Store:
     def __init__(self, url: str, *, durable: bool = True) -> None:
-        if url.startswith("sqlite"):
-            self.engine = sqlite_engine(url, durable=durable)
-        else:
-            self.engine = create_engine(url)
+        self.file = SqliteFile(url, durable=durable) if url.startswith("sqlite") else None
+        self.engine = self.file.writer if self.file else create_engine(url)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self.file:
+            self.file.dispose()
+        else:
+            self.engine.dispose()
 
     @contextmanager
     def transaction(self, *, relaxed: bool = False) -> Iterator[Connection]:
         """A transaction that may write: serializable with every other one (SQLite: it holds the write lock).
-        Its commit is durable, unless `relaxed` (see `sqlite.unsynced`: only for work a power loss may repeat)."""
-        with writing(self.engine, synced=not relaxed) as conn:
-            yield conn
+        Its commit is durable, unless `relaxed`: only for work a power loss may repeat (see `sqlite`)."""
+        if self.file is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self.file.writing(synced=not relaxed) as conn:
+                yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read-only transaction: one snapshot, never waiting for writers."""
-        with reading(self.engine) as conn:
-            yield conn
+        if self.file is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self.file.reading() as conn:
+                yield conn
 
     # --- resources ---------------------------------------------------------------------------
 
