@@ -41,7 +41,7 @@ def raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
             "sagemaker-runtime",
             "InvokeEndpoint",
             b"POST /endpoints/e/invocations HTTP/1.1\r\nHost: h\r\nX-Bad: a\x7fb\r\n",
-            "ValidationException",
+            "ValidationError",
         ),
         (
             "cloudwatch",

@@ -24,8 +24,9 @@ def refusal(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[b
     if path.startswith(CBOR_PATH):
         return rpcv2.encode_error("ValidationException", MESSAGE, True)
     if path.startswith("/endpoints/") or any(name == b"x-amz-target" for name, _ in headers):
-        body = json.dumps({"__type": "ValidationException", "message": MESSAGE}).encode()
-        return [(b"content-type", b"application/x-amz-json-1.1"), (b"x-amzn-errortype", b"ValidationException")], body
+        code = "ValidationError" if path.startswith("/endpoints/") else "ValidationException"  # as each API names it
+        body = json.dumps({"__type": code, "message": MESSAGE}).encode()
+        return [(b"content-type", b"application/x-amz-json-1.1"), (b"x-amzn-errortype", code.encode())], body
     body = document("Error", [("Code", "InvalidRequest"), ("Message", MESSAGE)], namespace=False)
     return [(b"content-type", b"application/xml")], body
 
