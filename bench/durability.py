@@ -51,17 +51,20 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from invoke import LOADGEN_CORE, SERVER_CORE, affinity, can_pin, pinned
+from s3_transfer import cpu_s
+
+from batch import say, stderr_to  # bench/ is on sys.path: this file runs beside them
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 KiB, MiB = 1024, 1024 * 1024
-LOADGEN_CORE, SERVER_CORE = 0, 1
-ALLOWED = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()  # before any pinning
 BUCKET = "bench-durability"
 MODEL_KEY = "model/model.tar.gz"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -69,11 +72,6 @@ ROLE = "arn:aws:iam::000000000000:role/bench"
 MODES = ("durable", "relaxed")
 PARTS = ("small", "models", "large")
 WORKING_TARGET = 0.5  # small puts: durable objects/s / relaxed objects/s >= 0.5 (the project's working target)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -94,41 +92,6 @@ def median(values: list[float]) -> float:
 # --------------------------------------------------------------------------------------------------------
 
 
-def can_pin() -> bool:
-    return {LOADGEN_CORE, SERVER_CORE} <= ALLOWED
-
-
-@contextlib.contextmanager
-def pinned(cores: set[int]) -> Iterator[None]:
-    """Run the block (and every process started in it) on `cores`; the bench goes back to its own after."""
-    if not can_pin():
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cores)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def affinity(pid: int) -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(pid))
-    except OSError:
-        return []
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except OSError:
-        return 0.0
-
-
 def machine_ticks() -> tuple[int, int]:
     """(steal, all) clock ticks of the whole machine so far, from /proc/stat: how much a hypervisor took."""
     with open("/proc/stat") as f:
@@ -140,20 +103,6 @@ def machine_ticks() -> tuple[int, int]:
 def own_cpu_s() -> float:
     t = os.times()
     return t.user + t.system
-
-
-@contextlib.contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """Processes started in the block write their stderr to `path` (the server's log)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 @dataclass

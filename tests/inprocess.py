@@ -36,6 +36,16 @@ class _Body(io.BytesIO):
             yield chunk
 
 
+def request_body(request: AWSPreparedRequest) -> bytes:
+    """A prepared request's body as bytes, whether botocore holds it as bytes, text or a stream."""
+    body = request.body
+    if body is not None and hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    return body or b""
+
+
 class ASGISession:
     """botocore's HTTP session, sending each prepared request through the TestClient."""
 
@@ -43,15 +53,11 @@ class ASGISession:
         self.http = http
 
     def send(self, request: AWSPreparedRequest) -> AWSResponse:
-        body = request.body
-        if body is not None and hasattr(body, "read"):
-            body = body.read()
-        if isinstance(body, str):
-            body = body.encode()
+        body = request_body(request)
         headers = [
             (name, value.decode() if isinstance(value, bytes) else value) for name, value in request.headers.items()
         ]
-        reply = self.http.request(request.method, request.url, headers=headers, content=body or b"")
+        reply = self.http.request(request.method, request.url, headers=headers, content=body)
         return AWSResponse(request.url, reply.status_code, dict(reply.headers), _Body(reply.content))
 
     def close(self) -> None:

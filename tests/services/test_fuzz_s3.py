@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from homeport.api.text import carriable
 from tests.conftest import boto_client, unique
-from tests.inprocess import ASGISession, _Body
+from tests.inprocess import ASGISession, _Body, request_body
 
 EXAMPLES = int(os.environ.get("HOMEPORT_FUZZ_EXAMPLES", "25"))
 TALLY: Counter[str] = Counter()
@@ -122,11 +122,7 @@ class WireSession(ASGISession):
         self.replies = 0
 
     def send(self, request: AWSPreparedRequest) -> AWSResponse:
-        body = request.body
-        if body is not None and hasattr(body, "read"):
-            body = body.read()
-        if isinstance(body, str):
-            body = body.encode()
+        body = request_body(request)
         headers = []
         for name, value in request.headers.items():
             raw = value if isinstance(value, bytes) else str(value).encode("latin-1")
@@ -136,7 +132,7 @@ class WireSession(ASGISession):
                 raise ValueError(f"a control character in header {name}: {raw!r}")
             headers.append((name.encode("latin-1"), raw))
         self.sent = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
-        built = self.http.build_request(request.method, request.url, headers=headers, content=body or b"")
+        built = self.http.build_request(request.method, request.url, headers=headers, content=body)
         built.url._uri_reference = built.url._uri_reference._replace(path=urlsplit(request.url).path)
         try:
             reply = self.http.send(built)
