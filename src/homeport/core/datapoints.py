@@ -11,8 +11,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from datasketches import kll_floats_sketch
+if TYPE_CHECKING:
+    from datasketches import kll_floats_sketch
 
 Dimensions = tuple[tuple[str, str], ...]
 
@@ -67,7 +69,7 @@ class Accumulator:
 
     @classmethod
     def with_sketch(cls) -> Accumulator:
-        return cls(sketch=kll_floats_sketch(SKETCH_K))
+        return cls(sketch=_kll()(SKETCH_K))
 
     def add(self, value: float) -> None:
         self.count += 1
@@ -147,9 +149,10 @@ class Bucket:
     def percentile(self, rank: float) -> float | None:
         if not self.sketches:
             return None
-        merged = kll_floats_sketch.deserialize(self.sketches[0])
+        kll = _kll()
+        merged = kll.deserialize(self.sketches[0])
         for raw in self.sketches[1:]:
-            merged.merge(kll_floats_sketch.deserialize(raw))
+            merged.merge(kll.deserialize(raw))
         return float(merged.get_quantile(rank))
 
 
@@ -182,3 +185,10 @@ def buckets(points: Sequence[Point], period: int, origin: float = 0.0) -> list[B
             bucket = merged[start] = Bucket(start)
         bucket.merge(point)
     return [merged[start] for start in sorted(merged)]
+
+
+def _kll() -> type[kll_floats_sketch]:
+    """datasketches (and numpy under it) at first use, not at the server's start: `homeport serve` imports this."""
+    from datasketches import kll_floats_sketch
+
+    return kll_floats_sketch

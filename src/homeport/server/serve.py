@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import logging
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,7 @@ class Server:
             loop.create_task(self.metric_loop.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
+        threading.Thread(target=_warm_imports, name="homeport-warm", daemon=True).start()
 
     async def shutdown(self) -> None:
         log.info("stopping: shutting down every instance")
@@ -258,3 +261,9 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
 def run(settings: Settings, **_: Any) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Server(settings).serve()
+
+
+def _warm_imports() -> None:
+    """What the first requests need and the start does not (datasketches and numpy, for the latency metrics):
+    imported once the server is ready, so that neither the start nor the first request waits for it."""
+    importlib.import_module("datasketches")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
-import awscrt.checksums
 import google_crc32c
 
 from homeport.api.asgi import WireError
@@ -130,7 +129,9 @@ def running_digest(name: str) -> _Running:
     if name == "crc32c":
         return _Crc(lambda data, value: google_crc32c.extend(value, data), 4)
     if name == "crc64nvme":
-        return _Crc(awscrt.checksums.crc64nvme, 8)
+        from awscrt import checksums  # at first use: its C runtime costs the server's start ~50 ms
+
+        return _Crc(checksums.crc64nvme, 8)
     if name == "md5":
         return hashlib.md5(usedforsecurity=False)
     if name in ("sha1", "sha256"):
