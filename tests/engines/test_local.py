@@ -18,6 +18,8 @@ from tests.engines.conftest import exit_of, ping, spec, until
 @pytest.fixture
 def engine() -> Iterator[LocalEngine]:
     engine = LocalEngine(prefork=True)
+    assert engine.zygote is None  # started once the server is ready
+    engine.warm()
     assert engine.zygote is not None
     until(lambda: engine.zygote is not None and engine.zygote.ready)
     yield engine
@@ -114,6 +116,7 @@ def test_the_engine_says_at_once_when_an_instance_ends(tmp_path: Path, model_dir
     import threading
 
     engine = LocalEngine(prefork=prefork)
+    engine.warm()
     try:
         until(lambda: engine.zygote is None or engine.zygote.ready)
         ended = threading.Event()

@@ -47,6 +47,10 @@ class Engine(Protocol):
     async def stop(self, handle: Any, grace_s: float) -> None:
         """SIGTERM (finish in-flight work), then SIGKILL after `grace_s`."""
 
+    def warm(self) -> None:
+        """Start what makes later instances quick (a template process), once the server is ready: so that it
+        does not compete with the server's own start. Instances started before it is ready start the slow way."""
+
     def watch(self, callback: Callable[[], None]) -> None:
         """Call `callback`, from any thread, when an instance ends (where the engine can tell at once)."""
 

@@ -91,6 +91,9 @@ class InProcessEngine:
         self.instances: dict[str, InstanceThread] = {}
         self._on_exit: Callable[[], None] = lambda: None
 
+    def warm(self) -> None:
+        pass  # instances are threads of this process: nothing to prepare
+
     def watch(self, callback: Callable[[], None]) -> None:
         self._on_exit = callback
 

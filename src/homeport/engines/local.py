@@ -152,8 +152,11 @@ class LocalEngine:
     def __init__(self, prefork: bool = False) -> None:
         self.on_exit: Callable[[], None] = lambda: None
         self.procs: dict[str, Any] = {}
+        self.prefork = prefork
         self.zygote: Zygote | None = None
-        if prefork:
+
+    def warm(self) -> None:
+        if self.prefork and self.zygote is None:
             try:
                 self.zygote = Zygote()
             except OSError as exc:

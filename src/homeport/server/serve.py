@@ -215,6 +215,7 @@ class Server:
             loop.create_task(self.metric_loop.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
+        self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU
         threading.Thread(target=_warm_imports, name="homeport-warm", daemon=True).start()
 
     async def shutdown(self) -> None:
