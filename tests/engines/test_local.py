@@ -116,11 +116,11 @@ def test_the_engine_says_at_once_when_an_instance_ends(tmp_path: Path, model_dir
     import threading
 
     engine = LocalEngine(prefork=prefork)
+    ended = threading.Event()
+    engine.watch(ended.set)  # as the server does: before the zygote starts, once the server is ready
     engine.warm()
     try:
         until(lambda: engine.zygote is None or engine.zygote.ready)
-        ended = threading.Event()
-        engine.watch(ended.set)
         one = spec(tmp_path, model_dir, "watched")
         handle = engine.start(one)
         assert isinstance(handle, ForkedProcess) == prefork

@@ -161,6 +161,8 @@ class LocalEngine:
                 self.zygote = Zygote()
             except OSError as exc:
                 log.warning("no zygote (%s): every instance starts as a fresh process", exc)
+                return
+            self.zygote.on_exit = self.on_exit  # the callback `watch` was given before
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from another thread) as soon as an instance forked from the zygote ends, so that
