@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from async_inference import log_summary
 from invoke import LOADGEN_CORE, SERVER_CORE, affinity, can_pin, pinned
 from s3_transfer import cpu_s
 
@@ -378,14 +379,6 @@ def measure_part(server: Server, part: str, n: int, round_: int, disk: Disk, bod
 # --------------------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------------------
-
-
-def log_summary(path: Path) -> dict[str, Any]:
-    """WARNING / ERROR lines of a server's log."""
-    lines: list[str] = []
-    with contextlib.suppress(OSError), open(path, errors="replace") as f:
-        lines = [ln.rstrip() for ln in f if "WARNING" in ln or "ERROR" in ln or "Traceback" in ln]
-    return {"warnings_and_errors": len(lines), "first": lines[:10]}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
