@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import math
 import os
 import platform
@@ -58,13 +57,10 @@ from typing import Any
 
 from async_inference import log_summary
 from invoke import LOADGEN_CORE, SERVER_CORE, affinity, can_pin, pinned
-from s3_transfer import cpu_s
+from s3_transfer import _version, cpu_s
 
-from batch import say, stderr_to  # bench/ is on sys.path: this file runs beside them
+from batch import say, stderr_to, write_results  # bench/ is on sys.path: this file runs beside them
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
 KiB, MiB = 1024, 1024 * 1024
 BUCKET = "bench-durability"
 MODEL_KEY = "model/model.tar.gz"
@@ -514,14 +510,6 @@ def summarize(runs: dict[str, list[dict[str, Any]]], floors: list[dict[str, Any]
     return out
 
 
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    with contextlib.suppress(Exception):
-        return version(name)
-    return "?"
-
-
 def table(r: dict[str, Any]) -> str:
     cfg, s, floor = r["config"], r["summary"], r["floor"]
     fs = r["filesystem"]
@@ -645,10 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the servers
     results = measure(args)
     print(table(results))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"durability-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    write_results("durability", results)
     errors = sum(s[m]["errors"] for s in results["summary"].values() for m in MODES)
     return 1 if errors else 0
 

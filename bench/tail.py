@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import itertools
-import json
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 import invoke
 from invoke import LOADGEN_CORE, Homeport, build_model, pinned
 
-from batch import RESULTS, say  # bench/ is on sys.path: this file runs beside them
+from batch import say, write_results  # bench/ is on sys.path: this file runs beside them
 
 WARMUP = 500
 SLOW = 3.0  # a call over this many times the p50 is slow
@@ -106,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         f"over {SLOW:g}x p50: {result['slow']}; across the phases of a second (tenths): "
         f"{result['slow_phase_deciles']}; median gap {'-' if gap is None else f'{gap:.3f} s'}"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"tail-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2))
-    say(f"wrote {out.relative_to(RESULTS.parent.parent)}")
+    write_results("tail", result)
     return 0
 
 
