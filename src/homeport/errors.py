@@ -246,6 +246,11 @@ class PreconditionFailed(ObjectStoreError):
     code = "PreconditionFailed"
     status = 412
 
+    @classmethod
+    def on(cls, condition: str) -> PreconditionFailed:
+        """S3's refusal when the header `condition` (If-Match, If-None-Match, …) does not hold."""
+        return cls("At least one of the pre-conditions you specified did not hold", Condition=condition)
+
 
 class NotImplementedOperation(ObjectStoreError):
     code = "NotImplemented"

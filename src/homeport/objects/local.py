@@ -64,17 +64,20 @@ class WriteCondition:
     if_match: str | None = None
 
     def check(self, key: str, etag: str | None) -> None:
+        """Against the key's current object (its ETag, unquoted; None: there is none)."""
         if self.if_none_match and etag is not None:
-            raise PreconditionFailed(
-                "At least one of the pre-conditions you specified did not hold", Condition="If-None-Match"
-            )
+            raise PreconditionFailed.on("If-None-Match")
         if self.if_match is not None:
             if etag is None:
                 raise NoSuchKey("The specified key does not exist.", Key=key)
-            if self.if_match.strip('"') not in ("*", etag):
-                raise PreconditionFailed(
-                    "At least one of the pre-conditions you specified did not hold", Condition="If-Match"
-                )
+            if not etag_matches(self.if_match, etag):
+                raise PreconditionFailed.on("If-Match")
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match header (ETags, quoted or not, or '*') names the ETag `etag`."""
+    tags = [t.strip().strip('"') for t in header.split(",")]
+    return "*" in tags or etag.strip('"') in tags
 
 
 ANY = WriteCondition()

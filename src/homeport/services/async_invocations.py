@@ -5,7 +5,6 @@ The async worker (`controllers/async_invocations.py`) takes requests from the qu
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from homeport.store.lane import Lane
 
 DEFAULT_TTL_S = 21600  # RequestTTLSeconds: 6 hours [BC-RT]
 DEFAULT_TIMEOUT_S = 900  # InvocationTimeoutSeconds: 15 minutes [BC-RT]
-_FILENAME = re.compile(r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_.]*$")
-_EXTENSION = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,8 @@ class AsyncInvocationService:
     def submit(
         self, conn: Connection, endpoint: str, headers: dict[str, str], config: dict[str, Any] | None = None
     ) -> Accepted:
-        """Check the request and queue it in `conn`'s transaction (see `accept`)."""
+        """Check the request and queue it in `conn`'s transaction (see `accept`). `headers` have passed the
+        runtime model's checks (api/runtime.check_headers: lengths, patterns, the integers' ranges)."""
         input_location = headers.get("InputLocation")
         if not input_location:
             raise RuntimeValidationError("InvokeEndpointAsync needs an InputLocation: the s3:// URI of the payload.")
@@ -61,19 +59,11 @@ class AsyncInvocationService:
                 f"InputLocation must name an S3 object: s3://BUCKET/KEY, https://BUCKET.s3.REGION.amazonaws.com/KEY "
                 f"or https://s3.REGION.amazonaws.com/BUCKET/KEY, not {input_location!r}."
             )
-        ttl = _int(headers, "RequestTTLSeconds", DEFAULT_TTL_S, 60, 21600)
-        timeout = _int(headers, "InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S, 1, 3600)
+        ttl = int(headers.get("RequestTTLSeconds", DEFAULT_TTL_S))
+        timeout = int(headers.get("InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S))
         inference_id = headers.get("InferenceId") or str(uuid.uuid4())
-        if not 1 <= len(inference_id) <= 64 or not inference_id.isprintable() or inference_id[0].isspace():
-            raise RuntimeValidationError("InferenceId must be 1 to 64 printable characters, not starting with a space.")
         name = headers.get("Filename")
-        if name is not None and not (len(name) <= 32 and _FILENAME.match(name)):
-            raise RuntimeValidationError(
-                f"Filename {name!r} is not valid: 1 to 32 letters, digits, '-', '_' and at most one '.'."
-            )
         extension = headers.get("S3OutputPathExtension")
-        if extension is not None and not (len(extension) <= 512 and _EXTENSION.match(extension)):
-            raise RuntimeValidationError(f"S3OutputPathExtension {extension!r} is not valid: a relative key path.")
         config = config or self._async_config(conn, endpoint)
         try:
             self.ctx.objects.check_readable(input_location)
@@ -118,19 +108,6 @@ class AsyncInvocationService:
             )
         config: dict[str, Any] = serving["async"]
         return config
-
-
-def _int(headers: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = headers.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeValidationError(f"{name} must be a whole number of seconds, not {raw!r}.") from None
-    if not low <= value <= high:
-        raise RuntimeValidationError(f"{name} must be between {low} and {high} seconds, not {value}.")
-    return value
 
 
 def _join(path: str, extension: str | None, name: str) -> str:

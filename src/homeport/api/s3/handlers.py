@@ -51,7 +51,7 @@ from homeport.errors import (
     NotImplementedOperation,
     ObjectStoreError,
 )
-from homeport.objects.local import LocalObjectStore, ObjectMeta, Writer
+from homeport.objects.local import LocalObjectStore, ObjectInfo, ObjectMeta, Writer
 from homeport.objects.multipart import MAX_PARTS, MultipartUploads
 from homeport.objects.names import check_bucket
 
@@ -301,17 +301,9 @@ class S3Api:
     async def get_object(self, r: S3Request, send: Send) -> None:
         info, file = await asyncio.to_thread(self.store.open, r.bucket, r.key)
         try:
-            if (status := preconditions(r, info)) is not None:
-                return await _empty(send, r, status, object_headers(info, r, with_length=False, whole=False))
-            start, stop = 0, info.size
-            wanted = byte_range(r.headers.get("range"), info.size)
-            headers = object_headers(info, r, with_length=False, whole=wanted is None)
-            status = 200
-            if wanted is not None:
-                start, stop = wanted
-                status = 206
-                headers.append((b"content-range", f"bytes {start}-{stop - 1}/{info.size}".encode()))
-            headers.append((b"content-length", str(stop - start).encode()))
+            status, headers, start, stop = _object_reply(r, info)
+            if status not in (200, 206):
+                return await _empty(send, r, status, headers)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             file.seek(start)
             left = stop - start
@@ -330,17 +322,8 @@ class S3Api:
 
     async def head_object(self, r: S3Request, send: Send) -> None:
         info = await asyncio.to_thread(self.store.head, r.bucket, r.key)
-        if (status := preconditions(r, info)) is not None:
-            return await _empty(send, r, status, object_headers(info, r, with_length=False, whole=False))
-        wanted = byte_range(r.headers.get("range"), info.size)  # HEAD answers what GET would send
-        headers = object_headers(info, r, with_length=wanted is None, whole=wanted is None)
-        if wanted is not None:
-            start, stop = wanted
-            headers += [
-                (b"content-range", f"bytes {start}-{stop - 1}/{info.size}".encode()),
-                (b"content-length", str(stop - start).encode()),
-            ]
-        await _empty(send, r, 206 if wanted else 200, headers)
+        status, headers, _, _ = _object_reply(r, info)  # HEAD answers what GET would send
+        await _empty(send, r, status, headers)
 
     async def delete_object(self, r: S3Request, send: Send) -> None:
         await asyncio.to_thread(self.store.delete, r.bucket, r.key)
@@ -512,6 +495,20 @@ async def _drain_small(r: S3Request) -> None:
 
 async def _xml(send: Send, r: S3Request, body: bytes, extra: Headers | None = None) -> None:
     await _send(send, r, 200, body, [(b"content-type", b"application/xml"), *(extra or [])])
+
+
+def _object_reply(r: S3Request, info: ObjectInfo) -> tuple[int, Headers, int, int]:
+    """What GET sends and HEAD answers for the object: the status, the headers (a body's length included) and the
+    [start, stop) of the bytes sent. A precondition that fails gives 304 or 412 and no length."""
+    if (status := preconditions(r, info)) is not None:
+        return status, object_headers(info, r, with_length=False, whole=False), 0, 0
+    wanted = byte_range(r.headers.get("range"), info.size)
+    start, stop = wanted or (0, info.size)
+    headers = object_headers(info, r, with_length=False, whole=wanted is None)
+    if wanted is not None:
+        headers.append((b"content-range", f"bytes {start}-{stop - 1}/{info.size}".encode()))
+    headers.append((b"content-length", str(stop - start).encode()))
+    return (206 if wanted else 200), headers, start, stop
 
 
 async def _empty(send: Send, r: S3Request, status: int, headers: Headers | None = None) -> None:

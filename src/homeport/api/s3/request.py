@@ -20,7 +20,7 @@ from homeport.errors import (
     InvalidRange,
     PreconditionFailed,
 )
-from homeport.objects.local import ObjectInfo, ObjectMeta, WriteCondition
+from homeport.objects.local import ObjectInfo, ObjectMeta, WriteCondition, etag_matches
 from homeport.objects.names import after_prefix, check_bucket
 
 _KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
@@ -134,18 +134,15 @@ def preconditions(r: S3Request, info: ObjectInfo) -> int | None:
         except (TypeError, ValueError):
             return None
 
-    etag = f'"{info.etag}"'
     modified = int(info.last_modified)
     if_match = r.headers.get("if-match")
-    if if_match is not None and not _etag_matches(if_match, etag):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold", Condition="If-Match")
+    if if_match is not None and not etag_matches(if_match, info.etag):
+        raise PreconditionFailed.on("If-Match")
     since = when("if-unmodified-since")
     if if_match is None and since is not None and modified > since:
-        raise PreconditionFailed(
-            "At least one of the pre-conditions you specified did not hold", Condition="If-Unmodified-Since"
-        )
+        raise PreconditionFailed.on("If-Unmodified-Since")
     if_none = r.headers.get("if-none-match")
-    if if_none is not None and _etag_matches(if_none, etag):
+    if if_none is not None and etag_matches(if_none, info.etag):
         return 304
     since = when("if-modified-since")
     if if_none is None and since is not None and modified <= since:
@@ -162,11 +159,6 @@ def write_condition(r: S3Request) -> WriteCondition:
             ArgumentName="If-None-Match",
         )
     return WriteCondition(if_none_match=if_none is not None, if_match=r.headers.get("if-match"))
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip() for t in header.split(",")]
-    return "*" in tags or etag in tags or etag.strip('"') in tags
 
 
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
