@@ -193,6 +193,10 @@ def test_conditional_writes(s3: Any, bucket: str) -> None:
         412,
     )
     assert error_of(s3.put_object, Bucket=bucket, Key="none", Body=b"x", IfMatch=first)[:2] == ("NoSuchKey", 404)
+    assert error_of(s3.put_object, Bucket=bucket, Key="w", Body=b"two", IfNoneMatch=first)[:2] == (
+        "InvalidArgument",  # on a write, If-None-Match takes only '*'
+        400,
+    )
     assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"one"  # the refused writes changed nothing
     second = s3.put_object(Bucket=bucket, Key="w", Body=b"two", IfMatch=first)["ETag"]
     assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"two" and second != first

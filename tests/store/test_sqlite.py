@@ -127,3 +127,27 @@ def test_the_store_uses_them(path: Path) -> None:
         assert store.get(conn, Kind.MODEL, "m") is None
         assert not locked(path)
     store.close()
+
+
+def test_a_writer_that_never_gets_its_turn_fails_instead_of_waiting_forever(
+    file: SqliteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("homeport.store.sqlite.BUSY_TIMEOUT", 0.05)
+    inside, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with file.writing():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        with pytest.raises(TimeoutError, match="turn to write"), file.writing():
+            pass
+    finally:
+        release.set()
+        thread.join(10)
+    with file.writing() as conn:  # the turn was given back
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1

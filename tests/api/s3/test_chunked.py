@@ -18,7 +18,7 @@ from botocore.httpchecksum import AwsChunkedWrapper
 from homeport.api.asgi import WireError
 from homeport.api.auth.signature import verify
 from homeport.api.auth.sigv4 import EMPTY_SHA256, PayloadMode, RawRequest, Verified, hmac_hex
-from homeport.api.s3.checksums import BodyCheck, BodyError, BodyFault, Digests, s3_error
+from homeport.api.s3.checksums import BodyCheck, BodyError, BodyFault, Digests, check_sdk_algorithm, s3_error
 from homeport.api.s3.chunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
 from tests.api.auth.test_sigv4 import KEYS, SK, capture, client, headers_of
 
@@ -584,3 +584,30 @@ def assert_no_secret(error: BodyError, auth: Verified) -> None:
     for text in texts:
         for secret in forbidden:
             assert secret not in text
+
+
+# --- x-amz-sdk-checksum-algorithm -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "refusal"),
+    [
+        ({"x-amz-sdk-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": "AAAAAA=="}, None),
+        ({"x-amz-sdk-checksum-algorithm": "crc32c", "x-amz-trailer": "x-amz-checksum-crc32c"}, None),
+        ({}, None),
+        ({"x-amz-sdk-checksum-algorithm": "MD4", "x-amz-checksum-crc32": "AAAAAA=="}, "is invalid"),
+        ({"x-amz-sdk-checksum-algorithm": "SHA1", "x-amz-checksum-crc32": "AAAAAA=="}, "is invalid"),
+        ({"x-amz-sdk-checksum-algorithm": "SHA1", "x-amz-trailer": "x-amz-checksum-crc32"}, "is invalid"),
+        ({"x-amz-sdk-checksum-algorithm": "CRC32"}, "no corresponding"),
+    ],
+    ids=["header", "trailer", "none declared", "unknown", "another header", "another trailer", "nothing sent"],
+)
+def test_the_sdk_checksum_algorithm_names_the_checksum_sent(headers: dict[str, str], refusal: str | None) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    if refusal is None:
+        check_sdk_algorithm(raw)
+        return
+    with pytest.raises(BodyError) as caught:
+        check_sdk_algorithm(raw)
+    assert refusal in caught.value.message
+    assert (s3_error(caught.value).code, s3_error(caught.value).status) == ("InvalidRequest", 400)
