@@ -335,6 +335,23 @@ def test_multipart_upload(s3: Any, bucket: str) -> None:
     assert error_of(s3.list_parts, Bucket=bucket, Key="big", UploadId=uid)[:2] == ("NoSuchUpload", 404)
 
 
+def test_a_part_sent_again_and_a_part_left_out_are_honoured(s3: Any, bucket: str) -> None:
+    """Off the in-place path (docs/s3.md): a part replaced and one not chosen; the object is what
+    was chosen, in order."""
+    bodies = {n: bytes([n]) * (5 * MB) for n in (1, 2, 3)}
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mixed")["UploadId"]
+    etags = {
+        n: s3.upload_part(Bucket=bucket, Key="mixed", UploadId=uid, PartNumber=n, Body=b)["ETag"]
+        for n, b in bodies.items()
+    }
+    bodies[2] = b"again" * MB
+    etags[2] = s3.upload_part(Bucket=bucket, Key="mixed", UploadId=uid, PartNumber=2, Body=bodies[2])["ETag"]
+    chosen = [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mixed", UploadId=uid, MultipartUpload={"Parts": chosen})
+    assert s3.get_object(Bucket=bucket, Key="mixed")["Body"].read() == bodies[1] + bodies[2]
+    assert s3.get_object(Bucket=bucket, Key="mixed", Range="bytes=5242878-5242881")["Body"].read() == b"\x01\x01ag"
+
+
 def test_multipart_refusals(s3: Any, bucket: str) -> None:
     uid = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
     small = s3.upload_part(Bucket=bucket, Key="m", UploadId=uid, PartNumber=1, Body=b"small")["ETag"]

@@ -1,8 +1,9 @@
 """The object store's index: one SQLite database of buckets, objects, multipart uploads and their parts.
 
 An object's row holds its key, size, ETag, metadata (JSON) and either the name of its data file or, for an
-object of at most `local.INLINE_MAX` bytes, its bytes (`data`). The statements every GET, HEAD and PUT runs are
-built here once. `open_index` creates the tables, and upgrades an index made before small objects were inline.
+object of at most `local.INLINE_MAX` bytes, its bytes (`data`). A part's row names the file holding its bytes
+and where in that file they `start`. The statements every GET, HEAD and PUT runs are built here once. `open_index`
+creates the tables, and upgrades an index made before small objects were inline or parts had a `start`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ parts = Table(
     Column("etag", String(64), nullable=False),
     Column("last_modified", Float, nullable=False),
     Column("checksums", Text, nullable=False),
-    Column("file", Text, nullable=False),
+    Column("file", Text, nullable=False),  # under `uploads/`: the part's own file, or the upload's assembly file
+    Column("start", Integer, nullable=False, server_default="0"),  # where the part's bytes begin in `file`
     PrimaryKeyConstraint("upload_id", "number"),
 )
 
@@ -88,8 +90,10 @@ UPDATE_OBJECT = update(objects).where(o.bucket == bindparam("b_bucket"), o.key =
 def open_index(path: Path, *, durable: bool = True) -> SqliteFile:
     index = SqliteFile(f"sqlite:///{path}", durable=durable)
     metadata.create_all(index.writer)
-    with index.writing() as conn:  # an index made before small objects were kept inline
+    with index.writing() as conn:  # an index made before small objects were inline, or parts written in place
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(objects)")}
         if "data" not in columns:
             conn.exec_driver_sql("ALTER TABLE objects ADD COLUMN data BLOB")
+        if "start" not in {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(parts)")}:
+            conn.exec_driver_sql("ALTER TABLE parts ADD COLUMN start INTEGER NOT NULL DEFAULT 0")
     return index

@@ -44,6 +44,7 @@ from homeport.core.clock import Clock
 from homeport.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    IncompleteBody,
     NoSuchBucket,
     NoSuchKey,
     PreconditionFailed,
@@ -148,20 +149,35 @@ class Writer:
     """Bytes of a new object or part on their way in; invisible until the store commits them.
 
     With `inline_max`, the first that many bytes are kept in memory, and the file at `path` is only started
-    when the object grows past them: a small object never has a file.
+    when the object grows past them: a small object never has a file. With `start`, the bytes go into the
+    shared file at `path` (made if missing, never truncated) from that offset, and at most `limit` of them:
+    a multipart upload's part written where it will sit in the finished object.
     """
 
-    def __init__(self, path: Path, inline_max: int = 0) -> None:
+    def __init__(self, path: Path, inline_max: int = 0, *, start: int | None = None, limit: int = 0) -> None:
         self.path = path
+        self.start = start
+        self._limit = limit
         self._inline_max = inline_max
         self._held: bytearray | None = bytearray() if inline_max else None
-        self._file: BinaryIO | None = None if inline_max else open(path, "xb")  # noqa: SIM115 - see finish/abort
+        self._file: BinaryIO | None = None
+        if start is not None:
+            self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
+            self._file.seek(start)
+        elif not inline_max:
+            self._file = open(path, "xb")  # noqa: SIM115 - see finish/abort
         self._md5 = hashlib.md5(usedforsecurity=False)
         self.size = 0
+
+    @property
+    def in_place(self) -> bool:
+        return self.start is not None
 
     def write(self, data: bytes | memoryview) -> None:
         self._md5.update(data)
         self.size += len(data)
+        if self.in_place and self.size > self._limit:  # the body checks stop this first; this guards the neighbour
+            raise IncompleteBody(f"The body is longer than the {self._limit} bytes its headers declared.")
         if self._held is not None:
             if self.size <= self._inline_max:
                 self._held += data
@@ -187,17 +203,19 @@ class Writer:
             return  # inline: the index transaction that publishes the bytes is what keeps them
         try:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            (os.fdatasync if self.in_place else os.fsync)(self._file.fileno())
             self._file.close()
         except BaseException:
             self.abort()
             raise
 
     def abort(self) -> None:
+        """Drop what was written: the file, unless it is shared (its region is then simply not committed)."""
         self._held = None
         if self._file is not None:
             self._file.close()
-            self.path.unlink(missing_ok=True)
+            if not self.in_place:
+                self.path.unlink(missing_ok=True)
 
 
 class LocalObjectStore:
@@ -484,9 +502,11 @@ class LocalObjectStore:
         )
 
 
-def copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
-    """`size` bytes from source to out, in the kernel where it can (copy_file_range), else through Python."""
+def copy_file(source: BinaryIO, out: BinaryIO, size: int, start: int = 0) -> None:
+    """`size` bytes of source from `start` to the end of out, in the kernel where it can (copy_file_range), else
+    through Python."""
     left = size
+    source.seek(start)
     try:
         while left > 0:
             copied = os.copy_file_range(source.fileno(), out.fileno(), left)
@@ -494,10 +514,11 @@ def copy_file(source: BinaryIO, out: BinaryIO, size: int) -> None:
                 break
             left -= copied
     except (AttributeError, OSError):
-        source.seek(size - left)
+        source.seek(start + size - left)
         out.seek(0, os.SEEK_END)
-        shutil.copyfileobj(source, out, _COPY_CHUNK)
-        return
+        while left > 0 and (chunk := source.read(min(left, _COPY_CHUNK))):
+            out.write(chunk)
+            left -= len(chunk)
     if left:
         raise OSError(f"{source.name} ended {left} bytes early")
 

@@ -29,10 +29,9 @@ class BodyReader:
         check_sdk_algorithm(headers)
         if is_aws_chunked(headers, auth):
             self._decoder = AwsChunkedDecoder.for_request(headers, auth)
-            declared = _length(headers, b"x-amz-decoded-content-length")
         else:
             self._check = BodyCheck.for_request(headers, auth)
-            declared = self._expected
+        declared = declared_length(headers, auth)
         if declared is not None and declared > limit:
             raise EntityTooLarge(
                 f"Your proposed upload exceeds the maximum allowed size: {declared} bytes; the limit is {limit}.",
@@ -68,6 +67,12 @@ class BodyReader:
             self._check.finish()
             checksums = self._check.checksums
         return {name.upper(): value for name, value in checksums.items()}
+
+
+def declared_length(headers: Headers, auth: Verified | None) -> int | None:
+    """The payload's length as the headers declare it, framing aside; None when they do not."""
+    chunked = is_aws_chunked(headers, auth)
+    return _length(headers, b"x-amz-decoded-content-length" if chunked else b"content-length")
 
 
 def _length(headers: Headers, name: bytes) -> int | None:

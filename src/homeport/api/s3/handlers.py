@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, unquote
 from homeport.api.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
 from homeport.api.auth.refusals import s3_error as s3_auth_error
 from homeport.api.auth.sigv4 import AuthFailure, Verified
-from homeport.api.s3.body import BodyReader
+from homeport.api.s3.body import BodyReader, declared_length
 from homeport.api.s3.checksums import BodyError
 from homeport.api.s3.checksums import s3_error as body_error
 from homeport.api.s3.request import (
@@ -370,7 +370,8 @@ class S3Api:
             raise NotImplementedOperation("UploadPartCopy is not implemented by homeport's S3 face.")
         number = int_arg(r.query["partNumber"], "partNumber", 1, MAX_PARTS)
         upload_id = r.query.get("uploadId", "")
-        writer = await asyncio.to_thread(self.uploads.part_writer, r.bucket, r.key, upload_id)
+        length = declared_length(r.scope["headers"], r.auth)  # a part that fits goes where it will sit in the object
+        writer = await asyncio.to_thread(self.uploads.part_writer, r.bucket, r.key, upload_id, number, length)
         checks = await self._receive(r, writer)
         part = await asyncio.to_thread(self.uploads.commit_part, writer, r.bucket, r.key, upload_id, number, checks)
         await _empty(send, r, 200, [(b"etag", f'"{part.etag}"'.encode()), *checksum_headers(checks)])
