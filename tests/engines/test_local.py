@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from homeport.engines.base import InstanceSpec
 from homeport.engines.local import ForkedProcess, LocalEngine
 from tests.engines.conftest import exit_of, ping, spec, until
 
@@ -132,3 +133,51 @@ def test_the_engine_says_at_once_when_an_instance_ends(tmp_path: Path, model_dir
     finally:
         engine.kill_all()
         engine.close()
+
+
+def test_an_instance_asked_for_while_the_zygote_imports_is_forked_from_it(tmp_path: Path, model_dir: Path) -> None:
+    """Waiting for the zygote costs about what a fresh start does, and the instance then shares its memory."""
+    engine = LocalEngine(prefork=True)
+    try:
+        engine.warm()
+        assert engine.zygote is not None and not engine.zygote.ready  # still importing
+        one = spec(tmp_path, model_dir, "one")
+        handle = engine.start(one)
+        assert isinstance(handle, ForkedProcess)
+        until(lambda: ping(one.socket_path))
+    finally:
+        engine.kill_all()
+        engine.close()
+
+
+def test_user_code_forked_from_the_zygote_gets_xgboost_whole(tmp_path: Path, engine: LocalEngine) -> None:
+    """The zygote imports xgboost without scikit-learn (the algorithm container needs none); a script gets the
+    scikit-learn wrappers as it would in a fresh process."""
+    import http.client
+    import socket
+
+    pytest.importorskip("sklearn")
+    code = tmp_path / "script" / "code"
+    code.mkdir(parents=True)
+    (code / "inference.py").write_text(
+        "import xgboost\n"
+        "def model_fn(model_dir):\n"
+        "    import sklearn.base\n"
+        "    return xgboost.compat.SKLEARN_INSTALLED and issubclass(xgboost.XGBRegressor, sklearn.base.BaseEstimator)\n"
+        "def predict_fn(data, model):\n"
+        "    return [model]\n"
+    )
+    one = InstanceSpec("one", "toolkit", tmp_path / "script", {}, tmp_path / "one.sock", tmp_path / "one.log")
+    handle = engine.start(one)
+    assert isinstance(handle, ForkedProcess)
+    until(lambda: ping(one.socket_path))
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(one.socket_path))
+
+    conn = Conn("instance", timeout=10)
+    conn.request("POST", "/invocations", body=b"[1]", headers={"Content-Type": "application/json"})
+    reply = conn.getresponse()
+    assert (reply.status, reply.read()) == (200, b"[true]")

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 SPAWN_TIMEOUT_S = 10.0
+ZYGOTE_READY_WAIT_S = 5.0  # a zygote still importing after this is taken to be stuck: instances start fresh
 
 
 def _die_with_parent() -> None:
@@ -80,6 +81,11 @@ class Zygote:
         with self._changed:  # the zygote is gone, and its children with it (they die with their parent)
             self.gone = True
             self._changed.notify_all()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the zygote is ready to fork, waiting up to `timeout` seconds for one still importing."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.ready or self.gone, timeout) and not self.gone
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> ForkedProcess:
         if not self.ready or self.gone or self.proc.stdin is None:
@@ -177,7 +183,9 @@ class LocalEngine:
         env.setdefault("PYTHONUNBUFFERED", "1")
         argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir), "--uds", str(spec.socket_path)]
         proc: Any = None
-        if self.zygote is not None and self.zygote.ready:
+        # A zygote still importing is waited for: it is ready about as soon as a fresh process would be, and an
+        # instance forked from it shares its memory (a fresh one would hold a second copy of every library).
+        if self.zygote is not None and self.zygote.wait_ready(ZYGOTE_READY_WAIT_S):
             try:
                 proc = self.zygote.spawn(argv, env, str(spec.model_dir), str(spec.log_path))
             except ZygoteUnavailable as exc:

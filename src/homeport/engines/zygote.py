@@ -27,14 +27,16 @@ import sys
 import traceback
 from typing import Any
 
-# What every built-in runtime imports; loading them here is the point of the zygote.
+# What the built-in runtimes import; loading them here is the point of the zygote. Pages a child only reads stay
+# shared with it, so what is here costs memory once, however many instances fork. xgboost is imported lean (without
+# scikit-learn, pandas and what they pull in: half the zygote's memory), as the algorithm container uses it; user
+# code gets it whole (`xgboost_model.forget_lean_xgboost`). pyarrow is for batch transform's CSV path.
 PRELOAD = (
     "numpy",
     "pyarrow",
     "pyarrow.csv",
     "pyarrow.compute",
     "scipy.sparse",
-    "xgboost",
     "uvicorn",
     "uvicorn.protocols.http.httptools_impl",
     "uvloop",
@@ -54,6 +56,8 @@ def _die_with_parent() -> None:
 
 
 def preload() -> None:
+    with contextlib.suppress(ImportError):  # first: nothing below may import xgboost whole
+        importlib.import_module("homeport.runtime.xgboost_model").import_xgboost(lean=True)
     for name in PRELOAD:
         with contextlib.suppress(ImportError):  # an optional runtime that is not installed
             importlib.import_module(name)

@@ -44,4 +44,7 @@ def load_handler(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, p
                 "(and SAGEMAKER_SUBMIT_DIRECTORY)"
             )
         defaults = Defaults()
+    from homeport.runtime.xgboost_model import forget_lean_xgboost
+
+    forget_lean_xgboost()  # user code gets xgboost whole, with its scikit-learn wrappers
     return ToolkitHandler.load(model_dir, script, defaults, env, pool)

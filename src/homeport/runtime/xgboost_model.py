@@ -17,6 +17,7 @@ hold up the single-record traffic.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import pickle
 import sys
@@ -76,6 +77,16 @@ def import_xgboost(lean: bool = False) -> Any:
     except ImportError:
         raise missing_dependency("xgboost", "xgboost") from None
     return xgboost
+
+
+def forget_lean_xgboost() -> None:
+    """Drop an xgboost imported lean (the zygote imports it so, for the algorithm container) when scikit-learn is
+    installed, so that user code's `import xgboost` loads it again with its scikit-learn wrappers."""
+    compat = sys.modules.get("xgboost.compat")
+    if compat is None or getattr(compat, "SKLEARN_INSTALLED", True) or importlib.util.find_spec("sklearn") is None:
+        return
+    for name in [m for m in sys.modules if m == "xgboost" or m.startswith("xgboost.")]:
+        del sys.modules[name]
 
 
 def find_model_file(model_dir: Path) -> Path:
