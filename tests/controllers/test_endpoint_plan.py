@@ -141,3 +141,37 @@ def test_draining_instances_are_left_to_finish() -> None:
     draining = inst(1, state=InstanceState.DRAINING)
     actions = plan([EndpointView("e", S.IN_SERVICE, target, target)], [draining, inst(2)], 0, TIMEOUT)
     assert actions == []
+
+
+def test_a_blue_green_deployment_shifts_in_steps_and_keeps_both_fleets_until_done() -> None:
+    from homeport.controllers.endpoint_plan import Shift, Wake
+    from homeport.core.deployment_plan import Progress
+
+    blue, green = deployment("c1", ("v1", 2, 1.0)), deployment("c2", ("v1", 2, 1.0))
+    config = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 60,
+                "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+            },
+            "TerminationWaitInSeconds": 30,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}]},
+    }
+    fleets = [inst(1), inst(2), inst(3, "c2"), inst(4, "c2")]
+
+    def view(progress: Progress, alarms: dict[str, str] | None = None) -> EndpointView:
+        record = {"config": config, "progress": progress.to_json(), "share": 0.0}
+        return EndpointView("e", S.UPDATING, green, blue, record, alarms or {})
+
+    starting = [inst(1), inst(2), inst(3, "c2", state=InstanceState.STARTING)]
+    assert kinds(plan([view(Progress(0.0))], starting, 1, TIMEOUT)) == ["StartInstance", "Wake"]
+    [canary] = plan([view(Progress(0.0))], fleets, 5, TIMEOUT)
+    assert canary == Shift("e", Progress(0.0, 0, 5.0), 0.5)
+    assert plan([view(canary.progress)], fleets, 30, TIMEOUT) == [Wake(65.0)]  # blue is not stopped meanwhile
+    [full] = plan([view(canary.progress)], fleets, 65, TIMEOUT)
+    assert full == Shift("e", Progress(0.0, 1, 65.0), 1.0)
+    assert plan([view(full.progress)], fleets, 95, TIMEOUT) == [Promote("e")]
+    rolled = plan([view(full.progress, {"errors": "ALARM"})], fleets, 70, TIMEOUT)
+    assert rolled == [AbortUpdate("e", "the deployment was rolled back: alarm errors went into ALARM")]

@@ -50,3 +50,27 @@ def test_a_promotion_puts_an_updating_endpoint_in_service(tmp_path: Path) -> Non
     controller, store = controller_with(tmp_path, "Updating")
     controller._apply(Promote("ep"))
     assert status_of(store) == "InService"
+
+
+def test_a_deployment_under_way_at_a_restart_is_rolled_back_to_the_old_config(tmp_path: Path) -> None:
+    controller, store = controller_with(tmp_path, "Updating")
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+        assert doc is not None
+        doc["_deployment"] = {"config": {}, "progress": {"started": 0.0, "step": 0, "step_started": 1.0}, "share": 0.5}
+        store.replace(conn, Kind.ENDPOINT, "ep", doc, status="Updating")
+    controller.restore()
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+    assert doc is not None and "_deployment" not in doc
+    assert doc["EndpointStatus"] == "SystemUpdating" and doc["_target"] == doc["_serving"] == {
+        "config": "old",
+        "variants": [],
+    }
+    assert "server restarted" in doc["FailureReason"]
+
+
+def test_a_plain_update_under_way_at_a_restart_carries_on(tmp_path: Path) -> None:
+    controller, store = controller_with(tmp_path, "Updating")
+    controller.restore()
+    assert status_of(store) == "Updating"

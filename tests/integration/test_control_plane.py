@@ -26,8 +26,8 @@ from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, deploy, unique, wai
 
 ACCOUNT_REGION = "arn:aws:sagemaker:us-east-1:000000000000"
 PV = "productionVariants.1.member."
-BLUE_GREEN = {
-    "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}
+ROLLING = {
+    "RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 0}
 }
 
 HAS_RUNTIME = importlib.util.find_spec("homeport.runtime.__main__") is not None
@@ -692,14 +692,14 @@ class TestEndpoints:
         assert "Could not find model" in message
         endpoint_gone(sm, endpoint)
 
-    def test_deployment_config_not_supported(self, sm: Any, model: str) -> None:
+    def test_rolling_updates_not_supported(self, sm: Any, model: str) -> None:
         config = make_config(sm, model)
         endpoint = name("endpoint")
         code, message = refused(
-            sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=BLUE_GREEN
+            sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=ROLLING
         )
         assert code == "ValidationException"
-        assert "DeploymentConfig" in message and "not support" in message
+        assert "RollingUpdatePolicy" in message and "not support" in message
         endpoint_gone(sm, endpoint)
 
     def test_missing_members_and_bad_name(self, raw: Any, sm: Any, model: str) -> None:
@@ -1081,10 +1081,10 @@ class TestNeedsRuntime:
                 sm.update_endpoint,
                 EndpointName=endpoint,
                 EndpointConfigName=names["config"],
-                DeploymentConfig=BLUE_GREEN,
+                DeploymentConfig=ROLLING,
             )
             assert code == "ValidationException"
-            assert "DeploymentConfig" in message
+            assert "RollingUpdatePolicy" in message
             code, message = refused(
                 sm.update_endpoint_weights_and_capacities,
                 EndpointName=endpoint,

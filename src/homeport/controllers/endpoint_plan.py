@@ -9,10 +9,11 @@ traffic moves only when every new fleet is healthy at full size.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.core.deployment_plan import Advance, Complete, Hold, Observed, Progress, RollBack, decide, schedule_of
 from homeport.core.states import EndpointStatus
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 
@@ -26,6 +27,8 @@ class EndpointView:
     status: EndpointStatus
     target: dict[str, Any]
     serving: dict[str, Any] | None
+    deployment: dict[str, Any] | None = None  # a blue/green update under way (services/deployments.start)
+    alarms: Mapping[str, str] = field(default_factory=dict)  # the deployment's watched alarms -> their states
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,23 @@ class Forget:
     endpoint: str
 
 
-Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | Forget
+@dataclass(frozen=True)
+class Shift:
+    """A blue/green deployment's next step: `share` of the traffic on the new fleet, from now."""
+
+    endpoint: str
+    progress: Progress
+    share: float
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Nothing to do until `at` (a bake ends, or the deployment's time runs out), unless something changes."""
+
+    at: float
+
+
+Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | Forget | Shift | Wake
 
 PENDING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING})
 
@@ -149,6 +168,26 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
             healthy = min(healthy, want)
         if healthy < want:
             ready = False
+    if ep.deployment is not None and ep.status == S.UPDATING and ep.serving is not None:
+        return [*actions, _deploy(ep, ready, now)]
     if ready and (ep.status != S.IN_SERVICE or ep.serving != ep.target):
         actions.append(Promote(ep.name))
     return actions
+
+
+def _deploy(ep: EndpointView, ready: bool, now: float) -> Action:
+    """One tick of a blue/green deployment (`core/deployment_plan`): the new fleet is started at full size
+    above; traffic moves onto it step by step, and back at once on a rollback."""
+    assert ep.deployment is not None
+    steps = schedule_of(ep.deployment["config"], ep.target["variants"])
+    progress = Progress.from_json(ep.deployment["progress"])
+    match decide(steps, progress, Observed(green_ready=ready, alarms=ep.alarms), now):
+        case Advance(progress=moved, green_share=share):
+            return Shift(ep.name, moved, share)
+        case Complete():
+            return Promote(ep.name)
+        case RollBack(reason=reason):
+            return AbortUpdate(ep.name, reason)
+        case Hold(wake_at=at):
+            return Wake(at if at is not None else now + 3600)
+    raise AssertionError("unreachable")

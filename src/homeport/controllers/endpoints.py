@@ -14,19 +14,22 @@ from homeport.controllers.endpoint_plan import (
     FailEndpoint,
     Forget,
     Promote,
+    Shift,
     StartInstance,
     StopInstance,
+    Wake,
     plan,
 )
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
+from homeport.core.deployment_plan import PROVISIONING, Progress, schedule_of, variant_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, spread
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
-from homeport.store import Kind
+from homeport.store import Kind, alarms
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class EndpointController:
         self.loop = Loop("endpoint controller")
         self._tasks: set[asyncio.Task[None]] = set()
         self.socket_dir = socket_dir(ctx.settings)
+        self._wake_at: float | None = None  # the earliest Wake of the last plan (a bake ending)
 
     def wake(self) -> None:
         self.loop.wake()
@@ -53,10 +57,14 @@ class EndpointController:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def restore(self) -> None:
-        """After a restart: every endpoint that was serving comes back through SystemUpdating."""
+        """After a restart: every endpoint that was serving comes back through SystemUpdating. A blue/green
+        deployment under way is rolled back: both fleets start again from nothing, and its steps were timed
+        against instances that are gone."""
         store = self.ctx.store
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
+                if doc["EndpointStatus"] == EndpointStatus.UPDATING.value and doc.get("_deployment"):
+                    _abort(doc, "the deployment was rolled back: the server restarted while it was under way")
                 if doc["EndpointStatus"] == EndpointStatus.IN_SERVICE.value:
                     move(doc, "EndpointStatus", EndpointStatus.SYSTEM_UPDATING)
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
@@ -66,7 +74,10 @@ class EndpointController:
 
     def _delay(self) -> float:
         starting = any(i.state in (InstanceState.PROVISIONING, InstanceState.STARTING) for i in self.instances.values())
-        return FAST_TICK_S if starting else self.ctx.settings.health_interval_s
+        delay = FAST_TICK_S if starting else self.ctx.settings.health_interval_s
+        if self._wake_at is not None:
+            delay = min(delay, max(0.0, self._wake_at - self.ctx.clock.now()))
+        return delay
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -87,11 +98,29 @@ class EndpointController:
         store = self.ctx.store
         with store.reading() as conn:
             docs = store.all(conn, Kind.ENDPOINT)
+            watched = {
+                a["AlarmName"]
+                for d in docs
+                for a in (d.get("_deployment") or {})
+                .get("config", {})
+                .get("AutoRollbackConfiguration", {})
+                .get("Alarms", [])
+            }
+            states = {a["AlarmName"]: a["StateValue"] for a in alarms.find(conn, sorted(watched))} if watched else {}
         views = [
-            EndpointView(d["EndpointName"], EndpointStatus(d["EndpointStatus"]), d["_target"], d["_serving"])
+            EndpointView(
+                d["EndpointName"],
+                EndpointStatus(d["EndpointStatus"]),
+                d["_target"],
+                d["_serving"],
+                d.get("_deployment"),
+                states,
+            )
             for d in docs
         ]
         actions = plan(views, list(self.instances.values()), self.ctx.clock.now(), self.ctx.settings.startup_timeout_s)
+        wakes = [a.at for a in actions if isinstance(a, Wake)]
+        self._wake_at = min(wakes) if wakes else None
         for action in actions:
             self._apply(action)
         self._publish()
@@ -145,6 +174,11 @@ class EndpointController:
             case Forget():
                 with self.ctx.store.transaction() as conn:
                     self.ctx.store.delete(conn, Kind.ENDPOINT, action.endpoint)
+            case Shift():
+                log.info("endpoint %s: %.0f%% of the traffic on the new fleet", action.endpoint, 100 * action.share)
+                self._update_doc(action.endpoint, lambda d: _shift(d, action))
+            case Wake():
+                pass  # run_once keeps the earliest for the loop's next delay
 
     def _update_doc(self, name: str, change: Any) -> None:
         store = self.ctx.store
@@ -213,20 +247,32 @@ class EndpointController:
         routes: dict[str, Route] = {}
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
-                serving = doc["_serving"]
+                serving, target = doc["_serving"], doc["_target"]
+                share = (doc.get("_deployment") or {}).get("share", 0.0)
+                name = doc["EndpointName"]
                 if serving and EndpointStatus(doc["EndpointStatus"]) in TAKING_REQUESTS:
-                    routes[doc["EndpointName"]] = Route(
-                        doc["EndpointName"],
+                    routes[name] = Route(
+                        name,
                         [
-                            VariantRoute(v["VariantName"], v["Weight"], self._healthy(doc["EndpointName"], serving, v))
+                            VariantRoute(
+                                v["VariantName"],
+                                v["Weight"],
+                                self._healthy(name, serving, v),
+                                self._healthy(name, target, v) if share else [],
+                                share,
+                            )
                             for v in serving["variants"]
                         ],
                         serving.get("async"),
                     )
                 summaries = self._summaries(doc)
-                if summaries != doc["ProductionVariants"]:
+                pending = self._pending(doc)
+                if summaries != doc["ProductionVariants"] or pending != doc.get("PendingDeploymentSummary"):
                     doc["ProductionVariants"] = summaries
-                    store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+                    doc.pop("PendingDeploymentSummary", None)
+                    if pending is not None:
+                        doc["PendingDeploymentSummary"] = pending
+                    store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
         self.router.publish(routes)
 
     def _healthy(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> list[Instance]:
@@ -251,8 +297,32 @@ class EndpointController:
             out.append(summary)
         return out
 
+    def _pending(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """DescribeEndpoint's PendingDeploymentSummary while a blue/green deployment is under way."""
+        deployment, target = doc.get("_deployment"), doc["_target"]
+        if not deployment or doc["EndpointStatus"] != EndpointStatus.UPDATING.value:
+            return None
+        progress = Progress.from_json(deployment["progress"])
+        steps = schedule_of(deployment["config"], target["variants"])
+        status = variant_status(steps, progress, sum(v["Count"] for v in target["variants"]))
+        since = progress.started if progress.step == PROVISIONING else progress.step_started
+        variants = []
+        for variant in target["variants"]:
+            count = len(self._healthy(doc["EndpointName"], target, variant))
+            weight = variant["Weight"] * deployment["share"]
+            variants.append(
+                {**variant_summary(variant, weight, count), "VariantStatus": [{**status, "StartTime": since}]}
+            )
+        return {"EndpointConfigName": target["config"], "StartTime": progress.started, "ProductionVariants": variants}
+
+
+def _shift(doc: dict[str, Any], action: Shift) -> None:
+    if doc.get("_deployment") and doc["EndpointStatus"] == EndpointStatus.UPDATING.value:
+        doc["_deployment"] = {**doc["_deployment"], "progress": action.progress.to_json(), "share": action.share}
+
 
 def _promote(doc: dict[str, Any]) -> None:
+    doc.pop("_deployment", None)
     doc["_serving"] = doc["_target"]
     doc["EndpointConfigName"] = doc["_target"]["config"]
     doc.pop("AsyncInferenceConfig", None)
@@ -268,6 +338,7 @@ def _fail(doc: dict[str, Any], reason: str) -> None:
 
 
 def _abort(doc: dict[str, Any], reason: str) -> None:
+    doc.pop("_deployment", None)
     doc["_target"] = doc["_serving"]
     move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc["FailureReason"] = reason[:1024]

@@ -31,6 +31,16 @@ class VariantRoute:
     name: str
     weight: float
     instances: list[Instance]
+    green: list[Instance] = field(default_factory=list)  # a blue/green deployment's new fleet of this variant
+    green_share: float = 0.0  # of this variant's requests, sent to `green`
+
+    def pool(self) -> list[Instance]:
+        """The fleet this request goes to: the new one for its share of the requests, while it has an instance
+        that is healthy; else the old."""
+        chosen = self.green_share > 0 and (self.green_share >= 1 or random.random() < self.green_share)
+        if chosen and any(i.state == InstanceState.HEALTHY for i in self.green):
+            return self.green
+        return self.instances if self.instances else self.green
 
 
 @dataclass
@@ -94,7 +104,8 @@ class Router:
         received = time.perf_counter() if received is None else received
         status, model_s = 500, None
         try:
-            instance = least_outstanding(variant.instances)
+            pool = variant.pool()
+            instance = least_outstanding(pool)
             if instance is None:
                 raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
             sent = time.perf_counter()
@@ -102,7 +113,7 @@ class Router:
                 reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
             except InstanceUnreachable:
                 # The request never reached that instance (it is stopping or crashed): one other try.
-                retry = least_outstanding(variant.instances, exclude=instance)
+                retry = least_outstanding(pool, exclude=instance)
                 if retry is None:
                     raise
                 instance = retry

@@ -15,7 +15,7 @@ from homeport.core.arns import arn
 from homeport.core.states import UPDATABLE, EndpointStatus, move
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.runtime import images
-from homeport.services import listing
+from homeport.services import deployments, listing
 from homeport.services import notifications as messages
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context, insert_new, public
@@ -36,13 +36,13 @@ class EndpointService:
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["EndpointName"]
-        if "DeploymentConfig" in params:
-            raise _deployment_config_not_yet()
         endpoint_arn = arn(self.ctx.settings, "endpoint", name)
         store = self.ctx.store
         with store.transaction() as conn:
             config = self.configs.get(conn, params["EndpointConfigName"])
             target = self._target(conn, config, current=None, retain=False)
+            if "DeploymentConfig" in params:  # kept for later updates (RetainDeploymentConfig), as SageMaker does
+                deployments.check(conn, params["DeploymentConfig"], [], target["variants"])
             if store.count(conn, Kind.ENDPOINT) >= self.ctx.settings.max_endpoints:
                 raise ResourceLimitExceeded(
                     f"This server allows at most {self.ctx.settings.max_endpoints} endpoints "
@@ -62,6 +62,8 @@ class EndpointService:
             }
             if "async" in target:
                 doc["AsyncInferenceConfig"] = target["async"]
+            if "DeploymentConfig" in params:
+                doc["LastDeploymentConfig"] = params["DeploymentConfig"]
             self._test_topics(conn, name, target)
             insert_new(
                 self.ctx,
@@ -120,8 +122,6 @@ class EndpointService:
 
     def update(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["EndpointName"]
-        if "DeploymentConfig" in params:
-            raise _deployment_config_not_yet()
         store = self.ctx.store
         with store.transaction() as conn:
             doc = self._updatable(conn, name)
@@ -134,6 +134,17 @@ class EndpointService:
                 retain=params.get("RetainAllVariantProperties", False),
                 excluded=excluded,
             )
+            config_of_update = params.get("DeploymentConfig")
+            if config_of_update is None and params.get("RetainDeploymentConfig", False):
+                config_of_update = doc.get("LastDeploymentConfig")
+            if config_of_update is not None:
+                deployments.check(conn, config_of_update, doc["_serving"]["variants"], doc["_target"]["variants"])
+                doc["LastDeploymentConfig"] = config_of_update
+            deployment = deployments.start(config_of_update, self.ctx.clock.now())
+            if deployment is None:
+                doc.pop("_deployment", None)
+            else:
+                doc["_deployment"] = deployment
             self._mark_updating(conn, doc)
             self._test_topics(conn, name, doc["_target"])
         self.ctx.wake()
@@ -194,6 +205,7 @@ class EndpointService:
         if sum(v["Weight"] for v in target["variants"]) <= 0:
             raise ValidationError("At least one variant must keep a DesiredWeight above 0.")
         doc["_target"] = target
+        doc.pop("_deployment", None)  # capacity changes move at once, as SageMaker's do
         self._mark_updating(conn, doc)
 
     def _updatable(self, conn: Any, name: str) -> dict[str, Any]:
@@ -270,11 +282,3 @@ def variant_summary(variant: dict[str, Any], current_weight: float, current_coun
         "CurrentInstanceCount": current_count,
         "DesiredInstanceCount": variant["Count"],
     }
-
-
-def _deployment_config_not_yet() -> ValidationError:
-    return ValidationError(
-        "homeport does not support DeploymentConfig (blue/green traffic shifting, rolling updates, "
-        "auto-rollback) yet. Without it an update starts the new instances, moves all traffic once they "
-        "pass /ping and then stops the old ones."
-    )

@@ -21,7 +21,7 @@ deployment where it was, or rolls it back if its time ran out meanwhile.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,6 +116,13 @@ def schedule(policy: Mapping[str, Any], green_count: int, alarms: tuple[str, ...
     steps = [Step(n / green_count, wait, n) for n in sizes if n < green_count]
     steps.append(Step(1.0, final, green_count))
     return Schedule(tuple(steps), float(timeout) if timeout is not None else None, alarms)
+
+
+def schedule_of(config: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]) -> Schedule:
+    """The schedule of a `DeploymentConfig`'s blue/green policy for a new fleet of `variants` (their instances
+    together: every variant takes the same share), watching its `AutoRollbackConfiguration` alarms."""
+    alarms = tuple(a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", []))
+    return schedule(config["BlueGreenUpdatePolicy"], max(1, sum(int(v["Count"]) for v in variants)), alarms)
 
 
 def decide(plan: Schedule, progress: Progress, observed: Observed, now: float) -> Decision:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from homeport.controllers.deployment_plan import (
+from homeport.core.deployment_plan import (
     PROVISIONING,
     Advance,
     Complete,
