@@ -3,6 +3,7 @@ client, rollback by a CloudWatch alarm, and SageMaker's refusals."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -245,3 +246,42 @@ def test_create_endpoint_keeps_the_config_for_an_update_that_retains_it(sm: Any,
     seen = list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService"))
     assert any("PendingDeploymentSummary" in d for d in seen)  # it went through the deployment's steps
     assert seen[-1]["EndpointConfigName"] == green
+
+
+def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProcess, xgb_model: dict[str, Any]) -> None:
+    from tests.integration.test_cli import homeport
+
+    cw = boto_client("cloudwatch", fast.url)
+    names = deploy(sm, xgb_model["url"], count=2)
+    endpoint, alarm = names["endpoint"], unique("cli-alarm")
+    cw.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="Homeport/Tests",
+        MetricName=unique("cli-metric"),
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    canary = {"Type": "INSTANCE_COUNT", "Value": 1}
+    config = blue_green("CANARY", wait=200, final=200, alarms=(alarm,), CanarySize=canary)
+    sm.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=new_config(sm, xgb_model["url"]), DeploymentConfig=config
+    )
+
+    def baking(desc: dict[str, Any]) -> bool:
+        variants = desc.get("PendingDeploymentSummary", {}).get("ProductionVariants", [])
+        return any(s["Status"] == "Baking" for v in variants for s in v["VariantStatus"])
+
+    list(watch(sm, endpoint, baking))
+    view = json.loads(homeport("deployments", endpoint, "--json", url=fast.url).stdout)
+    assert view["EndpointStatus"] == "Updating" and view["GreenShare"] == 0.5
+    assert view["Step"]["Status"] == "Baking" and "canary capacity of 1 instance(s)" in view["Step"]["StatusMessage"]
+    assert view["Alarms"] == [{"AlarmName": alarm, "StateValue": "INSUFFICIENT_DATA"}]
+    table = homeport("deployments", endpoint, url=fast.url)
+    assert table.returncode == 0 and "50% on green" in table.stdout and alarm in table.stdout
+    cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="a test")
+    list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService", limit_s=30))
+    watched = homeport("deployments", endpoint, "--watch", "--interval", "0.2", url=fast.url)
+    assert watched.returncode == 0 and "last deployment" in watched.stdout and alarm in watched.stdout

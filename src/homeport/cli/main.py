@@ -95,6 +95,12 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return metrics(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.deployments import cmd_deployments as deployments
+
+    return deployments(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -241,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
     queue = client_command("queue", "an asynchronous endpoint's backlog and notification log")
     queue.add_argument("endpoint")
     queue.set_defaults(func=cmd_queue)
+    deployments = client_command("deployments", "a blue/green deployment: fleets, traffic split, step, alarms")
+    from homeport.cli.deployments import add_arguments as deployment_arguments
+
+    deployment_arguments(deployments)
+    deployments.set_defaults(func=cmd_deployments)
     scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
     scaling.add_argument("endpoint")
     scaling.set_defaults(func=cmd_scaling)

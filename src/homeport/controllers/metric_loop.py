@@ -30,7 +30,8 @@ class MetricLoop:
     async def run_once(self, now: float | None = None) -> None:
         now = self.ctx.clock.now() if now is None else now
         await self.collector.run_once(now)
-        await asyncio.to_thread(self.alarms.run_once, now)
+        if await asyncio.to_thread(self.alarms.run_once, now):
+            self.ctx.wake()  # an alarm that changed state may roll a deployment back: the endpoint controller looks now
         for step in self.after:
             await step(now)
 
