@@ -58,6 +58,20 @@ def new_config(sm: Any, model_url: str, count: int = 2, variant: str = "v1") -> 
     return config
 
 
+def put_alarm(cw: Any, alarm: str, metric: str, period: int) -> None:
+    """An alarm that goes into ALARM when the metric's maximum reaches 10 in one period."""
+    cw.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="Homeport/Tests",
+        MetricName=metric,
+        Statistic="Maximum",
+        Period=period,
+        EvaluationPeriods=1,
+        Threshold=10.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
 class SteadyClient:
     """Invokes the endpoint back to back from a thread, counting what fails."""
 
@@ -139,16 +153,7 @@ def test_an_alarm_rolls_a_linear_deployment_back_to_blue(
     names = deploy(sm, xgb_model["url"], count=2)
     endpoint, body = names["endpoint"], csv_rows(xgb_model["x"][:1])
     metric, alarm = unique("errors"), unique("green-errors")
-    cw.put_metric_alarm(
-        AlarmName=alarm,
-        Namespace="Homeport/Tests",
-        MetricName=metric,
-        Statistic="Maximum",
-        Period=1,
-        EvaluationPeriods=1,
-        Threshold=10.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    put_alarm(cw, alarm, metric, period=1)
     green = new_config(sm, xgb_model["url"])
     step = {"Type": "CAPACITY_PERCENT", "Value": 50}
     config = blue_green("LINEAR", wait=200, final=200, alarms=(alarm,), LinearStepSize=step)
@@ -254,16 +259,7 @@ def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProces
     cw = boto_client("cloudwatch", fast.url)
     names = deploy(sm, xgb_model["url"], count=2)
     endpoint, alarm = names["endpoint"], unique("cli-alarm")
-    cw.put_metric_alarm(
-        AlarmName=alarm,
-        Namespace="Homeport/Tests",
-        MetricName=unique("cli-metric"),
-        Statistic="Maximum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    put_alarm(cw, alarm, unique("cli-metric"), period=60)
     canary = {"Type": "INSTANCE_COUNT", "Value": 1}
     config = blue_green("CANARY", wait=200, final=200, alarms=(alarm,), CanarySize=canary)
     sm.update_endpoint(
