@@ -32,7 +32,7 @@ def check(conn: Any, config: dict[str, Any], old: Sequence[dict[str, Any]], new:
         )
     names = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
     known = {a["AlarmName"] for a in alarms.find(conn, names)}
-    missing = [n for n in names if n not in known]
+    missing = [n for n in dict.fromkeys(names) if n not in known]
     if missing:
         raise ValidationError(
             f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist; create them with "
