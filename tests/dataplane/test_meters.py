@@ -54,3 +54,21 @@ def test_gauges_average_over_the_period_and_start_afresh() -> None:
     (point,) = meters.flush(0.0, 60, serving=[])
     assert (point.count, point.sum, point.minimum, point.maximum, point.unit) == (2, 40, 10, 30, "Percent")
     assert meters.flush(60.0, 60, serving=[]) == []
+
+
+def test_a_new_fleets_requests_are_also_counted_under_its_endpoint_config() -> None:
+    meters = Meters()
+    meters.invocation("ep", "v1", instances=4, status=200, model_s=0.001, total_s=0.001)
+    meters.invocation("ep", "v1", instances=4, status=500, model_s=0.001, total_s=0.001, fleet=("green", 2))
+    points = meters.flush(0.0, 1, serving=[("ep", "v1")])
+    whole = by_name([p for p in points if len(p.metric.dimensions) == 2])
+    fleet = by_name([p for p in points if len(p.metric.dimensions) == 3])
+    assert whole["Invocations"].sum == 2 and whole["Invocation5XXErrors"].sum == 1
+    assert fleet["Invocations"].sum == 1 and fleet["Invocation5XXErrors"].sum == 1
+    assert fleet["InvocationsPerInstance"].sum == 0.5
+    assert fleet["Invocations"].metric.dimensions == (
+        ("EndpointConfigName", "green"),
+        ("EndpointName", "ep"),
+        ("VariantName", "v1"),
+    )
+    assert not [p for p in meters.flush(1.0, 1, serving=[("ep", "v1")]) if len(p.metric.dimensions) == 3]

@@ -112,7 +112,7 @@ def watch(
 
 
 def test_a_canary_deployment_moves_traffic_in_steps_with_no_failed_request(
-    sm: Any, runtime: Any, xgb_model: dict[str, Any]
+    sm: Any, runtime: Any, fast: ServerProcess, xgb_model: dict[str, Any]
 ) -> None:
     names = deploy(sm, xgb_model["url"], count=2)
     endpoint, body = names["endpoint"], csv_rows(xgb_model["x"][:1])
@@ -144,6 +144,11 @@ def test_a_canary_deployment_moves_traffic_in_steps_with_no_failed_request(
     final = seen[-1]
     assert final["EndpointConfigName"] == green and "PendingDeploymentSummary" not in final
     assert final["LastDeploymentConfig"] == config and "FailureReason" not in final
+    # The new fleet's requests were also reported under its config, for an alarm that watches it alone.
+    cw = boto_client("cloudwatch", fast.url)
+    dims = [{"Name": "EndpointConfigName", "Value": green}, {"Name": "EndpointName", "Value": endpoint}]
+    listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims)["Metrics"]
+    assert [m["Dimensions"] for m in listed] == [[*dims, {"Name": "VariantName", "Value": "v1"}]]
 
 
 def test_an_alarm_rolls_a_linear_deployment_back_to_blue(

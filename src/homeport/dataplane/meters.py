@@ -71,6 +71,7 @@ class VariantMeter:
 class Meters:
     def __init__(self) -> None:
         self.variants: dict[tuple[str, str], VariantMeter] = {}
+        self.fleets: dict[tuple[str, str, str], VariantMeter] = {}  # (endpoint, variant, new fleet's config)
         self.gauges: dict[Metric, tuple[Accumulator, str]] = {}
 
     def variant(self, endpoint: str, variant: str) -> VariantMeter:
@@ -80,28 +81,26 @@ class Meters:
         return meter
 
     def invocation(
-        self, endpoint: str, variant: str, instances: int, status: int, model_s: float | None, total_s: float
+        self,
+        endpoint: str,
+        variant: str,
+        instances: int,
+        status: int,
+        model_s: float | None,
+        total_s: float,
+        fleet: tuple[str, int] | None = None,
     ) -> None:
         """One InvokeEndpoint that reached a variant. `status` is the model's HTTP status (500 when it never
-        answered); `model_s` None when it never answered."""
-        meter = self.variant(endpoint, variant)
-        meter.per_instance.add(1.0 / instances if instances else 1.0)
-        totals = meter.totals
-        totals.invocations += 1
-        if status >= 400:
-            if status >= 500:
-                totals.errors_5xx += 1
-            else:
-                totals.errors_4xx += 1
-        if model_s is not None:
-            meter.model.add(model_s * 1e6)
-            totals.answered += 1
-            totals.model_seconds += model_s
-            overhead = max(total_s - model_s, 0.0)
-        else:
-            overhead = total_s
-        meter.overhead.add(overhead * 1e6)
-        totals.overhead_seconds += overhead
+        answered); `model_s` None when it never answered. `fleet`: the endpoint config and size of a blue/green
+        deployment's new fleet that took it, whose metrics SageMaker also reports with an EndpointConfigName
+        dimension, so that a rollback alarm can watch the new fleet alone."""
+        _count(self.variant(endpoint, variant), instances, status, model_s, total_s)
+        if fleet is not None:
+            config, size = fleet
+            meter = self.fleets.get((endpoint, variant, config))
+            if meter is None:
+                meter = self.fleets[(endpoint, variant, config)] = VariantMeter()
+            _count(meter, size, status, model_s, total_s)
 
     def setup_time(self, endpoint: str, variant: str, seconds: float) -> None:
         """An instance came up: from its start to its first passed /ping."""
@@ -124,10 +123,34 @@ class Meters:
             if key in serving or meter.totals.invocations > meter.base.invocations or meter.setup.count:
                 points.extend(meter.points((("EndpointName", key[0]), ("VariantName", key[1])), start, resolution))
         self.variants = {key: _next_period(self.variants.get(key)) for key in serving}
+        for (endpoint, variant, config), meter in self.fleets.items():
+            dims = (("EndpointConfigName", config), ("EndpointName", endpoint), ("VariantName", variant))
+            points.extend(meter.points(dims, start, resolution))
+        self.fleets = {}
         for metric, (acc, unit) in self.gauges.items():
             points.append(acc.point(metric, start, resolution, unit))
         self.gauges = {}
         return points
+
+
+def _count(meter: VariantMeter, instances: int, status: int, model_s: float | None, total_s: float) -> None:
+    meter.per_instance.add(1.0 / instances if instances else 1.0)
+    totals = meter.totals
+    totals.invocations += 1
+    if status >= 400:
+        if status >= 500:
+            totals.errors_5xx += 1
+        else:
+            totals.errors_4xx += 1
+    if model_s is not None:
+        meter.model.add(model_s * 1e6)
+        totals.answered += 1
+        totals.model_seconds += model_s
+        overhead = max(total_s - model_s, 0.0)
+    else:
+        overhead = total_s
+    meter.overhead.add(overhead * 1e6)
+    totals.overhead_seconds += overhead
 
 
 def _next_period(meter: VariantMeter | None) -> VariantMeter:

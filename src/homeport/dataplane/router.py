@@ -102,12 +102,15 @@ class Router:
             raise NoRoute(endpoint)
         variant = route.variant(target_variant)
         received = time.perf_counter() if received is None else received
-        status, model_s = 500, None
+        status, model_s, fleet = 500, None, None
+        pool = variant.instances
         try:
             pool = variant.pool()
             instance = least_outstanding(pool)
             if instance is None:
                 raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+            if pool is variant.green:
+                fleet = (instance.config, len(pool))
             sent = time.perf_counter()
             try:
                 reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
@@ -123,6 +126,7 @@ class Router:
             status = reply.status
             return variant, instance, reply
         finally:
+            serving = len(variant.instances) + len(variant.green)
             self.meters.invocation(
-                endpoint, variant.name, len(variant.instances), status, model_s, time.perf_counter() - received
+                endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
