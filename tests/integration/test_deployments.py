@@ -4,16 +4,20 @@ client, rollback by a CloudWatch alarm, and SageMaker's refusals."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
-from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
 
 pytestmark = pytest.mark.integration
 
@@ -286,3 +290,19 @@ def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProces
     list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService", limit_s=30))
     watched = homeport("deployments", endpoint, "--watch", "--interval", "0.2", url=fast.url)
     assert watched.returncode == 0 and "last deployment" in watched.stdout and alarm in watched.stdout
+
+
+def test_the_worked_example_deploys_a_retrained_model_and_rolls_back_a_slow_one(
+    fast: ServerProcess, tmp_path: Path
+) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "abalone" / "deployments.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--endpoint-url", fast.url, "--output-dir", str(tmp_path)],
+        env={**os.environ, **KEYS},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the slow one rolled back, and no request failed" in run.stdout
