@@ -306,3 +306,31 @@ def test_the_worked_example_deploys_a_retrained_model_and_rolls_back_a_slow_one(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "the slow one rolled back, and no request failed" in run.stdout
+
+
+def test_a_deployment_of_an_autoscaled_variant_completes_and_the_target_then_bounds_it(
+    sm: Any, fast: ServerProcess, xgb_model: dict[str, Any]
+) -> None:
+    """Application Auto Scaling waits while the endpoint updates; afterwards the new fleet is kept in the target's
+    bounds (here the new config asks for 2 instances and the target allows at most 1)."""
+    aas = boto_client("application-autoscaling", fast.url)
+    names = deploy(sm, xgb_model["url"], count=1)
+    endpoint = names["endpoint"]
+    aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{endpoint}/variant/v1",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=1,
+    )
+    green = new_config(sm, xgb_model["url"], count=2)
+    config = blue_green("CANARY", wait=1, final=1, CanarySize={"Type": "INSTANCE_COUNT", "Value": 1})
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green, DeploymentConfig=config)
+    seen = list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService"))
+    assert seen[-1]["EndpointConfigName"] == green and "FailureReason" not in seen[-1]
+
+    def bounded(desc: dict[str, Any]) -> bool:
+        [variant] = desc["ProductionVariants"]
+        return desc["EndpointStatus"] == "InService" and variant["DesiredInstanceCount"] == 1
+
+    list(watch(sm, endpoint, bounded, limit_s=60))
