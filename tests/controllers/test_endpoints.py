@@ -57,7 +57,9 @@ def test_a_deployment_under_way_at_a_restart_is_rolled_back_to_the_old_config(tm
     with store.transaction() as conn:
         doc = store.get(conn, Kind.ENDPOINT, "ep")
         assert doc is not None
-        doc["_deployment"] = {"config": {}, "progress": {"started": 0.0, "step": 0, "step_started": 1.0}, "share": 0.5}
+        policy = {"TrafficRoutingConfiguration": {"Type": "LINEAR", "WaitIntervalInSeconds": 60}}
+        progress = {"started": 0.0, "step": 0, "step_started": 1.0}
+        doc["_deployment"] = {"config": {"BlueGreenUpdatePolicy": policy}, "progress": progress, "share": 0.5}
         store.replace(conn, Kind.ENDPOINT, "ep", doc, status="Updating")
     controller.restore()
     with store.transaction() as conn:
@@ -68,6 +70,8 @@ def test_a_deployment_under_way_at_a_restart_is_rolled_back_to_the_old_config(tm
         "variants": [],
     }
     assert "server restarted" in doc["FailureReason"]
+    [ended] = doc["HomeportDeployments"]
+    assert (ended["EndpointConfigName"], ended["Type"], ended["Outcome"]) == ("new", "LINEAR", "RolledBack")
 
 
 def test_a_plain_update_under_way_at_a_restart_carries_on(tmp_path: Path) -> None:

@@ -290,6 +290,9 @@ def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProces
     list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService", limit_s=30))
     watched = homeport("deployments", endpoint, "--watch", "--interval", "0.2", url=fast.url)
     assert watched.returncode == 0 and "last deployment" in watched.stdout and alarm in watched.stdout
+    assert "recent deployments" in watched.stdout and "RolledBack" in watched.stdout
+    [ended] = json.loads(homeport("deployments", endpoint, "--json", url=fast.url).stdout)["History"]
+    assert (ended["Type"], ended["Outcome"]) == ("CANARY", "RolledBack") and alarm in ended["Reason"]
 
 
 def test_the_worked_example_deploys_a_retrained_model_and_rolls_back_a_slow_one(

@@ -1,8 +1,9 @@
-"""`homeport deployments ENDPOINT [--watch]`: a blue/green deployment as it runs.
+"""`homeport deployments ENDPOINT [--watch]`: a blue/green deployment as it runs, and the recent ones.
 
-The old (blue) and new (green) fleets, a bar of the traffic split, the current step with its baking timer, and
-the states of the alarms that would roll it back; or, once it is over, how the last one ended. All of it comes
-from DescribeEndpoint (`PendingDeploymentSummary`, `LastDeploymentConfig`, `FailureReason`) and DescribeAlarms.
+The old (blue) and new (green) fleets, a bar of the traffic split, the current step with its baking timer, the
+states of the alarms that would roll it back, and how the endpoint's last deployments ended. All of it comes from
+DescribeEndpoint (`PendingDeploymentSummary`, `LastDeploymentConfig`, `FailureReason`, and homeport's own
+`HomeportDeployments`) and DescribeAlarms.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from homeport.cli.queue import raw_describe
 
 BAR = 40  # characters of the traffic bar
 
@@ -24,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def snapshot(sagemaker: Any, cloudwatch: Any, endpoint: str, now: float) -> dict[str, Any]:
     """What the view shows, as JSON: the endpoint's fleets and the deployment's step and alarms."""
-    doc = sagemaker.describe_endpoint(EndpointName=endpoint)
+    doc = raw_describe(sagemaker, endpoint)  # with homeport's own HomeportDeployments, which boto3 drops
     pending = doc.get("PendingDeploymentSummary")
     config = doc.get("LastDeploymentConfig") or {}
     names = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
@@ -45,10 +49,11 @@ def snapshot(sagemaker: Any, cloudwatch: Any, endpoint: str, now: float) -> dict
         view["Step"] = {
             "Status": status.get("Status"),
             "StatusMessage": status.get("StatusMessage"),
-            "Seconds": round(now - started.timestamp(), 1) if started is not None else None,
+            "Seconds": round(now - float(started), 1) if started is not None else None,
         }
     elif doc.get("FailureReason"):
         view["LastOutcome"] = doc["FailureReason"]
+    view["History"] = doc.get("HomeportDeployments", [])
     return view
 
 
@@ -96,6 +101,15 @@ def render(view: dict[str, Any]) -> Any:
     for alarm in view["Alarms"]:
         colour = "red" if alarm["StateValue"] == "ALARM" else "green"
         parts.append(Text.from_markup(f"alarm {alarm['AlarmName']}: [{colour}]{alarm['StateValue']}[/{colour}]"))
+    if view["History"]:
+        history = Table(title="recent deployments", show_edge=False)
+        for column in ("Ended", "Config", "Type", "Outcome", "Took", "Reason"):
+            history.add_column(column)
+        for d in view["History"]:
+            ended = datetime.fromtimestamp(d["EndTime"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+            took = f"{d['EndTime'] - d['StartTime']:.0f} s"
+            history.add_row(ended, d["EndpointConfigName"], d["Type"], d["Outcome"], took, d.get("Reason", ""))
+        parts.append(history)
     return Group(*parts)
 
 

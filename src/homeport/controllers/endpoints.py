@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
 FAST_TICK_S = 0.05  # while instances are starting, look again soon
+RECENT_DEPLOYMENTS = 10  # ended blue/green deployments an endpoint keeps, newest first
 ASYNC_MAX_PAYLOAD = 1 << 30  # InvokeEndpointAsync's limit: 1 GB
 
 
@@ -64,7 +65,8 @@ class EndpointController:
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
                 if doc["EndpointStatus"] == EndpointStatus.UPDATING.value and doc.get("_deployment"):
-                    _abort(doc, "the deployment was rolled back: the server restarted while it was under way")
+                    reason = "the deployment was rolled back: the server restarted while it was under way"
+                    _abort(doc, reason, self.ctx.clock.now())
                 if doc["EndpointStatus"] == EndpointStatus.IN_SERVICE.value:
                     move(doc, "EndpointStatus", EndpointStatus.SYSTEM_UPDATING)
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
@@ -164,13 +166,13 @@ class EndpointController:
                     inst.state = InstanceState.DRAINING
                     self._spawn(self._stop(inst))
             case Promote():
-                self._update_doc(action.endpoint, _promote)
+                self._update_doc(action.endpoint, lambda d: _promote(d, self.ctx.clock.now()))
             case FailEndpoint():
                 log.warning("endpoint %s failed: %s", action.endpoint, action.reason)
                 self._update_doc(action.endpoint, lambda d: _fail(d, action.reason))
             case AbortUpdate():
                 log.warning("update of endpoint %s abandoned: %s", action.endpoint, action.reason)
-                self._update_doc(action.endpoint, lambda d: _abort(d, action.reason))
+                self._update_doc(action.endpoint, lambda d: _abort(d, action.reason, self.ctx.clock.now()))
             case Forget():
                 with self.ctx.store.transaction() as conn:
                     self.ctx.store.delete(conn, Kind.ENDPOINT, action.endpoint)
@@ -321,8 +323,8 @@ def _shift(doc: dict[str, Any], action: Shift) -> None:
         doc["_deployment"] = {**doc["_deployment"], "progress": action.progress.to_json(), "share": action.share}
 
 
-def _promote(doc: dict[str, Any]) -> None:
-    doc.pop("_deployment", None)
+def _promote(doc: dict[str, Any], now: float) -> None:
+    _remember(doc, "Completed", None, now)
     doc["_serving"] = doc["_target"]
     doc["EndpointConfigName"] = doc["_target"]["config"]
     doc.pop("AsyncInferenceConfig", None)
@@ -332,13 +334,31 @@ def _promote(doc: dict[str, Any]) -> None:
     doc.pop("FailureReason", None)
 
 
+def _remember(doc: dict[str, Any], outcome: str, reason: str | None, now: float) -> None:
+    """A blue/green deployment ends: it joins the endpoint's recent ones (`HomeportDeployments`, homeport's own
+    field in DescribeEndpoint, which boto3 drops and `homeport deployments` shows)."""
+    deployment = doc.pop("_deployment", None)
+    if not deployment:
+        return
+    record = {
+        "EndpointConfigName": doc["_target"]["config"],
+        "StartTime": deployment["progress"]["started"],
+        "EndTime": now,
+        "Outcome": outcome,
+        "Type": deployment["config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"],
+    }
+    if reason:
+        record["Reason"] = reason[:1024]
+    doc["HomeportDeployments"] = [record, *doc.get("HomeportDeployments", [])][:RECENT_DEPLOYMENTS]
+
+
 def _fail(doc: dict[str, Any], reason: str) -> None:
     move(doc, "EndpointStatus", EndpointStatus.FAILED)
     doc["FailureReason"] = reason[:1024]
 
 
-def _abort(doc: dict[str, Any], reason: str) -> None:
-    doc.pop("_deployment", None)
+def _abort(doc: dict[str, Any], reason: str, now: float) -> None:
+    _remember(doc, "RolledBack", reason, now)
     doc["_target"] = doc["_serving"]
     move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc["FailureReason"] = reason[:1024]
