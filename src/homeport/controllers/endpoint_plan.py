@@ -94,10 +94,15 @@ Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | F
 PENDING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING})
 
 
+def fleets(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every variant that has instances: the production variants and the shadow ones."""
+    return [*deployment["variants"], *deployment.get("shadows", [])]
+
+
 def fleet_keys(deployment: dict[str, Any] | None) -> set[FleetKey]:
     if not deployment:
         return set()
-    return {(deployment["config"], v["VariantName"]) for v in deployment["variants"]}
+    return {(deployment["config"], v["VariantName"]) for v in fleets(deployment)}
 
 
 def plan(
@@ -151,7 +156,7 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
         return [*actions, *(StopInstance(i.id, "the endpoint failed") for i in kept), FailEndpoint(ep.name, broken[0])]
 
     ready = True
-    for variant in ep.target["variants"]:
+    for variant in fleets(ep.target):
         key = (ep.target["config"], variant["VariantName"])
         live = [i for i in kept if (i.config, i.variant) == key and i.state in LIVE]
         healthy = sum(1 for i in live if i.state == InstanceState.HEALTHY)

@@ -266,14 +266,18 @@ class EndpointController:
                             for v in serving["variants"]
                         ],
                         serving.get("async"),
+                        self._shadow_routes(name, serving),
                     )
-                summaries = self._summaries(doc)
-                pending = self._pending(doc)
-                if summaries != doc["ProductionVariants"] or pending != doc.get("PendingDeploymentSummary"):
-                    doc["ProductionVariants"] = summaries
-                    doc.pop("PendingDeploymentSummary", None)
-                    if pending is not None:
-                        doc["PendingDeploymentSummary"] = pending
+                shown = {
+                    "ProductionVariants": self._summaries(doc),
+                    "ShadowProductionVariants": self._summaries(doc, "shadows"),
+                    "PendingDeploymentSummary": self._pending(doc),
+                }
+                if any(doc.get(key) != value for key, value in shown.items()):
+                    for key, value in shown.items():
+                        doc.pop(key, None)
+                        if value:  # an endpoint without shadows or a deployment shows neither
+                            doc[key] = value
                     store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
         self.router.publish(routes)
 
@@ -287,12 +291,21 @@ class EndpointController:
             and i.state == InstanceState.HEALTHY
         ]
 
-    def _summaries(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    def _shadow_routes(self, name: str, serving: dict[str, Any]) -> list[VariantRoute]:
+        """Each shadow variant's route; its weight over the production variants' is the share of requests it gets
+        a copy of (at most all of them), as SageMaker's shadow tests sample."""
+        production = sum(v["Weight"] for v in serving["variants"]) or 1.0
+        return [
+            VariantRoute(v["VariantName"], min(1.0, v["Weight"] / production), self._healthy(name, serving, v))
+            for v in serving.get("shadows", [])
+        ]
+
+    def _summaries(self, doc: dict[str, Any], kind: str = "variants") -> list[dict[str, Any]]:
         target, serving = doc["_target"], doc["_serving"]
-        current = {v["VariantName"]: v for v in (serving or {}).get("variants", [])}
+        current = {v["VariantName"]: v for v in (serving or {}).get(kind, [])}
         shown = serving if serving and serving["config"] != target["config"] else target
         out = []
-        for variant in shown["variants"]:
+        for variant in shown.get(kind, []):
             now = current.get(variant["VariantName"])
             count = len(self._healthy(doc["EndpointName"], serving, now)) if serving and now else 0
             summary = variant_summary(variant, current_weight=now["Weight"] if now else 0.0, current_count=count)

@@ -52,7 +52,7 @@ class MetricCollector:
         self._stored = start
         self._sample_instances()
         routes = self.router.routes.values()
-        serving = [(r.endpoint, v.name) for r in routes if r.asynchronous is None for v in r.variants]
+        serving = [(r.endpoint, v.name) for r in routes if r.asynchronous is None for v in [*r.variants, *r.shadows]]
         asynchronous = {r.endpoint: sum(len(v.instances) for v in r.variants) for r in routes if r.asynchronous}
         points = self.meters.flush(start, self.period, serving)
         await asyncio.to_thread(self._write, points, asynchronous, start, now)

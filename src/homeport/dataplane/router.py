@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import random
@@ -48,6 +49,7 @@ class Route:
     endpoint: str
     variants: list[VariantRoute]
     asynchronous: dict[str, Any] | None = None  # the endpoint's AsyncInferenceConfig: it takes async requests only
+    shadows: list[VariantRoute] = field(default_factory=list)  # each gets a copy of `weight` of the requests
     _cumulative: list[float] = field(init=False)
     _total: float = field(init=False)
 
@@ -82,6 +84,7 @@ class Router:
     def __init__(self, meters: Meters | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.meters = meters or Meters()
+        self._shadowing: set[asyncio.Task[None]] = set()  # copies in flight (a task needs a reference to live)
 
     def publish(self, routes: dict[str, Route]) -> None:
         self.routes = routes  # swapped whole: a request sees the old table or the new, never half of each
@@ -101,6 +104,11 @@ class Router:
         if route is None:
             raise NoRoute(endpoint)
         variant = route.variant(target_variant)
+        for shadow in route.shadows:
+            if random.random() < shadow.weight:
+                task = asyncio.get_running_loop().create_task(self._shadow(endpoint, shadow, headers, body, timeout))
+                self._shadowing.add(task)
+                task.add_done_callback(self._shadowing.discard)
         received = time.perf_counter() if received is None else received
         status, model_s, fleet = 500, None, None
         pool = variant.instances
@@ -130,3 +138,21 @@ class Router:
             self.meters.invocation(
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
+
+    async def _shadow(
+        self, endpoint: str, shadow: VariantRoute, headers: list[tuple[str, str]], body: bytes, timeout: float
+    ) -> None:
+        """A copy of a request for a shadow variant: metered under its name, its reply (or failure) dropped, so
+        that it never changes or delays what the client gets."""
+        received, status, model_s = time.perf_counter(), 500, None
+        instance = least_outstanding(shadow.instances)
+        try:
+            if instance is not None:
+                sent = time.perf_counter()
+                reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
+                model_s, status = time.perf_counter() - sent, reply.status
+        except Exception:  # the shadow's trouble shows in its metrics, never in the client's reply
+            pass
+        finally:
+            total = time.perf_counter() - received
+            self.meters.invocation(endpoint, shadow.name, len(shadow.instances), status, model_s, total)

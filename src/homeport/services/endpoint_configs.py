@@ -15,7 +15,6 @@ from homeport.store import Kind
 # Parts of the API that later issues build; refused now rather than accepted and ignored.
 NOT_YET = {
     "DataCaptureConfig": "data capture",
-    "ShadowProductionVariants": "shadow variants",
     "ExplainerConfig": "explainers",
 }
 VARIANT_NOT_YET = {
@@ -36,7 +35,15 @@ class EndpointConfigService:
             if key in params:
                 raise ValidationError(f"homeport does not support {what} ({key}) yet; remove {key}.")
         variants = [self._variant(v) for v in params["ProductionVariants"]]
-        names = [v["VariantName"] for v in variants]
+        shadows = [self._variant(v) for v in params.get("ShadowProductionVariants", [])]
+        if shadows and (len(variants) != 1 or len(shadows) != 1):
+            raise ValidationError(
+                "With ShadowProductionVariants, give exactly one production variant and one shadow variant "
+                f"(this config has {len(variants)} and {len(shadows)})."
+            )
+        if shadows and "AsyncInferenceConfig" in params:
+            raise ValidationError("Shadow variants are for real-time endpoints: remove AsyncInferenceConfig.")
+        names = [v["VariantName"] for v in [*variants, *shadows]]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValidationError(
@@ -52,6 +59,8 @@ class EndpointConfigService:
             "ProductionVariants": variants,
             "CreationTime": self.ctx.clock.now(),
         }
+        if shadows:
+            doc["ShadowProductionVariants"] = shadows
         if "AsyncInferenceConfig" in params:
             doc["AsyncInferenceConfig"] = _async_config(params["AsyncInferenceConfig"])
         for key in ("KmsKeyId", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
@@ -59,7 +68,7 @@ class EndpointConfigService:
                 doc[key] = params[key]
         store = self.ctx.store
         with store.transaction() as conn:
-            for variant in variants:
+            for variant in [*variants, *shadows]:
                 self.models.get(conn, variant["ModelName"])
             insert_new(
                 self.ctx,

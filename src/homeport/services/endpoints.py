@@ -245,31 +245,40 @@ class EndpointService:
     ) -> dict[str, Any]:
         """What the controller must deploy for `config`, with every model resolved now."""
         previous = {v["VariantName"]: v for v in (current or {}).get("variants", [])}
-        variants = []
-        for spec in config["ProductionVariants"]:
-            model = self.models.get(conn, spec["ModelName"])
-            container = primary_container(model)
-            count = spec["InitialInstanceCount"]
-            weight = spec["InitialVariantWeight"]
-            old = previous.get(spec["VariantName"])
-            if retain and old is not None:
-                count = count if "DesiredInstanceCount" in excluded else old["Count"]
-                weight = weight if "DesiredWeight" in excluded else old["Weight"]
-            variants.append(
-                {
-                    "VariantName": spec["VariantName"],
-                    "ModelName": spec["ModelName"],
-                    "InstanceType": spec["InstanceType"],
-                    "Count": count,
-                    "Weight": weight,
-                    "Runtime": images.runtime_for(container["Image"]).value,
-                    "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
-                }
-            )
+        variants = [
+            self._resolved(conn, spec, previous.get(spec["VariantName"]) if retain else None, excluded)
+            for spec in config["ProductionVariants"]
+        ]
         target: dict[str, Any] = {"config": config["EndpointConfigName"], "variants": variants}
+        if "ShadowProductionVariants" in config:  # copies of the production traffic, their replies dropped
+            target["shadows"] = [
+                self._resolved(conn, spec, None, excluded) for spec in config["ShadowProductionVariants"]
+            ]
         if "AsyncInferenceConfig" in config:
             target["async"] = config["AsyncInferenceConfig"]
         return target
+
+    def _resolved(
+        self, conn: Any, spec: dict[str, Any], old: dict[str, Any] | None, excluded: set[str] | frozenset[str]
+    ) -> dict[str, Any]:
+        """One variant of a config as the controller deploys it; `old`: the live variant whose count and weight
+        an update retains."""
+        model = self.models.get(conn, spec["ModelName"])
+        container = primary_container(model)
+        count = spec["InitialInstanceCount"]
+        weight = spec["InitialVariantWeight"]
+        if old is not None:
+            count = count if "DesiredInstanceCount" in excluded else old["Count"]
+            weight = weight if "DesiredWeight" in excluded else old["Weight"]
+        return {
+            "VariantName": spec["VariantName"],
+            "ModelName": spec["ModelName"],
+            "InstanceType": spec["InstanceType"],
+            "Count": count,
+            "Weight": weight,
+            "Runtime": images.runtime_for(container["Image"]).value,
+            "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
+        }
 
 
 def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:
