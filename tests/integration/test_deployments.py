@@ -3,23 +3,16 @@ client, rollback by a CloudWatch alarm, and SageMaker's refusals."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
-from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
-
-pytestmark = pytest.mark.integration
+from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
 
 
 @pytest.fixture(scope="module")
@@ -260,55 +253,6 @@ def test_create_endpoint_keeps_the_config_for_an_update_that_retains_it(sm: Any,
     seen = list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService"))
     assert any("PendingDeploymentSummary" in d for d in seen)  # it went through the deployment's steps
     assert seen[-1]["EndpointConfigName"] == green
-
-
-def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProcess, xgb_model: dict[str, Any]) -> None:
-    from tests.integration.test_cli import homeport
-
-    cw = boto_client("cloudwatch", fast.url)
-    names = deploy(sm, xgb_model["url"], count=2)
-    endpoint, alarm = names["endpoint"], unique("cli-alarm")
-    put_alarm(cw, alarm, unique("cli-metric"), period=60)
-    canary = {"Type": "INSTANCE_COUNT", "Value": 1}
-    config = blue_green("CANARY", wait=200, final=200, alarms=(alarm,), CanarySize=canary)
-    sm.update_endpoint(
-        EndpointName=endpoint, EndpointConfigName=new_config(sm, xgb_model["url"]), DeploymentConfig=config
-    )
-
-    def baking(desc: dict[str, Any]) -> bool:
-        variants = desc.get("PendingDeploymentSummary", {}).get("ProductionVariants", [])
-        return any(s["Status"] == "Baking" for v in variants for s in v["VariantStatus"])
-
-    list(watch(sm, endpoint, baking))
-    view = json.loads(homeport("deployments", endpoint, "--json", url=fast.url).stdout)
-    assert view["EndpointStatus"] == "Updating" and view["GreenShare"] == 0.5
-    assert view["Step"]["Status"] == "Baking" and "canary capacity of 1 instance(s)" in view["Step"]["StatusMessage"]
-    assert view["Alarms"] == [{"AlarmName": alarm, "StateValue": "INSUFFICIENT_DATA"}]
-    table = homeport("deployments", endpoint, url=fast.url)
-    assert table.returncode == 0 and "50% on green" in table.stdout and alarm in table.stdout
-    cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="a test")
-    list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService", limit_s=30))
-    watched = homeport("deployments", endpoint, "--watch", "--interval", "0.2", url=fast.url)
-    assert watched.returncode == 0 and "last deployment" in watched.stdout and alarm in watched.stdout
-    assert "recent deployments" in watched.stdout and "RolledBack" in watched.stdout
-    [ended] = json.loads(homeport("deployments", endpoint, "--json", url=fast.url).stdout)["History"]
-    assert (ended["Type"], ended["Outcome"]) == ("CANARY", "RolledBack") and alarm in ended["Reason"]
-
-
-def test_the_worked_example_deploys_a_retrained_model_and_rolls_back_a_slow_one(
-    fast: ServerProcess, tmp_path: Path
-) -> None:
-    script = Path(__file__).resolve().parents[2] / "examples" / "abalone" / "deployments.py"
-    run = subprocess.run(
-        [sys.executable, str(script), "--endpoint-url", fast.url, "--output-dir", str(tmp_path)],
-        env={**os.environ, **KEYS},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "the slow one rolled back, and no request failed" in run.stdout
 
 
 def test_a_deployment_of_an_autoscaled_variant_completes_and_the_target_then_bounds_it(
