@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from homeport.core.clock import SystemClock
-from homeport.errors import IncompleteBody, NoSuchUpload, PreconditionFailed
+from homeport.errors import IncompleteBody, NoSuchBucket, NoSuchUpload, PreconditionFailed
 from homeport.objects import multipart
 from homeport.objects.local import LocalObjectStore, ObjectMeta, WriteCondition
 from homeport.objects.multipart import MIN_PART_BYTES, MultipartUploads, PartInfo
@@ -199,3 +199,26 @@ def test_an_index_from_before_parts_had_a_start_is_upgraded(tmp_path: Path) -> N
     upload = uploads.create_upload("bench", "k", ObjectMeta())
     complete(uploads, upload.upload_id, [upload_part(uploads, upload.upload_id, 1, b"tiny")])
     assert read(store) == b"tiny"
+
+
+def test_a_part_for_an_upload_aborted_while_its_writer_opens_is_refused(
+    store: LocalObjectStore, uploads: MultipartUploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is checked, then aborted before the part's region is opened: NoSuchUpload, not a crash."""
+    upload = uploads.create_upload("bench", "k", ObjectMeta())
+    opened = multipart.Writer
+
+    def abort_first(*args: object, **kwargs: object) -> object:
+        uploads.abort_upload("bench", "k", upload.upload_id)
+        return opened(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(multipart, "Writer", abort_first)
+    with pytest.raises(NoSuchUpload):
+        uploads.part_writer("bench", "k", upload.upload_id, 1, STRIDE)
+    assert not (store.root / "uploads" / upload.upload_id).exists()
+
+
+def test_an_upload_to_a_missing_bucket_leaves_no_directory(store: LocalObjectStore, uploads: MultipartUploads) -> None:
+    with pytest.raises(NoSuchBucket):
+        uploads.create_upload("nope", "k", ObjectMeta())
+    assert not list((store.root / "uploads").iterdir())

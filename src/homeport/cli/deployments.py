@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from homeport.cli.queue import raw_describe
+from homeport.core.deployment_plan import rollback_alarms
 
 BAR = 40  # characters of the traffic bar
 
@@ -31,7 +32,7 @@ def snapshot(sagemaker: Any, cloudwatch: Any, endpoint: str, now: float) -> dict
     doc = raw_describe(sagemaker, endpoint)  # with homeport's own HomeportDeployments, which boto3 drops
     pending = doc.get("PendingDeploymentSummary")
     config = doc.get("LastDeploymentConfig") or {}
-    names = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    names = list(rollback_alarms(config))
     alarms = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"] if names else []
     blue = [_fleet(v) for v in doc.get("ProductionVariants", [])]
     view: dict[str, Any] = {

@@ -22,7 +22,7 @@ from homeport.controllers.endpoint_plan import (
 )
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
-from homeport.core.deployment_plan import PROVISIONING, Progress, schedule_of, variant_status
+from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.router import Route, Router, VariantRoute
@@ -100,14 +100,7 @@ class EndpointController:
         store = self.ctx.store
         with store.reading() as conn:
             docs = store.all(conn, Kind.ENDPOINT)
-            watched = {
-                a["AlarmName"]
-                for d in docs
-                for a in (d.get("_deployment") or {})
-                .get("config", {})
-                .get("AutoRollbackConfiguration", {})
-                .get("Alarms", [])
-            }
+            watched = {name for d in docs for name in rollback_alarms((d.get("_deployment") or {}).get("config"))}
             states = {a["AlarmName"]: a["StateValue"] for a in alarms.find(conn, sorted(watched))} if watched else {}
         views = [
             EndpointView(

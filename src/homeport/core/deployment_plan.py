@@ -121,8 +121,13 @@ def schedule(policy: Mapping[str, Any], green_count: int, alarms: tuple[str, ...
 def schedule_of(config: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]) -> Schedule:
     """The schedule of a `DeploymentConfig`'s blue/green policy for a new fleet of `variants` (their instances
     together: every variant takes the same share), watching its `AutoRollbackConfiguration` alarms."""
-    alarms = tuple(a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", []))
-    return schedule(config["BlueGreenUpdatePolicy"], max(1, sum(int(v["Count"]) for v in variants)), alarms)
+    size = max(1, sum(int(v["Count"]) for v in variants))
+    return schedule(config["BlueGreenUpdatePolicy"], size, rollback_alarms(config))
+
+
+def rollback_alarms(config: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The names of the alarms a `DeploymentConfig` watches (`AutoRollbackConfiguration`), in its order."""
+    return tuple(a["AlarmName"] for a in (config or {}).get("AutoRollbackConfiguration", {}).get("Alarms", []))
 
 
 def decide(plan: Schedule, progress: Progress, observed: Observed, now: float) -> Decision:

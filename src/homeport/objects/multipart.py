@@ -87,14 +87,19 @@ class MultipartUploads:
         check_key(key)
         upload_id = base64.urlsafe_b64encode(secrets.token_bytes(33)).decode()
         now = self.store.clock.now()
-        with self.store.transaction() as conn:
-            self.store.require_bucket(conn, bucket)
-            conn.execute(
-                insert(index.uploads).values(
-                    upload_id=upload_id, bucket=bucket, key=key, initiated=now, meta=json.dumps(meta.to_json())
+        directory = self.store.root / "uploads" / upload_id
+        self.store.make_dir(directory)  # before the row: an upload the index knows always has its directory
+        try:
+            with self.store.transaction() as conn:
+                self.store.require_bucket(conn, bucket)
+                conn.execute(
+                    insert(index.uploads).values(
+                        upload_id=upload_id, bucket=bucket, key=key, initiated=now, meta=json.dumps(meta.to_json())
+                    )
                 )
-            )
-        self.store.make_dir(self.store.root / "uploads" / upload_id)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         return Upload(upload_id, bucket, key, now, meta)
 
     def upload(self, bucket: str, key: str, upload_id: str) -> Upload:

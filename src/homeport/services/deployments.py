@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from homeport.core.deployment_plan import Progress, schedule_of
+from homeport.core.deployment_plan import Progress, rollback_alarms, schedule_of
 from homeport.errors import ValidationError
 from homeport.store import alarms
 
@@ -30,7 +30,7 @@ def check(conn: Any, config: dict[str, Any], old: Sequence[dict[str, Any]], new:
             "homeport does not support RollingUpdatePolicy yet; use BlueGreenUpdatePolicy (ALL_AT_ONCE, CANARY or "
             "LINEAR), which keeps the old fleet whole until the new one has all the traffic."
         )
-    names = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    names = rollback_alarms(config)
     known = {a["AlarmName"] for a in alarms.find(conn, names)}
     missing = [n for n in dict.fromkeys(names) if n not in known]
     if missing:
