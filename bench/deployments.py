@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Blue/green deployments (UpdateEndpoint with a DeploymentConfig) under steady load, and alarm rollbacks, in one run.
+"""Deployments (UpdateEndpoint with a DeploymentConfig) under steady load, and alarm rollbacks, in one run.
 
-    .venv/bin/python bench/deployments.py              # 3 modes, 3 rollbacks; about 1 minute
+    .venv/bin/python bench/deployments.py              # 4 modes, 3 rollbacks; about 1 minute
     .venv/bin/python bench/deployments.py --quick      # shorter windows and waits, 1 rollback; about 30 s
     .venv/bin/python bench/deployments.py --clients 8  # more client threads
 
@@ -12,7 +12,8 @@ its load on core 0) serving the worked example's Abalone XGBoost model on one 2-
   (closed loop; `--rate R` makes it open loop at R requests a second instead) with one CSV row, SigV4 headers signed
   once (homeport checks them on every request). A client-visible error is any reply that is not 200 with the right
   prediction, or a failed connection; nothing is retried. This is failover.py's `Load`.
-- Modes: for ALL_AT_ONCE, CANARY (1 instance of 2) and LINEAR (50% steps), in turn on the same endpoint: load for
+- Modes: for ALL_AT_ONCE, CANARY (1 instance of 2), LINEAR (50% steps) and ROLLING (a RollingUpdatePolicy in batches
+  of 1 instance), in turn on the same endpoint: load for
   `--before` s, then UpdateEndpoint to a new config (a new model of the same model data, same variant), with
   WaitIntervalInSeconds and TerminationWaitInSeconds `--wait`. DescribeEndpoint is polled every 50 ms; the phases are
   provisioning (update → the first bake's StartTime), each bake (its StartTime → the next; labelled by green's
@@ -62,6 +63,7 @@ MODES: dict[str, dict[str, Any]] = {
     "ALL_AT_ONCE": {},
     "CANARY": {"CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}},
     "LINEAR": {"LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}},
+    "ROLLING": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}},  # a RollingUpdatePolicy
 }
 
 
@@ -105,14 +107,19 @@ class Bench:
 
 
 def deployment_config(mode: str, wait_s: int, alarm: str | None = None) -> dict[str, Any]:
-    routing = {"Type": mode, "WaitIntervalInSeconds": wait_s, **MODES[mode]}
-    config: dict[str, Any] = {
-        "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": routing,
-            "TerminationWaitInSeconds": wait_s,
-            "MaximumExecutionTimeoutInSeconds": TIMEOUT_S,
+    config: dict[str, Any]
+    if mode == "ROLLING":
+        policy = {"WaitIntervalInSeconds": wait_s, "MaximumExecutionTimeoutInSeconds": TIMEOUT_S, **MODES[mode]}
+        config = {"RollingUpdatePolicy": policy}
+    else:
+        routing = {"Type": mode, "WaitIntervalInSeconds": wait_s, **MODES[mode]}
+        config = {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": wait_s,
+                "MaximumExecutionTimeoutInSeconds": TIMEOUT_S,
+            }
         }
-    }
     if alarm:
         config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": alarm}]}
     return config

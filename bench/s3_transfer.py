@@ -340,40 +340,46 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 row["null_server_cpu_s"] = cpu_s(null.proc.pid) - cpu0
                 return row
 
-            # Rounds interleave homeport and the null server, so that the machine's noise (disk writeback above
-            # all) falls on both; each row is the median round.
-            runs: dict[str, list[dict[str, Any]]] = {}
-            for i in range(args.rounds):
-                done = {
-                    "upload_file": sampled(
-                        lambda: client.upload_file(str(source), BUCKET, "big.bin", Config=config), size
-                    ),
-                    "upload_null": unloaded(
-                        lambda: null_client.upload_file(str(source), BUCKET, "big.bin", Config=config)
-                    ),
-                    "download_file": sampled(
-                        lambda: client.download_file(BUCKET, "big.bin", str(down), Config=config), size
-                    ),
-                }
+            def verified() -> bool:
+                """Whether the downloaded file is the source, byte for byte (outside the timed region)."""
                 down_sha, down_size = sha256_of(down), down.stat().st_size
-                down.unlink()
-                done["download_file"]["sha256_ok"] = down_sha == source_sha
                 if down_sha != source_sha:
                     print(
                         f"  MISMATCH: download sha256 {down_sha} ({down_size} bytes), source {source_sha}",
                         file=sys.stderr,
                     )
-                done["download_null"] = unloaded(
-                    lambda: null_client.download_file(BUCKET, "big.bin", str(down), Config=config)
-                )
-                down.unlink(missing_ok=True)
-                # The same download into a sink that drops the bytes: the client's file writes out of the picture.
-                done["download_sink"] = sampled(
-                    lambda: client.download_fileobj(BUCKET, "big.bin", Sink(), Config=config), size
-                )
-                done["download_sink_null"] = unloaded(
-                    lambda: null_client.download_fileobj(BUCKET, "big.bin", Sink(), Config=config)
-                )
+                return down_sha == source_sha
+
+            # Each pair is homeport's row and the same transfer against the null server. Rounds interleave them, and
+            # alternate which goes first: the one right after an upload meets the disk still busy with it (the
+            # filesystem discards the blocks the overwritten object freed), and that cost must fall on both.
+            pairs: list[tuple[tuple[str, Callable[[], Any]], tuple[str, Callable[[], Any]]]] = [
+                (
+                    ("upload_file", lambda: client.upload_file(str(source), BUCKET, "big.bin", Config=config)),
+                    ("upload_null", lambda: null_client.upload_file(str(source), BUCKET, "big.bin", Config=config)),
+                ),
+                (
+                    ("download_file", lambda: client.download_file(BUCKET, "big.bin", str(down), Config=config)),
+                    ("download_null", lambda: null_client.download_file(BUCKET, "big.bin", str(down), Config=config)),
+                ),
+                (
+                    # The same download into a sink that drops the bytes: the client's file writes out of the picture.
+                    ("download_sink", lambda: client.download_fileobj(BUCKET, "big.bin", Sink(), Config=config)),
+                    (
+                        "download_sink_null",
+                        lambda: null_client.download_fileobj(BUCKET, "big.bin", Sink(), Config=config),
+                    ),
+                ),
+            ]
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for i in range(args.rounds):
+                done: dict[str, dict[str, Any]] = {}
+                for ours, theirs in pairs:
+                    for name, fn in (ours, theirs) if i % 2 == 0 else (theirs, ours):
+                        done[name] = sampled(fn, size) if name == ours[0] else unloaded(fn)
+                        if name == "download_file":
+                            done[name]["sha256_ok"] = verified()
+                        down.unlink(missing_ok=True)
                 for name, row in done.items():
                     runs.setdefault(name, []).append(row)
                 print(

@@ -175,3 +175,68 @@ def test_a_blue_green_deployment_shifts_in_steps_and_keeps_both_fleets_until_don
     assert plan([view(full.progress)], fleets, 95, TIMEOUT) == [Promote("e")]
     rolled = plan([view(full.progress, {"errors": "ALARM"})], fleets, 70, TIMEOUT)
     assert rolled == [AbortUpdate("e", "the deployment was rolled back: alarm errors went into ALARM")]
+
+
+ROLLING = {
+    "RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 60},
+    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}]},
+}
+
+
+def rolling_view(progress: Any, share: float, status: S = S.UPDATING, alarms: dict[str, str] | None = None) -> Any:
+    blue, green = deployment("c1", ("v1", 2, 1.0)), deployment("c2", ("v1", 2, 1.0))
+    record = {"config": ROLLING, "progress": progress.to_json(), "share": share}
+    return EndpointView("e", status, green, blue, record, alarms or {})
+
+
+def test_a_rolling_deployment_sizes_both_fleets_batch_by_batch() -> None:
+    from homeport.controllers.endpoint_plan import Shift, Wake
+    from homeport.core.rolling_plan import RollingProgress
+
+    start = RollingProgress(0.0)
+    # Batch 1: one new instance beside the whole old fleet.
+    assert kinds(plan([rolling_view(start, 0.0)], [inst(1), inst(2)], 1, TIMEOUT)) == ["StartInstance", "Wake"]
+    [moved] = plan([rolling_view(start, 0.0)], [inst(1), inst(2), inst(3, "c2")], 5, TIMEOUT)
+    assert moved == Shift("e", RollingProgress(0.0, 1, 5.0), 0.5)
+    assert plan([rolling_view(moved.progress, 0.5)], [inst(1), inst(2), inst(3, "c2")], 6, TIMEOUT) == [Wake(65.0)]
+    [next_batch] = plan([rolling_view(moved.progress, 0.5)], [inst(1), inst(2), inst(3, "c2")], 65, TIMEOUT)
+    assert next_batch == Shift("e", RollingProgress(0.0, 2, None), 0.5)
+    # Batch 2: one old instance stops (the newest first), one new one starts.
+    actions = plan(
+        [rolling_view(next_batch.progress, 0.5)], [inst(1), inst(2, started=1.0), inst(3, "c2")], 66, TIMEOUT
+    )
+    assert kinds(actions) == ["StartInstance", "StopInstance", "Wake"]
+    assert actions[1] == StopInstance("i2", "scale in")
+    [last] = plan([rolling_view(next_batch.progress, 0.5)], [inst(1), inst(3, "c2"), inst(4, "c2")], 70, TIMEOUT)
+    assert last == Shift("e", RollingProgress(0.0, 2, 70.0), 1.0)
+    assert plan([rolling_view(last.progress, 1.0)], [inst(1), inst(3, "c2"), inst(4, "c2")], 130, TIMEOUT) == [
+        Promote("e")
+    ]
+
+
+def test_a_rolling_rollback_restarts_blue_and_a_blue_that_cannot_start_fails_it() -> None:
+    from homeport.controllers.endpoint_plan import FailRollback, Shift
+    from homeport.core.rolling_plan import RollingProgress
+
+    baking = RollingProgress(0.0, 2, 70.0)
+    fleets = [inst(1), inst(3, "c2"), inst(4, "c2")]
+    [rolled] = plan([rolling_view(baking, 1.0, alarms={"errors": "ALARM"})], fleets, 80, TIMEOUT)
+    assert isinstance(rolled, Shift) and rolled.share == 1.0
+    assert rolled.progress == RollingProgress(
+        0.0, 2, 70.0, 1, "the deployment was rolled back: alarm errors went into ALARM"
+    )
+    # Rolling back: the one blue instance takes back its half of the traffic; the second blue one starts.
+    [back] = plan([rolling_view(rolled.progress, 1.0, S.ROLLING_BACK)], fleets, 81, TIMEOUT)
+    assert back == Shift("e", RollingProgress(0.0, 2, 70.0, 2, rolled.progress.reason), 0.5)
+    actions = plan([rolling_view(back.progress, 0.5, S.ROLLING_BACK)], fleets, 82, TIMEOUT)
+    assert kinds(actions) == ["StopInstance", "StartInstance", "Wake"]  # green shrinks to its half, blue grows
+    dead = inst(5, state=InstanceState.EXITED, ever_healthy=False)
+    dead.failure = "Could not access model data"
+    actions = plan([rolling_view(back.progress, 0.5, S.ROLLING_BACK)], [*fleets[:2], dead], 83, TIMEOUT)
+    assert actions[-1] == FailRollback(
+        "e",
+        "the deployment was rolled back: alarm errors went into ALARM; then the rollback failed: "
+        "Could not access model data",
+    )
+    # What a failed rollback leaves serves as it is: nothing started, nothing stopped but the dead.
+    assert plan([rolling_view(back.progress, 0.5, S.UPDATE_ROLLBACK_FAILED)], fleets[:2], 90, TIMEOUT) == []

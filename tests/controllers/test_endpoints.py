@@ -78,3 +78,43 @@ def test_a_plain_update_under_way_at_a_restart_carries_on(tmp_path: Path) -> Non
     controller, store = controller_with(tmp_path, "Updating")
     controller.restore()
     assert status_of(store) == "Updating"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [("RollingBack", "RolledBack"), ("UpdateRollbackFailed", None)])
+def test_a_rolling_deployment_at_a_restart_comes_back_on_the_old_config(
+    tmp_path: Path, status: str, outcome: str | None
+) -> None:
+    controller, store = controller_with(tmp_path, status)
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+        assert doc is not None
+        policy = {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 60}
+        progress = {"started": 0.0, "step": 2, "step_started": None, "blue": 2, "reason": "alarm"}
+        doc["_deployment"] = {"config": {"RollingUpdatePolicy": policy}, "progress": progress, "share": 0.5}
+        doc["FailureReason"] = "alarm"
+        store.replace(conn, Kind.ENDPOINT, "ep", doc, status=status)
+    controller.restore()
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+    assert doc is not None and "_deployment" not in doc
+    assert doc["EndpointStatus"] == "SystemUpdating" and doc["_target"] == doc["_serving"]
+    history = doc.get("HomeportDeployments", [])
+    assert [(d["Type"], d["Outcome"]) for d in history] == ([("ROLLING", outcome)] if outcome else [])
+
+
+def test_a_failed_rollback_keeps_the_deployment_for_the_traffic_split(tmp_path: Path) -> None:
+    from homeport.controllers.endpoint_plan import FailRollback
+
+    controller, store = controller_with(tmp_path, "RollingBack")
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+        assert doc is not None
+        policy = {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 60}
+        doc["_deployment"] = {"config": {"RollingUpdatePolicy": policy}, "progress": {"started": 0.0}, "share": 0.5}
+        store.replace(conn, Kind.ENDPOINT, "ep", doc, status="RollingBack")
+    controller._apply(FailRollback("ep", "no model data"))
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.ENDPOINT, "ep")
+    assert doc is not None and doc["EndpointStatus"] == "UpdateRollbackFailed"
+    assert doc["_deployment"]["share"] == 0.5 and doc["FailureReason"] == "no model data"
+    assert [d["Outcome"] for d in doc["HomeportDeployments"]] == ["RollbackFailed"]

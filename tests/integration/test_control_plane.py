@@ -692,14 +692,14 @@ class TestEndpoints:
         assert "Could not find model" in message
         endpoint_gone(sm, endpoint)
 
-    def test_rolling_updates_not_supported(self, sm: Any, model: str) -> None:
+    def test_a_rolling_batch_over_half_the_variant_is_refused(self, sm: Any, model: str) -> None:
         config = make_config(sm, model)
         endpoint = name("endpoint")
         code, message = refused(
             sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=ROLLING
         )
         assert code == "ValidationException"
-        assert "RollingUpdatePolicy" in message and "not support" in message
+        assert "MaximumBatchSize must be between 5% and 50%" in message and "is 100%" in message
         endpoint_gone(sm, endpoint)
 
     def test_missing_members_and_bad_name(self, raw: Any, sm: Any, model: str) -> None:
@@ -1076,7 +1076,7 @@ class TestNeedsRuntime:
             listed = sm.list_endpoints(NameContains=endpoint, StatusEquals="InService")["Endpoints"]
             assert names_of(listed, "EndpointName") == [endpoint]
 
-            # Unsupported update features are refused and leave the endpoint as it was.
+            # Refused updates leave the endpoint as it was: a rolling batch of 1 instance is all of this variant.
             code, message = refused(
                 sm.update_endpoint,
                 EndpointName=endpoint,
@@ -1084,7 +1084,7 @@ class TestNeedsRuntime:
                 DeploymentConfig=ROLLING,
             )
             assert code == "ValidationException"
-            assert "RollingUpdatePolicy" in message
+            assert "MaximumBatchSize must be between 5% and 50% of variant v1's 1 instance(s)" in message
             code, message = refused(
                 sm.update_endpoint_weights_and_capacities,
                 EndpointName=endpoint,

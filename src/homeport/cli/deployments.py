@@ -129,7 +129,7 @@ def cmd_deployments(args: argparse.Namespace, client: Callable[[str], Any]) -> i
     from rich.live import Live
 
     with Live(render(view), console=console, refresh_per_second=4) as live:
-        while view["EndpointStatus"] == "Updating":
+        while view["EndpointStatus"] in ("Updating", "RollingBack"):
             time.sleep(args.interval)
             view = snapshot(sagemaker, cloudwatch, args.endpoint, time.time())
             live.update(render(view))

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.core.deployment_plan import Advance, Complete, Hold, Observed, Progress, RollBack, decide, schedule_of
+from homeport.core.rolling_plan import (
+    Roll,
+    RollbackFailed,
+    Rolling,
+    RollingObserved,
+    RollingProgress,
+    decide_rolling,
+    fleet_sizes,
+    rolling_of,
+)
 from homeport.core.states import EndpointStatus
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 
@@ -75,11 +85,19 @@ class Forget:
 
 @dataclass(frozen=True)
 class Shift:
-    """A blue/green deployment's next step: `share` of the traffic on the new fleet, from now."""
+    """A deployment's next step: `share` of the traffic on the new fleet, from now."""
 
     endpoint: str
-    progress: Progress
+    progress: Progress | RollingProgress
     share: float
+
+
+@dataclass(frozen=True)
+class FailRollback:
+    """A rolling deployment's rollback could not start the old fleet again: UpdateRollbackFailed."""
+
+    endpoint: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,10 @@ class Wake:
     at: float
 
 
-Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | Forget | Shift | Wake
+Action = StartInstance | StopInstance | Promote | FailEndpoint | AbortUpdate | Forget | Shift | FailRollback | Wake
 
 PENDING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING})
+ROLLING = frozenset({S.UPDATING, S.ROLLING_BACK})  # the statuses of a rolling deployment under way
 
 
 def fleets(deployment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,57 +146,124 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
         if not mine:
             return [Forget(ep.name)]
         return [StopInstance(i.id, "the endpoint is being deleted") for i in mine]
-    if ep.status not in PENDING and ep.status != S.IN_SERVICE:
+    if ep.status not in PENDING and ep.status not in (S.IN_SERVICE, S.ROLLING_BACK, S.UPDATE_ROLLBACK_FAILED):
         return [StopInstance(i.id, f"the endpoint is {ep.status.value}") for i in mine]
 
     actions: list[Action] = []
     wanted = fleet_keys(ep.target) | fleet_keys(ep.serving)
-    broken: list[str] = []
+    broken: dict[FleetKey, str] = {}
     kept: list[Instance] = []
     for inst in mine:
-        if (inst.config, inst.variant) not in wanted:
+        key = (inst.config, inst.variant)
+        if key not in wanted:
             actions.append(StopInstance(inst.id, "its fleet is no longer part of the endpoint"))
         elif inst.state in (InstanceState.EXITED, InstanceState.UNHEALTHY):
             actions.append(StopInstance(inst.id, inst.failure or "the instance stopped"))
             if not inst.ever_healthy:
-                broken.append(inst.failure or f"instance {inst.id} exited before it passed /ping")
+                broken.setdefault(key, inst.failure or f"instance {inst.id} exited before it passed /ping")
         elif (
             inst.state in (InstanceState.PROVISIONING, InstanceState.STARTING)
             and now - inst.started_at > startup_timeout_s
         ):
             actions.append(StopInstance(inst.id, "startup timeout"))
-            broken.append(f"instance {inst.id} did not pass /ping within {startup_timeout_s:g} seconds")
+            broken.setdefault(key, f"instance {inst.id} did not pass /ping within {startup_timeout_s:g} seconds")
         else:
             kept.append(inst)
+    if ep.status == S.UPDATE_ROLLBACK_FAILED:
+        return actions  # what is left of both fleets serves, as it is, until the next update
 
-    if broken and ep.status in PENDING:
+    rolling = _rolling(ep)
+    if broken and ep.status in PENDING and rolling is None:
+        reason = next(iter(broken.values()))
         if ep.status == S.UPDATING and ep.serving is not None:
-            return [*actions, AbortUpdate(ep.name, broken[0])]
-        return [*actions, *(StopInstance(i.id, "the endpoint failed") for i in kept), FailEndpoint(ep.name, broken[0])]
+            return [*actions, AbortUpdate(ep.name, reason)]
+        return [*actions, *(StopInstance(i.id, "the endpoint failed") for i in kept), FailEndpoint(ep.name, reason)]
 
-    ready = True
-    for variant in fleets(ep.target):
-        key = (ep.target["config"], variant["VariantName"])
-        live = [i for i in kept if (i.config, i.variant) == key and i.state in LIVE]
-        healthy = sum(1 for i in live if i.state == InstanceState.HEALTHY)
-        want = variant["Count"]
-        if len(live) < want:
-            actions.extend(
-                StartInstance(ep.name, ep.target["config"], variant, "async" in ep.target)
-                for _ in range(want - len(live))
+    sizes: dict[FleetKey, int] = {}
+    if rolling is not None and ep.serving is not None:
+        steps, progress, share = rolling
+        blue, green = fleet_sizes(steps, progress, share)
+        sizes = {_only_fleet(ep.serving): blue, _only_fleet(ep.target): green}
+    healthy_of: dict[FleetKey, int] = {}
+    for deployment in (ep.target, ep.serving) if sizes else (ep.target,):
+        assert deployment is not None
+        for variant in fleets(deployment):
+            key = (deployment["config"], variant["VariantName"])
+            want = sizes.get(key, variant["Count"])
+            actions.extend(_converge(ep, deployment, variant, want, [i for i in kept if (i.config, i.variant) == key]))
+            healthy_of[key] = min(
+                want, sum(1 for i in kept if (i.config, i.variant) == key and i.state == InstanceState.HEALTHY)
             )
-        elif len(live) > want:
-            # Scale in: not-yet-healthy instances first, then the newest.
-            order = sorted(live, key=lambda i: (i.state == InstanceState.HEALTHY, -i.started_at))
-            actions.extend(StopInstance(i.id, "scale in") for i in order[: len(live) - want])
-            healthy = min(healthy, want)
-        if healthy < want:
-            ready = False
+    ready = all(healthy_of[(ep.target["config"], v["VariantName"])] >= v["Count"] for v in fleets(ep.target))
+    if rolling is not None and ep.serving is not None:
+        return [*actions, _roll(ep, rolling, healthy_of, broken, now)]
     if ep.deployment is not None and ep.status == S.UPDATING and ep.serving is not None:
         return [*actions, _deploy(ep, ready, now)]
     if ready and (ep.status != S.IN_SERVICE or ep.serving != ep.target):
         actions.append(Promote(ep.name))
     return actions
+
+
+def _converge(
+    ep: EndpointView, deployment: dict[str, Any], variant: dict[str, Any], want: int, fleet: list[Instance]
+) -> list[Action]:
+    """Start or stop instances of one fleet until it has `want` live."""
+    live = [i for i in fleet if i.state in LIVE]
+    if len(live) < want:
+        return [
+            StartInstance(ep.name, deployment["config"], variant, "async" in deployment)
+            for _ in range(want - len(live))
+        ]
+    # Scale in: not-yet-healthy instances first, then the newest.
+    order = sorted(live, key=lambda i: (i.state == InstanceState.HEALTHY, -i.started_at))
+    return [StopInstance(i.id, "scale in") for i in order[: len(live) - want]]
+
+
+def _only_fleet(deployment: dict[str, Any]) -> FleetKey:
+    return deployment["config"], deployment["variants"][0]["VariantName"]
+
+
+def _rolling(ep: EndpointView) -> tuple[Rolling, RollingProgress, float] | None:
+    """A rolling deployment under way: its plan, its progress and the share of the traffic on the new fleet."""
+    deployment = ep.deployment
+    if deployment is None or "RollingUpdatePolicy" not in deployment["config"] or ep.status not in ROLLING:
+        return None
+    if ep.serving is None:
+        return None
+    steps = rolling_of(deployment["config"], ep.serving["variants"], ep.target["variants"])
+    return steps, RollingProgress.from_json(deployment["progress"]), deployment["share"]
+
+
+def _roll(
+    ep: EndpointView,
+    rolling: tuple[Rolling, RollingProgress, float],
+    healthy: Mapping[FleetKey, int],
+    broken: Mapping[FleetKey, str],
+    now: float,
+) -> Action:
+    """One tick of a rolling deployment (`core/rolling_plan`): the fleets were sized for its step above."""
+    assert ep.serving is not None
+    steps, progress, share = rolling
+    blue, green = _only_fleet(ep.serving), _only_fleet(ep.target)
+    observed = RollingObserved(
+        green_healthy=healthy.get(green, 0),
+        blue_healthy=healthy.get(blue, 0),
+        green_failure=broken.get(green),
+        blue_failure=broken.get(blue),
+        alarms=ep.alarms,
+    )
+    match decide_rolling(steps, progress, share, observed, now):
+        case Roll(progress=moved, green_share=moved_share):
+            return Shift(ep.name, moved, moved_share)
+        case Complete():
+            return Promote(ep.name)
+        case RollBack(reason=reason):
+            return AbortUpdate(ep.name, reason)
+        case RollbackFailed(reason=reason):
+            return FailRollback(ep.name, reason)
+        case Hold(wake_at=at):
+            return Wake(at if at is not None else now + 3600)
+    raise AssertionError("unreachable")
 
 
 def _deploy(ep: EndpointView, ready: bool, now: float) -> Action:

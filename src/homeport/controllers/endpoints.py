@@ -12,6 +12,7 @@ from homeport.controllers.endpoint_plan import (
     Action,
     EndpointView,
     FailEndpoint,
+    FailRollback,
     Forget,
     Promote,
     Shift,
@@ -23,6 +24,7 @@ from homeport.controllers.endpoint_plan import (
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
+from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.router import Route, Router, VariantRoute
@@ -32,6 +34,8 @@ from homeport.services.endpoints import variant_summary
 from homeport.store import Kind, alarms
 
 log = logging.getLogger(__name__)
+S = EndpointStatus
+DEPLOYING = frozenset({S.UPDATING.value, S.ROLLING_BACK.value, S.UPDATE_ROLLBACK_FAILED.value})
 
 UNHEALTHY_AFTER = 3  # consecutive failed pings of a running instance
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL 30 s later, as SageMaker does
@@ -58,16 +62,22 @@ class EndpointController:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def restore(self) -> None:
-        """After a restart: every endpoint that was serving comes back through SystemUpdating. A blue/green
-        deployment under way is rolled back: both fleets start again from nothing, and its steps were timed
-        against instances that are gone."""
+        """After a restart: every endpoint that was serving comes back through SystemUpdating. A deployment under
+        way is rolled back: both fleets start again from nothing, and its steps were timed against instances that
+        are gone. An endpoint a failed rollback left on a mix of both fleets comes back on the old one, whole."""
         store = self.ctx.store
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
-                if doc["EndpointStatus"] == EndpointStatus.UPDATING.value and doc.get("_deployment"):
+                status = doc["EndpointStatus"]
+                if status in (S.UPDATING.value, S.ROLLING_BACK.value) and doc.get("_deployment"):
                     reason = "the deployment was rolled back: the server restarted while it was under way"
                     _abort(doc, reason, self.ctx.clock.now())
-                if doc["EndpointStatus"] == EndpointStatus.IN_SERVICE.value:
+                if status == S.UPDATE_ROLLBACK_FAILED.value:
+                    doc.pop("_deployment", None)
+                    doc["_target"] = doc["_serving"]
+                    move(doc, "EndpointStatus", S.SYSTEM_UPDATING)
+                    store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+                if doc["EndpointStatus"] == S.IN_SERVICE.value:
                     move(doc, "EndpointStatus", EndpointStatus.SYSTEM_UPDATING)
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
 
@@ -172,6 +182,9 @@ class EndpointController:
             case Shift():
                 log.info("endpoint %s: %.0f%% of the traffic on the new fleet", action.endpoint, 100 * action.share)
                 self._update_doc(action.endpoint, lambda d: _shift(d, action))
+            case FailRollback():
+                log.warning("endpoint %s: the rollback failed: %s", action.endpoint, action.reason)
+                self._update_doc(action.endpoint, lambda d: _fail_rollback(d, action.reason, self.ctx.clock.now()))
             case Wake():
                 pass  # run_once keeps the earliest for the loop's next delay
 
@@ -306,14 +319,22 @@ class EndpointController:
         return out
 
     def _pending(self, doc: dict[str, Any]) -> dict[str, Any] | None:
-        """DescribeEndpoint's PendingDeploymentSummary while a blue/green deployment is under way."""
+        """DescribeEndpoint's PendingDeploymentSummary while a deployment is under way (or a failed rollback left
+        the endpoint on both fleets)."""
         deployment, target = doc.get("_deployment"), doc["_target"]
-        if not deployment or doc["EndpointStatus"] != EndpointStatus.UPDATING.value:
+        if not deployment or doc["EndpointStatus"] not in DEPLOYING:
             return None
-        progress = Progress.from_json(deployment["progress"])
-        steps = schedule_of(deployment["config"], target["variants"])
-        status = variant_status(steps, progress, sum(v["Count"] for v in target["variants"]))
-        since = progress.started if progress.step == PROVISIONING else progress.step_started
+        if "RollingUpdatePolicy" in deployment["config"]:
+            rolling = RollingProgress.from_json(deployment["progress"])
+            plan = rolling_of(deployment["config"], doc["_serving"]["variants"], target["variants"])
+            status = rolling_status(plan, rolling, deployment["share"])
+            started, since = rolling.started, rolling.step_started or rolling.started
+        else:
+            progress = Progress.from_json(deployment["progress"])
+            steps = schedule_of(deployment["config"], target["variants"])
+            status = variant_status(steps, progress, sum(v["Count"] for v in target["variants"]))
+            started = progress.started
+            since = progress.started if progress.step == PROVISIONING else progress.step_started
         variants = []
         for variant in target["variants"]:
             count = len(self._healthy(doc["EndpointName"], target, variant))
@@ -321,12 +342,28 @@ class EndpointController:
             variants.append(
                 {**variant_summary(variant, weight, count), "VariantStatus": [{**status, "StartTime": since}]}
             )
-        return {"EndpointConfigName": target["config"], "StartTime": progress.started, "ProductionVariants": variants}
+        return {"EndpointConfigName": target["config"], "StartTime": started, "ProductionVariants": variants}
 
 
 def _shift(doc: dict[str, Any], action: Shift) -> None:
-    if doc.get("_deployment") and doc["EndpointStatus"] == EndpointStatus.UPDATING.value:
+    if doc.get("_deployment") and doc["EndpointStatus"] in (S.UPDATING.value, S.ROLLING_BACK.value):
         doc["_deployment"] = {**doc["_deployment"], "progress": action.progress.to_json(), "share": action.share}
+        progress = action.progress
+        if isinstance(progress, RollingProgress) and progress.rolling_back and doc["EndpointStatus"] == S.UPDATING:
+            move(doc, "EndpointStatus", S.ROLLING_BACK)
+            doc["FailureReason"] = (progress.reason or "")[:1024]
+
+
+def _fail_rollback(doc: dict[str, Any], reason: str, now: float) -> None:
+    """Both fleets keep what they have and serve; the deployment stays, for the traffic split and for
+    DescribeEndpoint, until the next UpdateEndpoint."""
+    if doc["EndpointStatus"] != S.ROLLING_BACK.value:
+        return
+    deployment = doc["_deployment"]
+    _remember(doc, "RollbackFailed", reason, now)
+    doc["_deployment"] = deployment
+    move(doc, "EndpointStatus", S.UPDATE_ROLLBACK_FAILED)
+    doc["FailureReason"] = reason[:1024]
 
 
 def _promote(doc: dict[str, Any], now: float) -> None:
@@ -351,11 +388,18 @@ def _remember(doc: dict[str, Any], outcome: str, reason: str | None, now: float)
         "StartTime": deployment["progress"]["started"],
         "EndTime": now,
         "Outcome": outcome,
-        "Type": deployment["config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"],
+        "Type": _mode(deployment["config"]),
     }
     if reason:
         record["Reason"] = reason[:1024]
     doc["HomeportDeployments"] = [record, *doc.get("HomeportDeployments", [])][:RECENT_DEPLOYMENTS]
+
+
+def _mode(config: dict[str, Any]) -> str:
+    """A deployment's kind for its history: ALL_AT_ONCE, CANARY, LINEAR or ROLLING."""
+    if "RollingUpdatePolicy" in config:
+        return "ROLLING"
+    return str(config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"])
 
 
 def _fail(doc: dict[str, Any], reason: str) -> None:

@@ -28,23 +28,28 @@ S = EndpointStatus
 ENDPOINT_TRANSITIONS: dict[EndpointStatus, frozenset[EndpointStatus]] = {
     S.CREATING: frozenset({S.IN_SERVICE, S.FAILED, S.DELETING}),
     S.IN_SERVICE: frozenset({S.UPDATING, S.SYSTEM_UPDATING, S.DELETING}),
-    S.UPDATING: frozenset({S.IN_SERVICE, S.DELETING}),
+    # A rolling deployment rolls back through RollingBack, which ends InService or, when the old fleet cannot start
+    # again, UpdateRollbackFailed.
+    S.UPDATING: frozenset({S.IN_SERVICE, S.DELETING, S.ROLLING_BACK}),
     # After a restart every endpoint that was serving is brought back through SystemUpdating.
     S.SYSTEM_UPDATING: frozenset({S.IN_SERVICE, S.DELETING, S.UPDATING}),
     S.FAILED: frozenset({S.DELETING}),
     S.DELETING: frozenset(),
     S.OUT_OF_SERVICE: frozenset({S.DELETING}),
-    S.ROLLING_BACK: frozenset({S.IN_SERVICE, S.DELETING}),
-    S.UPDATE_ROLLBACK_FAILED: frozenset({S.DELETING, S.UPDATING}),
+    S.ROLLING_BACK: frozenset({S.IN_SERVICE, S.DELETING, S.UPDATE_ROLLBACK_FAILED}),
+    # A restart brings back the old fleet whole.
+    S.UPDATE_ROLLBACK_FAILED: frozenset({S.DELETING, S.UPDATING, S.SYSTEM_UPDATING}),
 }
 
 # Statuses in which the controller keeps instances converging on the endpoint's target.
 CONVERGING = frozenset({S.CREATING, S.UPDATING, S.SYSTEM_UPDATING, S.IN_SERVICE})
 # Statuses in which an endpoint that has been in service keeps taking requests (an update or scaling goes on
 # behind it).
-TAKING_REQUESTS = frozenset({S.IN_SERVICE, S.UPDATING, S.SYSTEM_UPDATING})
-# Statuses from which UpdateEndpoint / UpdateEndpointWeightsAndCapacities are accepted.
+TAKING_REQUESTS = frozenset({S.IN_SERVICE, S.UPDATING, S.SYSTEM_UPDATING, S.ROLLING_BACK, S.UPDATE_ROLLBACK_FAILED})
+# Statuses from which UpdateEndpointWeightsAndCapacities is accepted; UpdateEndpoint also takes an endpoint that a
+# failed rollback left UpdateRollbackFailed (the way back to InService).
 UPDATABLE = frozenset({S.IN_SERVICE})
+REDEPLOYABLE = frozenset({S.IN_SERVICE, S.UPDATE_ROLLBACK_FAILED})
 
 
 class TransformJobStatus(StrEnum):

@@ -1,7 +1,7 @@
 """`DeploymentConfig` on CreateEndpoint and UpdateEndpoint: SageMaker's rules, checked before anything changes.
 
-A blue/green policy becomes the endpoint's `_deployment` record, which the endpoint controller steps through
-(`core/deployment_plan.py`). Rolling updates are refused for now, with what to use instead.
+A blue/green or rolling policy becomes the endpoint's `_deployment` record, which the endpoint controller steps
+through (`core/deployment_plan.py`, `core/rolling_plan.py`).
 """
 
 from __future__ import annotations
@@ -10,25 +10,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from homeport.core.deployment_plan import Progress, rollback_alarms, schedule_of
+from homeport.core.rolling_plan import RollingProgress, rolling_of
 from homeport.errors import ValidationError
 from homeport.store import alarms
 
-LIMITS = {"CanarySize": (None, 50), "LinearStepSize": (10, 50)}  # percent of each variant's instances
+# Percent of each variant's instances (SageMaker's CapacitySize documentation).
+LIMITS = {"CanarySize": (None, 50), "LinearStepSize": (10, 50), "MaximumBatchSize": (5, 50)}
 
 
-def check(conn: Any, config: dict[str, Any], old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> None:
+def check(
+    conn: Any,
+    config: dict[str, Any],
+    old: Sequence[dict[str, Any]],
+    new: Sequence[dict[str, Any]],
+    shadows: bool = False,
+) -> None:
     """Refuse a `DeploymentConfig` SageMaker would refuse for an update from the `old` variants to the `new`
-    (`old` empty: CreateEndpoint, which keeps it for later updates)."""
+    (`old` empty: CreateEndpoint, which keeps it for later updates); `shadows`: either has shadow variants."""
     blue_green, rolling = config.get("BlueGreenUpdatePolicy"), config.get("RollingUpdatePolicy")
     if blue_green is not None and rolling is not None:
         raise ValidationError(
             "Only one update policy should be used in the deployment configuration: give BlueGreenUpdatePolicy "
             "or RollingUpdatePolicy, not both."
-        )
-    if rolling is not None:
-        raise ValidationError(
-            "homeport does not support RollingUpdatePolicy yet; use BlueGreenUpdatePolicy (ALL_AT_ONCE, CANARY or "
-            "LINEAR), which keeps the old fleet whole until the new one has all the traffic."
         )
     names = rollback_alarms(config)
     known = {a["AlarmName"] for a in alarms.find(conn, names)}
@@ -38,6 +41,8 @@ def check(conn: Any, config: dict[str, Any], old: Sequence[dict[str, Any]], new:
             f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist; create them with "
             "PutMetricAlarm first."
         )
+    if rolling is not None:
+        return _check_rolling(config, old, new, shadows)
     if blue_green is None:
         return
     routing = blue_green["TrafficRoutingConfiguration"]
@@ -65,6 +70,34 @@ def check(conn: Any, config: dict[str, Any], old: Sequence[dict[str, Any]], new:
             )
 
 
+def _check_rolling(
+    config: dict[str, Any], old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], shadows: bool
+) -> None:
+    for fleet in (old, new):
+        if len(fleet) > 1 or shadows:
+            raise ValidationError(
+                "A rolling deployment needs an endpoint with one production variant and no shadow variant; "
+                "use BlueGreenUpdatePolicy for endpoints with several."
+            )
+    policy = config["RollingUpdatePolicy"]
+    for variant in new:
+        _check_size("MaximumBatchSize", policy["MaximumBatchSize"], variant)
+    if old and old[0]["VariantName"] != new[0]["VariantName"]:
+        raise ValidationError(
+            f"A rolling deployment needs the new endpoint config to keep the endpoint's variant name "
+            f"({old[0]['VariantName']}); update without DeploymentConfig to rename it."
+        )
+    timeout = policy.get("MaximumExecutionTimeoutInSeconds")
+    if timeout is not None and old and new:
+        plan = rolling_of(config, old, new)
+        waits = plan.steps * plan.bake_s
+        if timeout <= waits:
+            raise ValidationError(
+                f"MaximumExecutionTimeoutInSeconds ({timeout}) must be larger than the deployment's waits "
+                f"({waits:g} seconds: WaitIntervalInSeconds after each of its {plan.steps} batches)."
+            )
+
+
 def _check_size(field: str, size: dict[str, Any], variant: dict[str, Any]) -> None:
     count = variant["Count"]
     percent = size["Value"] if size["Type"] == "CAPACITY_PERCENT" else 100 * size["Value"] / max(count, 1)
@@ -79,7 +112,11 @@ def _check_size(field: str, size: dict[str, Any], variant: dict[str, Any]) -> No
 
 def start(config: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
     """The `_deployment` record of an update with `config`; None when the update moves all traffic at once
-    as soon as the new fleet is ready (no config, or one without a blue/green policy)."""
-    if not config or "BlueGreenUpdatePolicy" not in config:
+    as soon as the new fleet is ready (no config, or one with only AutoRollbackConfiguration)."""
+    if not config:
         return None
-    return {"config": config, "progress": Progress(started=now).to_json(), "share": 0.0}
+    if "RollingUpdatePolicy" in config:
+        return {"config": config, "progress": RollingProgress(started=now).to_json(), "share": 0.0}
+    if "BlueGreenUpdatePolicy" in config:
+        return {"config": config, "progress": Progress(started=now).to_json(), "share": 0.0}
+    return None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from homeport.core.arns import arn
-from homeport.core.states import UPDATABLE, EndpointStatus, move
+from homeport.core.states import REDEPLOYABLE, UPDATABLE, EndpointStatus, move
 from homeport.errors import ResourceLimitExceeded, ValidationError
 from homeport.runtime import images
 from homeport.services import deployments, listing
@@ -42,7 +42,7 @@ class EndpointService:
             config = self.configs.get(conn, params["EndpointConfigName"])
             target = self._target(conn, config, current=None, retain=False)
             if "DeploymentConfig" in params:  # kept for later updates (RetainDeploymentConfig), as SageMaker does
-                deployments.check(conn, params["DeploymentConfig"], [], target["variants"])
+                deployments.check(conn, params["DeploymentConfig"], [], target["variants"], bool(target.get("shadows")))
             if store.count(conn, Kind.ENDPOINT) >= self.ctx.settings.max_endpoints:
                 raise ResourceLimitExceeded(
                     f"This server allows at most {self.ctx.settings.max_endpoints} endpoints "
@@ -124,7 +124,7 @@ class EndpointService:
         name = params["EndpointName"]
         store = self.ctx.store
         with store.transaction() as conn:
-            doc = self._updatable(conn, name)
+            doc = self._updatable(conn, name, REDEPLOYABLE)
             config = self.configs.get(conn, params["EndpointConfigName"])
             excluded = {p["VariantPropertyType"] for p in params.get("ExcludeRetainedVariantProperties", [])}
             doc["_target"] = self._target(
@@ -138,7 +138,9 @@ class EndpointService:
             if config_of_update is None and params.get("RetainDeploymentConfig", False):
                 config_of_update = doc.get("LastDeploymentConfig")
             if config_of_update is not None:
-                deployments.check(conn, config_of_update, doc["_serving"]["variants"], doc["_target"]["variants"])
+                serving, target = doc["_serving"], doc["_target"]
+                shadows = bool(serving.get("shadows") or target.get("shadows"))
+                deployments.check(conn, config_of_update, serving["variants"], target["variants"], shadows)
                 doc["LastDeploymentConfig"] = config_of_update
             deployment = deployments.start(config_of_update, self.ctx.clock.now())
             if deployment is None:
@@ -208,9 +210,9 @@ class EndpointService:
         doc.pop("_deployment", None)  # capacity changes move at once, as SageMaker's do
         self._mark_updating(conn, doc)
 
-    def _updatable(self, conn: Any, name: str) -> dict[str, Any]:
+    def _updatable(self, conn: Any, name: str, statuses: frozenset[EndpointStatus] = UPDATABLE) -> dict[str, Any]:
         doc = self.get(conn, name)
-        if EndpointStatus(doc["EndpointStatus"]) not in UPDATABLE or doc["_serving"] is None:
+        if EndpointStatus(doc["EndpointStatus"]) not in statuses or doc["_serving"] is None:
             raise ValidationError(
                 f'Cannot update in-progress endpoint "{doc["EndpointArn"]}" (status {doc["EndpointStatus"]}); '
                 "wait until it is InService."
