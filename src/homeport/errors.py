@@ -37,6 +37,14 @@ class ResourceInUse(HomeportError):
     sender_fault = True
 
 
+class ConflictException(HomeportError):
+    """The resource is not in a state the operation can act on (SageMaker's inference experiments)."""
+
+    code = "ConflictException"
+    status = 400
+    sender_fault = True
+
+
 class ResourceLimitExceeded(HomeportError):
     code = "ResourceLimitExceeded"
     status = 400

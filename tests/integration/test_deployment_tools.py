@@ -1,5 +1,5 @@
-"""The deployment tools a person runs, against a real server: `homeport deployments` and the worked example
-(subprocesses, so tests/services does not run them in-process)."""
+"""The deployment tools a person runs, against a real server: `homeport deployments`, `homeport experiments` and the
+worked example (subprocesses, so tests/services does not run them in-process)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from homeport.server.process import ServerProcess
-from tests.conftest import KEYS, boto_client, deploy, unique
+from tests.conftest import KEYS, boto_client, csv_rows, deploy, unique
 from tests.integration.test_cli import homeport
 from tests.integration.test_deployments import blue_green, new_config, put_alarm, watch
+from tests.integration.test_inference_experiments import experiment_params, model, status_of, until
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,33 @@ def test_the_cli_shows_a_deployment_and_how_it_ended(sm: Any, fast: ServerProces
     assert "recent deployments" in watched.stdout and "RolledBack" in watched.stdout
     [ended] = json.loads(homeport("deployments", endpoint, "--json", url=fast.url).stdout)["History"]
     assert (ended["Type"], ended["Outcome"]) == ("CANARY", "RolledBack") and alarm in ended["Reason"]
+
+
+def test_the_cli_lists_experiments_and_compares_an_experiments_variants(
+    sm: Any, fast: ServerProcess, xgb_model: dict[str, Any]
+) -> None:
+    names = deploy(sm, xgb_model["url"])
+    params = experiment_params(names["endpoint"], names["model"], model(sm, xgb_model["url"]), sampling=100)
+    name = params["Name"]
+    sm.create_inference_experiment(**params)
+    until(status_of(sm, name), lambda d: d["Status"] == "Running")
+    runtime = boto_client("sagemaker-runtime", fast.url)
+    for _ in range(30):
+        runtime.invoke_endpoint(
+            EndpointName=names["endpoint"], ContentType="text/csv", Body=csv_rows(xgb_model["x"][:1])
+        )
+
+    def compared() -> dict[str, Any]:
+        return dict(json.loads(homeport("experiments", name, "--json", url=fast.url).stdout))
+
+    view = until(compared, lambda v: all(f["Invocations Sum"] >= 30 for f in v["Compared"].values()))
+    assert view["Status"] == "Running" and view["SamplingPercentage"] == 100
+    assert {v["VariantName"]: v["Role"] for v in view["Variants"]} == {"v1": "production", "shadow": "shadow"}
+    assert all(f["ModelLatency Average"] > 0 and f["Invocation5XXErrors Sum"] == 0 for f in view["Compared"].values())
+    table = homeport("experiments", name, url=fast.url)
+    assert table.returncode == 0 and "production" in table.stdout and "shadow" in table.stdout
+    listed = homeport("experiments", url=fast.url)
+    assert listed.returncode == 0 and name in listed.stdout and "Running" in listed.stdout
 
 
 def test_the_worked_example_deploys_a_retrained_model_and_rolls_back_a_slow_one(

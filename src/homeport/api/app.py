@@ -156,7 +156,7 @@ Handlers = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
 def sagemaker_handlers(services: Any) -> Handlers:
     """The SageMaker operations homeport implements, each bound to its service method."""
     m, c, e, t = services.models, services.endpoint_configs, services.endpoints, services.tags
-    j = services.transform_jobs
+    j, x = services.transform_jobs, services.inference_experiments
     return {
         "CreateModel": m.create,
         "DescribeModel": lambda p: m.describe(p["ModelName"]),
@@ -176,6 +176,13 @@ def sagemaker_handlers(services: Any) -> Handlers:
         "DescribeTransformJob": lambda p: j.describe(p["TransformJobName"]),
         "ListTransformJobs": j.list,
         "StopTransformJob": lambda p: j.stop(p["TransformJobName"]),
+        "CreateInferenceExperiment": x.create,
+        "DescribeInferenceExperiment": lambda p: x.describe(p["Name"]),
+        "ListInferenceExperiments": x.list,
+        "StartInferenceExperiment": lambda p: x.start(p["Name"]),
+        "StopInferenceExperiment": x.stop,
+        "UpdateInferenceExperiment": x.update,
+        "DeleteInferenceExperiment": lambda p: x.delete(p["Name"]),
         "AddTags": lambda p: t.add(p["ResourceArn"], p["Tags"]),
         "ListTags": lambda p: t.list(p["ResourceArn"], p.get("MaxResults", 50), p.get("NextToken")),
         "DeleteTags": lambda p: t.delete(p["ResourceArn"], p["TagKeys"]),

@@ -101,6 +101,12 @@ def cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
     return deployments(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_experiments(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.experiments import cmd_experiments as experiments
+
+    return experiments(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -252,6 +258,11 @@ def parser() -> argparse.ArgumentParser:
 
     deployment_arguments(deployments)
     deployments.set_defaults(func=cmd_deployments)
+    experiments = client_command("experiments", "inference experiments (shadow tests); for one, its variants compared")
+    from homeport.cli.experiments import add_arguments as experiment_arguments
+
+    experiment_arguments(experiments)
+    experiments.set_defaults(func=cmd_experiments)
     scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
     scaling.add_argument("endpoint")
     scaling.set_defaults(func=cmd_scaling)

@@ -29,6 +29,7 @@ from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.autoscaler import Autoscaler
 from homeport.controllers.endpoints import EndpointController
+from homeport.controllers.experiments import ExperimentController
 from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
 from homeport.controllers.notifier import Notifier
@@ -48,6 +49,7 @@ from homeport.services.async_invocations import AsyncInvocationService
 from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
+from homeport.services.inference_experiments import InferenceExperimentService
 from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
 from homeport.services.scaling import ScalingService
@@ -69,21 +71,24 @@ class Services:
     metrics: MetricService
     alarms: AlarmService
     scaling: ScalingService
+    inference_experiments: InferenceExperimentService
 
 
 def build_services(ctx: Context) -> Services:
     models = ModelService(ctx)
     configs = EndpointConfigService(ctx, models)
+    endpoints = EndpointService(ctx, models, configs)
     alarms = AlarmService(ctx)
     return Services(
         models,
         configs,
-        EndpointService(ctx, models, configs),
+        endpoints,
         TagService(ctx),
         TransformJobService(ctx, models),
         MetricService(ctx),
         alarms,
         ScalingService(ctx, alarms),
+        InferenceExperimentService(ctx, configs, endpoints),
     )
 
 
@@ -153,6 +158,7 @@ class Server:
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
         self.services = build_services(self.ctx)
         self.notifier = Notifier(self.ctx)
+        self.experiments = ExperimentController(self.ctx, self.services.inference_experiments)
         self.async_worker = AsyncWorker(
             self.ctx, self.router, self.notifier.wake, self.services.endpoints.scale_from_zero
         )
@@ -187,6 +193,7 @@ class Server:
         self.transforms.wake()
         self.async_worker.wake()
         self.notifier.wake()
+        self.experiments.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.reading() as conn:
@@ -213,6 +220,7 @@ class Server:
             loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.metric_loop.run_forever()),
+            loop.create_task(self.experiments.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
         self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU

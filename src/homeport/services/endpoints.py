@@ -210,6 +210,18 @@ class EndpointService:
         doc.pop("_deployment", None)  # capacity changes move at once, as SageMaker's do
         self._mark_updating(conn, doc)
 
+    def set_shadow_weight(self, conn: Any, name: str, variant: str, weight: float) -> None:
+        """A shadow variant's share of the requests, changed where it runs (an inference experiment's
+        SamplingPercentage): no instance starts or stops, the router picks it up at the controller's next tick."""
+        doc = self.get(conn, name)
+        for deployment in (doc["_serving"], doc["_target"]):
+            for shadow in (deployment or {}).get("shadows", []):
+                if shadow["VariantName"] == variant:
+                    shadow["Weight"] = weight
+        doc["LastModifiedTime"] = self.ctx.clock.now()
+        self.ctx.store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+        self.ctx.wake()
+
     def _updatable(self, conn: Any, name: str, statuses: frozenset[EndpointStatus] = UPDATABLE) -> dict[str, Any]:
         doc = self.get(conn, name)
         if EndpointStatus(doc["EndpointStatus"]) not in statuses or doc["_serving"] is None:
