@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique
+from tests.integration.test_deployments import new_config
 
 INFRA = {
     "InfrastructureType": "RealTimeInference",
@@ -256,3 +257,80 @@ def test_what_sagemaker_refuses(sm: Any, xgb_model: dict[str, Any]) -> None:
     done = until(status_of(sm, params["Name"]), lambda d: d["Status"] in ("Completed", "Cancelled"))
     assert done["Status"] == "Cancelled"
     assert sm.describe_endpoint(EndpointName=endpoint)["ShadowProductionVariants"][0]["VariantName"] == "shadow"
+
+
+def test_before_it_starts_everything_can_change_and_a_stop_can_resize_what_it_keeps(
+    sm: Any, xgb_model: dict[str, Any]
+) -> None:
+    names = deploy(sm, xgb_model["url"])
+    endpoint, production = names["endpoint"], names["model"]
+    later = {"StartTime": time.time() + 3600, "EndTime": time.time() + 7200}
+    params = experiment_params(endpoint, production, model(sm, xgb_model["url"]), Schedule=later)
+    name = params["Name"]
+    sm.create_inference_experiment(**params)
+    other = model(sm, xgb_model["url"])
+    variants = [params["ModelVariants"][0], {**params["ModelVariants"][1], "ModelName": other}]
+    sm.update_inference_experiment(Name=name, ModelVariants=variants, Description="another challenger")
+    assert sm.describe_inference_experiment(Name=name)["ModelVariants"][1]["ModelName"] == other
+    for bad, wanted in (
+        ([variants[0], {**variants[1], "VariantName": "v1"}], "different VariantNames"),
+        (
+            [
+                variants[0],
+                {
+                    **variants[1],
+                    "InfrastructureConfig": {
+                        **INFRA,
+                        "RealTimeInferenceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 0},
+                    },
+                },
+            ],
+            "at least 1",
+        ),
+    ):
+        with pytest.raises(ClientError) as info:
+            sm.update_inference_experiment(Name=name, ModelVariants=bad)
+        assert wanted in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:
+        sm.update_inference_experiment(Name=name, DataStorageConfig={"Destination": "s3://b/capture"})
+    assert "DataStorageConfig" in info.value.response["Error"]["Message"]
+
+    # Its endpoint is busy when it is started (a new fleet starting): the start is refused, and the experiment
+    # cancelled with why.
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config(sm, xgb_model["url"], count=1))
+    with pytest.raises(ClientError) as info:
+        sm.start_inference_experiment(Name=name)
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+    cancelled = sm.describe_inference_experiment(Name=name)
+    assert cancelled["Status"] == "Cancelled" and "could not be updated" in cancelled["StatusReason"]
+    with pytest.raises(ClientError) as info:
+        sm.update_inference_experiment(Name=name, Description="too late")
+    assert info.value.response["Error"]["Code"] == "ConflictException"
+    sm.delete_inference_experiment(Name=name)  # an ended experiment goes; the endpoint stays
+
+    until(lambda: sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"], lambda s: s == "InService")
+    params = experiment_params(endpoint, production, other)
+    sm.create_inference_experiment(**params)
+    until(status_of(sm, params["Name"]), lambda d: d["Status"] == "Running")
+    renamed = {
+        "SourceModelVariantName": "v1",
+        "ShadowModelVariants": [{"ShadowModelVariantName": "v1", "SamplingPercentage": 10}],
+    }
+    with pytest.raises(ClientError) as info:
+        sm.update_inference_experiment(Name=params["Name"], ShadowModeConfig=renamed)
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+    # Both kept, the shadow resized: the endpoint moves to a config with 2 shadow instances.
+    resized = {
+        **params["ModelVariants"][1],
+        "InfrastructureConfig": {
+            **INFRA,
+            "RealTimeInferenceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 2},
+        },
+    }
+    sm.stop_inference_experiment(
+        Name=params["Name"], ModelVariantActions={"v1": "Retain", "shadow": "Retain"}, DesiredModelVariants=[resized]
+    )
+    done = until(status_of(sm, params["Name"]), lambda d: d["Status"] in ("Completed", "Cancelled"))
+    assert done["Status"] == "Completed"
+    desc = sm.describe_endpoint(EndpointName=endpoint)
+    assert [v["CurrentInstanceCount"] for v in desc["ShadowProductionVariants"]] == [2]
