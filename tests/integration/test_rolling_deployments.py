@@ -212,3 +212,34 @@ def test_a_rolling_deployment_needs_one_variant_that_keeps_its_name(sm: Any, xgb
         )
     assert "one production variant" in info.value.response["Error"]["Message"]
     assert sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointStatus"] == "InService"
+
+
+@pytest.mark.parametrize("kind", ["rolling", "canary"])
+def test_a_restart_in_the_middle_of_a_deployment_brings_the_endpoint_back_on_the_old_config(
+    kind: str, tmp_path: Path, xgb_model: dict[str, Any]
+) -> None:
+    from tests.conftest import KEYS
+    from tests.integration.test_deployments import blue_green
+
+    data_dir = tmp_path / "data"
+    env = {"HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    with ServerProcess(data_dir, env=env) as server:
+        sm = boto_client("sagemaker", server.url)
+        names = deploy(sm, xgb_model["url"], count=2)
+        endpoint, green = names["endpoint"], new_config(sm, xgb_model["url"])
+        if kind == "rolling":
+            config = rolling(batch=1, wait=200)
+        else:
+            config = blue_green("CANARY", wait=200, final=200, CanarySize={"Type": "INSTANCE_COUNT", "Value": 1})
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green, DeploymentConfig=config)
+        list(watch(sm, endpoint, lambda d: any(m.startswith("Baking") for m in statuses([d]))))
+    with ServerProcess(data_dir, env=env) as server:
+        sm = boto_client("sagemaker", server.url)
+        desc = wait_in_service(sm, endpoint)
+        assert desc["EndpointConfigName"] == names["config"] and "PendingDeploymentSummary" not in desc
+        assert "the server restarted while it was under way" in desc["FailureReason"]
+        assert desc["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+        body = csv_rows(xgb_model["x"][:1])
+        boto_client("sagemaker-runtime", server.url).invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Body=body
+        )

@@ -373,8 +373,10 @@ def _promote(doc: dict[str, Any], now: float) -> None:
     doc.pop("AsyncInferenceConfig", None)
     if "async" in doc["_target"]:
         doc["AsyncInferenceConfig"] = doc["_target"]["async"]
+    recovered = doc["EndpointStatus"] == S.SYSTEM_UPDATING.value  # after a restart: why the last update failed stays
     move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
-    doc.pop("FailureReason", None)
+    if not recovered:
+        doc.pop("FailureReason", None)
 
 
 def _remember(doc: dict[str, Any], outcome: str, reason: str | None, now: float) -> None:
