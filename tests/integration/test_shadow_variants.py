@@ -111,3 +111,28 @@ def test_shadow_configs_sagemaker_refuses(
         )
     error = info.value.response["Error"]
     assert error["Code"] == "ValidationException" and wanted in error["Message"]
+
+
+def test_a_deployment_to_a_config_with_a_shadow_shows_the_shadow_as_pending(sm: Any, xgb_model: dict[str, Any]) -> None:
+    from tests.integration.test_deployments import blue_green, watch
+
+    production = model(sm, xgb_model["url"])
+    blue, green = unique("blue"), unique("green")
+    sm.create_endpoint_config(EndpointConfigName=blue, ProductionVariants=[variant("live", production)])
+    sm.create_endpoint_config(
+        EndpointConfigName=green,
+        ProductionVariants=[variant("live", production)],
+        ShadowProductionVariants=[variant("candidate", model(sm, xgb_model["url"]), 0.5)],
+    )
+    endpoint = unique("endpoint")
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=blue)
+    wait_in_service(sm, endpoint)
+    sm.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=green, DeploymentConfig=blue_green("ALL_AT_ONCE", final=2)
+    )
+    seen = list(watch(sm, endpoint, lambda d: d["EndpointStatus"] == "InService"))
+    pending = [d["PendingDeploymentSummary"] for d in seen if "PendingDeploymentSummary" in d]
+    shadows = [p["ShadowProductionVariants"] for p in pending]
+    assert shadows and all(s[0]["VariantName"] == "candidate" and s[0]["CurrentWeight"] == 0.0 for s in shadows)
+    assert {s[0]["DesiredWeight"] for s in shadows} == {0.5}
+    assert seen[-1]["ShadowProductionVariants"][0]["VariantName"] == "candidate"

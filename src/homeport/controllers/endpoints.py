@@ -335,14 +335,24 @@ class EndpointController:
             status = variant_status(steps, progress, sum(v["Count"] for v in target["variants"]))
             started = progress.started
             since = progress.started if progress.step == PROVISIONING else progress.step_started
-        variants = []
-        for variant in target["variants"]:
-            count = len(self._healthy(doc["EndpointName"], target, variant))
-            weight = variant["Weight"] * deployment["share"]
-            variants.append(
-                {**variant_summary(variant, weight, count), "VariantStatus": [{**status, "StartTime": since}]}
-            )
-        return {"EndpointConfigName": target["config"], "StartTime": started, "ProductionVariants": variants}
+        summary: dict[str, Any] = {"EndpointConfigName": target["config"], "StartTime": started}
+        # The new fleet's shadows start with it and get their copies once it has all the traffic.
+        for key, kind, share in (
+            ("ProductionVariants", "variants", deployment["share"]),
+            ("ShadowProductionVariants", "shadows", 0.0),
+        ):
+            variants = []
+            for variant in target.get(kind, []):
+                count = len(self._healthy(doc["EndpointName"], target, variant))
+                variants.append(
+                    {
+                        **variant_summary(variant, variant["Weight"] * share, count),
+                        "VariantStatus": [{**status, "StartTime": since}],
+                    }
+                )
+            if variants:
+                summary[key] = variants
+        return summary
 
 
 def _shift(doc: dict[str, Any], action: Shift) -> None:
