@@ -213,9 +213,15 @@ def test_an_alarm_rolls_a_linear_deployment_back_to_blue(
 def test_deployment_configs_sagemaker_refuses(
     sm: Any, xgb_model: dict[str, Any], config: dict[str, Any], wanted: str
 ) -> None:
-    names = deploy(sm, xgb_model["url"], count=2, wait=False)
+    refused_update(sm, xgb_model["url"], config, wanted)
+
+
+def refused_update(sm: Any, model_url: str, config: dict[str, Any], wanted: str) -> None:
+    """An update of a 2-instance endpoint with `config` is a ValidationException saying `wanted`, and changes
+    nothing."""
+    names = deploy(sm, model_url, count=2, wait=False)
     wait_in_service(sm, names["endpoint"])
-    green = new_config(sm, xgb_model["url"])
+    green = new_config(sm, model_url)
     with pytest.raises(ClientError) as info:
         sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=green, DeploymentConfig=config)
     error = info.value.response["Error"]

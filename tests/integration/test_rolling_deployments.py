@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
-from tests.integration.test_deployments import SteadyClient, new_config, put_alarm, watch
+from tests.integration.test_deployments import SteadyClient, new_config, put_alarm, refused_update, watch
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +187,7 @@ def two_variant_config(sm: Any, model_url: str) -> str:
 def test_rolling_configs_sagemaker_refuses(
     sm: Any, xgb_model: dict[str, Any], config: dict[str, Any], wanted: str
 ) -> None:
-    names = deploy(sm, xgb_model["url"], count=2, wait=False)
-    wait_in_service(sm, names["endpoint"])
-    green = new_config(sm, xgb_model["url"])
-    with pytest.raises(ClientError) as info:
-        sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=green, DeploymentConfig=config)
-    error = info.value.response["Error"]
-    assert error["Code"] == "ValidationException" and wanted in error["Message"]
-    desc = sm.describe_endpoint(EndpointName=names["endpoint"])
-    assert desc["EndpointStatus"] == "InService" and desc["EndpointConfigName"] == names["config"]
+    refused_update(sm, xgb_model["url"], config, wanted)
 
 
 def test_a_rolling_deployment_needs_one_variant_that_keeps_its_name(sm: Any, xgb_model: dict[str, Any]) -> None:

@@ -13,11 +13,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeport.core.deployment_plan import Advance, Complete, Hold, Observed, Progress, RollBack, decide, schedule_of
+from homeport.core.deployment_plan import (
+    Advance,
+    Complete,
+    Decision,
+    Hold,
+    Observed,
+    Progress,
+    RollBack,
+    decide,
+    schedule_of,
+)
 from homeport.core.rolling_plan import (
     Roll,
     RollbackFailed,
     Rolling,
+    RollingDecision,
     RollingObserved,
     RollingProgress,
     decide_rolling,
@@ -252,18 +263,7 @@ def _roll(
         blue_failure=broken.get(blue),
         alarms=ep.alarms,
     )
-    match decide_rolling(steps, progress, share, observed, now):
-        case Roll(progress=moved, green_share=moved_share):
-            return Shift(ep.name, moved, moved_share)
-        case Complete():
-            return Promote(ep.name)
-        case RollBack(reason=reason):
-            return AbortUpdate(ep.name, reason)
-        case RollbackFailed(reason=reason):
-            return FailRollback(ep.name, reason)
-        case Hold(wake_at=at):
-            return Wake(at if at is not None else now + 3600)
-    raise AssertionError("unreachable")
+    return _action(ep.name, decide_rolling(steps, progress, share, observed, now), now)
 
 
 def _deploy(ep: EndpointView, ready: bool, now: float) -> Action:
@@ -272,13 +272,20 @@ def _deploy(ep: EndpointView, ready: bool, now: float) -> Action:
     assert ep.deployment is not None
     steps = schedule_of(ep.deployment["config"], ep.target["variants"])
     progress = Progress.from_json(ep.deployment["progress"])
-    match decide(steps, progress, Observed(green_ready=ready, alarms=ep.alarms), now):
-        case Advance(progress=moved, green_share=share):
-            return Shift(ep.name, moved, share)
+    return _action(ep.name, decide(steps, progress, Observed(green_ready=ready, alarms=ep.alarms), now), now)
+
+
+def _action(endpoint: str, decision: Decision | RollingDecision, now: float) -> Action:
+    """What the controller does about a deployment's decision."""
+    match decision:
+        case Advance(progress=moved, green_share=share) | Roll(progress=moved, green_share=share):
+            return Shift(endpoint, moved, share)
         case Complete():
-            return Promote(ep.name)
+            return Promote(endpoint)
         case RollBack(reason=reason):
-            return AbortUpdate(ep.name, reason)
+            return AbortUpdate(endpoint, reason)
+        case RollbackFailed(reason=reason):
+            return FailRollback(endpoint, reason)
         case Hold(wake_at=at):
             return Wake(at if at is not None else now + 3600)
     raise AssertionError("unreachable")
