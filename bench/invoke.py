@@ -314,13 +314,14 @@ class Homeport:
     pids: dict[str, int] = field(default_factory=dict)
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # more server settings (HOMEPORT_INSTANCE_MODE=inline)
 
     def start(self) -> Homeport:
         import boto3
 
         from homeport.server.process import ServerProcess
 
-        env = {**SERVER_ENV, "HOMEPORT_LOG_LEVEL": "warning"}
+        env = {**SERVER_ENV, "HOMEPORT_LOG_LEVEL": "warning", **self.env}
         with pinned(self.cores):  # homeport and (inherited) its instance processes: the server core
             self.server = ServerProcess(self.data_dir, env=env).start()
         common: dict[str, Any] = {

@@ -94,7 +94,7 @@ PEERS = {
     "bentoml": Peer("BentoML", ("bentoml", "xgboost", "numpy"), "pip install bentoml xgboost"),
     "ray": Peer("Ray Serve", ("ray", "xgboost", "fastapi", "uvicorn"), "pip install 'ray[serve]' xgboost fastapi"),
 }
-ROWS = ("homeport", "fastapi", *PEERS)
+ROWS = ("homeport", "inline", "fastapi", *PEERS)  # inline: homeport with HOMEPORT_INSTANCE_MODE=inline
 
 # Run by an interpreter that may not be this one: which modules it finds, and their distributions' versions.
 PROBE = """
@@ -208,8 +208,9 @@ def stop_tree(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-def start_homeport(ctx: Context) -> Running:
-    homeport = Homeport(ctx.tarball, ctx.work / f"homeport-{ctx.round}", body=ctx.body)
+def start_homeport(ctx: Context, env: dict[str, str] | None = None) -> Running:
+    where = ctx.work / f"homeport-{'-'.join(env or {}) or 'process'}-{ctx.round}"  # each row its own data directory
+    homeport = Homeport(ctx.tarball, where, body=ctx.body, env=env or {})
     try:
         homeport.start()  # exec, then CreateModel / CreateEndpointConfig / CreateEndpoint, InService
     except BaseException:
@@ -287,6 +288,7 @@ def serve_ray(model: Path, tmp: Path, port: int) -> None:
 
 STARTERS: dict[str, Callable[[Context], Running]] = {
     "homeport": start_homeport,
+    "inline": lambda ctx: start_homeport(ctx, {"HOMEPORT_INSTANCE_MODE": "inline"}),
     "fastapi": start_fastapi,
     "mlflow": start_mlflow,
     "bentoml": start_bentoml,
@@ -400,6 +402,8 @@ def one_round(key: str, ctx: Context, args: argparse.Namespace, use_wrk: bool) -
 def label(key: str, versions: dict[str, str | None]) -> str:
     if key == "homeport":
         return "homeport"
+    if key == "inline":
+        return "homeport, inline instance"
     if key == "fastapi":
         return peer_label()
     return f"{PEERS[key].name} {versions[PEERS[key].modules[0]]}"
@@ -435,7 +439,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def ratios(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
     """homeport ÷ the in-process server; each other peer ÷ homeport. Only rows that were measured."""
-    pairs = [("homeport", "fastapi"), *((key, "homeport") for key in PEERS)]
+    pairs = [("homeport", "fastapi"), ("inline", "fastapi"), *((key, "homeport") for key in PEERS)]
     found = {}
     for top, bottom in pairs:
         if "c1" in rows.get(top, {}) and "c1" in rows.get(bottom, {}):
@@ -526,7 +530,7 @@ def table(results: dict[str, Any]) -> str:
     for pair, values in results["ratios"].items():
         top, bottom = pair.split("/")
         lines.append(line(f"{rows[top]['label']} ÷ {rows[bottom]['label']}", [f"{values[k]:.3g}" for k, *_ in COLUMNS]))
-        if pair == "homeport/fastapi":
+        if pair in ("homeport/fastapi", "inline/fastapi"):
             bounds = [TARGETS.get(k) for k, *_ in COLUMNS]
             lines.append(line("  target", [f"{'<=' if b[1] else '>='} {b[0]:g}" if b else "" for b in bounds]))
             verdicts = [

@@ -41,6 +41,9 @@ class Settings:
     max_instances_per_variant: int = 16
     # Fork instances from a process that has their imports done (starts in ms, not ~0.5 s).
     prefork: bool = True
+    # "process": each instance is a process of its own (isolated). "inline": instances are served from the server's
+    # own event loop (engines/inline.py): no second process on a request's path, and no isolation.
+    instance_mode: str = "process"
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     log_level: str = "info"

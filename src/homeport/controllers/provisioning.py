@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.direct import DirectClient
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.engines.base import Engine, InstanceSpec
 from homeport.objects import archives as artifacts
@@ -60,6 +61,9 @@ async def provision(
         inst.failure = f"could not start instance {inst.id}: {exc}"
     else:
         inst.state = InstanceState.STARTING
+        app = engine.direct(inst.handle)
+        if app is not None:  # served in this process: called directly, not through its socket
+            inst.client = DirectClient(app)
 
 
 async def ping(engine: Engine, inst: Instance) -> bool | None:

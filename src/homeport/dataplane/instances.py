@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.dataplane.connection import InstanceClient
+from homeport.dataplane.direct import DirectClient
 
 
 class InstanceState(StrEnum):
@@ -37,7 +38,7 @@ class Instance:
     ping_failures: int = 0
     failure: str | None = None
     handle: Any = None
-    client: InstanceClient = field(init=False)
+    client: InstanceClient | DirectClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = InstanceClient(str(self.socket_path))

@@ -44,6 +44,10 @@ class Engine(Protocol):
     def exit_code(self, handle: Any) -> int | None:
         """None while the instance runs, else how it ended."""
 
+    def direct(self, handle: Any) -> Callable[[], Any] | None:
+        """For an instance served in this process's event loop: a getter of its ASGI app (None until it has
+        loaded), which the data plane calls without a socket. None for instances elsewhere."""
+
     async def stop(self, handle: Any, grace_s: float) -> None:
         """SIGTERM (finish in-flight work), then SIGKILL after `grace_s`."""
 

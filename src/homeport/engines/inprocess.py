@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvicorn
 
@@ -105,6 +106,9 @@ class InProcessEngine:
 
     def exit_code(self, handle: InstanceThread) -> int | None:
         return handle.code
+
+    def direct(self, handle: Any) -> None:
+        return None  # its own thread and event loop: reached through its socket
 
     async def stop(self, handle: InstanceThread, grace_s: float) -> None:
         handle.stop(force=False)

@@ -215,6 +215,9 @@ class LocalEngine:
         code: int | None = handle.poll()
         return code
 
+    def direct(self, handle: Any) -> None:
+        return None  # its own process: reached through its socket
+
     async def stop(self, handle: Any, grace_s: float) -> None:
         if handle.poll() is None:
             handle.send_signal(signal.SIGTERM)

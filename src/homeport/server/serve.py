@@ -92,6 +92,17 @@ def build_services(ctx: Context) -> Services:
     )
 
 
+def default_engine(settings: Settings) -> Engine:
+    """Where instances run: processes of their own, or (HOMEPORT_INSTANCE_MODE=inline) this server's event loop."""
+    if settings.instance_mode == "inline":
+        from homeport.engines.inline import InlineEngine
+
+        return InlineEngine()
+    if settings.instance_mode != "process":
+        sys.exit(f"homeport: HOMEPORT_INSTANCE_MODE must be process or inline, not {settings.instance_mode!r}")
+    return LocalEngine(prefork=settings.prefork)
+
+
 def external_store(settings: Settings) -> ExternalStore | None:
     if not settings.s3_endpoint_url:
         return None
@@ -153,7 +164,7 @@ class Server:
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock, durable=durable)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
-        self.engine = engine = engine or LocalEngine(prefork=settings.prefork)
+        self.engine = engine = engine or default_engine(settings)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
         self.services = build_services(self.ctx)
