@@ -89,3 +89,25 @@ def test_an_unknown_instance_mode_stops_the_server_with_what_to_set(tmp_path: Pa
         timeout=60,
     )
     assert done.returncode != 0 and "HOMEPORT_INSTANCE_MODE must be process or inline" in done.stderr
+
+
+def test_async_requests_small_and_streamed_reach_an_inline_instance(
+    inline: ServerProcess, xgb_model: dict[str, Any]
+) -> None:
+    from tests.integration.test_async_inference import deploy_async, result
+
+    sm, s3 = boto_client("sagemaker", inline.url), boto_client("s3", inline.url)
+    runtime = boto_client("sagemaker-runtime", inline.url)
+    bucket = unique("inline-async")
+    s3.create_bucket(Bucket=bucket)
+    endpoint = deploy_async(sm, xgb_model["url"], bucket, image=XGBOOST_IMAGE)
+    for rows in (xgb_model["x"][:5], np.tile(xgb_model["x"], (400, 1))):  # the second, ~9 MB, streams
+        body = csv_rows(rows)
+        s3.put_object(Bucket=bucket, Key="in.csv", Body=body)
+        reply = runtime.invoke_endpoint_async(
+            EndpointName=endpoint, InputLocation=f"s3://{bucket}/in.csv", ContentType="text/csv"
+        )
+        kind, out = result(s3, reply)
+        assert kind == "output"
+        got = np.array([float(v) for v in out.decode().split()])
+        np.testing.assert_allclose(got, xgb_model["booster"].predict(xgboost.DMatrix(rows)), rtol=1e-5)
