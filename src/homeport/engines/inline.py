@@ -1,8 +1,9 @@
 """Instances served from the server's own event loop (`HOMEPORT_INSTANCE_MODE=inline`).
 
-Each instance loads its model (in a worker thread, so the server keeps answering) and then serves the container
-contract on its Unix socket from the server's event loop: the data plane, batch transform and the health checks talk
-to it exactly as to a process. What goes away is the second process. At one connection a request through a separate
+Each instance loads its model (in a worker thread, so the server keeps answering). The data plane, batch transform
+and the health checks then call its container app directly (`dataplane/direct.py`, through `direct()`); it also
+serves the contract on its Unix socket from the server's event loop, for the async payloads that stream to it from a
+worker thread. What goes away is the second process. At one connection a request through a separate
 instance switches the core between two interpreters four times, each running with the other's data in the caches
 (bench/README.md, peers.py); inline, one interpreter does the whole request.
 
