@@ -351,7 +351,10 @@ class TransformJobRun:
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())
         finally:
-            batches.close()
+            # Cancelled (a stop) while a worker thread is inside the generator: it cannot be closed now, and the
+            # error must not hide the cancellation; the generator closes its stream when it is collected.
+            with contextlib.suppress(ValueError):
+                batches.close()
         return records
 
     def _batches(self, file: FilePlan, number: int) -> Generator[MiniBatch]:
