@@ -334,3 +334,14 @@ def test_before_it_starts_everything_can_change_and_a_stop_can_resize_what_it_ke
     assert done["Status"] == "Completed"
     desc = sm.describe_endpoint(EndpointName=endpoint)
     assert [v["CurrentInstanceCount"] for v in desc["ShadowProductionVariants"]] == [2]
+
+
+def test_deleting_the_endpoint_cancels_its_experiment_which_still_describes(sm: Any, xgb_model: dict[str, Any]) -> None:
+    names = deploy(sm, xgb_model["url"])
+    later = {"StartTime": time.time() + 3600, "EndTime": time.time() + 7200}
+    params = experiment_params(names["endpoint"], names["model"], model(sm, xgb_model["url"]), Schedule=later)
+    sm.create_inference_experiment(**params)
+    sm.delete_endpoint(EndpointName=names["endpoint"])
+    done = until(status_of(sm, params["Name"]), lambda d: d["Status"] == "Cancelled")
+    assert done["StatusReason"] == "the endpoint was deleted"
+    until(status_of(sm, params["Name"]), lambda d: d["EndpointMetadata"] == {"EndpointName": names["endpoint"]})

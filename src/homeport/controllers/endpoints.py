@@ -369,9 +369,7 @@ def _fail_rollback(doc: dict[str, Any], reason: str, now: float) -> None:
     DescribeEndpoint, until the next UpdateEndpoint."""
     if doc["EndpointStatus"] != S.ROLLING_BACK.value:
         return
-    deployment = doc["_deployment"]
-    _remember(doc, "RollbackFailed", reason, now)
-    doc["_deployment"] = deployment
+    _remember(doc, "RollbackFailed", reason, now, keep=True)
     move(doc, "EndpointStatus", S.UPDATE_ROLLBACK_FAILED)
     doc["FailureReason"] = reason[:1024]
 
@@ -389,10 +387,11 @@ def _promote(doc: dict[str, Any], now: float) -> None:
         doc.pop("FailureReason", None)
 
 
-def _remember(doc: dict[str, Any], outcome: str, reason: str | None, now: float) -> None:
-    """A blue/green deployment ends: it joins the endpoint's recent ones (`HomeportDeployments`, homeport's own
-    field in DescribeEndpoint, which boto3 drops and `homeport deployments` shows)."""
-    deployment = doc.pop("_deployment", None)
+def _remember(doc: dict[str, Any], outcome: str, reason: str | None, now: float, keep: bool = False) -> None:
+    """A deployment ends: it joins the endpoint's recent ones (`HomeportDeployments`, homeport's own field in
+    DescribeEndpoint, which boto3 drops and `homeport deployments` shows). `keep`: its record stays (a failed
+    rollback still splits the traffic by it)."""
+    deployment = doc.get("_deployment") if keep else doc.pop("_deployment", None)
     if not deployment:
         return
     record = {

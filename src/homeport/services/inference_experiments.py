@@ -400,16 +400,12 @@ def _production_variant(variant: dict[str, Any], weight: float) -> dict[str, Any
 def _schedule(schedule: dict[str, Any] | None, now: float, started: bool = False) -> dict[str, float]:
     """StartTime and EndTime as epoch seconds: absent, from now for 7 days; at most 30 days long."""
     schedule = schedule or {}
-    start = _epoch(schedule.get("StartTime", now))
+    start = float(schedule.get("StartTime", now))  # the API layer hands timestamps over as epoch seconds
     if not started:
         start = max(start, now)
-    end = _epoch(schedule.get("EndTime", start + DEFAULT_DURATION_S))
+    end = float(schedule.get("EndTime", start + DEFAULT_DURATION_S))
     if end <= start or end <= now:
         raise ValidationError("The Schedule's EndTime must be after its StartTime and in the future.")
     if end - start > MAX_DURATION_S:
         raise ValidationError("An inference experiment runs for at most 30 days: bring the EndTime closer.")
     return {"StartTime": start, "EndTime": end}
-
-
-def _epoch(value: Any) -> float:
-    return float(value.timestamp()) if hasattr(value, "timestamp") else float(value)
