@@ -134,10 +134,12 @@ def deploy(
     variants: int = 1,
     environment: dict[str, str] | None = None,
     wait: bool = True,
+    **container_fields: Any,
 ) -> dict[str, str]:
-    """Create model, config and endpoint; return their names."""
+    """Create model, config and endpoint; return their names. `container_fields`: more of the container's
+    definition (Mode, MultiModelConfig)."""
     model = unique("model")
-    container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url}
+    container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_url, **container_fields}
     if environment:
         container["Environment"] = environment
     sm.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=ROLE)

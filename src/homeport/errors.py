@@ -108,6 +108,13 @@ class ServiceUnavailable(HomeportError):
     status = 503
 
 
+class ModelNotReadyException(HomeportError):
+    """A multi-model endpoint's model is still loading; the client retries."""
+
+    code = "ModelNotReadyException"
+    status = 429
+
+
 # --- CloudWatch (metrics and alarms) --------------------------------------------------------------
 
 

@@ -46,6 +46,11 @@ class Settings:
     instance_mode: str = "process"
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
+    # A multi-model variant's downloaded models kept on disk, at most (bytes; the variant's VolumeSizeInGB wins).
+    model_disk_bytes: int = 30 * 1024**3
+    # How long InvokeEndpoint waits for a multi-model endpoint's model to load before ModelNotReadyException
+    # (the load goes on); SageMaker's 60 s.
+    model_load_wait_s: float = 60.0
     log_level: str = "info"
     # A reply that acknowledges a write (an object stored, a resource created, an async request accepted) leaves
     # after the write is on disk: SQLite syncs its log at each commit, the object store its files and directories.

@@ -65,7 +65,12 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server whose metric period is one second, so alarms and scaling policies act within seconds."""
-    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
+    env = {
+        "HOMEPORT_LOG_LEVEL": "warning",
+        "HOMEPORT_METRIC_PERIOD_SECONDS": "1",
+        "HOMEPORT_MODEL_LOAD_WAIT_S": "1",  # a multi-model endpoint's slow load is ModelNotReady after 1 s
+        **KEYS,
+    }
     with ServerProcess(tmp_path_factory.mktemp("metrics-data"), env=env) as proc:
         yield proc
 

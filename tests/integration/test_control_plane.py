@@ -364,16 +364,16 @@ class TestModels:
         assert "PrimaryContainer" in message and "Containers" in message
         model_gone(sm, model)
 
-    def test_multi_model_mode_not_supported(self, sm: Any, xgb_model: dict[str, Any]) -> None:
+    def test_multi_model_mode_needs_its_prefix(self, sm: Any) -> None:
         model = name("model")
         code, message = refused(
             sm.create_model,
             ModelName=model,
             ExecutionRoleArn=ROLE,
-            PrimaryContainer={**container(xgb_model["url"]), "Mode": "MultiModel"},
+            PrimaryContainer={"Image": "homeport/xgboost", "Mode": "MultiModel"},
         )
         assert code == "ValidationException"
-        assert "MultiModel" in message and "not support" in message
+        assert "Mode=MultiModel" in message and "ModelDataUrl" in message
         model_gone(sm, model)
 
     def test_bad_tags_leave_no_model(self, raw: Any, sm: Any, xgb_model: dict[str, Any]) -> None:

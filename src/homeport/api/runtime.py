@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +16,20 @@ from homeport.api import shapes
 from homeport.api.asgi import Send, respond
 from homeport.core.arns import log_group
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
-from homeport.dataplane.router import NoHealthyInstance, NoRoute, Router, UnknownVariant
+from homeport.dataplane.multi_model import ModelLoadFailed, ModelNotReady, TargetModelError
+from homeport.dataplane.router import (
+    MissingTargetModel,
+    NoHealthyInstance,
+    NoRoute,
+    NotMultiModel,
+    Router,
+    UnknownVariant,
+)
 from homeport.errors import (
     HomeportError,
     InternalFailure,
     ModelError,
+    ModelNotReadyException,
     RuntimeValidationError,
     ServiceUnavailable,
 )
@@ -39,8 +49,8 @@ FORWARDED = {
     b"x-amzn-sagemaker-inference-id": "X-Amzn-SageMaker-Inference-Id",
 }
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
+TARGET_MODEL = b"x-amzn-sagemaker-target-model"
 UNSUPPORTED = {
-    b"x-amzn-sagemaker-target-model": "TargetModel (multi-model endpoints)",
     b"x-amzn-sagemaker-target-container-hostname": "TargetContainerHostname (multi-container endpoints)",
     b"x-amzn-sagemaker-inference-component": "InferenceComponentName",
     b"x-amzn-sagemaker-session-id": "SessionId (stateful sessions)",
@@ -154,12 +164,14 @@ class RuntimeApi:
         received = time.perf_counter()
         check_headers("InvokeEndpoint", endpoint, scope["headers"])
         forward: list[tuple[str, str]] = []
-        target_variant = None
+        target_variant = target_model = None
         for name, value in scope["headers"]:
             if name in FORWARDED:
                 forward.append((FORWARDED[name], value.decode("latin-1")))
             elif name == TARGET_VARIANT:
                 target_variant = value.decode("latin-1")
+            elif name == TARGET_MODEL:
+                target_model = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
         route = self.router.routes.get(endpoint)
@@ -174,7 +186,7 @@ class RuntimeApi:
             ) from None
         try:
             variant, instance, reply = await self.router.invoke(
-                endpoint, target_variant, forward, body, self.settings.model_timeout_s, received
+                endpoint, target_variant, forward, body, self.settings.model_timeout_s, received, target_model
             )
         except NoRoute:
             raise self._not_serving(endpoint) from None
@@ -182,6 +194,21 @@ class RuntimeApi:
             raise RuntimeValidationError(
                 f'The variant "{exc}" is not valid for endpoint "{endpoint}"; check TargetVariant.'
             ) from None
+        except NotMultiModel:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint} is not a multi-model endpoint and does not support target model header."
+            ) from None
+        except MissingTargetModel:
+            raise RuntimeValidationError(
+                f"Request {uuid.uuid4()} is missing a target model header: endpoint {endpoint} is a "
+                "multi-model endpoint; set TargetModel to the model's path under its ModelDataUrl."
+            ) from None
+        except TargetModelError as exc:
+            raise RuntimeValidationError(str(exc)) from None
+        except ModelNotReady as exc:
+            raise ModelNotReadyException(str(exc)) from None
+        except ModelLoadFailed as exc:
+            raise self._model_error(endpoint, target_variant or "primary", exc.status, exc.message) from None
         except NoHealthyInstance as exc:
             raise ServiceUnavailable(
                 f"Endpoint {endpoint} has no healthy instance right now ({exc}); retry shortly."

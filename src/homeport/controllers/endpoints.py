@@ -27,6 +27,7 @@ from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarm
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
+from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, spread
 from homeport.services.context import Context
@@ -55,6 +56,7 @@ class EndpointController:
         self._tasks: set[asyncio.Task[None]] = set()
         self.socket_dir = socket_dir(ctx.settings)
         self._wake_at: float | None = None  # the earliest Wake of the last plan (a bake ending)
+        self._loaders: dict[tuple[str, str, str], Loader] = {}  # multi-model variants': (endpoint, config, variant)
 
     def wake(self) -> None:
         self.loop.wake()
@@ -253,11 +255,13 @@ class EndpointController:
     def _publish(self) -> None:
         store = self.ctx.store
         routes: dict[str, Route] = {}
+        deployed: set[tuple[str, str]] = set()  # (endpoint, config) of what serves or is being deployed
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
                 serving, target = doc["_serving"], doc["_target"]
                 share = (doc.get("_deployment") or {}).get("share", 0.0)
                 name = doc["EndpointName"]
+                deployed.update((name, d["config"]) for d in (serving, target) if d)
                 if serving and EndpointStatus(doc["EndpointStatus"]) in TAKING_REQUESTS:
                     routes[name] = Route(
                         name,
@@ -268,6 +272,8 @@ class EndpointController:
                                 self._healthy(name, serving, v),
                                 self._healthy(name, target, v) if share else [],
                                 share,
+                                self._loader(name, serving["config"], v),
+                                self._loader(name, target["config"], _variant(target, v)) if share else None,
                             )
                             for v in serving["variants"]
                         ],
@@ -286,6 +292,29 @@ class EndpointController:
                             doc[key] = value
                     store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
         self.router.publish(routes)
+        for gone in [k for k in self._loaders if k[:2] not in deployed]:  # the endpoint or its config is gone
+            self._loaders.pop(gone).files.close()
+
+    def _loader(self, endpoint: str, config: str, variant: dict[str, Any]) -> Loader | None:
+        """A multi-model variant's loader, kept while the variant serves (its models' files with it)."""
+        container = variant["Container"]
+        if container.get("Mode") != "MultiModel":
+            return None
+        key = (endpoint, config, variant["VariantName"])
+        loader = self._loaders.get(key)
+        if loader is None:
+            settings = self.ctx.settings
+            volume = variant.get("VolumeSizeInGB")
+            files = ModelFiles(
+                container["ModelDataUrl"],
+                settings.cache_dir / "multi-model" / endpoint / config / variant["VariantName"],
+                locate=self.ctx.objects.locate,
+                cache=container.get("MultiModelConfig", {}).get("ModelCacheSetting", "Enabled") == "Enabled",
+                disk_bytes=volume * 1024**3 if volume else settings.model_disk_bytes,
+                max_model_bytes=settings.max_model_bytes,
+            )
+            loader = self._loaders[key] = Loader(files, settings.model_load_wait_s)
+        return loader
 
     def _healthy(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> list[Instance]:
         return [
@@ -423,3 +452,8 @@ def _abort(doc: dict[str, Any], reason: str, now: float) -> None:
     doc["_target"] = doc["_serving"]
     move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc["FailureReason"] = reason[:1024]
+
+
+def _variant(deployment: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+    """The variant of `deployment` with the name of `like` (`like` itself when it has none)."""
+    return next((v for v in deployment["variants"] if v["VariantName"] == like["VariantName"]), like)

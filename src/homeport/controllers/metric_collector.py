@@ -10,7 +10,7 @@ import psutil
 
 from homeport.core.datapoints import Metric, Point
 from homeport.dataplane.instances import Instance, InstanceState
-from homeport.dataplane.meters import COUNT, INSTANCES, PERCENT, SAGEMAKER, SECONDS, Meters
+from homeport.dataplane.meters import COUNT, INSTANCES, NONE, PERCENT, SAGEMAKER, SECONDS, Meters
 from homeport.dataplane.router import Router
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
@@ -52,6 +52,13 @@ class MetricCollector:
         self._stored = start
         self._sample_instances()
         routes = self.router.routes.values()
+        for route in routes:
+            for variant in route.variants:
+                if variant.loader is not None:  # a multi-model variant: one reading per instance
+                    dims = (("EndpointName", route.endpoint), ("VariantName", variant.name))
+                    metric = Metric(INSTANCES, "LoadedModelCount", dims)
+                    for inst in [*variant.instances, *variant.green]:
+                        self.meters.sample(metric, float(len(inst.models.loaded)), NONE)
         serving = [(r.endpoint, v.name) for r in routes if r.asynchronous is None for v in [*r.variants, *r.shadows]]
         asynchronous = {r.endpoint: sum(len(v.instances) for v in r.variants) for r in routes if r.asynchronous}
         points = self.meters.flush(start, self.period, serving)

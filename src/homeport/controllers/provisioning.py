@@ -30,7 +30,8 @@ async def provision(
     over homeport's defaults but not over `extra`.
     """
     settings = ctx.settings
-    url = container.get("ModelDataUrl")
+    multi_model = container.get("Mode") == "MultiModel"
+    url = None if multi_model else container.get("ModelDataUrl")  # a multi-model prefix: fetched per model
     try:
         where = ctx.objects.locate(url) if url else None
         model_dir = await asyncio.to_thread(
@@ -51,6 +52,8 @@ async def provision(
         **container.get("Environment", {}),
         **extra,
     }
+    if multi_model:
+        environment["SAGEMAKER_MULTI_MODEL"] = "true"
     spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return

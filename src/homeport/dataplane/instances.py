@@ -9,6 +9,7 @@ from typing import Any
 
 from homeport.dataplane.connection import InstanceClient
 from homeport.dataplane.direct import DirectClient
+from homeport.dataplane.multi_model import ModelSet
 
 
 class InstanceState(StrEnum):
@@ -39,6 +40,7 @@ class Instance:
     failure: str | None = None
     handle: Any = None
     client: InstanceClient | DirectClient = field(init=False)
+    models: ModelSet = field(default_factory=ModelSet)  # a multi-model endpoint's models loaded here
 
     def __post_init__(self) -> None:
         self.client = InstanceClient(str(self.socket_path))

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from homeport.core.datapoints import Accumulator, Dimensions, Metric, Point
+from homeport.dataplane.multi_model import ModelTimes
 
 SAGEMAKER = "AWS/SageMaker"
 INSTANCES = "/aws/sagemaker/Endpoints"  # where SageMaker puts CPUUtilization and MemoryUtilization
-COUNT, MICROSECONDS, PERCENT, SECONDS = "Count", "Microseconds", "Percent", "Seconds"
+COUNT, MICROSECONDS, PERCENT, SECONDS, NONE = "Count", "Microseconds", "Percent", "Seconds", "None"
 
 # Per request, as SageMaker emits them: 1 (Invocations), 1/instances (InvocationsPerInstance: its Sum over a period
 # is the invocations per instance), 0 or 1 (the error counts: their Average is the error rate). The counts of a
@@ -112,6 +113,25 @@ class Meters:
         if entry is None:
             entry = self.gauges[metric] = (Accumulator(), unit)
         entry[0].add(value)
+
+    def model_cache(self, endpoint: str, variant: str, times: ModelTimes | None, wait_s: float) -> None:
+        """A multi-model request found its model loaded (`times` None), or waited `wait_s` for the load `times`
+        describes."""
+        dims = (("EndpointName", endpoint), ("VariantName", variant))
+        self.sample(Metric(SAGEMAKER, "ModelCacheHit", dims), 0.0 if times else 1.0, NONE)
+        if times is None:
+            return
+        self.sample(Metric(SAGEMAKER, "ModelLoadingWaitTime", dims), wait_s * 1e6, MICROSECONDS)
+        if not times.reported:
+            times.reported = True
+            self.sample(Metric(SAGEMAKER, "ModelDownloadingTime", dims), times.download_s * 1e6, MICROSECONDS)
+            self.sample(Metric(SAGEMAKER, "ModelLoadingTime", dims), times.load_s * 1e6, MICROSECONDS)
+            for seconds in times.unloads:
+                self.model_unloaded(endpoint, variant, seconds)
+
+    def model_unloaded(self, endpoint: str, variant: str, seconds: float) -> None:
+        dims = (("EndpointName", endpoint), ("VariantName", variant))
+        self.sample(Metric(SAGEMAKER, "ModelUnloadingTime", dims), seconds * 1e6, MICROSECONDS)
 
     def flush(self, start: float, resolution: int, serving: Iterable[tuple[str, str]]) -> list[Point]:
         """The period that began at `start` as points; counting starts afresh. `serving` are the real-time

@@ -13,6 +13,7 @@ from typing import Any
 from homeport.dataplane.connection import InstanceUnreachable, Reply
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
+from homeport.dataplane.multi_model import Loader, check_target
 
 
 class NoRoute(Exception):
@@ -27,6 +28,14 @@ class NoHealthyInstance(Exception):
     pass
 
 
+class NotMultiModel(Exception):
+    """TargetModel sent to a variant that serves one model."""
+
+
+class MissingTargetModel(Exception):
+    """A multi-model variant invoked without TargetModel."""
+
+
 @dataclass
 class VariantRoute:
     name: str
@@ -34,6 +43,8 @@ class VariantRoute:
     instances: list[Instance]
     green: list[Instance] = field(default_factory=list)  # a blue/green deployment's new fleet of this variant
     green_share: float = 0.0  # of this variant's requests, sent to `green`
+    loader: Loader | None = None  # a multi-model variant's: gets TargetModels loaded on its instances
+    green_loader: Loader | None = None  # the same for `green`, whose model may be another
 
     def pool(self) -> list[Instance]:
         """The fleet this request goes to: the new one for its share of the requests, while it has an instance
@@ -84,7 +95,7 @@ class Router:
     def __init__(self, meters: Meters | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.meters = meters or Meters()
-        self._shadowing: set[asyncio.Task[None]] = set()  # copies in flight (a task needs a reference to live)
+        self._background: set[asyncio.Task[None]] = set()  # shadow copies, unloads (a task needs a reference to live)
 
     def publish(self, routes: dict[str, Route]) -> None:
         self.routes = routes  # swapped whole: a request sees the old table or the new, never half of each
@@ -97,6 +108,7 @@ class Router:
         body: bytes,
         timeout: float,
         received: float | None = None,
+        target_model: str | None = None,
     ) -> tuple[VariantRoute, Instance, Reply]:
         """Send one request to an instance of the endpoint and meter it; `received` is when it arrived
         (`time.perf_counter()`), so the metrics' OverheadLatency includes what happened before the router."""
@@ -107,13 +119,19 @@ class Router:
         for shadow in route.shadows:
             if random.random() < shadow.weight:
                 task = asyncio.get_running_loop().create_task(self._shadow(endpoint, shadow, headers, body, timeout))
-                self._shadowing.add(task)
-                task.add_done_callback(self._shadowing.discard)
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         received = time.perf_counter() if received is None else received
         status, model_s, fleet = 500, None, None
         pool = variant.instances
         try:
             pool = variant.pool()
+            if variant.loader or variant.green_loader or target_model is not None:
+                served, reply, model_s = await self._invoke_model(
+                    endpoint, variant, pool, target_model, headers, body, timeout
+                )
+                status = reply.status
+                return variant, served, reply
             instance = least_outstanding(pool)
             if instance is None:
                 raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
@@ -138,6 +156,53 @@ class Router:
             self.meters.invocation(
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
+
+    async def _invoke_model(
+        self,
+        endpoint: str,
+        variant: VariantRoute,
+        pool: list[Instance],
+        target: str | None,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[Instance, Reply, float]:
+        """A multi-model variant's request: to an instance holding `target` if one does, loaded there first if
+        not. The instance, its reply and the model's own time."""
+        loader = variant.green_loader if pool is variant.green and variant.green else variant.loader
+        if loader is None:
+            raise NotMultiModel(target)
+        if target is None:
+            raise MissingTargetModel()
+        check_target(target)
+        instance = least_outstanding([i for i in pool if i.models.holds(target)]) or least_outstanding(pool)
+        if instance is None:
+            raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+        headers = [*headers, ("X-Amzn-SageMaker-Target-Model", target)]
+        waited = time.perf_counter()
+        for attempt in (1, 2):
+            times = await loader.ensure(instance.client, instance.models, target)
+            sent = time.perf_counter()
+            self.meters.model_cache(endpoint, variant.name, times, sent - waited)
+            path = f"/models/{instance.models.loaded[target]}/invoke"
+            reply = await instance.client.request("POST", path, headers, body, timeout)
+            if reply.status == 404 and attempt == 1 and target in instance.models.loaded:
+                loader.forget(instance.models, target)  # the container lost it (restarted): load it again
+                waited = time.perf_counter()
+                continue
+            break
+        model_s = time.perf_counter() - sent
+        if not loader.files.cache:  # ModelCacheSetting=Disabled: unloaded and deleted after each request
+            task = asyncio.get_running_loop().create_task(self._drop(loader, instance, target))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return instance, reply, model_s
+
+    async def _drop(self, loader: Loader, instance: Instance, target: str) -> None:
+        if target in instance.models.loaded:
+            seconds = await loader.unload(instance.client, instance.models, target)
+            self.meters.model_unloaded(instance.endpoint, instance.variant, seconds)
+        loader.files.discard(target)
 
     async def _shadow(
         self, endpoint: str, shadow: VariantRoute, headers: list[tuple[str, str]], body: bytes, timeout: float

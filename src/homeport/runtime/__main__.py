@@ -72,9 +72,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def container_app(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, pool: ThreadPoolExecutor) -> Any:
-    """The model loaded and its container-contract app, or ModelLoadError with the one line that says why."""
+    """The model loaded and its container-contract app, or ModelLoadError with the one line that says why. With
+    SAGEMAKER_MULTI_MODEL set, the multi-model container API, with no model loaded yet (`model_dir` unused)."""
     from homeport.runtime.loader import load_handler
     from homeport.runtime.server import ContainerApp
+
+    if env.multi_model:
+        from homeport.runtime.multi_model import multi_model_app
+
+        return multi_model_app(runtime, env, pool)
 
     try:
         handler = load_handler(runtime, model_dir, env, pool)

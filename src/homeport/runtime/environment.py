@@ -6,6 +6,7 @@ Nothing here reads `os.environ` at import time; `__main__` passes the process en
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,27 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _megabytes(env: Mapping[str, str], name: str, default: float) -> int:
+    """A size in MB (fractions allowed) as bytes."""
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+    if not 0 < value < 1e12:  # (NaN and infinity too)
+        raise ValueError(f"environment variable {name}={raw!r} must be a size in MB, more than 0")
+    return int(value * 1024 * 1024)
+
+
+def _half_of_memory_mb() -> int:
+    """A multi-model container's default budget: half the machine's memory (the rest for the runtime, the
+    server and the requests in flight)."""
+    try:
+        return max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (2 * 1024 * 1024))
+    except (ValueError, OSError, AttributeError):  # no sysconf: assume a small machine
+        return 2048
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
@@ -41,6 +63,8 @@ class ContainerEnvironment:
     submit_directory: str | None = None  # SAGEMAKER_SUBMIT_DIRECTORY, as given
     batch: bool = False  # SAGEMAKER_BATCH: batch transform output framing
     log_level: int = logging.INFO
+    multi_model: bool = False  # SAGEMAKER_MULTI_MODEL: serve the multi-model container API
+    model_cache_bytes: int = 0  # HOMEPORT_MODEL_CACHE_MB: what a multi-model container's models may hold
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str], workers: int | None = None) -> ContainerEnvironment:
@@ -66,6 +90,8 @@ class ContainerEnvironment:
             submit_directory=env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip() or None,
             batch=_truthy(env.get("SAGEMAKER_BATCH")),
             log_level=log_level,
+            multi_model=_truthy(env.get("SAGEMAKER_MULTI_MODEL")),
+            model_cache_bytes=_megabytes(env, "HOMEPORT_MODEL_CACHE_MB", _half_of_memory_mb()),
         )
 
     def code_directory(self, model_dir: Path) -> Path:

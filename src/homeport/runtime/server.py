@@ -74,57 +74,64 @@ class ContainerApp:
         kind = scope["type"]
         if kind != "http":
             if kind == "lifespan":
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
             return
         path, method = scope["path"], scope["method"]
         if path == "/invocations":
             if method == "POST":
                 await self._invocations(scope, receive, send)
             else:
-                await _text(send, 405, "use POST /invocations", [(b"allow", b"POST")])
+                await text(send, 405, "use POST /invocations", [(b"allow", b"POST")])
         elif path == "/ping":
             if method in ("GET", "HEAD"):
                 await send(_PING_START)
                 await send(_EMPTY)
             else:
-                await _text(send, 405, "use GET /ping", [(b"allow", b"GET")])
+                await text(send, 405, "use GET /ping", [(b"allow", b"GET")])
         elif path == "/execution-parameters" and method == "GET":
-            await _reply(send, Reply(self._execution_parameters, "application/json"))
+            await reply(send, Reply(self._execution_parameters, "application/json"))
         else:
-            await _text(send, 404, f"no such path: {method} {path}; this container serves /ping and /invocations")
+            await text(send, 404, f"no such path: {method} {path}; this container serves /ping and /invocations")
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = accept = custom = None
-        length = -1
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        for name, value in headers:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"accept":
-                accept = value.decode("latin-1")
-            elif name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif name == _CUSTOM_ATTRIBUTES:
-                custom = value.decode("latin-1")
-        limit = self.max_payload_bytes
+        content_type, accept, custom, length = invocation_headers(headers)
         try:
-            if length > limit:
-                raise _too_large(length, limit)
-            body = await _read_body(receive, limit)
+            body = await read_body(receive, self.max_payload_bytes, length)
             if body is None:
                 return  # the client went away
-            reply = await self.handler.invoke(Invocation(body, content_type, accept, custom, headers))
+            answer = await self.handler.invoke(Invocation(body, content_type, accept, custom, headers))
         except InvocationError as exc:
-            await _text(send, exc.status, exc.message)
+            await text(send, exc.status, exc.message)
             return
         except Exception as exc:
             log.exception("invocation failed")
-            await _text(send, 500, f"{type(exc).__name__}: {exc}")
+            await text(send, 500, f"{type(exc).__name__}: {exc}")
             return
-        await _reply(send, reply)
+        await reply(send, answer)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+def invocation_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, int]:
+    """Content-Type, Accept, the custom attributes and Content-Length (-1 when absent) of a request."""
+    content_type = accept = custom = None
+    length = -1
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"accept":
+            accept = value.decode("latin-1")
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else -1
+        elif name == _CUSTOM_ATTRIBUTES:
+            custom = value.decode("latin-1")
+    return content_type, accept, custom, length
+
+
+async def read_body(receive: Receive, limit: int, length: int = -1) -> bytes | None:
+    """The whole request body, None when the client went away, PayloadTooLarge (413) past `limit` bytes: refused
+    from its Content-Length `length` before any of it is read, or as it comes when chunked."""
+    if length > limit:
+        raise _too_large(length, limit)
     message = await receive()
     if message["type"] == "http.disconnect":
         return None
@@ -155,7 +162,7 @@ def _too_large(size: int, limit: int) -> PayloadTooLarge:
     )
 
 
-async def _reply(send: Send, reply: Reply) -> None:
+async def reply(send: Send, reply: Reply) -> None:
     # A 204 carries no body and, per RFC 9110, no Content-Length.
     headers = [] if reply.status == 204 else [(b"content-length", str(len(reply.body)).encode())]
     if reply.content_type:
@@ -166,14 +173,14 @@ async def _reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _text(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def text(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = message.encode()
     headers = [(b"content-type", _TEXT), (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def lifespan(receive: Receive, send: Send) -> None:
     # Everything is loaded before the server starts; only acknowledge the protocol.
     while True:
         message = await receive()

@@ -291,7 +291,12 @@ class EndpointService:
             "Count": count,
             "Weight": weight,
             "Runtime": images.runtime_for(container["Image"]).value,
-            "Container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
+            "Container": {
+                k: container[k]
+                for k in ("Image", "ModelDataUrl", "Environment", "Mode", "MultiModelConfig")
+                if k in container
+            },
+            **({"VolumeSizeInGB": spec["VolumeSizeInGB"]} if "VolumeSizeInGB" in spec else {}),
         }
 
 

@@ -26,7 +26,7 @@ class ModelService:
         for container in containers:
             images.runtime_for(container.get("Image", ""))
             url = container.get("ModelDataUrl")
-            if url:
+            if url and container.get("Mode") != "MultiModel":  # a prefix: its models are fetched when invoked
                 try:
                     where = self.ctx.objects.locate(url)
                     artifacts.check_exists(where.url, where.storage_options)
@@ -99,8 +99,14 @@ def _containers(params: dict[str, Any]) -> list[dict[str, Any]]:
                 raise ValidationError(f"homeport does not support {key} in a container definition yet.")
         if not container.get("Image"):
             raise ValidationError("The container needs an Image; homeport maps it to a built-in runtime.")
-        if container.get("Mode", "SingleModel") != "SingleModel":
-            raise ValidationError("homeport does not support multi-model containers (Mode=MultiModel) yet.")
+        if container.get("Mode", "SingleModel") == "MultiModel":
+            if not container.get("ModelDataUrl"):
+                raise ValidationError(
+                    "A multi-model container (Mode=MultiModel) needs ModelDataUrl: the S3 prefix its models are "
+                    "under, such as s3://bucket/models/."
+                )
+        elif "MultiModelConfig" in container:
+            raise ValidationError("MultiModelConfig applies only to a container with Mode=MultiModel.")
     return listed
 
 

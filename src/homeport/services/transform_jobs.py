@@ -47,6 +47,11 @@ class TransformJobService:
         with store.transaction() as conn:
             model = self.models.get(conn, params["ModelName"])
             container = primary_container(model)
+            if container.get("Mode") == "MultiModel":
+                raise ValidationError(
+                    f"Model {params['ModelName']} is a multi-model container (Mode=MultiModel); batch transform "
+                    "runs a single model: create a model whose ModelDataUrl is that model's archive."
+                )
             runtime = images.runtime_for(container["Image"]).value
             doc: dict[str, Any] = {
                 "TransformJobName": name,
