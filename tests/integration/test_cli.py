@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import KEYS, csv_rows, deploy
+from tests.conftest import KEYS, csv_rows, deploy, unique
 
 
 def homeport(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -154,3 +154,19 @@ def test_invoke_async_queues_and_waits_for_the_result(
     assert refused.returncode == 1 and "not an asynchronous endpoint" in refused.stderr
     unknown = homeport("queue", "no-such-endpoint", url=server.url)
     assert unknown.returncode == 1 and "no-such-endpoint" in unknown.stderr and unknown.stdout == ""
+
+
+def test_invoke_a_multi_model_endpoint(server: Any, sm: Any, s3: Any, xgb_model: dict[str, Any]) -> None:
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(xgb_model["path"]), bucket, "models/a.tar.gz")
+    endpoint = deploy(sm, f"s3://{bucket}/models/", Mode="MultiModel")["endpoint"]
+    body = csv_rows(xgb_model["x"][:2]).decode()
+    out = homeport("invoke", endpoint, "--body", body, "--target-model", "a.tar.gz", url=server.url)
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_allclose(
+        [float(v) for v in out.stdout.split()], xgb_model["booster"].inplace_predict(xgb_model["x"][:2]), rtol=1e-6
+    )
+    missing = homeport("invoke", endpoint, "--body", body, url=server.url)
+    assert missing.returncode != 0 and "missing a target model header" in missing.stderr
+    sm.delete_endpoint(EndpointName=endpoint)

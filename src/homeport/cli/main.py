@@ -152,6 +152,8 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
         request["Accept"] = args.accept
     if args.target_variant:
         request["TargetVariant"] = args.target_variant
+    if args.target_model:
+        request["TargetModel"] = args.target_model
     if args.custom_attributes:
         request["CustomAttributes"] = args.custom_attributes
     reply = client.invoke_endpoint(**request)
@@ -238,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--content-type", default="text/csv")
     invoke.add_argument("--accept")
     invoke.add_argument("--target-variant")
+    invoke.add_argument("--target-model", help="a multi-model endpoint's model: its path under the ModelDataUrl prefix")
     invoke.add_argument("--custom-attributes")
     invoke.set_defaults(func=cmd_invoke)
     invoke_async = client_command("invoke-async", "queue one request on an asynchronous endpoint")
