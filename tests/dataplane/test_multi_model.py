@@ -23,7 +23,9 @@ from homeport.dataplane.multi_model import (
     check_target,
     container_name,
 )
+from homeport.dataplane.router import MissingTargetModel, NotMultiModel, Route, Router, VariantRoute
 from homeport.objects.locations import Location, UnreachableObject
+from tests.dataplane.test_router_pools import fleet
 
 
 def archive(path: Path, size: int) -> None:
@@ -44,6 +46,7 @@ class Container:
         self.loaded: list[str] = []
         self.reserved = 0
         self.calls: list[tuple[str, str]] = []
+        self.outstanding = 0
 
     async def request(self, method: str, path: str, headers: Any, body: bytes, timeout: float) -> Reply:
         self.calls.append((method, path))
@@ -58,6 +61,9 @@ class Container:
             self.reserved -= 1
             self.loaded.append(name)
             return Reply(200, {}, b"{}")
+        if method == "POST" and path.endswith("/invoke"):
+            name = path.split("/")[2]
+            return Reply(200, {}, name.encode()) if name in self.loaded else Reply(404, {}, b"not loaded")
         if method == "DELETE":
             name = path.rsplit("/", 1)[1]
             if name not in self.loaded:
@@ -219,3 +225,50 @@ def test_targets_outside_the_prefix_are_refused(target: str) -> None:
 def test_container_names_are_safe_and_distinct() -> None:
     names = {container_name(t) for t in ("a/b.tar.gz", "a-b.tar.gz", "a b.tar.gz", "..", "é")}
     assert len(names) == 5 and all("/" not in n and " " not in n for n in names)
+
+
+def routed(files: ModelFiles, instances: int = 2) -> tuple[Router, list[Any], list[Container]]:
+    pool = fleet("c", instances)
+    containers = [Container(capacity=4) for _ in pool]
+    for inst, container in zip(pool, containers, strict=True):
+        inst.client = container  # type: ignore[assignment]
+    router = Router()
+    router.publish({"e": Route("e", [VariantRoute("v1", 1.0, pool, loader=Loader(files))])})
+    return router, pool, containers
+
+
+def test_requests_for_a_model_go_to_the_instance_that_has_it(files: ModelFiles) -> None:
+    async def go() -> None:
+        router, pool, containers = routed(files)
+        for target in ("a.tar.gz", "a.tar.gz", "b.tar.gz", "a.tar.gz"):
+            reply = (await router.invoke("e", None, [], b"1", 5.0, target_model=target))[2]
+            assert reply.status == 200 and reply.body == container_name(target).encode()
+        loads = [c.calls.count(("POST", "/models")) for c in containers]
+        assert sorted(loads) == [0, 2] or sorted(loads) == [1, 1]  # each model loaded once
+        assert sum(len(i.models.loaded) for i in pool) == 2
+
+    asyncio.run(go())
+
+
+def test_a_model_the_container_lost_is_loaded_again(files: ModelFiles) -> None:
+    async def go() -> None:
+        router, _, containers = routed(files, instances=1)
+        await router.invoke("e", None, [], b"1", 5.0, target_model="a.tar.gz")
+        containers[0].loaded.clear()  # the container restarted
+        _, _, reply = await router.invoke("e", None, [], b"1", 5.0, target_model="a.tar.gz")
+        assert reply.status == 200
+        assert containers[0].calls.count(("POST", "/models")) == 2
+
+    asyncio.run(go())
+
+
+def test_target_model_must_match_the_kind_of_variant(files: ModelFiles) -> None:
+    async def go() -> None:
+        router, _, _ = routed(files)
+        with pytest.raises(MissingTargetModel):
+            await router.invoke("e", None, [], b"1", 5.0)
+        router.publish({"e": Route("e", [VariantRoute("v1", 1.0, fleet("s", 1))])})
+        with pytest.raises(NotMultiModel):
+            await router.invoke("e", None, [], b"1", 5.0, target_model="a.tar.gz")
+
+    asyncio.run(go())

@@ -295,3 +295,27 @@ def test_batch_transform_refuses_a_multi_model_container(sm: Any, bucket: str) -
         )
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "multi-model" in raised.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("kind", ["async", "shadow"])
+def test_endpoints_whose_requests_carry_no_target_model_refuse_a_multi_model_container(
+    sm: Any, bucket: str, kind: str
+) -> None:
+    model = unique("model")
+    sm.create_model(
+        ModelName=model,
+        PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": f"s3://{bucket}/models/", "Mode": "MultiModel"},
+        ExecutionRoleArn=ROLE,
+    )
+    variant = {"ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    extra: dict[str, Any] = (
+        {"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": f"s3://{bucket}/out/"}}}
+        if kind == "async"
+        else {"ShadowProductionVariants": [{**variant, "VariantName": "shadow"}]}
+    )
+    config = unique("config")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{**variant, "VariantName": "v1"}], **extra)
+    with pytest.raises(ClientError) as raised:
+        sm.create_endpoint(EndpointName=unique("endpoint"), EndpointConfigName=config)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "Mode=MultiModel" in raised.value.response["Error"]["Message"]

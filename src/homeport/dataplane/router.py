@@ -13,7 +13,7 @@ from typing import Any
 from homeport.dataplane.connection import InstanceUnreachable, Reply
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
-from homeport.dataplane.multi_model import Loader, check_target
+from homeport.dataplane.multi_model import Loader, check_target, container_name
 
 
 class NoRoute(Exception):
@@ -179,18 +179,17 @@ class Router:
         if instance is None:
             raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
         headers = [*headers, ("X-Amzn-SageMaker-Target-Model", target)]
+        path = f"/models/{container_name(target)}/invoke"
         waited = time.perf_counter()
-        for attempt in (1, 2):
+        times = await loader.ensure(instance.client, instance.models, target)
+        sent = time.perf_counter()
+        reply = await instance.client.request("POST", path, headers, body, timeout)
+        if reply.status == 404:  # the container no longer has it (restarted, or unloaded meanwhile): load it again
+            loader.forget(instance.models, target)
             times = await loader.ensure(instance.client, instance.models, target)
             sent = time.perf_counter()
-            self.meters.model_cache(endpoint, variant.name, times, sent - waited)
-            path = f"/models/{instance.models.loaded[target]}/invoke"
             reply = await instance.client.request("POST", path, headers, body, timeout)
-            if reply.status == 404 and attempt == 1 and target in instance.models.loaded:
-                loader.forget(instance.models, target)  # the container lost it (restarted): load it again
-                waited = time.perf_counter()
-                continue
-            break
+        self.meters.model_cache(endpoint, variant.name, times, sent - waited)
         model_s = time.perf_counter() - sent
         if not loader.files.cache:  # ModelCacheSetting=Disabled: unloaded and deleted after each request
             task = asyncio.get_running_loop().create_task(self._drop(loader, instance, target))

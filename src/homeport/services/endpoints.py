@@ -270,6 +270,13 @@ class EndpointService:
             ]
         if "AsyncInferenceConfig" in config:
             target["async"] = config["AsyncInferenceConfig"]
+        for kind, what in (("async", "an asynchronous endpoint"), ("shadows", "an endpoint with shadow variants")):
+            multi = [v["ModelName"] for v in variants + target.get("shadows", []) if _multi_model(v)]
+            if kind in target and multi:
+                raise ValidationError(
+                    f"Model {multi[0]} is a multi-model container (Mode=MultiModel), which {what} cannot serve: "
+                    "its requests carry no TargetModel. Serve it from a real-time endpoint without shadows."
+                )
         return target
 
     def _resolved(
@@ -298,6 +305,10 @@ class EndpointService:
             },
             **({"VolumeSizeInGB": spec["VolumeSizeInGB"]} if "VolumeSizeInGB" in spec else {}),
         }
+
+
+def _multi_model(variant: dict[str, Any]) -> bool:
+    return bool(variant["Container"].get("Mode") == "MultiModel")
 
 
 def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:
