@@ -327,16 +327,17 @@ class TestModels:
         assert "modelDataUrl" in message
         model_gone(sm, model)
 
-    def test_two_containers_not_supported(self, sm: Any, xgb_model: dict[str, Any]) -> None:
+    def test_direct_containers_need_hostnames(self, sm: Any, xgb_model: dict[str, Any]) -> None:
         model = name("model")
         code, message = refused(
             sm.create_model,
             ModelName=model,
             ExecutionRoleArn=ROLE,
             Containers=[container(xgb_model["url"]), container(xgb_model["url"])],
+            InferenceExecutionConfig={"Mode": "Direct"},
         )
         assert code == "ValidationException"
-        assert "not supported" in message
+        assert "ContainerHostname" in message
         model_gone(sm, model)
 
     def test_single_entry_containers_accepted(self, sm: Any, xgb_model: dict[str, Any]) -> None:

@@ -318,4 +318,4 @@ def test_endpoints_whose_requests_carry_no_target_model_refuse_a_multi_model_con
     with pytest.raises(ClientError) as raised:
         sm.create_endpoint(EndpointName=unique("endpoint"), EndpointConfigName=config)
     assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert "Mode=MultiModel" in raised.value.response["Error"]["Message"]
+    assert "TargetModel (Mode=MultiModel)" in raised.value.response["Error"]["Message"]

@@ -23,6 +23,7 @@ from homeport.dataplane.router import (
     NoRoute,
     NotMultiModel,
     Router,
+    TargetContainerError,
     UnknownVariant,
 )
 from homeport.errors import (
@@ -50,8 +51,8 @@ FORWARDED = {
 }
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 TARGET_MODEL = b"x-amzn-sagemaker-target-model"
+TARGET_CONTAINER = b"x-amzn-sagemaker-target-container-hostname"
 UNSUPPORTED = {
-    b"x-amzn-sagemaker-target-container-hostname": "TargetContainerHostname (multi-container endpoints)",
     b"x-amzn-sagemaker-inference-component": "InferenceComponentName",
     b"x-amzn-sagemaker-session-id": "SessionId (stateful sessions)",
 }
@@ -164,7 +165,7 @@ class RuntimeApi:
         received = time.perf_counter()
         check_headers("InvokeEndpoint", endpoint, scope["headers"])
         forward: list[tuple[str, str]] = []
-        target_variant = target_model = None
+        target_variant = target_model = target_container = None
         for name, value in scope["headers"]:
             if name in FORWARDED:
                 forward.append((FORWARDED[name], value.decode("latin-1")))
@@ -172,6 +173,8 @@ class RuntimeApi:
                 target_variant = value.decode("latin-1")
             elif name == TARGET_MODEL:
                 target_model = value.decode("latin-1")
+            elif name == TARGET_CONTAINER:
+                target_container = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
         route = self.router.routes.get(endpoint)
@@ -186,7 +189,14 @@ class RuntimeApi:
             ) from None
         try:
             variant, instance, reply = await self.router.invoke(
-                endpoint, target_variant, forward, body, self.settings.model_timeout_s, received, target_model
+                endpoint,
+                target_variant,
+                forward,
+                body,
+                self.settings.model_timeout_s,
+                received,
+                target_model,
+                target_container,
             )
         except NoRoute:
             raise self._not_serving(endpoint) from None
@@ -203,7 +213,7 @@ class RuntimeApi:
                 f"Request {uuid.uuid4()} is missing a target model header: endpoint {endpoint} is a "
                 "multi-model endpoint; set TargetModel to the model's path under its ModelDataUrl."
             ) from None
-        except TargetModelError as exc:
+        except (TargetModelError, TargetContainerError) as exc:
             raise RuntimeValidationError(str(exc)) from None
         except ModelNotReady as exc:
             raise ModelNotReadyException(str(exc)) from None

@@ -274,6 +274,7 @@ class EndpointController:
                                 share,
                                 self._loader(name, serving["config"], v),
                                 self._loader(name, target["config"], _variant(target, v)) if share else None,
+                                *_containers(v),
                             )
                             for v in serving["variants"]
                         ],
@@ -457,3 +458,9 @@ def _abort(doc: dict[str, Any], reason: str, now: float) -> None:
 def _variant(deployment: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
     """The variant of `deployment` with the name of `like` (`like` itself when it has none)."""
     return next((v for v in deployment["variants"] if v["VariantName"] == like["VariantName"]), like)
+
+
+def _containers(variant: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """A multi-container variant's hostnames, and whether they are invoked directly."""
+    pipeline = variant["Container"].get("Pipeline", [])
+    return tuple(c["Hostname"] for c in pipeline), variant["Container"].get("ExecutionMode") == "Direct"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,29 +32,39 @@ async def provision(
     """
     settings = ctx.settings
     multi_model = container.get("Mode") == "MultiModel"
-    url = None if multi_model else container.get("ModelDataUrl")  # a multi-model prefix: fetched per model
+    members = container.get("Pipeline") or [container]  # a multi-container model: all of them in one instance
+    defaults = {
+        "SAGEMAKER_REGION": settings.region,
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
+    }
     try:
-        where = ctx.objects.locate(url) if url else None
-        model_dir = await asyncio.to_thread(
-            artifacts.fetch,
-            where.url if where else None,
-            settings.cache_dir / "models",
-            settings.max_model_bytes,
-            where.storage_options if where else None,
-        )
+        model_dirs = [
+            await _fetch(ctx, None if multi_model else member.get("ModelDataUrl"))  # a prefix: fetched per model
+            for member in members
+        ]
     except (artifacts.ArtifactError, UnreachableObject) as exc:
         inst.state = InstanceState.EXITED
         prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
         inst.failure = f"{prefix}{exc}"
         return
-    environment = {
-        "SAGEMAKER_REGION": settings.region,
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
-        **container.get("Environment", {}),
-        **extra,
-    }
+    model_dir = model_dirs[0]
+    environment = {**defaults, **container.get("Environment", {}), **extra}
     if multi_model:
         environment["SAGEMAKER_MULTI_MODEL"] = "true"
+    if "Pipeline" in container:
+        pipeline = {
+            "mode": container.get("ExecutionMode", "Serial"),
+            "containers": [
+                {
+                    "hostname": member["Hostname"],
+                    "runtime": member["Runtime"],
+                    "model_dir": str(path),
+                    "environment": {**defaults, **member.get("Environment", {}), **extra},
+                }
+                for member, path in zip(members, model_dirs, strict=True)
+            ],
+        }
+        environment = {**defaults, **extra, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
     spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return
@@ -67,6 +78,19 @@ async def provision(
         app = engine.direct(inst.handle)
         if app is not None:  # served in this process: called directly, not through its socket
             inst.client = DirectClient(app)
+
+
+async def _fetch(ctx: Context, url: str | None) -> Path:
+    """The unpacked model at `url` (an empty directory for none)."""
+    where = ctx.objects.locate(url) if url else None
+    settings = ctx.settings
+    return await asyncio.to_thread(
+        artifacts.fetch,
+        where.url if where else None,
+        settings.cache_dir / "models",
+        settings.max_model_bytes,
+        where.storage_options if where else None,
+    )
 
 
 async def ping(engine: Engine, inst: Instance) -> bool | None:

@@ -133,6 +133,15 @@ class Meters:
         dims = (("EndpointName", endpoint), ("VariantName", variant))
         self.sample(Metric(SAGEMAKER, "ModelUnloadingTime", dims), seconds * 1e6, MICROSECONDS)
 
+    def containers(self, endpoint: str, variant: str, timings: bytes | None) -> None:
+        """A multi-container model's request: each container's time (`hostname=microseconds,...`, as the
+        instance reports it) as ContainerLatency with the ContainerName dimension."""
+        for item in (timings or b"").decode("latin-1").split(","):
+            name, _, micros = item.partition("=")
+            if name and micros.isdigit():
+                dims = (("ContainerName", name), ("EndpointName", endpoint), ("VariantName", variant))
+                self.sample(Metric(SAGEMAKER, "ContainerLatency", dims), float(micros), MICROSECONDS)
+
     def flush(self, start: float, resolution: int, serving: Iterable[tuple[str, str]]) -> list[Point]:
         """The period that began at `start` as points; counting starts afresh. `serving` are the real-time
         variants taking requests now: they report zeros when idle; a variant no longer serving stops here."""

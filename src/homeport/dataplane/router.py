@@ -36,6 +36,10 @@ class MissingTargetModel(Exception):
     """A multi-model variant invoked without TargetModel."""
 
 
+class TargetContainerError(Exception):
+    """TargetContainerHostname is missing on a Direct multi-container variant, sent to another kind, or unknown."""
+
+
 @dataclass
 class VariantRoute:
     name: str
@@ -45,6 +49,8 @@ class VariantRoute:
     green_share: float = 0.0  # of this variant's requests, sent to `green`
     loader: Loader | None = None  # a multi-model variant's: gets TargetModels loaded on its instances
     green_loader: Loader | None = None  # the same for `green`, whose model may be another
+    containers: tuple[str, ...] = ()  # a multi-container model's hostnames
+    direct: bool = False  # its containers are invoked by TargetContainerHostname, not as a pipeline
 
     def pool(self) -> list[Instance]:
         """The fleet this request goes to: the new one for its share of the requests, while it has an instance
@@ -81,6 +87,28 @@ class Route:
         return self.variants[bisect.bisect_right(self._cumulative, random.random() * self._total)]
 
 
+CONTAINER_LATENCY = b"x-homeport-container-latency"  # runtime/pipeline.py: each container's time
+
+
+def _target_container(endpoint: str, variant: VariantRoute, name: str | None) -> tuple[str, str]:
+    """The header that picks a Direct variant's container, or TargetContainerError saying what is wrong."""
+    if not variant.direct:
+        raise TargetContainerError(
+            f"Endpoint {endpoint} does not invoke containers directly (its model's InferenceExecutionConfig Mode is "
+            "not Direct): leave out TargetContainerHostname."
+        )
+    if name is None:
+        raise TargetContainerError(
+            f"Endpoint {endpoint} invokes its containers directly: set TargetContainerHostname to one of "
+            f"{', '.join(variant.containers)}."
+        )
+    if name not in variant.containers:
+        raise TargetContainerError(
+            f"Endpoint {endpoint} has no container with hostname {name}; use one of {', '.join(variant.containers)}."
+        )
+    return ("X-Amzn-SageMaker-Target-Container-Hostname", name)
+
+
 def least_outstanding(instances: list[Instance], exclude: Instance | None = None) -> Instance | None:
     best: Instance | None = None
     for inst in instances:
@@ -109,6 +137,7 @@ class Router:
         timeout: float,
         received: float | None = None,
         target_model: str | None = None,
+        target_container: str | None = None,
     ) -> tuple[VariantRoute, Instance, Reply]:
         """Send one request to an instance of the endpoint and meter it; `received` is when it arrived
         (`time.perf_counter()`), so the metrics' OverheadLatency includes what happened before the router."""
@@ -116,6 +145,8 @@ class Router:
         if route is None:
             raise NoRoute(endpoint)
         variant = route.variant(target_variant)
+        if target_container is not None or variant.direct:
+            headers = [*headers, _target_container(endpoint, variant, target_container)]
         for shadow in route.shadows:
             if random.random() < shadow.weight:
                 task = asyncio.get_running_loop().create_task(self._shadow(endpoint, shadow, headers, body, timeout))
@@ -150,6 +181,8 @@ class Router:
                 reply = await instance.client.request("POST", "/invocations", headers, body, timeout)
             model_s = time.perf_counter() - sent
             status = reply.status
+            if variant.containers:
+                self.meters.containers(endpoint, variant.name, reply.headers.get(CONTAINER_LATENCY))
             return variant, instance, reply
         finally:
             serving = len(variant.instances) + len(variant.green)

@@ -83,7 +83,12 @@ def container_app(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, 
         return multi_model_app(runtime, env, pool)
 
     try:
-        handler = load_handler(runtime, model_dir, env, pool)
+        if env.pipeline:  # several containers in this one process
+            from homeport.runtime.pipeline import pipeline_handler
+
+            handler: Any = pipeline_handler(env.pipeline, load_handler, pool)
+        else:
+            handler = load_handler(runtime, model_dir, env, pool)
     except ModelLoadError:
         raise
     except Exception as exc:

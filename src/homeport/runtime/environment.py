@@ -65,6 +65,7 @@ class ContainerEnvironment:
     log_level: int = logging.INFO
     multi_model: bool = False  # SAGEMAKER_MULTI_MODEL: serve the multi-model container API
     model_cache_bytes: int = 0  # HOMEPORT_MODEL_CACHE_MB: what a multi-model container's models may hold
+    pipeline: str | None = None  # HOMEPORT_PIPELINE: the containers of a multi-container model (runtime/pipeline.py)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str], workers: int | None = None) -> ContainerEnvironment:
@@ -92,6 +93,7 @@ class ContainerEnvironment:
             log_level=log_level,
             multi_model=_truthy(env.get("SAGEMAKER_MULTI_MODEL")),
             model_cache_bytes=_megabytes(env, "HOMEPORT_MODEL_CACHE_MB", _half_of_memory_mb()),
+            pipeline=env.get("HOMEPORT_PIPELINE", "").strip() or None,
         )
 
     def code_directory(self, model_dir: Path) -> Path:

@@ -14,13 +14,12 @@ from typing import Any
 from homeport.core.arns import arn
 from homeport.core.states import REDEPLOYABLE, UPDATABLE, EndpointStatus, move
 from homeport.errors import ResourceLimitExceeded, ValidationError
-from homeport.runtime import images
 from homeport.services import deployments, listing
 from homeport.services import notifications as messages
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context, insert_new, public
 from homeport.services.endpoint_configs import EndpointConfigService
-from homeport.services.models import ModelService, primary_container
+from homeport.services.models import ModelService, deployable
 from homeport.store import Kind, async_queue, notifications
 
 RECENT = 20  # notifications DescribeEndpoint shows
@@ -271,11 +270,12 @@ class EndpointService:
         if "AsyncInferenceConfig" in config:
             target["async"] = config["AsyncInferenceConfig"]
         for kind, what in (("async", "an asynchronous endpoint"), ("shadows", "an endpoint with shadow variants")):
-            multi = [v["ModelName"] for v in variants + target.get("shadows", []) if _multi_model(v)]
-            if kind in target and multi:
+            named = [(v["ModelName"], _named_by_request(v)) for v in variants + target.get("shadows", [])]
+            refused = [(model, how) for model, how in named if how]
+            if kind in target and refused:
                 raise ValidationError(
-                    f"Model {multi[0]} is a multi-model container (Mode=MultiModel), which {what} cannot serve: "
-                    "its requests carry no TargetModel. Serve it from a real-time endpoint without shadows."
+                    f"Model {refused[0][0]} needs {refused[0][1]} in each request, which {what} cannot send. Serve "
+                    "it from a real-time endpoint without shadows."
                 )
         return target
 
@@ -285,7 +285,7 @@ class EndpointService:
         """One variant of a config as the controller deploys it; `old`: the live variant whose count and weight
         an update retains."""
         model = self.models.get(conn, spec["ModelName"])
-        container = primary_container(model)
+        container, runtime = deployable(model)
         count = spec["InitialInstanceCount"]
         weight = spec["InitialVariantWeight"]
         if old is not None:
@@ -297,25 +297,29 @@ class EndpointService:
             "InstanceType": spec["InstanceType"],
             "Count": count,
             "Weight": weight,
-            "Runtime": images.runtime_for(container["Image"]).value,
-            "Container": {
-                k: container[k]
-                for k in ("Image", "ModelDataUrl", "Environment", "Mode", "MultiModelConfig")
-                if k in container
-            },
+            "Runtime": runtime,
+            "Container": container,
             **({"VolumeSizeInGB": spec["VolumeSizeInGB"]} if "VolumeSizeInGB" in spec else {}),
         }
 
 
-def _multi_model(variant: dict[str, Any]) -> bool:
-    return bool(variant["Container"].get("Mode") == "MultiModel")
+def _named_by_request(variant: dict[str, Any]) -> str | None:
+    """What each request to the variant must name: a multi-model container's TargetModel, a Direct model's
+    TargetContainerHostname; None when nothing."""
+    container = variant["Container"]
+    if container.get("Mode") == "MultiModel":
+        return "a TargetModel (Mode=MultiModel)"
+    if container.get("ExecutionMode") == "Direct":
+        return "a TargetContainerHostname (InferenceExecutionConfig Mode Direct)"
+    return None
 
 
 def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:
-    image = variant["Container"]["Image"]
+    container = variant["Container"]
+    deployed = [c["Image"] for c in container.get("Pipeline", [container])]
     return {
         "VariantName": variant["VariantName"],
-        "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image}],
+        "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image} for image in deployed],
         "CurrentWeight": current_weight,
         "DesiredWeight": variant["Weight"],
         "CurrentInstanceCount": current_count,

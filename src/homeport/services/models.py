@@ -87,12 +87,9 @@ def _containers(params: dict[str, Any]) -> list[dict[str, Any]]:
         raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
     if not primary and not containers:
         raise ValidationError("A model needs a container: specify PrimaryContainer or Containers.")
+    if primary and "InferenceExecutionConfig" in params:
+        raise ValidationError("InferenceExecutionConfig applies to a model with Containers, not PrimaryContainer.")
     listed = [primary] if primary else list(containers or [])
-    if len(listed) > 1:
-        raise ValidationError(
-            "homeport serves one container per model so far; multi-container models and serial "
-            "inference pipelines are not supported yet. Pass a single container."
-        )
     for container in listed:
         for key in UNSUPPORTED_CONTAINER_KEYS:
             if key in container:
@@ -100,6 +97,11 @@ def _containers(params: dict[str, Any]) -> list[dict[str, Any]]:
         if not container.get("Image"):
             raise ValidationError("The container needs an Image; homeport maps it to a built-in runtime.")
         if container.get("Mode", "SingleModel") == "MultiModel":
+            if len(listed) > 1:
+                raise ValidationError(
+                    "homeport does not serve a multi-model container (Mode=MultiModel) inside a multi-container "
+                    "model yet; deploy it as a model of its own."
+                )
             if not container.get("ModelDataUrl"):
                 raise ValidationError(
                     "A multi-model container (Mode=MultiModel) needs ModelDataUrl: the S3 prefix its models are "
@@ -107,8 +109,50 @@ def _containers(params: dict[str, Any]) -> list[dict[str, Any]]:
                 )
         elif "MultiModelConfig" in container:
             raise ValidationError("MultiModelConfig applies only to a container with Mode=MultiModel.")
+    _check_hostnames(listed, (params.get("InferenceExecutionConfig") or {}).get("Mode", "Serial"))
     return listed
+
+
+def _check_hostnames(containers: list[dict[str, Any]], mode: str) -> None:
+    names = [c.get("ContainerHostname") for c in containers]
+    if mode == "Direct" and not all(names):
+        raise ValidationError(
+            "InferenceExecutionConfig Mode Direct needs a ContainerHostname on every container: "
+            "InvokeEndpoint names the container with TargetContainerHostname."
+        )
+    if any(names) and not all(names):
+        raise ValidationError("Give every container a ContainerHostname, or none of them.")
+    seen = [n for n in names if n]
+    if len(set(seen)) != len(seen):
+        raise ValidationError("Each container of a model needs its own ContainerHostname.")
 
 
 def primary_container(model: dict[str, Any]) -> dict[str, Any]:
     return model.get("PrimaryContainer") or model["Containers"][0]
+
+
+def hostnames(model: dict[str, Any]) -> list[str]:
+    """Each container's hostname: its ContainerHostname, else `container-N` by position."""
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model["Containers"]
+    return [c.get("ContainerHostname") or f"container-{i}" for i, c in enumerate(containers, 1)]
+
+
+def deployable(model: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What an instance of the model runs, and its runtime: the container (its image, data, environment and
+    mode); for several containers, the first one's image with all of them under `Pipeline` and the
+    `ExecutionMode`."""
+    keys = ("Image", "ModelDataUrl", "Environment", "Mode", "MultiModelConfig")
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model["Containers"]
+    runtime = images.runtime_for(containers[0]["Image"]).value
+    if len(containers) == 1:
+        return {k: containers[0][k] for k in keys if k in containers[0]}, runtime
+    pipeline = [
+        {
+            "Hostname": hostname,
+            "Runtime": images.runtime_for(c["Image"]).value,
+            **{k: c[k] for k in ("Image", "ModelDataUrl", "Environment") if k in c},
+        }
+        for hostname, c in zip(hostnames(model), containers, strict=True)
+    ]
+    mode = (model.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
+    return {"Image": containers[0]["Image"], "Pipeline": pipeline, "ExecutionMode": mode}, runtime

@@ -12,10 +12,9 @@ from homeport.batch.dataprocessing import DataProcessing, DataProcessingError
 from homeport.core.arns import arn
 from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus, move
 from homeport.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
-from homeport.runtime import images
 from homeport.services import listing
 from homeport.services.context import Context, public
-from homeport.services.models import ModelService, primary_container
+from homeport.services.models import ModelService, deployable
 from homeport.store import Kind
 from homeport.store import transform_progress as progress
 from homeport.store.db import Duplicate
@@ -46,13 +45,12 @@ class TransformJobService:
         now = self.ctx.clock.now()
         with store.transaction() as conn:
             model = self.models.get(conn, params["ModelName"])
-            container = primary_container(model)
+            container, runtime = deployable(model)
             if container.get("Mode") == "MultiModel":
                 raise ValidationError(
                     f"Model {params['ModelName']} is a multi-model container (Mode=MultiModel); batch transform "
                     "runs a single model: create a model whose ModelDataUrl is that model's archive."
                 )
-            runtime = images.runtime_for(container["Image"]).value
             doc: dict[str, Any] = {
                 "TransformJobName": name,
                 "TransformJobArn": job_arn,
@@ -76,7 +74,7 @@ class TransformJobService:
                 "TransformInput": {"CompressionType": "None", "SplitType": "None", **params["TransformInput"]},
                 "CreationTime": now,
                 "LastModifiedTime": now,
-                "_container": {k: container[k] for k in ("Image", "ModelDataUrl", "Environment") if k in container},
+                "_container": container,
                 "_runtime": runtime,
             }
             try:
