@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Worked example: train XGBoost on the UCI Abalone data, deploy it to homeport with boto3, invoke it, run a
-batch transform over the test set, send the test rows through an asynchronous endpoint, and serve one model per
-abalone sex from a multi-model endpoint (`multi_model.py`).
+batch transform over the test set, send the test rows through an asynchronous endpoint, serve one model per
+abalone sex from a multi-model endpoint (`multi_model.py`), and send raw rows through an inference pipeline of a
+scikit-learn preprocessor and the XGBoost model (`pipeline.py`).
 
 The deployment half is plain SageMaker code: the same boto3 calls (create_model, create_endpoint_config,
 create_endpoint, the waiters, invoke_endpoint, create_transform_job, invoke_endpoint_async, the deletes) that
@@ -577,9 +578,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"one row with Accept application/json:\n{json.dumps(single, indent=2)}")
             batch = batch_transform(sm, s3, names, uris["test"])
             asynchronous = invoke_async(sm, runtime, s3, names, features)
-            from multi_model import run_multi_model  # (it imports this module's functions)
+            from multi_model import run_multi_model  # (these import this module's functions)
+            from pipeline import run_pipeline
 
             by_sex = run_multi_model(sm, runtime, s3, splits, f"{names.endpoint}-by-sex", keep=args.keep)
+            piped = run_pipeline(
+                sm, runtime, s3, booster, splits.test, uris["model"], f"{names.endpoint}-pipeline", args.keep
+            )
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
@@ -621,15 +626,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         or batch_difference > TOLERANCE
         or async_difference > TOLERANCE
         or by_sex > TOLERANCE
+        or piped > TOLERANCE
         or not np.array_equal(batch_actual, actual)
     ):
         print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}", file=sys.stderr)
         return 1
     print(f"multi-model endpoint: largest per-row difference from the per-sex models in-process {by_sex:.2e}")
-    print(
-        "OK: the endpoint, the batch transform, the async endpoint and the multi-model endpoint served the models "
-        "trained here"
-    )
+    print(f"inference pipeline (endpoint and batch transform): largest per-row difference {piped:.2e}")
+    print("OK: every endpoint, batch transform and pipeline served the models trained here")
     return 0
 
 
