@@ -16,6 +16,9 @@ class Runtime(StrEnum):
     XGBOOST = "xgboost"  # the built-in XGBoost algorithm (or user code, when the archive has some)
     SKLEARN = "sklearn"  # the scikit-learn framework container: user code, joblib models
     TOOLKIT = "toolkit"  # any framework image served through the SageMaker inference toolkit contract
+    PYTORCH = "pytorch"  # the toolkit, with TorchScript loading and tensors by default (runtime/frameworks.py)
+    LIGHTGBM = "lightgbm"  # the toolkit, loading a LightGBM booster by default
+    ONNX = "onnx"  # the toolkit, with an ONNX Runtime session by default
 
 
 # Repository names of the AWS images (`<acct>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`).
@@ -23,8 +26,8 @@ _REPOSITORIES: dict[str, Runtime] = {
     "sagemaker-xgboost": Runtime.XGBOOST,
     "xgboost": Runtime.XGBOOST,
     "sagemaker-scikit-learn": Runtime.SKLEARN,
-    "pytorch-inference": Runtime.TOOLKIT,
-    "sagemaker-pytorch": Runtime.TOOLKIT,
+    "pytorch-inference": Runtime.PYTORCH,
+    "sagemaker-pytorch": Runtime.PYTORCH,
     "tensorflow-inference": Runtime.TOOLKIT,
     "huggingface-pytorch-inference": Runtime.TOOLKIT,
     "mxnet-inference": Runtime.TOOLKIT,
@@ -35,6 +38,9 @@ _SHORT_NAMES: dict[str, Runtime] = {
     "homeport/sklearn": Runtime.SKLEARN,
     "homeport/python": Runtime.TOOLKIT,
     "homeport/toolkit": Runtime.TOOLKIT,
+    "homeport/pytorch": Runtime.PYTORCH,
+    "homeport/lightgbm": Runtime.LIGHTGBM,
+    "homeport/onnx": Runtime.ONNX,
 }
 
 _ECR = re.compile(

@@ -5,6 +5,8 @@
   default `model_fn`, CSV/LIBSVM decoding and in-place prediction for a Booster.
 - `sklearn`: the toolkit with joblib's `model.joblib`/`model.pkl` as the default `model_fn`; a script is
   optional.
+- `pytorch`, `lightgbm`, `onnx`: the toolkit with the framework's loader (and, for PyTorch, tensors) as the
+  defaults (runtime/frameworks.py); a script is optional.
 - `toolkit`: the toolkit; the script must define `model_fn`.
 """
 
@@ -18,6 +20,18 @@ from homeport.runtime.errors import ModelLoadError
 from homeport.runtime.images import Runtime
 from homeport.runtime.server import InvocationHandler
 from homeport.runtime.toolkit import Defaults, ToolkitHandler, find_script, joblib_model_fn
+
+FRAMEWORKS = frozenset({Runtime.PYTORCH, Runtime.LIGHTGBM, Runtime.ONNX})
+
+
+def framework_defaults(runtime: Runtime) -> Defaults:
+    from homeport.runtime import frameworks as fw
+
+    if runtime is Runtime.PYTORCH:
+        return Defaults(fw.torch_model_fn, fw.torch_input_fn, fw.torch_predict_fn, fw.torch_output_fn)
+    if runtime is Runtime.LIGHTGBM:
+        return Defaults(model_fn=fw.lightgbm_model_fn)
+    return Defaults(model_fn=fw.onnx_model_fn)
 
 
 def load_handler(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, pool: Executor) -> InvocationHandler:
@@ -37,6 +51,8 @@ def load_handler(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, p
         )
     elif runtime is Runtime.SKLEARN:
         defaults = Defaults(model_fn=joblib_model_fn)
+    elif runtime in FRAMEWORKS:
+        defaults = framework_defaults(runtime)
     else:
         if script is None:
             raise ModelLoadError(
