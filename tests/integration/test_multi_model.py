@@ -112,13 +112,18 @@ def metric(cw: Any, endpoint: str, started: datetime) -> Callable[..., float | N
     return stat
 
 
-def test_least_recently_used_models_are_unloaded_under_memory_pressure(
-    fast: Any, cw: Any, boosters: dict[str, Any]
-) -> None:
+def on_fast(fast: Any) -> tuple[Any, Any, Any, str, datetime]:
+    """Clients of the server whose metrics come each second, a new bucket, and a time just before now."""
     sm, runtime, s3 = (boto_client(s, fast.url) for s in ("sagemaker", "sagemaker-runtime", "s3"))
     bucket = unique("bucket")
     s3.create_bucket(Bucket=bucket)
-    started = datetime.now(UTC) - timedelta(seconds=1)
+    return sm, runtime, s3, bucket, datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_least_recently_used_models_are_unloaded_under_memory_pressure(
+    fast: Any, cw: Any, boosters: dict[str, Any]
+) -> None:
+    sm, runtime, s3, bucket, started = on_fast(fast)
     # A 1 MB cache holds two of the ~400 KB models.
     names = mme(sm, upload(s3, bucket, boosters), environment={"HOMEPORT_MODEL_CACHE_MB": "1"})
     endpoint = names["endpoint"]
@@ -141,10 +146,7 @@ def test_least_recently_used_models_are_unloaded_under_memory_pressure(
 def test_concurrent_first_requests_load_the_model_once_and_stick_to_its_instance(
     fast: Any, cw: Any, boosters: dict[str, Any]
 ) -> None:
-    sm, runtime, s3 = (boto_client(s, fast.url) for s in ("sagemaker", "sagemaker-runtime", "s3"))
-    bucket = unique("bucket")
-    s3.create_bucket(Bucket=bucket)
-    started = datetime.now(UTC) - timedelta(seconds=1)
+    sm, runtime, s3, bucket, started = on_fast(fast)
     names = mme(sm, upload(s3, bucket, boosters, ("M",)), count=2)
     endpoint = names["endpoint"]
     x = synthetic_regression(rows=2, seed=4)[0]
@@ -162,10 +164,7 @@ def test_concurrent_first_requests_load_the_model_once_and_stick_to_its_instance
 
 
 def test_with_the_cache_disabled_every_request_loads_its_model(fast: Any, cw: Any, boosters: dict[str, Any]) -> None:
-    sm, runtime, s3 = (boto_client(s, fast.url) for s in ("sagemaker", "sagemaker-runtime", "s3"))
-    bucket = unique("bucket")
-    s3.create_bucket(Bucket=bucket)
-    started = datetime.now(UTC) - timedelta(seconds=1)
+    sm, runtime, s3, bucket, started = on_fast(fast)
     names = mme(sm, upload(s3, bucket, boosters, ("F",)), MultiModelConfig={"ModelCacheSetting": "Disabled"})
     x = synthetic_regression(rows=2, seed=5)[0]
     stat = metric(cw, names["endpoint"], started)
@@ -178,9 +177,7 @@ def test_with_the_cache_disabled_every_request_loads_its_model(fast: Any, cw: An
 
 
 def test_a_slow_load_is_model_not_ready_until_it_is_in(fast: Any, boosters: dict[str, Any]) -> None:
-    sm, runtime, s3 = (boto_client(s, fast.url) for s in ("sagemaker", "sagemaker-runtime", "s3"))
-    bucket = unique("bucket")
-    s3.create_bucket(Bucket=bucket)
+    sm, runtime, s3, bucket, _ = on_fast(fast)
     names = mme(sm, upload(s3, bucket, boosters, ("slow",)), image="homeport/python")
     invoke = lambda: runtime.invoke_endpoint(  # noqa: E731
         EndpointName=names["endpoint"], TargetModel="slow.tar.gz", ContentType="text/csv", Body=b"1"

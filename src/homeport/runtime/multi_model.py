@@ -40,7 +40,7 @@ from homeport.runtime.server import (
     Scope,
     Send,
     invocation_headers,
-    lifespan,
+    not_http,
     read_body,
     reply,
     text,
@@ -82,10 +82,8 @@ class MultiModelApp:
         return sum(m.footprint for m in self.models.values()) + sum(self._reserved.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "lifespan":
-                await lifespan(receive, send)
+        if scope["type"] != "http":
+            await not_http(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
         try:

@@ -71,10 +71,8 @@ class ContainerApp:
         ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "lifespan":
-                await lifespan(receive, send)
+        if scope["type"] != "http":
+            await not_http(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
         if path == "/invocations":
@@ -178,6 +176,12 @@ async def text(send: Send, status: int, message: str, extra: list[tuple[bytes, b
     headers = [(b"content-type", _TEXT), (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def not_http(scope: Scope, receive: Receive, send: Send) -> None:
+    """A scope other than a request: the lifespan protocol is acknowledged, anything else ignored."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
