@@ -55,6 +55,29 @@ def test_an_instance_is_forked_from_the_zygote_and_serves(tmp_path: Path, model_
     assert engine.exit_code(handle) in (0, -signal.SIGTERM) and time.monotonic() - started < 5
 
 
+def test_the_title_is_set_when_path_comes_first_in_the_environment(tmp_path: Path, model_dir: Path) -> None:
+    # Importing xgboost rewrites PATH; when PATH is the first entry, setproctitle lost track of argv's memory.
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({"PATH": saved["PATH"], **saved})
+    try:
+        engine = LocalEngine(prefork=True)
+        engine.warm()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        until(lambda: engine.zygote is not None and engine.zygote.ready)
+        one = spec(tmp_path, model_dir, "one")
+        handle = engine.start(one)
+        until(lambda: ping(one.socket_path))
+        command = Path(f"/proc/{handle.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "-m homeport.runtime --runtime xgboost" in command
+    finally:
+        engine.kill_all()
+        engine.close()
+
+
 def test_a_killed_instance_reports_the_signal(tmp_path: Path, model_dir: Path, engine: LocalEngine) -> None:
     one = spec(tmp_path, model_dir, "one")
     handle = engine.start(one)

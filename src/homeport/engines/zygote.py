@@ -56,6 +56,13 @@ def _die_with_parent() -> None:
 
 
 def preload() -> None:
+    with contextlib.suppress(ImportError):
+        # setproctitle finds argv's memory through the environment's first entry; importing xgboost rewrites
+        # PATH, which moves that entry when PATH comes first, and a forked instance could no longer set its
+        # title. Asking for the title once, now, makes it note where argv is before that happens.
+        import setproctitle
+
+        setproctitle.getproctitle()
     with contextlib.suppress(ImportError):  # first: nothing below may import xgboost whole
         importlib.import_module("homeport.runtime.xgboost_model").import_xgboost(lean=True)
     for name in PRELOAD:
