@@ -101,6 +101,9 @@ def test_the_least_recently_used_model_is_unloaded_when_the_container_is_full(fi
         assert container.loaded == [container_name("a.tar.gz"), container_name("c.tar.gz")]
         assert files.holders == {"a.tar.gz": 1, "c.tar.gz": 1}
         assert "b.tar.gz" in files.files  # unloaded, still on disk
+        fetched = len(container.calls)
+        assert await loader.ensure(container, models, "b.tar.gz") is not None  # loaded again from its files
+        assert files.on_disk("b.tar.gz") == files.files["b.tar.gz"].path and len(container.calls) > fetched
 
     asyncio.run(go())
 
@@ -209,7 +212,8 @@ def test_the_disk_budget_removes_unheld_models_oldest_first(files: ModelFiles) -
     files.disk_bytes = 2500  # room for two 1000-byte models
     files.hold("a.tar.gz", 1)
     for target in ("a.tar.gz", "b.tar.gz", "c.tar.gz", "d.tar.gz"):
-        files.fetch(target)
+        files.add(target, *files.fetch(target))
+    assert files.total_bytes == 2000
     assert list(files.files) == ["a.tar.gz", "d.tar.gz"]  # a is held; b and c made room
     assert len(list(files.directory.iterdir())) == 2
     files.close()

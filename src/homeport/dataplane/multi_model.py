@@ -99,6 +99,7 @@ class ModelFile:
 class ModelFiles:
     """A multi-model variant's models: fetched and unpacked once for all its instances, within a disk budget.
 
+    Its bookkeeping runs on the event loop; only `fetch` runs in a thread.
     `locate` maps an s3:// URL to where it is read from (raising UnreachableObject when nothing is there);
     `holders` counts, per TargetModel, the instances that have it loaded or loading: its files are not removed
     to make room while any does.
@@ -120,15 +121,25 @@ class ModelFiles:
         self.cache = cache
         self.disk_bytes = disk_bytes
         self.max_model_bytes = max_model_bytes
-        self.files: OrderedDict[str, ModelFile] = OrderedDict()
+        self.files: OrderedDict[str, ModelFile] = OrderedDict()  # least recently used first
+        self.total_bytes = 0
         self.holders: dict[str, int] = {}
 
     def url(self, target: str) -> str:
         return self.prefix + target
 
-    def fetch(self, target: str) -> Path:
-        """The unpacked model (blocking: run it in a thread); TargetModelError when there is nothing to fetch,
-        ModelLoadFailed when the archive cannot be unpacked."""
+    def on_disk(self, target: str) -> Path | None:
+        """The model's files when they are here already. Not checked against the object again: as on SageMaker,
+        a model is updated by uploading it under a new name."""
+        entry = self.files.get(target)
+        if entry is None or not entry.path.is_dir():
+            return None
+        self.files.move_to_end(target)
+        return entry.path
+
+    def fetch(self, target: str) -> tuple[Path, int]:
+        """The unpacked model and its size (blocking: run it in a thread, then `add` it on the event loop);
+        TargetModelError when there is nothing to fetch, ModelLoadFailed when the archive cannot be unpacked."""
         url = self.url(target)
         try:
             where = self.locate(url)
@@ -141,12 +152,22 @@ class ModelFiles:
             if isinstance(exc, archives.UnreadableArchiveError):
                 raise ModelLoadFailed(400, f"the model data at {url} is not a readable .tar.gz archive") from None
             raise TargetModelError(f"Failed to download model data for TargetModel {target!r}: {exc}") from None
-        old = self.files.pop(target, None)
+        return path, model_bytes(path)
+
+    def add(self, target: str, path: Path, size: int) -> None:
+        """Count a fetched model's files, and make room for them under the disk budget."""
+        old = self._forget(target)
         if old is not None and old.path != path and not self.holders.get(target):
             shutil.rmtree(old.path, ignore_errors=True)  # the object was replaced: its old files go
-        self.files[target] = ModelFile(path, model_bytes(path))
+        self.files[target] = ModelFile(path, size)
+        self.total_bytes += size
         self._make_room()
-        return path
+
+    def _forget(self, target: str) -> ModelFile | None:
+        entry = self.files.pop(target, None)
+        if entry is not None:
+            self.total_bytes -= entry.size
+        return entry
 
     def hold(self, target: str, delta: int) -> None:
         count = self.holders.get(target, 0) + delta
@@ -159,21 +180,20 @@ class ModelFiles:
         """Delete a model's files now (ModelCacheSetting=Disabled), unless an instance still holds it."""
         if self.holders.get(target):
             return
-        entry = self.files.pop(target, None)
+        entry = self._forget(target)
         if entry is not None:
             shutil.rmtree(entry.path, ignore_errors=True)
 
     def _make_room(self) -> None:
-        total = sum(f.size for f in self.files.values())
         for target in list(self.files):
-            if total <= self.disk_bytes:
+            if self.total_bytes <= self.disk_bytes:
                 return
             if self.holders.get(target):
                 continue
-            entry = self.files.pop(target)
-            shutil.rmtree(entry.path, ignore_errors=True)
-            total -= entry.size
-            log.info("multi-model cache %s: removed %s from disk to make room", self.directory, target)
+            entry = self._forget(target)
+            if entry is not None:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                log.debug("multi-model cache %s: removed %s from disk to make room", self.directory, target)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -212,7 +232,11 @@ class Loader:
     async def _load(self, client: Any, models: ModelSet, target: str) -> ModelTimes:
         times = ModelTimes()
         started = time.perf_counter()
-        model_dir = await asyncio.to_thread(self.files.fetch, target)
+        model_dir = self.files.on_disk(target)
+        if model_dir is None:
+            fetched, size = await asyncio.to_thread(self.files.fetch, target)
+            self.files.add(target, fetched, size)
+            model_dir = fetched
         times.download_s = time.perf_counter() - started
         name = container_name(target)
         request = json.dumps({"model_name": name, "url": str(model_dir)}).encode()

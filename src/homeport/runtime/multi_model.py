@@ -176,7 +176,7 @@ class MultiModelApp:
         finally:
             del self._reserved[name]
         self.models[name] = LoadedModel(name, url, handler, size)
-        log.info("loaded model %s (%d bytes) in %.3f s", name, size, time.perf_counter() - started)
+        log.debug("loaded model %s (%d bytes) in %.3f s", name, size, time.perf_counter() - started)
         await _json(send, 200, {"status": f'Model "{name}" loaded'})
 
     async def _remove(self, send: Send, name: str) -> None:
