@@ -64,7 +64,12 @@ async def provision(
                 for member, path in zip(members, model_dirs, strict=True)
             ],
         }
-        environment = {**defaults, **extra, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
+        # The process's own environment, for code that reads os.environ: every container's, the first one's
+        # value where two differ (the toolkit's settings are read per container from the spec).
+        shared: dict[str, str] = {}
+        for member in reversed(members):
+            shared.update(member.get("Environment", {}))
+        environment = {**defaults, **shared, **extra, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
     spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return

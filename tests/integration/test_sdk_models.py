@@ -1,0 +1,95 @@
+"""The SageMaker Python SDK (v2) against homeport: MultiDataModel and PipelineModel, with only the endpoint URL
+changed (AWS_ENDPOINT_URL for the clients the SDK makes itself)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, unique, wait_in_service
+
+os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+sagemaker = pytest.importorskip("sagemaker")
+
+
+@pytest.fixture
+def session(server: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)  # the S3 client the SDK builds itself
+    bucket = unique("sdk")
+    s3.create_bucket(Bucket=bucket)
+    boto_session = boto3.Session(
+        aws_access_key_id=KEYS["HOMEPORT_ACCESS_KEY_ID"],
+        aws_secret_access_key=KEYS["HOMEPORT_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    yield sagemaker.Session(
+        boto_session=boto_session,
+        sagemaker_client=boto_client("sagemaker", server.url),
+        sagemaker_runtime_client=boto_client("sagemaker-runtime", server.url),
+        default_bucket=bucket,
+    )
+
+
+def test_multi_data_model_adds_models_and_predicts_with_target_model(
+    session: Any, sm: Any, xgb_model: dict[str, Any]
+) -> None:
+    from sagemaker.multidatamodel import MultiDataModel
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import CSVSerializer
+
+    prefix = f"s3://{session.default_bucket()}/mme/"
+    mdm = MultiDataModel(
+        name=unique("mdm"),
+        model_data_prefix=prefix,
+        image_uri=XGBOOST_IMAGE,
+        role=ROLE,
+        sagemaker_session=session,
+    )
+    endpoint = unique("endpoint")
+    mdm.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    mdm.add_model(str(xgb_model["path"]), "abalone-a.tar.gz")
+    mdm.add_model(str(xgb_model["path"]), "abalone-b.tar.gz")
+    assert sorted(mdm.list_models()) == ["abalone-a.tar.gz", "abalone-b.tar.gz"]
+    predictor = Predictor(endpoint, sagemaker_session=session, serializer=CSVSerializer())
+    x = xgb_model["x"][:3]
+    for target in ("abalone-a.tar.gz", "abalone-b.tar.gz"):
+        reply = predictor.predict(csv_rows(x).decode(), target_model=target)
+        np.testing.assert_allclose(
+            np.array(reply.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+        )
+    assert sm.describe_model(ModelName=mdm.name)["PrimaryContainer"]["Mode"] == "MultiModel"
+    predictor.delete_endpoint()
+
+
+def test_pipeline_model_deploys_containers_in_order(
+    session: Any, sm: Any, runtime: Any, probe: str, xgb_model: dict[str, Any]
+) -> None:
+    from sagemaker.model import Model
+    from sagemaker.pipeline import PipelineModel
+
+    echo = Model(  # passes the rows on as it gets them: the model scores what the client sent
+        image_uri="homeport/python",
+        model_data=probe,
+        role=ROLE,
+        env={"PROBE_MODE": "echo", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"},
+        sagemaker_session=session,
+    )
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    pipeline = PipelineModel(models=[echo, model], role=ROLE, sagemaker_session=session, name=unique("pipeline"))
+    endpoint = unique("endpoint")
+    pipeline.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    assert len(sm.describe_model(ModelName=pipeline.name)["Containers"]) == 2
+    x = xgb_model["x"][:4]
+    reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_rows(x))
+    np.testing.assert_allclose(
+        np.array(reply["Body"].read().split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )
+    sm.delete_endpoint(EndpointName=endpoint)
