@@ -120,17 +120,19 @@ def test_direct_invocation_reaches_the_named_container(
     sm.delete_endpoint(EndpointName=endpoint)
 
 
-def test_each_container_reports_its_latency(fast: Any, cw: Any, doubler: str, xgb_model: dict[str, Any]) -> None:
+def test_each_container_reports_its_metrics(fast: Any, cw: Any, doubler: str, xgb_model: dict[str, Any]) -> None:
     sm, runtime = boto_client("sagemaker", fast.url), boto_client("sagemaker-runtime", fast.url)
     started = datetime.now(UTC) - timedelta(seconds=1)
     endpoint = deploy_model(sm, containers(doubler, xgb_model))["endpoint"]
     for _ in range(3):
         invoke(runtime, endpoint, csv_rows(xgb_model["x"][:2]))
+    with pytest.raises(ClientError):  # the first container fails: the second never runs
+        invoke(runtime, endpoint, b"boom")
 
-    def samples(container: str) -> float:
+    def stat(container: str, metric: str, statistic: str) -> float:
         points = cw.get_metric_statistics(
             Namespace="AWS/SageMaker",
-            MetricName="ContainerLatency",
+            MetricName=metric,
             Dimensions=[
                 {"Name": "ContainerName", "Value": container},
                 {"Name": "EndpointName", "Value": endpoint},
@@ -139,12 +141,13 @@ def test_each_container_reports_its_latency(fast: Any, cw: Any, doubler: str, xg
             StartTime=started,
             EndTime=datetime.now(UTC) + timedelta(minutes=1),
             Period=60,
-            Statistics=["SampleCount", "Minimum"],
+            Statistics=[statistic],
         )["Datapoints"]
-        assert all(p["Minimum"] > 0 and p["Unit"] == "Microseconds" for p in points)
-        return sum(p["SampleCount"] for p in points)
+        return float(sum(p[statistic] for p in points))
 
-    until(lambda: samples("pre") == 3 and samples("model") == 3)
+    until(lambda: stat("pre", "Invocations", "Sum") == 4 and stat("model", "Invocations", "Sum") == 3)
+    assert stat("pre", "Invocation5XXErrors", "Sum") == 1 and stat("model", "Invocation5XXErrors", "Sum") == 0
+    assert stat("pre", "ContainerLatency", "SampleCount") == 4 and stat("model", "ContainerLatency", "Minimum") > 0
     sm.delete_endpoint(EndpointName=endpoint)
 
 

@@ -134,13 +134,20 @@ class Meters:
         self.sample(Metric(SAGEMAKER, "ModelUnloadingTime", dims), seconds * 1e6, MICROSECONDS)
 
     def containers(self, endpoint: str, variant: str, timings: bytes | None) -> None:
-        """A multi-container model's request: each container's time (`hostname=microseconds,...`, as the
-        instance reports it) as ContainerLatency with the ContainerName dimension."""
+        """A multi-container model's request: each container that ran (`hostname=microseconds/status,...`, as the
+        instance reports it) counts an invocation, its time as ContainerLatency, and its error if it failed,
+        with the ContainerName dimension."""
         for item in (timings or b"").decode("latin-1").split(","):
-            name, _, micros = item.partition("=")
-            if name and micros.isdigit():
-                dims = (("ContainerName", name), ("EndpointName", endpoint), ("VariantName", variant))
-                self.sample(Metric(SAGEMAKER, "ContainerLatency", dims), float(micros), MICROSECONDS)
+            name, _, rest = item.partition("=")
+            micros, _, code = rest.partition("/")
+            if not (name and micros.isdigit() and code.isdigit()):
+                continue
+            dims = (("ContainerName", name), ("EndpointName", endpoint), ("VariantName", variant))
+            status = int(code)
+            self.sample(Metric(SAGEMAKER, "Invocations", dims), 1.0, COUNT)
+            self.sample(Metric(SAGEMAKER, "Invocation4XXErrors", dims), float(400 <= status < 500), COUNT)
+            self.sample(Metric(SAGEMAKER, "Invocation5XXErrors", dims), float(status >= 500), COUNT)
+            self.sample(Metric(SAGEMAKER, "ContainerLatency", dims), float(micros), MICROSECONDS)
 
     def flush(self, start: float, resolution: int, serving: Iterable[tuple[str, str]]) -> list[Point]:
         """The period that began at `start` as points; counting starts afresh. `serving` are the real-time

@@ -12,8 +12,8 @@ replaced and scaled together because they are one process.
   (`SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`). A container's error ends the chain with that container named.
 - Direct: `X-Amzn-SageMaker-Target-Container-Hostname` picks the container.
 
-Each reply carries `x-homeport-container-latency: <hostname>=<microseconds>,...`, from which the data plane
-records ContainerLatency per container.
+Each reply carries `x-homeport-container-latency: <hostname>=<microseconds>/<status>,...`, one item per container
+that ran, from which the data plane records the per-container metrics (ContainerLatency, Invocations, errors).
 
 The spec comes in `HOMEPORT_PIPELINE` (JSON: `mode`, and per container `hostname`, `runtime`, `model_dir`,
 `environment`).
@@ -22,6 +22,7 @@ The spec comes in `HOMEPORT_PIPELINE` (JSON: `mode`, and per container `hostname
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -36,6 +37,9 @@ from homeport.runtime.server import Invocation, InvocationHandler, Reply
 
 TARGET_CONTAINER = b"x-amzn-sagemaker-target-container-hostname"
 LATENCY = b"x-homeport-container-latency"
+TEXT = "text/plain; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,17 @@ class PipelineHandler:
 
 
 async def _timed(member: Member, invocation: Invocation, timings: list[str]) -> Reply:
+    """The container's reply, its failure as a reply that names it, and its time and status in `timings`."""
     started = time.perf_counter()
     try:
-        return await member.handler.invoke(invocation)
+        reply = await member.handler.invoke(invocation)
     except InvocationError as exc:
-        raise InvocationError(f"container {member.hostname}: {exc.message}", exc.status) from None
+        reply = Reply(f"container {member.hostname}: {exc.message}".encode(), TEXT, exc.status)
     except Exception as exc:
-        raise InvocationError(f"container {member.hostname}: {type(exc).__name__}: {exc}", 500) from None
-    finally:
-        timings.append(f"{member.hostname}={int((time.perf_counter() - started) * 1e6)}")
+        log.exception("container %s failed", member.hostname)
+        reply = Reply(f"container {member.hostname}: {type(exc).__name__}: {exc}".encode(), TEXT, 500)
+    timings.append(f"{member.hostname}={int((time.perf_counter() - started) * 1e6)}/{reply.status}")
+    return reply
 
 
 Load = Callable[[Runtime, Path, ContainerEnvironment, Executor], InvocationHandler]
