@@ -123,22 +123,41 @@ class RssSampler:
         self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
 
 
+def reclaim() -> dict[str, int]:
+    """The machine's direct-reclaim counters (/proc/vmstat): pages scanned and stalls, summed over zones."""
+    totals = {"pgscan_direct": 0, "allocstall": 0}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            for key in totals:
+                if name.startswith(key):
+                    totals[key] += int(value)
+    return totals
+
+
 def timed(fn: Callable[[], Any], size: int, server_pid: int | None = None) -> dict[str, Any]:
     """Run `fn` once: seconds, MB/s (MiB = 2**20 bytes), the CPU seconds of this process and of the server.
 
     Dirty pages are written out first, so that the writeback of one transfer's file never lands on the next."""
     os.sync()
     server_cpu0 = cpu_s(server_pid) if server_pid else 0.0
+    vm0 = reclaim()
     own0 = os.times()
     t0 = time.perf_counter()
     fn()
     seconds = time.perf_counter() - t0
     own1 = os.times()
+    vm1 = reclaim()
     row: dict[str, Any] = {
         "seconds": seconds,
         "mb_s": size / MiB / seconds,
         "bytes": size,
         "client_cpu_s": (own1.user + own1.system) - (own0.user + own0.system),
+        # Where a slow round's extra client CPU goes: Python (user) or the kernel (system), and whether the
+        # kernel had to reclaim memory in the allocating process's own time (direct reclaim, allocation stalls).
+        "client_user_s": own1.user - own0.user,
+        "client_sys_s": own1.system - own0.system,
+        **{name: vm1[name] - vm0[name] for name in vm0},
     }
     if server_pid:
         row["server_cpu_s"] = cpu_s(server_pid) - server_cpu0
