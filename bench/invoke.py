@@ -449,45 +449,73 @@ async def _asyncio_load(
     url: str, body: bytes, connections: int, seconds: float, headers: dict[str, str]
 ) -> dict[str, float]:
     """N keep-alive connections, each sending the next request when the last reply is in (closed loop)."""
-    import httptools
-
     host, _, rest = url.removeprefix("http://").partition("/")
-    name, _, port = host.partition(":")
     path = "/" + rest + ("/" if rest else "") + "invocations"
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     request = (
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+    run = await closed_loop(host, lambda: request, connections, seconds)
+    latencies = run.latencies_ns
+    return {
+        "rps": len(latencies) / run.elapsed_s,
+        "p50_us": latencies[len(latencies) // 2] / 1e3,
+        "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
+        "mean_us": statistics.fmean(latencies) / 1e3,
+        "requests": len(latencies),
+        "errors": len(latencies) - run.statuses[200],
+    }
+
+
+@dataclass
+class LoadRun:
+    latencies_ns: list[int]  # sorted
+    elapsed_s: float
+    statuses: Counter[int]
+    failures: list[str]  # the first few non-200 replies: "status: body"
+
+
+async def closed_loop(host: str, next_request: Callable[[], bytes], connections: int, seconds: float) -> LoadRun:
+    """`connections` keep-alive connections to `host` ("name:port"), each sending `next_request()` (a whole HTTP/1.1
+    request) when its last reply is in, for `seconds`."""
+    import httptools
+
+    name, _, port = host.partition(":")
     latencies: list[int] = []
-    errors = 0
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
     stop_at = time.perf_counter() + seconds
 
-    class Done:
+    class Reply:
         def __init__(self) -> None:
             self.complete = False
-            self.status = 0
+            self.body = b""
+
+        def on_body(self, data: bytes) -> None:
+            self.body += data
 
         def on_message_complete(self) -> None:
             self.complete = True
 
     async def one() -> None:
-        nonlocal errors
         reader, writer = await asyncio.open_connection(name, int(port))
         clock = time.perf_counter_ns
         try:
             while time.perf_counter() < stop_at:
-                done = Done()
-                parser = httptools.HttpResponseParser(done)
+                got = Reply()
+                parser = httptools.HttpResponseParser(got)
                 t0 = clock()
-                writer.write(request)
-                while not done.complete:
+                writer.write(next_request())
+                while not got.complete:
                     data = await reader.read(65536)
                     if not data:
                         raise ConnectionError("server closed the connection")
                     parser.feed_data(data)
                 latencies.append(clock() - t0)
-                if parser.get_status_code() != 200:
-                    errors += 1
+                status = parser.get_status_code()
+                statuses[status] += 1
+                if status != 200 and len(failures) < 5:
+                    failures.append(f"{status}: {got.body[:300].decode(errors='replace')}")
         finally:
             writer.close()
 
@@ -495,14 +523,7 @@ async def _asyncio_load(
     await asyncio.gather(*(one() for _ in range(connections)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_us": latencies[len(latencies) // 2] / 1e3,
-        "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
-        "mean_us": statistics.fmean(latencies) / 1e3,
-        "requests": len(latencies),
-        "errors": errors,
-    }
+    return LoadRun(latencies, elapsed, statuses, failures)
 
 
 def check_reply(url: str, body: bytes, expected: float | None, headers: dict[str, str] | None = None) -> None:

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from invoke import LOADGEN_CORE, SERVER_CORE, affinity, can_pin, pinned
+from invoke import LOADGEN_CORE, SERVER_CORE, affinity, can_pin, closed_loop, pinned
 
 from batch import RESULTS, descendants, machine_cpu, process_cpu_s, say, write_results  # bench/ is on sys.path
 
@@ -424,62 +424,18 @@ class Mix:
         return self.requests[i]
 
 
-async def closed_loop(host: str, mix: Mix, connections: int, seconds: float) -> dict[str, Any]:
-    """`connections` keep-alive connections, each sending its next request when the last reply is in."""
-    import httptools
-
-    name, _, port = host.partition(":")
-    latencies: list[int] = []
-    statuses: Counter[int] = Counter()
-    failures: list[str] = []
-    stop_at = time.perf_counter() + seconds
-
-    class Reply:
-        def __init__(self) -> None:
-            self.complete = False
-            self.body = b""
-
-        def on_body(self, data: bytes) -> None:
-            self.body += data
-
-        def on_message_complete(self) -> None:
-            self.complete = True
-
-    async def one() -> None:
-        reader, writer = await asyncio.open_connection(name, int(port))
-        clock = time.perf_counter_ns
-        try:
-            while time.perf_counter() < stop_at:
-                got = Reply()
-                parser = httptools.HttpResponseParser(got)
-                t0 = clock()
-                writer.write(mix.next())
-                while not got.complete:
-                    data = await reader.read(65536)
-                    if not data:
-                        raise ConnectionError("server closed the connection")
-                    parser.feed_data(data)
-                latencies.append(clock() - t0)
-                status = parser.get_status_code()
-                statuses[status] += 1
-                if status != 200 and len(failures) < 5:
-                    failures.append(f"{status}: {got.body[:300].decode(errors='replace')}")
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(connections)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    n = len(latencies)
+async def mixed_load(host: str, mix: Mix, connections: int, seconds: float) -> dict[str, Any]:
+    """`connections` keep-alive connections, each sending the mix's next request when the last reply is in."""
+    run = await closed_loop(host, mix.next, connections, seconds)
+    latencies, n = run.latencies_ns, len(run.latencies_ns)
     return {
-        "rps": n / elapsed,
+        "rps": n / run.elapsed_s,
         "p50_ms": latencies[n // 2] / 1e6,
         "p99_ms": latencies[int(n * 0.99)] / 1e6,
         "mean_ms": statistics.fmean(latencies) / 1e6,
         "requests": n,
-        "errors": n - statuses[200],
-        "failures": failures,
+        "errors": n - run.statuses[200],
+        "failures": run.failures,
     }
 
 
@@ -490,7 +446,7 @@ def run_load(b: Bench, mix: Mix, connections: int, seconds: float) -> dict[str, 
         runner: Callable[..., Any] = uvloop.run
     except ImportError:
         runner = asyncio.run
-    return runner(closed_loop(b.host, mix, connections, seconds))  # type: ignore[no-any-return]
+    return runner(mixed_load(b.host, mix, connections, seconds))  # type: ignore[no-any-return]
 
 
 def cpu_now(b: Bench) -> dict[str, float]:
