@@ -111,3 +111,45 @@ def test_async_requests_small_and_streamed_reach_an_inline_instance(
         assert kind == "output"
         got = np.array([float(v) for v in out.decode().split()])
         np.testing.assert_allclose(got, xgb_model["booster"].predict(xgboost.DMatrix(rows)), rtol=1e-5)
+
+
+def test_multi_model_and_multi_container_endpoints_served_inline(
+    inline: ServerProcess, xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    sm, runtime = boto_client("sagemaker", inline.url), boto_client("sagemaker-runtime", inline.url)
+    prefix = tmp_path / "models"
+    prefix.mkdir()
+    (prefix / "a.tar.gz").write_bytes(Path(xgb_model["path"]).read_bytes())
+    rows = xgb_model["x"][:5]
+    want = xgb_model["booster"].inplace_predict(rows)
+    mme = deploy(sm, prefix.as_uri() + "/", Mode="MultiModel")["endpoint"]
+    for _ in range(2):  # loaded through the multi-model API called in-process, then from the cache
+        reply = runtime.invoke_endpoint(
+            EndpointName=mme, TargetModel="a.tar.gz", ContentType="text/csv", Body=csv_rows(rows)
+        )
+        np.testing.assert_allclose(np.array(reply["Body"].read().split(), dtype=np.float32), want, rtol=1e-6)
+    model = unique("model")
+    container = {"Image": XGBOOST_IMAGE, "ModelDataUrl": xgb_model["url"]}
+    sm.create_model(
+        ModelName=model,
+        Containers=[{**container, "ContainerHostname": "one"}, {**container, "ContainerHostname": "two"}],
+        InferenceExecutionConfig={"Mode": "Direct"},
+        ExecutionRoleArn=ROLE,
+    )
+    config = unique("config")
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {"VariantName": "v1", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    direct = unique("endpoint")
+    sm.create_endpoint(EndpointName=direct, EndpointConfigName=config)
+    wait_in_service(sm, direct)
+    reply = runtime.invoke_endpoint(
+        EndpointName=direct, TargetContainerHostname="two", ContentType="text/csv", Body=csv_rows(rows)
+    )
+    np.testing.assert_allclose(np.array(reply["Body"].read().split(), dtype=np.float32), want, rtol=1e-6)
+    assert inline.instance_pids() == []
+    for endpoint in (mme, direct):
+        sm.delete_endpoint(EndpointName=endpoint)
