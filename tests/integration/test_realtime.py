@@ -91,6 +91,10 @@ def test_model_errors_carry_the_original_status(runtime: Any, endpoint: str) -> 
         )
     )
     assert bad_accept["OriginalStatusCode"] == 406
+    # CSV rows sent with no ContentType: the algorithm container reads LIBSVM by default, and must refuse them
+    # rather than score every row as an empty one.
+    untyped = error_of(lambda: runtime.invoke_endpoint(EndpointName=endpoint, Body=b"0.1,0.2,0.3,0.4\n0.5,0.6,0.7,0.8"))
+    assert untyped["OriginalStatusCode"] == 400 and "text/csv" in untyped["OriginalMessage"]
 
 
 def test_runtime_validation_errors(runtime: Any, endpoint: str) -> None:

@@ -60,6 +60,21 @@ def test_parse_libsvm() -> None:
     np.testing.assert_array_equal(matrix.toarray(), [[1.5, 0, -2, 0], [0, 300, 0, 0]])
     with pytest.raises(BadRequest, match="LIBSVM"):
         content.parse_libsvm(b"1 a:1\n")
+    assert content.parse_libsvm(b"0:1\n\n2 1:2\n").shape == (3, 2)  # a label is optional; blank lines are rows
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"0.5,0.25,0.125\n", "on line 1, '0.5,0.25,0.125' is not a number"),  # CSV sent without its type
+        (b"1 0:1\n1 0:2 oops 3:1\n", "on line 2, 'oops' is not an index:value pair"),
+        (b"x 0:1\n", "'x' is not a number"),
+    ],
+)
+def test_what_is_not_libsvm_is_refused_not_dropped(body: bytes, words: str) -> None:
+    with pytest.raises(BadRequest, match=words) as raised:
+        content.parse_libsvm(body)
+    assert "text/csv" in raised.value.message
 
 
 def test_scores_encodings() -> None:

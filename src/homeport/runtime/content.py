@@ -157,8 +157,10 @@ def csv_row_blocks(body: bytes, block_bytes: int = 16 << 20) -> Iterator[np.ndar
 def parse_libsvm(body: bytes, min_columns: int = 0) -> Any:
     """`[label] index:value …` lines as a scipy CSR matrix with at least `min_columns` columns.
 
-    Like the XGBoost container, indices are column numbers as written and tokens without a colon (the
-    label) are ignored; every line is a row (blank ones have no values), trailing blank lines aside.
+    Like the XGBoost container, indices are column numbers as written and a line's leading label (a number
+    without a colon) is ignored; every line is a row (blank ones have no values), trailing blank lines aside.
+    Anything else without a colon is a 400, never dropped: a CSV body sent without its content type (the
+    algorithm container's default is LIBSVM) would otherwise score every row as an empty one.
     """
     import scipy.sparse
 
@@ -168,8 +170,10 @@ def parse_libsvm(body: bytes, min_columns: int = 0) -> Any:
     tokens = np.array(b" \x00 ".join(lines).split(), dtype=np.bytes_)  # \x00 marks a line break
     if tokens.size == 0:
         return scipy.sparse.csr_matrix((0, min_columns), dtype=np.float64)
-    line_of = np.cumsum(tokens == b"\x00")
+    markers = tokens == b"\x00"
+    line_of = np.cumsum(markers)
     pairs_mask = np.char.find(tokens, b":") >= 0
+    _check_labels(tokens, ~pairs_mask & ~markers, markers, line_of)
     pairs = tokens[pairs_mask]
     try:
         if pairs.size:
@@ -185,6 +189,34 @@ def parse_libsvm(body: bytes, min_columns: int = 0) -> Any:
     indptr = np.concatenate(([0], np.cumsum(counts)))
     width = max(int(indices.max()) + 1 if indices.size else 0, min_columns)
     return scipy.sparse.csr_matrix((values, indices, indptr), shape=(len(lines), width))
+
+
+def _check_labels(tokens: np.ndarray, bare: np.ndarray, markers: np.ndarray, line_of: np.ndarray) -> None:
+    """Tokens without a colon (`bare`) must be a line's first token, and numbers."""
+    if not bare.any():
+        return
+    first = np.ones(tokens.size, dtype=bool)
+    first[1:] = markers[:-1]
+    stray = np.flatnonzero(bare & ~first)
+    if stray.size:
+        raise BadRequest(_not_libsvm(tokens[stray[0]], int(line_of[stray[0]]) + 1, "is not an index:value pair"))
+    labels = np.flatnonzero(bare)
+    try:
+        tokens[labels].astype(np.float64)
+    except ValueError:
+        for i in labels:
+            try:
+                float(tokens[i])
+            except ValueError:
+                raise BadRequest(_not_libsvm(tokens[i], int(line_of[i]) + 1, "is not a number (a label)")) from None
+
+
+def _not_libsvm(token: bytes, line: int, why: str) -> str:
+    shown = token[:40].decode("latin-1")
+    return (
+        f"the body is not LIBSVM: on line {line}, {shown!r} {why}. LIBSVM lines are '[label] index:value ...'; "
+        "for CSV rows, send Content-Type text/csv"
+    )
 
 
 # --- formatting ------------------------------------------------------------------------------------
