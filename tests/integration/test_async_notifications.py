@@ -144,7 +144,9 @@ def test_an_unreachable_webhook_is_retried_and_never_holds_up_the_queue(
     )
     s3.put_object(Bucket=bucket, Key="retry/rows.csv", Body=csv_rows(xgb_model["x"][:3]))
     replies = [
-        runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{bucket}/retry/rows.csv")
+        runtime.invoke_endpoint_async(
+            EndpointName=endpoint, InputLocation=f"s3://{bucket}/retry/rows.csv", ContentType="text/csv"
+        )
         for _ in range(3)
     ]
     # Every result lands while the webhook is still refusing.

@@ -54,7 +54,9 @@ def test_a_request_to_an_endpoint_at_zero_instances_starts_one(
     scale(sm, endpoint, 0)
     wait_in_service(sm, endpoint)
     until(lambda: instances(sm, endpoint) == (0, 0))
-    again = runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{bucket}/zero/rows.csv")
+    again = runtime.invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation=f"s3://{bucket}/zero/rows.csv", ContentType="text/csv"
+    )
     assert result(s3, again)[0] == "output"
 
 
