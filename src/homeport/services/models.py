@@ -127,10 +127,6 @@ def _check_hostnames(containers: list[dict[str, Any]], mode: str) -> None:
         raise ValidationError("Each container of a model needs its own ContainerHostname.")
 
 
-def primary_container(model: dict[str, Any]) -> dict[str, Any]:
-    return model.get("PrimaryContainer") or model["Containers"][0]
-
-
 def hostnames(model: dict[str, Any]) -> list[str]:
     """Each container's hostname: its ContainerHostname, else `container-N` by position."""
     containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model["Containers"]
