@@ -34,6 +34,7 @@ from homeport.errors import (
     RuntimeValidationError,
     ServiceUnavailable,
 )
+from homeport.runtime import pipeline
 from homeport.services.async_invocations import AsyncInvocationService
 from homeport.settings import Settings
 
@@ -51,7 +52,6 @@ FORWARDED = {
 }
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 TARGET_MODEL = b"x-amzn-sagemaker-target-model"
-TARGET_CONTAINER = b"x-amzn-sagemaker-target-container-hostname"
 UNSUPPORTED = {
     b"x-amzn-sagemaker-inference-component": "InferenceComponentName",
     b"x-amzn-sagemaker-session-id": "SessionId (stateful sessions)",
@@ -173,7 +173,7 @@ class RuntimeApi:
                 target_variant = value.decode("latin-1")
             elif name == TARGET_MODEL:
                 target_model = value.decode("latin-1")
-            elif name == TARGET_CONTAINER:
+            elif name == pipeline.TARGET_CONTAINER:
                 target_container = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")

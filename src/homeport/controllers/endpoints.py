@@ -294,7 +294,7 @@ class EndpointController:
                     store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
         self.router.publish(routes)
         for gone in [k for k in self._loaders if k[:2] not in deployed]:  # the endpoint or its config is gone
-            self._loaders.pop(gone).files.close()
+            self._spawn(asyncio.to_thread(self._loaders.pop(gone).files.close))  # gigabytes, maybe: off the loop
 
     def _loader(self, endpoint: str, config: str, variant: dict[str, Any]) -> Loader | None:
         """A multi-model variant's loader, kept while the variant serves (its models' files with it)."""

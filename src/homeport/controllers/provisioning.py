@@ -38,10 +38,9 @@ async def provision(
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(int(settings.model_timeout_s)),
     }
     try:
-        model_dirs = [
-            await _fetch(ctx, None if multi_model else member.get("ModelDataUrl"))  # a prefix: fetched per model
-            for member in members
-        ]
+        model_dirs = await asyncio.gather(  # a multi-model prefix is no archive: its models are fetched per request
+            *(_fetch(ctx, None if multi_model else member.get("ModelDataUrl")) for member in members)
+        )
     except (artifacts.ArtifactError, UnreachableObject) as exc:
         inst.state = InstanceState.EXITED
         prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "

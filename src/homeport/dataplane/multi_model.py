@@ -14,6 +14,7 @@ per instance; a model no instance holds goes to the least busy one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -54,6 +55,7 @@ class ModelLoadFailed(Exception):
         self.message = message
 
 
+@functools.lru_cache(maxsize=4096)  # on every request's path: hashed once per model, not once per request
 def container_name(target: str) -> str:
     """The opaque `model_name` the container knows a TargetModel by: readable, and unique per target."""
     digest = hashlib.sha256(target.encode()).hexdigest()[:10]

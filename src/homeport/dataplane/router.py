@@ -14,6 +14,7 @@ from homeport.dataplane.connection import InstanceUnreachable, Reply
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.multi_model import Loader, check_target, container_name
+from homeport.runtime import pipeline
 
 
 class NoRoute(Exception):
@@ -87,9 +88,6 @@ class Route:
         return self.variants[bisect.bisect_right(self._cumulative, random.random() * self._total)]
 
 
-CONTAINER_LATENCY = b"x-homeport-container-latency"  # runtime/pipeline.py: each container's time
-
-
 def _target_container(endpoint: str, variant: VariantRoute, name: str | None) -> tuple[str, str]:
     """The header that picks a Direct variant's container, or TargetContainerError saying what is wrong."""
     if not variant.direct:
@@ -106,7 +104,7 @@ def _target_container(endpoint: str, variant: VariantRoute, name: str | None) ->
         raise TargetContainerError(
             f"Endpoint {endpoint} has no container with hostname {name}; use one of {', '.join(variant.containers)}."
         )
-    return ("X-Amzn-SageMaker-Target-Container-Hostname", name)
+    return (pipeline.TARGET_CONTAINER.decode(), name)
 
 
 def least_outstanding(instances: list[Instance], exclude: Instance | None = None) -> Instance | None:
@@ -182,7 +180,7 @@ class Router:
             model_s = time.perf_counter() - sent
             status = reply.status
             if variant.containers:
-                self.meters.containers(endpoint, variant.name, reply.headers.get(CONTAINER_LATENCY))
+                self.meters.containers(endpoint, variant.name, reply.headers.get(pipeline.LATENCY))
             return variant, instance, reply
         finally:
             serving = len(variant.instances) + len(variant.green)
