@@ -16,6 +16,7 @@ from botocore.exceptions import WaiterError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
+from tests.integration.test_pipelines import deploy_model
 from tests.integration.test_transform_jobs import read, run_job
 
 
@@ -128,24 +129,9 @@ def test_multi_model_and_multi_container_endpoints_served_inline(
             EndpointName=mme, TargetModel="a.tar.gz", ContentType="text/csv", Body=csv_rows(rows)
         )
         np.testing.assert_allclose(np.array(reply["Body"].read().split(), dtype=np.float32), want, rtol=1e-6)
-    model = unique("model")
     container = {"Image": XGBOOST_IMAGE, "ModelDataUrl": xgb_model["url"]}
-    sm.create_model(
-        ModelName=model,
-        Containers=[{**container, "ContainerHostname": "one"}, {**container, "ContainerHostname": "two"}],
-        InferenceExecutionConfig={"Mode": "Direct"},
-        ExecutionRoleArn=ROLE,
-    )
-    config = unique("config")
-    sm.create_endpoint_config(
-        EndpointConfigName=config,
-        ProductionVariants=[
-            {"VariantName": "v1", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-        ],
-    )
-    direct = unique("endpoint")
-    sm.create_endpoint(EndpointName=direct, EndpointConfigName=config)
-    wait_in_service(sm, direct)
+    two = [{**container, "ContainerHostname": "one"}, {**container, "ContainerHostname": "two"}]
+    direct = deploy_model(sm, two, "Direct")["endpoint"]
     reply = runtime.invoke_endpoint(
         EndpointName=direct, TargetContainerHostname="two", ContentType="text/csv", Body=csv_rows(rows)
     )

@@ -181,3 +181,34 @@ def test_killing_one_of_two_instances_under_load_fails_no_request(tmp_path: Path
             )
             traffic.more_than(50)
         assert traffic.failures == [] and traffic.wrong == []
+
+
+def test_a_multi_model_endpoint_loads_its_models_again_after_a_crash_and_a_restart(
+    tmp_path: Path, xgb_model: dict[str, Any]
+) -> None:
+    """The loaded models live in the instance: a replaced instance, or a restarted server, loads each again on its
+    next request (from the files already on disk), and answers as before."""
+    data_dir = tmp_path / "data"
+    body = csv_rows(xgb_model["x"][:3])
+
+    def invoke(server: ServerProcess, endpoint: str) -> bytes:
+        rt = boto_client("sagemaker-runtime", server.url)
+        reply = rt.invoke_endpoint(EndpointName=endpoint, TargetModel="a.tar.gz", ContentType="text/csv", Body=body)
+        answer: bytes = reply["Body"].read()
+        return answer
+
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
+        sm, s3 = boto_client("sagemaker", server.url), boto_client("s3", server.url)
+        s3.create_bucket(Bucket="mme-models")
+        s3.upload_file(str(xgb_model["path"]), "mme-models", "prefix/a.tar.gz")
+        endpoint = deploy(sm, "s3://mme-models/prefix/", Mode="MultiModel")["endpoint"]
+        first = invoke(server, endpoint)
+        (pid,) = runtime_children(server)
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: runtime_children(server) not in ([], [pid]))
+        wait_in_service(sm, endpoint)
+        until(lambda: sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]["CurrentInstanceCount"] == 1)
+        assert invoke(server, endpoint) == first  # the replacement has no model loaded: loaded again
+    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as server:
+        wait_in_service(boto_client("sagemaker", server.url), endpoint)
+        assert invoke(server, endpoint) == first
