@@ -175,6 +175,29 @@ class InvalidNextTokenException(HomeportError):
     sender_fault = True
 
 
+# --- CloudWatch Logs ------------------------------------------------------------------------------
+
+
+class InvalidParameterException(HomeportError):
+    """CloudWatch Logs' name for a request that breaks its rules (and for a malformed one)."""
+
+    code = "InvalidParameterException"
+    status = 400
+    sender_fault = True
+
+
+class LogResourceNotFound(HomeportError):
+    code = "ResourceNotFoundException"
+    status = 400
+    sender_fault = True
+
+
+class ResourceAlreadyExists(HomeportError):
+    code = "ResourceAlreadyExistsException"
+    status = 400
+    sender_fault = True
+
+
 # --- object store (the S3 face renders these as S3's XML errors) ---------------------------------
 
 

@@ -60,6 +60,10 @@ class Settings:
     # short one (1 s) lets tests and demos watch them in seconds.
     metric_period_seconds: int = 60
     metric_retention_seconds: float = 15 * 86400.0  # as CloudWatch keeps one-minute data
+    # CloudWatch Logs keeps a group's events this long unless PutRetentionPolicy says otherwise (days), and at most
+    # this much of each stream (MiB; the oldest events go first).
+    log_retention_days: int = 30
+    log_stream_max_mb: int = 256
     # An external S3-compatible store for s3:// URIs (then the embedded store's S3 face is off).
     s3_endpoint_url: str = ""
     s3_region: str = ""  # defaults to `region`
@@ -77,6 +81,11 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def logs_dir(self) -> Path:
+        """What instances and jobs write (their stdout and stderr), shipped into CloudWatch Logs' streams."""
+        return self.data_dir / "logs"
 
     @property
     def run_dir(self) -> Path:

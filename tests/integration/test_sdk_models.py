@@ -1,5 +1,5 @@
-"""The SageMaker Python SDK (v2) against homeport: MultiDataModel and PipelineModel, with only the endpoint URL
-changed (AWS_ENDPOINT_URL for the clients the SDK makes itself)."""
+"""The SageMaker Python SDK (v2) against homeport: MultiDataModel, PipelineModel and a transformer following its
+job's logs, with only the endpoint URL changed (AWS_ENDPOINT_URL for the clients the SDK makes itself)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,31 @@ def test_pipeline_model_deploys_containers_in_order(
         np.array(reply["Body"].read().split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
     )
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_transformer_with_its_defaults_follows_the_job_logs(
+    session: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], xgb_model: dict[str, Any]
+) -> None:
+    """`transform()` waits and prints the job's logs through CloudWatch Logs (DescribeLogStreams, GetLogEvents)."""
+    import time
+    import types
+
+    from sagemaker.model import Model
+
+    # The SDK sleeps 10 s between its log reads: the test shortens the sleeps, never the calls.
+    fast_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
+    fast_time.sleep = lambda seconds: time.sleep(min(seconds, 0.2))
+    monkeypatch.setattr(sagemaker.session, "time", fast_time)
+    bucket = session.default_bucket()
+    x = xgb_model["x"][:5]
+    session.boto_session.client("s3").put_object(Bucket=bucket, Key="batch/in/rows.csv", Body=csv_rows(x))
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    transformer = model.transformer(
+        instance_count=1, instance_type="ml.m5.large", output_path=f"s3://{bucket}/batch/out/", accept="text/csv"
+    )
+    transformer.transform(f"s3://{bucket}/batch/in/", content_type="text/csv", split_type="Line")
+    out = session.boto_session.client("s3").get_object(Bucket=bucket, Key="batch/out/rows.csv.out")["Body"].read()
+    np.testing.assert_allclose(
+        np.array(out.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )
+    assert "serving xgboost runtime" in capsys.readouterr().out  # the instance's own output, as the SDK printed it

@@ -206,6 +206,24 @@ def cloudwatch_handlers(services: Any) -> Handlers:
     }
 
 
+def logs_handlers(services: Any) -> Handlers:
+    """The CloudWatch Logs operations homeport implements: its containers' output, and PutLogEvents."""
+    logs = services.logs
+    return {
+        "CreateLogGroup": logs.create_group,
+        "DeleteLogGroup": logs.delete_group,
+        "DescribeLogGroups": logs.describe_groups,
+        "PutRetentionPolicy": logs.put_retention,
+        "DeleteRetentionPolicy": logs.delete_retention,
+        "CreateLogStream": logs.create_stream,
+        "DeleteLogStream": logs.delete_stream,
+        "DescribeLogStreams": logs.describe_streams,
+        "PutLogEvents": logs.put_events,
+        "GetLogEvents": logs.get_events,
+        "FilterLogEvents": logs.filter_events,
+    }
+
+
 def autoscaling_handlers(services: Any) -> Handlers:
     """The Application Auto Scaling operations homeport implements, for SageMaker endpoint variants."""
     s = services.scaling

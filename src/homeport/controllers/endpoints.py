@@ -213,7 +213,7 @@ class EndpointController:
             variant=variant["VariantName"],
             started_at=self.ctx.clock.now(),
             socket_path=self.socket_dir / f"{number}.sock",
-            log_path=settings.data_dir / "logs" / "endpoints" / action.endpoint / f"{instance_id}.log",
+            log_path=settings.logs_dir / "endpoints" / action.endpoint / variant["VariantName"] / f"{instance_id}.log",
         )
         taken = [
             i.zone

@@ -205,7 +205,7 @@ class TransformJobRun:
             variant="",
             started_at=self.ctx.clock.now(),
             socket_path=self.socket_dir / f"job-{uuid.uuid4().hex[:12]}.sock",
-            log_path=self.ctx.settings.data_dir / "logs" / "transform-jobs" / self.name / f"{instance_id}.log",
+            log_path=self.ctx.settings.logs_dir / "transform-jobs" / self.name / f"{instance_id}.log",
         )
 
     async def _provision(self, inst: Instance) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
+from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, logs_handlers, sagemaker_handlers
 from homeport.api.auth.authenticator import Authenticator
 from homeport.api.auth.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.api.malformed import FrontDoorProtocol
@@ -30,6 +30,7 @@ from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.autoscaler import Autoscaler
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.experiments import ExperimentController
+from homeport.controllers.log_shipper import LogShipper
 from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
 from homeport.controllers.notifier import Notifier
@@ -40,7 +41,7 @@ from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
 from homeport.engines.base import Engine
 from homeport.engines.local import LocalEngine
-from homeport.errors import RuntimeValidationError
+from homeport.errors import InvalidParameterException, RuntimeValidationError
 from homeport.objects.local import LocalObjectStore
 from homeport.objects.locations import ExternalStore, Locator
 from homeport.server.process import READY_PREFIX
@@ -50,6 +51,8 @@ from homeport.services.context import Context
 from homeport.services.endpoint_configs import EndpointConfigService
 from homeport.services.endpoints import EndpointService
 from homeport.services.inference_experiments import InferenceExperimentService
+from homeport.services.log_tailer import LogTailer
+from homeport.services.logs import LogService
 from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
 from homeport.services.scaling import ScalingService
@@ -72,9 +75,10 @@ class Services:
     alarms: AlarmService
     scaling: ScalingService
     inference_experiments: InferenceExperimentService
+    logs: LogService
 
 
-def build_services(ctx: Context) -> Services:
+def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
     models = ModelService(ctx)
     configs = EndpointConfigService(ctx, models)
     endpoints = EndpointService(ctx, models, configs)
@@ -89,6 +93,7 @@ def build_services(ctx: Context) -> Services:
         alarms,
         ScalingService(ctx, alarms),
         InferenceExperimentService(ctx, configs, endpoints),
+        LogService(ctx, tailer),
     )
 
 
@@ -167,7 +172,9 @@ class Server:
         self.engine = engine = engine or default_engine(settings)
         self.controller = EndpointController(self.ctx, engine, self.router)
         self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
-        self.services = build_services(self.ctx)
+        tailer = LogTailer(self.ctx)
+        self.services = build_services(self.ctx, tailer)
+        self.log_shipper = LogShipper(self.ctx, tailer)
         self.notifier = Notifier(self.ctx)
         self.experiments = ExperimentController(self.ctx, self.services.inference_experiments)
         self.async_worker = AsyncWorker(
@@ -187,6 +194,7 @@ class Server:
                 # CloudWatch names a malformed request ValidationError, not ValidationException.
                 ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
                 ServiceApi("application-autoscaling", autoscaling_handlers(self.services)),
+                ServiceApi("logs", logs_handlers(self.services), InvalidParameterException),
             ],
             RuntimeApi(
                 settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)
@@ -232,6 +240,7 @@ class Server:
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.metric_loop.run_forever()),
             loop.create_task(self.experiments.run_forever()),
+            loop.create_task(self.log_shipper.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
         self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU
