@@ -8,6 +8,5 @@ from tests.integration.test_logs import (  # noqa: F401
     test_filter_log_events_interleaves_streams_filters_and_pages,
     test_get_log_events_pages_forward_and_back,
     test_groups_and_streams_are_listed_in_pages,
-    test_logs_need_a_signature,
     test_put_log_events_rejects_what_cloudwatch_rejects,
 )
