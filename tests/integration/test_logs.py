@@ -3,13 +3,19 @@ groups and streams; PutLogEvents, GetLogEvents and FilterLogEvents page and filt
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import boto_client, deploy, pack, unique
+from tests.conftest import KEYS, boto_client, deploy, pack, unique
+from tests.integration.test_cli import homeport
 from tests.integration.test_transform_jobs import create_model, run_job
 
 PRINTER = """
@@ -210,7 +216,9 @@ def test_bad_reads_get_the_logs_error(logs: Any, group: str) -> None:
     assert code(logs.describe_log_groups, logGroupNamePrefix="bad name!") == "InvalidParameterException"
 
 
-def test_what_an_endpoint_prints_is_in_its_log_group(sm: Any, runtime: Any, logs: Any, printer: str) -> None:
+def test_what_an_endpoint_prints_is_in_its_log_group(
+    server: Any, sm: Any, runtime: Any, logs: Any, printer: str
+) -> None:
     names = deploy(sm, printer, image="homeport/python")
     endpoint = names["endpoint"]
     runtime.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3", ContentType="text/csv")
@@ -220,8 +228,42 @@ def test_what_an_endpoint_prints_is_in_its_log_group(sm: Any, runtime: Any, logs
     messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
     assert "homeport-log-probe got 1,2,3" in messages and "to stderr too" in messages
     assert any(m.startswith("loaded the model from") for m in messages)
+
+    printed = homeport("logs", endpoint, "--filter", "homeport-log-probe", url=server.url)
+    assert printed.returncode == 0 and printed.stdout.strip().endswith(
+        f"{streams[0]['logStreamName']} homeport-log-probe got 1,2,3"
+    )
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "homeport",
+            "logs",
+            endpoint,
+            "--follow",
+            "--interval",
+            "0.2",
+            "--json",
+            "--endpoint-url",
+            server.url,
+        ],
+        env={**os.environ, **KEYS},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        runtime.invoke_endpoint(EndpointName=endpoint, Body=b"4,5", ContentType="text/csv")
+        assert follow.stdout is not None
+        lines = iter(follow.stdout.readline, "")
+        followed = [json.loads(line)["message"] for line in itertools.takewhile(lambda line: "4,5" not in line, lines)]
+        assert "homeport-log-probe got 1,2,3" in followed  # the last ten minutes first, then what comes
+    finally:
+        follow.terminate()
+        follow.wait(10)
     sm.delete_endpoint(EndpointName=endpoint)  # the logs outlive the endpoint, as CloudWatch's do
     assert logs.filter_log_events(logGroupName=group, filterPattern="homeport-log-probe")["events"]
+    missing = homeport("logs", "no-such-endpoint", url=server.url)
+    assert missing.returncode == 1 and "no log group" in missing.stderr
 
 
 def test_what_a_transform_job_prints_is_in_its_stream(sm: Any, s3: Any, bucket: str, logs: Any, printer: str) -> None:

@@ -107,6 +107,12 @@ def cmd_experiments(args: argparse.Namespace, settings: Settings) -> int:
     return experiments(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.logs import run
+
+    return run(args, _client(settings, args.endpoint_url, "logs"))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -234,6 +240,11 @@ def parser() -> argparse.ArgumentParser:
 
     add_arguments(jobs)
     jobs.set_defaults(func=cmd_jobs)
+    logs = client_command("logs", "what an endpoint's instances (or a job's) printed; --follow for new lines")
+    from homeport.cli.logs import add_arguments as log_arguments
+
+    log_arguments(logs)
+    logs.set_defaults(func=cmd_logs)
     invoke = client_command("invoke", "send one request to an endpoint")
     invoke.add_argument("endpoint")
     invoke.add_argument("--body", required=True, help="the payload, or @FILE, or @- for standard input")
