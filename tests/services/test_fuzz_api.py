@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homeport.api import shapes
-from homeport.api.app import autoscaling_handlers, cloudwatch_handlers, sagemaker_handlers
+from homeport.api.app import autoscaling_handlers, cloudwatch_handlers, logs_handlers, sagemaker_handlers
 from tests.conftest import boto_client
 
 EXAMPLES = int(os.environ.get("HOMEPORT_FUZZ_EXAMPLES", "25"))
@@ -111,6 +111,7 @@ def operations(server: Any) -> list[tuple[str, str]]:
         ("sagemaker", sagemaker_handlers(services)),
         ("cloudwatch", cloudwatch_handlers(services)),
         ("application-autoscaling", autoscaling_handlers(services)),
+        ("logs", logs_handlers(services)),
     ):
         found += [(service, operation) for operation in sorted(handlers)]
     return found
@@ -156,7 +157,7 @@ def test_every_operation_survives_generated_requests(
 ) -> None:
     clients = {
         s: boto_client(s, server.url, parameter_validation=False)
-        for s in ("sagemaker", "cloudwatch", "application-autoscaling")
+        for s in ("sagemaker", "cloudwatch", "application-autoscaling", "logs")
     }
     failures: list[str] = []
     tally: Counter[str] = Counter()
@@ -236,7 +237,7 @@ def test_wrong_protocol_headers_get_a_parseable_4xx(server: Any) -> None:
     are missing, of another protocol or garbage, signed as sent: no 5xx, and botocore parses every reply."""
     clients = {
         s: boto_client(s, server.url, parameter_validation=False)
-        for s in ("sagemaker", "cloudwatch", "application-autoscaling")
+        for s in ("sagemaker", "cloudwatch", "application-autoscaling", "logs")
     }
     chosen: dict[str, str | None] = {}
 

@@ -26,8 +26,8 @@ from homeport.api.auth.sigv4 import AuthFailure
 from homeport.api.runtime import MAX_BODY, RuntimeApi
 from homeport.api.s3.handlers import ExternalS3Notice, S3Api
 from homeport.api.s3.handlers import refuse as s3_refuse
-from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, ServiceApi
-from homeport.errors import UnknownPath
+from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, CallerHandler, ServiceApi
+from homeport.errors import UnknownOperation, UnknownPath
 
 Lifespan = Callable[[], Awaitable[None]]
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -88,7 +88,7 @@ class App:
         body, digest = await read_hashed(receive, limit)
         cbor = rpcv2.operation_from_path(scope["path"])
         try:
-            self.auth.verify(scope, body, body_sha256=digest)
+            caller = self.auth.verify(scope, body, body_sha256=digest).access_key_id
         except AuthFailure as failure:
             # Refused in the wire format the client will parse.
             error = json_error(failure)
@@ -119,7 +119,12 @@ class App:
             else:
                 api, operation, wire = self.by_signing_name.get(signing_service(scope) or ""), "", QUERY
             if api is not None:
-                await api(body, send, operation, scope["headers"], wire)
+                await api(body, send, operation, scope["headers"], wire, caller)
+                return
+            if wire == QUERY:  # a service homeport does not have (IAM): refused in the XML the client parses
+                unknown = UnknownOperation(f"homeport does not implement the {signing_service(scope)} service.")
+                payload = query.encode_error("", "InvalidAction", unknown.message, True, "")
+                await respond(send, unknown.status, payload, [(b"content-type", query.CONTENT_TYPE)])
                 return
         unknown = UnknownPath(f"homeport has no operation at {scope['method']} {scope['path']}.")
         await respond(
@@ -222,6 +227,15 @@ def logs_handlers(services: Any) -> Handlers:
         "GetLogEvents": logs.get_events,
         "FilterLogEvents": logs.filter_events,
     }
+
+
+def sts_callers(account_id: str) -> dict[str, CallerHandler]:
+    """STS GetCallerIdentity: the account is homeport's, the identity the key that signed the request."""
+
+    def identity(_: dict[str, Any], caller: str) -> dict[str, Any]:
+        return {"UserId": caller, "Account": account_id, "Arn": f"arn:aws:iam::{account_id}:user/{caller}"}
+
+    return {"GetCallerIdentity": identity}
 
 
 def autoscaling_handlers(services: Any) -> Handlers:

@@ -21,19 +21,26 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 JSON, CBOR, QUERY = "JSON", "CBOR", "query"  # the wire formats a request may come in
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+CallerHandler = Callable[[dict[str, Any], str], dict[str, Any]]  # also given the caller's access key id
 
 
 class ServiceApi:
     """Dispatches each operation of one service to its handler after validating it against the service model."""
 
     def __init__(
-        self, service: str, handlers: dict[str, Handler], invalid: type[HomeportError] = ValidationError
+        self,
+        service: str,
+        handlers: dict[str, Handler],
+        invalid: type[HomeportError] = ValidationError,
+        callers: dict[str, CallerHandler] | None = None,
     ) -> None:
         self.model = shapes.service_model(service)
-        self.prefix = self.model.metadata["targetPrefix"]
+        # Query-protocol services (STS) have no target prefix: their requests are found by their signing name.
+        self.prefix = self.model.metadata.get("targetPrefix", self.model.metadata["endpointPrefix"])
         self.signing_name = self.model.metadata.get("signingName", self.model.metadata["endpointPrefix"])
         self.content_type = f"application/x-amz-json-{self.model.metadata.get('jsonVersion', '1.1')}".encode()
         self.handlers = handlers
+        self.callers = callers or {}
         self.invalid = invalid  # the error a malformed request gets: each service names its own
         self.query_compatible = "awsQueryCompatible" in self.model.metadata
 
@@ -44,6 +51,7 @@ class ServiceApi:
         operation: str,
         request_headers: list[tuple[bytes, bytes]],
         wire: str = JSON,
+        caller: str = "",
     ) -> None:
         """Answer one call in `wire` (JSON, CBOR or QUERY; a query request's operation is its Action, read here);
         `body` is None when it was over MAX_REQUEST_BYTES (and not read)."""
@@ -56,7 +64,7 @@ class ServiceApi:
             params: Any = None
             if wire == QUERY:
                 operation, params = self._action(body)
-            reply = self.dispatch(operation, body, wire, params)
+            reply = self.dispatch(operation, body, wire, params, caller)
             status = 200
             output = self.model.operation_model(operation)
             if wire == CBOR:
@@ -100,11 +108,13 @@ class ServiceApi:
         except (ValueError, UnicodeDecodeError) as exc:
             raise self.invalid(f"The request body is not a valid query request: {exc}") from exc
 
-    def dispatch(self, operation: str, body: bytes, wire: str = JSON, fields: Any = None) -> dict[str, Any]:
+    def dispatch(
+        self, operation: str, body: bytes, wire: str = JSON, fields: Any = None, caller: str = ""
+    ) -> dict[str, Any]:
         if operation not in self.model.operation_names:
             raise UnknownOperation(f"Unknown operation {self.prefix}.{operation}.")
         handler = self.handlers.get(operation)
-        if handler is None:
+        if handler is None and operation not in self.callers:
             raise UnknownOperation(f"homeport does not implement {self.prefix}.{operation} yet.")
         model = self.model.operation_model(operation)
         try:
@@ -123,4 +133,4 @@ class ServiceApi:
         cleaned, problems = shapes.validate(model, params)
         if problems:
             raise self.invalid(shapes.problem_message(problems))
-        return handler(cleaned)
+        return handler(cleaned) if handler is not None else self.callers[operation](cleaned, caller)

@@ -17,7 +17,14 @@ from typing import Any
 
 import uvicorn
 
-from homeport.api.app import App, autoscaling_handlers, cloudwatch_handlers, logs_handlers, sagemaker_handlers
+from homeport.api.app import (
+    App,
+    autoscaling_handlers,
+    cloudwatch_handlers,
+    logs_handlers,
+    sagemaker_handlers,
+    sts_callers,
+)
 from homeport.api.auth.authenticator import Authenticator
 from homeport.api.auth.keys import AccessKey, KeyFileError, KeyRing, key_ring
 from homeport.api.malformed import FrontDoorProtocol
@@ -195,6 +202,7 @@ class Server:
                 ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
                 ServiceApi("application-autoscaling", autoscaling_handlers(self.services)),
                 ServiceApi("logs", logs_handlers(self.services), InvalidParameterException),
+                ServiceApi("sts", {}, RuntimeValidationError, callers=sts_callers(settings.account_id)),
             ],
             RuntimeApi(
                 settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)
