@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, csv_rows, unique, wait_in_service
+from tests.conftest import (
+    KEYS,
+    ROLE,
+    XGBOOST_IMAGE,
+    boto_client,
+    csv_rows,
+    pack,
+    synthetic_regression,
+    unique,
+    wait_in_service,
+)
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 sagemaker = pytest.importorskip("sagemaker")
@@ -121,3 +132,46 @@ def test_transformer_with_its_defaults_follows_the_job_logs(
         np.array(out.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
     )
     assert "serving xgboost runtime" in capsys.readouterr().out  # the instance's own output, as the SDK printed it
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["sourcedir-on-s3", "repacked-into-the-model"])
+def test_script_mode_models_run_their_entry_point(session: Any, sm: Any, tmp_path: Path, isolated: bool) -> None:
+    """The SDK uploads `source_dir` as `s3://…/sourcedir.tar.gz`, or (network isolation) repacks it into the model
+    archive under `code/` and points SAGEMAKER_SUBMIT_DIRECTORY at `/opt/ml/model/code`."""
+    import joblib
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import JSONSerializer
+    from sagemaker.sklearn import SKLearnModel
+    from sklearn.linear_model import LinearRegression
+
+    from tests.integration.test_user_code import INFERENCE
+
+    x, y = synthetic_regression(features=3)
+    regression = LinearRegression().fit(x, y)
+    (tmp_path / "model").mkdir()
+    joblib.dump(regression, tmp_path / "model" / "model.joblib")
+    archive = pack(tmp_path / "model", tmp_path / "model.tar.gz")
+    model_data = session.upload_data(str(archive), key_prefix=unique("script-model"))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "inference.py").write_text(INFERENCE)
+    model = SKLearnModel(
+        model_data=model_data,
+        role=ROLE,
+        entry_point="inference.py",
+        source_dir=str(tmp_path / "src"),
+        framework_version="1.2-1",
+        sagemaker_session=session,
+        enable_network_isolation=isolated,
+        name=unique("script"),
+    )
+    endpoint = unique("endpoint")
+    model.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    submitted = sm.describe_model(ModelName=model.name)["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+    assert submitted == "/opt/ml/model/code" if isolated else submitted.endswith("/sourcedir.tar.gz")
+    from sagemaker.predictor import Predictor
+
+    predictor = Predictor(endpoint, session, serializer=JSONSerializer(), deserializer=JSONDeserializer())
+    reply = predictor.predict({"instances": x[:4].tolist()})
+    np.testing.assert_allclose(reply["values"], regression.predict(x[:4].astype(float)), rtol=1e-9)
+    predictor.delete_endpoint()

@@ -89,3 +89,24 @@ def test_user_code_that_cannot_load_fails_the_endpoint(sm: Any, tmp_path: Path) 
     described = sm.describe_endpoint(EndpointName=names["endpoint"])
     assert described["EndpointStatus"] == "Failed"
     assert "no weights" in described["FailureReason"]
+
+
+@pytest.mark.parametrize(
+    ("submit", "reason"),
+    [
+        ("s3://no-such-bucket/code/sourcedir.tar.gz", "SAGEMAKER_SUBMIT_DIRECTORY=s3://no-such-bucket"),
+        ("/opt/ml/model/../../etc", "leaves /opt/ml/model"),
+        ("file:///nonexistent/sourcedir.tar.gz", "/nonexistent/sourcedir.tar.gz"),
+    ],
+)
+def test_code_that_cannot_be_reached_fails_the_endpoint_saying_where(
+    sm: Any, tmp_path: Path, sklearn_model: dict[str, Any], submit: str, reason: str
+) -> None:
+    env = {"SAGEMAKER_SUBMIT_DIRECTORY": submit, "SAGEMAKER_PROGRAM": "inference.py"}
+    names = deploy(sm, sklearn_model["url"], image=SKLEARN_IMAGE, environment=env, wait=False)
+    with pytest.raises(Exception):  # noqa: B017 - the waiter stops on Failed
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=names["endpoint"], WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
+        )
+    described = sm.describe_endpoint(EndpointName=names["endpoint"])
+    assert described["EndpointStatus"] == "Failed" and reason in described["FailureReason"]

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
@@ -20,6 +20,8 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 
 PING_TIMEOUT_S = 2.0  # SageMaker's /ping timeout
+OPT_ML_MODEL = "/opt/ml/model"  # where a SageMaker container finds its model; here, the instance's model directory
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
 async def provision(
@@ -41,13 +43,19 @@ async def provision(
         model_dirs = await asyncio.gather(  # a multi-model prefix is no archive: its models are fetched per request
             *(_fetch(ctx, None if multi_model else member.get("ModelDataUrl")) for member in members)
         )
+        envs = await asyncio.gather(
+            *(
+                _with_code(ctx, {**defaults, **member.get("Environment", {}), **extra}, path)
+                for member, path in zip(members, model_dirs, strict=True)
+            )
+        )
     except (artifacts.ArtifactError, UnreachableObject) as exc:
         inst.state = InstanceState.EXITED
         prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
         inst.failure = f"{prefix}{exc}"
         return
     model_dir = model_dirs[0]
-    environment = {**defaults, **container.get("Environment", {}), **extra}
+    environment = envs[0]
     if multi_model:
         environment["SAGEMAKER_MULTI_MODEL"] = "true"
     if "Pipeline" in container:
@@ -58,17 +66,17 @@ async def provision(
                     "hostname": member["Hostname"],
                     "runtime": member["Runtime"],
                     "model_dir": str(path),
-                    "environment": {**defaults, **member.get("Environment", {}), **extra},
+                    "environment": env,
                 }
-                for member, path in zip(members, model_dirs, strict=True)
+                for member, path, env in zip(members, model_dirs, envs, strict=True)
             ],
         }
         # The process's own environment, for code that reads os.environ: every container's, the first one's
         # value where two differ (the toolkit's settings are read per container from the spec).
         shared: dict[str, str] = {}
-        for member in reversed(members):
-            shared.update(member.get("Environment", {}))
-        environment = {**defaults, **shared, **extra, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
+        for env in reversed(envs):
+            shared.update(env)
+        environment = {**shared, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
     spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return
@@ -82,6 +90,28 @@ async def provision(
         app = engine.direct(inst.handle)
         if app is not None:  # served in this process: called directly, not through its socket
             inst.client = DirectClient(app)
+
+
+async def _with_code(ctx: Context, env: dict[str, str], model_dir: Path) -> dict[str, str]:
+    """`env` with SAGEMAKER_SUBMIT_DIRECTORY naming where the user's code is on this machine. The SDK gives either
+    its uploaded `s3://…/sourcedir.tar.gz` (fetched and unpacked safely, like a model archive, and cached) or, having
+    repacked the code into the model archive, `/opt/ml/model/code` (the instance's own model directory)."""
+    where = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip()
+    if where == OPT_ML_MODEL or where.startswith(OPT_ML_MODEL + "/"):
+        inside = PurePosixPath(where[len(OPT_ML_MODEL) :].lstrip("/"))
+        if ".." in inside.parts:
+            raise artifacts.ArtifactError(f"SAGEMAKER_SUBMIT_DIRECTORY={where} leaves {OPT_ML_MODEL}.")
+        local = model_dir.joinpath(*inside.parts)
+    elif ("://" in where and not where.startswith("file://")) or where.endswith(ARCHIVE_SUFFIXES):
+        try:
+            local = await _fetch(ctx, where)
+        except UnreachableObject as exc:
+            raise artifacts.ArtifactError(
+                f"Could not access the code at SAGEMAKER_SUBMIT_DIRECTORY={where}: {exc}"
+            ) from exc
+    else:
+        return env  # a directory on this machine: the model server reads it where it is
+    return {**env, "SAGEMAKER_SUBMIT_DIRECTORY": str(local)}
 
 
 async def _fetch(ctx: Context, url: str | None) -> Path:
