@@ -175,3 +175,41 @@ def test_script_mode_models_run_their_entry_point(session: Any, sm: Any, tmp_pat
     reply = predictor.predict({"instances": x[:4].tolist()})
     np.testing.assert_allclose(reply["values"], regression.predict(x[:4].astype(float)), rtol=1e-9)
     predictor.delete_endpoint()
+
+
+def test_async_predictions_with_and_without_a_content_type(session: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
+    """`predict_async(data=…)` sends no ContentType: the algorithm reads LIBSVM, and CSV rows are then a failure
+    with a reason, never a quiet wrong answer; with `ContentType: text/csv` the rows are scored."""
+    from sagemaker.async_inference import AsyncInferenceConfig, WaiterConfig
+    from sagemaker.exceptions import AsyncInferenceModelError
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+    from sagemaker.predictor_async import AsyncPredictor
+    from sagemaker.serializers import CSVSerializer
+
+    bucket = session.default_bucket()
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    endpoint = unique("endpoint")
+    config = AsyncInferenceConfig(output_path=f"s3://{bucket}/async-out/", failure_path=f"s3://{bucket}/async-fail/")
+    model.deploy(
+        initial_instance_count=1,
+        instance_type="ml.m5.large",
+        endpoint_name=endpoint,
+        async_inference_config=config,
+        wait=False,
+    )
+    wait_in_service(sm, endpoint)
+    predictor = AsyncPredictor(Predictor(endpoint, session, serializer=CSVSerializer()), name=endpoint)
+    x = xgb_model["x"][:3]
+    waiter = WaiterConfig(max_attempts=150, delay=0.1)  # the SDK races two of these threads: the loser polls on
+    scored = predictor.predict_async(data=x, initial_args={"ContentType": "text/csv"})
+    np.testing.assert_allclose(
+        np.array(scored.get_result(waiter).split(), dtype=np.float32),
+        xgb_model["booster"].inplace_predict(x),
+        rtol=1e-6,
+    )
+    refused = predictor.predict_async(data=x)
+    with pytest.raises(AsyncInferenceModelError) as err:
+        refused.get_result(waiter)
+    assert "text/csv" in str(err.value)  # the reason says what to send instead
+    predictor.delete_endpoint()
