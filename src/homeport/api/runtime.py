@@ -243,7 +243,7 @@ class RuntimeApi:
                 variant.name,
                 reply.status,
                 reply.body.decode("utf-8", "replace"),
-                instance.log_path.as_posix(),
+                instance.id,
             )
         headers = [
             (b"content-type", reply.headers.get(b"content-type", b"application/octet-stream")),
@@ -263,10 +263,11 @@ class RuntimeApi:
         )
 
     def _model_error(
-        self, endpoint: str, variant_name: str, status: int, message: str, log_path: str | None = None
+        self, endpoint: str, variant_name: str, status: int, message: str, instance: str | None = None
     ) -> ModelError:
         kind = "client" if 400 <= status < 500 else "server"
-        where = f"the instance log {log_path}" if log_path else "the instance logs"
+        stream = f"stream {variant_name}/{instance} of " if instance else ""
+        where = f"the log {stream}/aws/sagemaker/Endpoints/{endpoint} (homeport logs {endpoint})"
         return ModelError(
             f'Received {kind} error ({status}) from {variant_name} with message "{message[:2048]}". '
             f"See {where} for more information.",
