@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,12 +55,16 @@ def transform_fn(model, data, content_type, accept, context):
 """
 
 
+def code_only_model(root: Path, inference: str) -> str:
+    """The file:// URI of a model archive holding nothing but `code/inference.py`."""
+    (root / "model" / "code").mkdir(parents=True)
+    (root / "model" / "code" / "inference.py").write_text(inference)
+    return pack(root / "model", root / "model.tar.gz").as_uri()
+
+
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("probe")
-    (root / "model" / "code").mkdir(parents=True)
-    (root / "model" / "code" / "inference.py").write_text(PROBE)
-    return pack(root / "model", root / "probe.tar.gz").as_uri()
+    return code_only_model(tmp_path_factory.mktemp("probe"), PROBE)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import KEYS, boto_client, deploy, pack, unique
+from tests.conftest import KEYS, boto_client, deploy, unique
+from tests.integration.conftest import code_only_model
 from tests.integration.test_cli import homeport
 from tests.integration.test_transform_jobs import create_model, run_job
 
@@ -42,10 +43,7 @@ def logs(server: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def printer(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("printer")
-    (root / "model" / "code").mkdir(parents=True)
-    (root / "model" / "code" / "inference.py").write_text(PRINTER)
-    return pack(root / "model", root / "printer.tar.gz").as_uri()
+    return code_only_model(tmp_path_factory.mktemp("printer"), PRINTER)
 
 
 def stream(logs: Any, group: str, messages: list[tuple[int, str]]) -> str:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, pack, unique, wait_in_service
+from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, unique, wait_in_service
+from tests.integration.conftest import code_only_model
 from tests.integration.test_lifecycle import until
 from tests.integration.test_transform_jobs import read, run_job
 
@@ -35,10 +36,7 @@ CSV_OUT = {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}  # the doubler's 
 
 @pytest.fixture(scope="module")
 def doubler(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("doubler")
-    (root / "model" / "code").mkdir(parents=True)
-    (root / "model" / "code" / "inference.py").write_text(DOUBLER)
-    return pack(root / "model", root / "doubler.tar.gz").as_uri()
+    return code_only_model(tmp_path_factory.mktemp("doubler"), DOUBLER)
 
 
 def containers(doubler: str, xgb_model: dict[str, Any], hostnames: bool = True) -> list[dict[str, Any]]:

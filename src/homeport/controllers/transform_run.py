@@ -120,6 +120,9 @@ class TransformJobRun:
         self._end(TransformJobStatus.STOPPED, None)
         self._clean()
 
+    def mark_interrupted(self) -> None:
+        """Never called: transform jobs resume after a restart."""
+
     async def _run(self) -> None:
         if "TransformStartTime" not in self.doc:
             self._update(TransformStartTime=self.ctx.clock.now())

@@ -74,6 +74,42 @@ TRANSFORM_JOB_TRANSITIONS: dict[TransformJobStatus, frozenset[TransformJobStatus
 TRANSFORM_JOB_ENDED = frozenset({J.COMPLETED, J.FAILED, J.STOPPED})
 
 
+class TrainingJobStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+T = TrainingJobStatus
+
+TRAINING_JOB_TRANSITIONS: dict[TrainingJobStatus, frozenset[TrainingJobStatus]] = {
+    # MaxRuntimeInSeconds passing stops a job without a StopTrainingJob: InProgress -> Stopped.
+    T.IN_PROGRESS: frozenset({T.COMPLETED, T.FAILED, T.STOPPING, T.STOPPED}),
+    T.STOPPING: frozenset({T.STOPPED, T.COMPLETED, T.FAILED}),
+    T.COMPLETED: frozenset(),
+    T.FAILED: frozenset(),
+    T.STOPPED: frozenset(),
+}
+
+TRAINING_JOB_ENDED = frozenset({T.COMPLETED, T.FAILED, T.STOPPED})
+
+
+class SecondaryStatus(StrEnum):
+    """What a training job is doing, as DescribeTrainingJob's SecondaryStatus says it."""
+
+    STARTING = "Starting"
+    DOWNLOADING = "Downloading"
+    TRAINING = "Training"
+    UPLOADING = "Uploading"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
 class AlarmState(StrEnum):
     """A CloudWatch alarm's StateValue."""
 
@@ -82,11 +118,12 @@ class AlarmState(StrEnum):
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
-Status = TypeVar("Status", EndpointStatus, TransformJobStatus)
+Status = TypeVar("Status", EndpointStatus, TransformJobStatus, TrainingJobStatus)
 
 _TABLES: dict[type[StrEnum], Mapping[Any, frozenset[Any]]] = {
     EndpointStatus: ENDPOINT_TRANSITIONS,
     TransformJobStatus: TRANSFORM_JOB_TRANSITIONS,
+    TrainingJobStatus: TRAINING_JOB_TRANSITIONS,
 }
 
 

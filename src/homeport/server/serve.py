@@ -37,12 +37,14 @@ from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.autoscaler import Autoscaler
 from homeport.controllers.endpoints import EndpointController
 from homeport.controllers.experiments import ExperimentController
+from homeport.controllers.job_runner import JobRunner
 from homeport.controllers.log_shipper import LogShipper
 from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
 from homeport.controllers.notifier import Notifier
 from homeport.controllers.provisioning import socket_dir
-from homeport.controllers.transform_runner import TransformRunner
+from homeport.controllers.training_run import TrainingJobRun
+from homeport.controllers.transform_run import TransformJobRun
 from homeport.core.clock import Clock, SystemClock
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
@@ -64,6 +66,7 @@ from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
 from homeport.services.scaling import ScalingService
 from homeport.services.tags import TagService
+from homeport.services.training_jobs import TrainingJobService
 from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
@@ -83,6 +86,7 @@ class Services:
     scaling: ScalingService
     inference_experiments: InferenceExperimentService
     logs: LogService
+    training_jobs: TrainingJobService
 
 
 def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
@@ -101,6 +105,7 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
         ScalingService(ctx, alarms),
         InferenceExperimentService(ctx, configs, endpoints),
         LogService(ctx, tailer),
+        TrainingJobService(ctx),
     )
 
 
@@ -178,7 +183,13 @@ class Server:
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
         self.engine = engine = engine or default_engine(settings)
         self.controller = EndpointController(self.ctx, engine, self.router)
-        self.transforms = TransformRunner(self.ctx, engine, socket_dir(settings))
+        sockets = socket_dir(settings)
+        self.transforms = JobRunner(
+            self.ctx, Kind.TRANSFORM_JOB, "TransformJob", lambda doc: TransformJobRun(self.ctx, engine, doc, sockets)
+        )
+        self.trainings = JobRunner(
+            self.ctx, Kind.TRAINING_JOB, "TrainingJob", lambda doc: TrainingJobRun(self.ctx, doc)
+        )
         tailer = LogTailer(self.ctx)
         self.services = build_services(self.ctx, tailer)
         self.log_shipper = LogShipper(self.ctx, tailer)
@@ -218,6 +229,7 @@ class Server:
     def _wake(self) -> None:
         self.controller.wake()
         self.transforms.wake()
+        self.trainings.wake()
         self.async_worker.wake()
         self.notifier.wake()
         self.experiments.wake()
@@ -237,13 +249,15 @@ class Server:
                 flush=True,
             )
         self.controller.restore()
-        self.transforms.restore()
+        self.transforms.restore(resume=True)
+        self.trainings.restore(resume=False)  # a training run cannot pick up where it was: it ends, saying why
         self.async_worker.restore()
         loop = asyncio.get_running_loop()
         self.engine.watch(lambda: _call_soon(loop, self.controller.wake))
         self._tasks = [
             loop.create_task(self.controller.run_forever()),
             loop.create_task(self.transforms.run_forever()),
+            loop.create_task(self.trainings.run_forever()),
             loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.metric_loop.run_forever()),
@@ -259,6 +273,7 @@ class Server:
         for task in self._tasks:
             task.cancel()
         await self.transforms.shutdown()
+        await self.trainings.shutdown()
         await self.async_worker.shutdown()
         await self.notifier.shutdown()
         await self.controller.shutdown()

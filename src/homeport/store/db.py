@@ -40,6 +40,7 @@ class Kind(StrEnum):
     ENDPOINT_CONFIG = "endpoint_configs"
     ENDPOINT = "endpoints"
     TRANSFORM_JOB = "transform_jobs"
+    TRAINING_JOB = "training_jobs"
     INFERENCE_EXPERIMENT = "inference_experiments"
 
 

@@ -1,0 +1,334 @@
+"""One training job's execution: lay out its `/opt/ml` (configs, channels downloaded, script-mode code unpacked),
+run the training process (`homeport.runtime.training`) within MaxRuntimeInSeconds, upload `model.tar.gz` (and
+`output.tar.gz`), and record each step in SecondaryStatus, the final metrics and the times.
+
+The process runs on this machine, its output in `logs/training-jobs/<job>/algo-1.log` (the CloudWatch Logs
+stream `<job>/algo-1-<epoch>`). A stop or a timeout sends SIGTERM to its process group, then SIGKILL after
+STOP_GRACE_S; what it saved to the model directory is still uploaded, as SageMaker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from homeport.batch.plan import PlanError, inputs
+from homeport.controllers.provisioning import log_tail
+from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
+from homeport.objects import archives
+from homeport.objects.locations import UnreachableObject
+from homeport.services.context import Context
+from homeport.services.training_jobs import enter, is_script_mode
+from homeport.store import Kind
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 120.0  # SageMaker's: a stopped or timed-out job has this long to save its model
+HOST = "algo-1"
+ISOLATED_CODE = "/opt/ml/input/data/code/"  # where the SDK points at its code channel under network isolation
+# The built-in XGBoost algorithm's metrics, as its round lines print them: `[3]#011validation-rmse:1.61`.
+XGBOOST_METRIC = re.compile(r"#011(train|validation)-([^:#\s]+):(-?[\d.]+(?:e[-+]?\d+)?)")
+MAX_METRIC_LINE = 4096  # longer log lines are not searched for metrics
+MAX_FINAL_METRICS = 40  # FinalMetricDataList's limit
+
+
+class JobFailed(Exception):
+    """The job cannot run as asked; the message is its FailureReason."""
+
+
+class TrainingJobRun:
+    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.doc = doc
+        self.name: str = doc["TrainingJobName"]
+        self.stopping = False
+        self.base = ctx.settings.data_dir / "training" / self.name
+        self.log_path = ctx.settings.logs_dir / "training-jobs" / self.name / f"{HOST}.log"
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            await self._halt()
+            if self.stopping:
+                url = await asyncio.to_thread(self._upload)
+                self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.", url)
+            raise  # a server shutdown: the next start's restore() ends the job
+        except JobFailed as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # a bug in homeport: the job fails, the runner goes on
+            log.exception("training job %s failed", self.name)
+            self._fail(f"InternalServerError: homeport failed running the job: {exc}")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    async def _run(self) -> None:
+        started = self.ctx.clock.now()
+        self._update(SecondaryStatus.DOWNLOADING, "Downloading input data", TrainingStartTime=started)
+        await asyncio.to_thread(self._prepare)
+        self._update(SecondaryStatus.TRAINING, "Training in progress.")
+        budget = self.doc["StoppingCondition"]["MaxRuntimeInSeconds"] - (self.ctx.clock.now() - started)
+        code = await self._train(max(budget, 0.0))
+        if code is None:
+            url = await asyncio.to_thread(self._upload)
+            reason = "Training job runtime exceeded MaxRuntimeInSeconds provided"
+            self._end(TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED, reason, url)
+            return
+        if code != 0:
+            raise JobFailed(self._failure_reason(code))
+        self._update(SecondaryStatus.UPLOADING, "Uploading generated training model")
+        url = await asyncio.to_thread(self._upload)
+        metrics = await asyncio.to_thread(self._final_metrics)
+        self._end(TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED, "Training job completed", url, metrics)
+
+    # --- the container's /opt/ml -------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+        config = self.base / "input" / "config"
+        for folder in (config, self.base / "model", self.base / "output" / "data", self.base / "code"):
+            folder.mkdir(parents=True)
+        (self.base / "output" / "intermediate").mkdir()
+        channels = self.doc.get("InputDataConfig", [])
+        mode = self.doc["AlgorithmSpecification"]["TrainingInputMode"]
+        described = {
+            c["ChannelName"]: {
+                "TrainingInputMode": c.get("InputMode", mode),
+                "S3DistributionType": c["DataSource"]["S3DataSource"].get("S3DataDistributionType", "FullyReplicated"),
+                "RecordWrapperType": c.get("RecordWrapperType", "None"),
+                **({"ContentType": c["ContentType"]} if "ContentType" in c else {}),
+            }
+            for c in channels
+        }
+        resources = {
+            "current_host": HOST,
+            "hosts": [HOST],
+            "network_interface_name": "eth0",
+            "current_instance_type": self.doc["ResourceConfig"].get("InstanceType", "local"),
+        }
+        (config / "hyperparameters.json").write_text(json.dumps(self.doc.get("HyperParameters", {})))
+        (config / "inputdataconfig.json").write_text(json.dumps(described))
+        (config / "resourceconfig.json").write_text(json.dumps(resources))
+        for channel in channels:
+            self._download(channel["ChannelName"], channel["DataSource"]["S3DataSource"])
+        if is_script_mode(self.doc):
+            self._unpack_code()
+
+    def _download(self, channel: str, source: dict[str, Any]) -> None:
+        folder = self.base / "input" / "data" / channel
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            found = inputs(self.ctx.objects, source)
+            for ref, relative in found:
+                parts = PurePosixPath(relative).parts
+                if not parts or ".." in parts or PurePosixPath(relative).is_absolute():
+                    raise JobFailed(f"ClientError: channel {channel}: {ref.url} has a key that leaves its prefix.")
+                target = folder.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with self.ctx.objects.open(ref.url) as stream, open(target, "wb") as out:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+        except (PlanError, UnreachableObject, OSError) as exc:
+            raise JobFailed(f"ClientError: channel {channel}: {exc}") from None
+
+    def _unpack_code(self) -> None:
+        where = str(_decoded(self.doc["HyperParameters"].get("sagemaker_submit_directory", "")))
+        if not where:
+            return  # the entry point must then be missing: the training process says so
+        limit = self.ctx.settings.max_model_bytes
+        try:
+            if where.startswith(ISOLATED_CODE):
+                archive = self.base / "input" / "data" / "code" / where[len(ISOLATED_CODE) :]
+                archives.unpack(archive, self.base / "code" / "src", limit)
+            else:
+                with tempfile.NamedTemporaryFile(dir=self.base, suffix=".tar.gz") as local:
+                    with self.ctx.objects.open(where) as stream:
+                        shutil.copyfileobj(stream, local, 1 << 20)
+                    local.flush()
+                    archives.unpack(Path(local.name), self.base / "code" / "src", limit)
+        except (archives.ArtifactError, UnreachableObject, OSError) as exc:
+            raise JobFailed(
+                f"ClientError: cannot unpack the code at sagemaker_submit_directory={where}: {exc}"
+            ) from None
+        for item in (self.base / "code" / "src").iterdir():  # the archive's contents are the code directory
+            item.rename(self.base / "code" / item.name)
+        (self.base / "code" / "src").rmdir()
+
+    # --- the process --------------------------------------------------------------------------------
+
+    async def _train(self, budget: float) -> int | None:
+        """The process's exit code, or None when it ran out of time (it has then been stopped)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **self.doc.get("Environment", {}),
+            "TRAINING_JOB_NAME": self.name,
+            "TRAINING_JOB_ARN": self.doc["TrainingJobArn"],
+            "SAGEMAKER_REGION": self.ctx.settings.region,
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(self.log_path, "ab") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "homeport.runtime.training",
+                str(self.base),
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group: a stop reaches the script's children too
+            )
+        try:
+            return await asyncio.wait_for(self._proc.wait(), budget)
+        except TimeoutError:
+            await self._halt()
+            return None
+
+    async def _halt(self) -> None:
+        """SIGTERM the process group, SIGKILL it after STOP_GRACE_S."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+    def _failure_reason(self, code: int) -> str:
+        failure = self.base / "output" / "failure"
+        if failure.is_file():
+            return failure.read_text(errors="replace")[:1024]
+        return f"AlgorithmError: the training process exited with code {code}: {log_tail(self.log_path)}"[:1024]
+
+    # --- what it leaves ------------------------------------------------------------------------------
+
+    def _upload(self) -> str | None:
+        """Upload model/ as model.tar.gz (and output/data/ as output.tar.gz); the model's URL."""
+        model = self.base / "model"
+        if not model.is_dir():
+            return None
+        root = self.doc["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{self.name}/output"
+        url = f"{root}/model.tar.gz"
+        self._put_tree(model, url)
+        data = self.base / "output" / "data"
+        if data.is_dir() and any(data.iterdir()):
+            self._put_tree(data, f"{root}/output.tar.gz")
+        return url
+
+    def _put_tree(self, folder: Path, url: str) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.base, suffix=".tar.gz") as packed:
+            with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+                for item in sorted(folder.iterdir()):
+                    tar.add(item, item.name)
+            packed.flush()
+            try:
+                self.ctx.objects.put_files(url, [Path(packed.name)], "application/x-tar")
+            except (UnreachableObject, OSError) as exc:
+                raise JobFailed(f"ClientError: cannot write {url}: {exc}") from None
+
+    def _final_metrics(self) -> list[dict[str, Any]]:
+        """Each metric's last value in the log: the algorithm's own, and the request's MetricDefinitions."""
+        definitions = []
+        for d in self.doc["AlgorithmSpecification"].get("MetricDefinitions", []):
+            with contextlib.suppress(re.error):
+                definitions.append((d["Name"], re.compile(d["Regex"])))
+        builtin = not is_script_mode(self.doc)
+        last: dict[str, float] = {}
+        try:
+            with open(self.log_path, errors="replace") as lines:
+                for line in lines:
+                    if len(line) > MAX_METRIC_LINE:
+                        continue
+                    if builtin:
+                        last |= {f"{ds}:{m}": float(v) for ds, m, v in XGBOOST_METRIC.findall(line)}
+                    for name, pattern in definitions:
+                        found = pattern.search(line)
+                        if found and found.groups():
+                            with contextlib.suppress(ValueError):
+                                last[name] = float(found.group(1))
+        except OSError:
+            return []
+        now = self.ctx.clock.now()
+        return [{"MetricName": k, "Value": v, "Timestamp": now} for k, v in list(last.items())[:MAX_FINAL_METRICS]]
+
+    # --- the record ---------------------------------------------------------------------------------
+
+    def _update(
+        self,
+        secondary: SecondaryStatus | None = None,
+        message: str = "",
+        status: TrainingJobStatus | None = None,
+        **changes: Any,
+    ) -> None:
+        store = self.ctx.store
+        now = self.ctx.clock.now()
+        with store.transaction() as conn:
+            doc = store.get(conn, Kind.TRAINING_JOB, self.name)
+            if doc is None:
+                return
+            if status is not None:
+                move(doc, "TrainingJobStatus", status)
+            if secondary is not None:
+                enter(doc, secondary, message, now)
+            doc.update(changes)
+            doc["LastModifiedTime"] = now
+            store.replace(conn, Kind.TRAINING_JOB, self.name, doc, status=doc["TrainingJobStatus"])
+            self.doc = doc
+
+    def _end(
+        self,
+        status: TrainingJobStatus,
+        secondary: SecondaryStatus,
+        message: str,
+        model_url: str | None = None,
+        metrics: list[dict[str, Any]] | None = None,
+        **changes: Any,
+    ) -> None:
+        now = self.ctx.clock.now()
+        started = self.doc.get("TrainingStartTime")
+        if started is not None:
+            changes["TrainingTimeInSeconds"] = changes["BillableTimeInSeconds"] = max(int(now - started), 1)
+        if model_url:
+            changes["ModelArtifacts"] = {"S3ModelArtifacts": model_url}
+        if metrics:
+            changes["FinalMetricDataList"] = metrics
+        self._update(secondary, message, status, TrainingEndTime=now, **changes)
+        transitions = self.doc.get("SecondaryStatusTransitions", [])
+        if transitions and "EndTime" not in transitions[-1]:  # the last step ends with the job
+            self._update(SecondaryStatusTransitions=[*transitions[:-1], {**transitions[-1], "EndTime": now}])
+        log.info("training job %s: %s (%s)", self.name, status.value, message)
+
+    def _fail(self, reason: str) -> None:
+        self._end(TrainingJobStatus.FAILED, SecondaryStatus.FAILED, reason[:1024], FailureReason=reason[:1024])
+
+    def mark_stopped(self) -> None:
+        self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.")
+
+    def mark_interrupted(self) -> None:
+        self._fail(
+            "InternalServerError: homeport stopped while the job was running; create it again (under a new name) "
+            "to train."
+        )
+
+
+def _decoded(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
