@@ -158,7 +158,7 @@ def test_xgboost_trains_as_the_built_in_algorithm(
 def test_libsvm_is_the_default_content_type(sm: Any, s3: Any, bucket: str, regression: dict[str, Any]) -> None:
     rows = [
         f"{label} " + " ".join(f"{i}:{v}" for i, v in enumerate(row))
-        for label, row in zip(regression["y"], regression["x"])
+        for label, row in zip(regression["y"], regression["x"], strict=True)
     ]
     s3.put_object(Bucket=bucket, Key="train/rows.libsvm", Body="\n".join(rows).encode())
     job = wait(sm, create(sm, bucket, InputDataConfig=[channel("train", f"s3://{bucket}/train/", None)]))
