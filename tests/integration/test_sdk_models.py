@@ -106,19 +106,23 @@ def test_pipeline_model_deploys_containers_in_order(
     sm.delete_endpoint(EndpointName=endpoint)
 
 
+def shorter_sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK sleeps 10 s between its reads of a job's logs and status: shorten the sleeps, never the calls."""
+    import time
+    import types
+
+    fast_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
+    fast_time.sleep = lambda seconds: time.sleep(min(seconds, 0.2))
+    monkeypatch.setattr(sagemaker.session, "time", fast_time)
+
+
 def test_transformer_with_its_defaults_follows_the_job_logs(
     session: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], xgb_model: dict[str, Any]
 ) -> None:
     """`transform()` waits and prints the job's logs through CloudWatch Logs (DescribeLogStreams, GetLogEvents)."""
-    import time
-    import types
-
     from sagemaker.model import Model
 
-    # The SDK sleeps 10 s between its log reads: the test shortens the sleeps, never the calls.
-    fast_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
-    fast_time.sleep = lambda seconds: time.sleep(min(seconds, 0.2))
-    monkeypatch.setattr(sagemaker.session, "time", fast_time)
+    shorter_sdk_sleeps(monkeypatch)
     bucket = session.default_bucket()
     x = xgb_model["x"][:5]
     session.boto_session.client("s3").put_object(Bucket=bucket, Key="batch/in/rows.csv", Body=csv_rows(x))
@@ -213,3 +217,90 @@ def test_async_predictions_with_and_without_a_content_type(session: Any, sm: Any
         refused.get_result(waiter)
     assert "text/csv" in str(err.value)  # the reason says what to send instead
     predictor.delete_endpoint()
+
+
+def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
+    session: Any, sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The chapter's flow: `image_uris.retrieve("xgboost")`, `Estimator.fit` on train and validation channels
+    (following the job's logs), then `deploy` and `predict` on the model it trained."""
+    import xgboost
+    from sagemaker import image_uris
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+    from sagemaker.serializers import CSVSerializer
+
+    shorter_sdk_sleeps(monkeypatch)
+    x, y = synthetic_regression(rows=300, features=4)
+    rows = csv_rows(np.column_stack([y, x]))
+    bucket = session.default_bucket()
+    s3 = session.boto_session.client("s3")
+    s3.put_object(Bucket=bucket, Key="abalone/train/train.csv", Body=rows)
+    s3.put_object(Bucket=bucket, Key="abalone/validation/validation.csv", Body=rows)
+    estimator = Estimator(
+        image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"),
+        role=ROLE,
+        instance_count=1,
+        instance_type="ml.m5.xlarge",
+        output_path=f"s3://{bucket}/abalone/output",
+        sagemaker_session=session,
+        hyperparameters={"num_round": 15, "max_depth": 3, "objective": "reg:squarederror"},
+    )
+    estimator.fit(
+        {
+            "train": TrainingInput(f"s3://{bucket}/abalone/train/", content_type="text/csv"),
+            "validation": TrainingInput(f"s3://{bucket}/abalone/validation/", content_type="text/csv"),
+        }
+    )
+    printed = capsys.readouterr().out
+    assert "[14]#011train-rmse:" in printed and "Training seconds:" in printed
+    assert estimator.model_data.endswith(f"{estimator.latest_training_job.name}/output/model.tar.gz")
+
+    endpoint = unique("endpoint")
+    estimator.deploy(1, "ml.m5.large", endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    from sagemaker.predictor import Predictor
+
+    predictor = Predictor(endpoint, session, serializer=CSVSerializer())
+    reply = predictor.predict(x[:5])
+    local = xgboost.train(
+        {"max_depth": 3, "objective": "reg:squarederror"}, xgboost.DMatrix(x, label=y), num_boost_round=15
+    )
+    np.testing.assert_allclose(np.array(reply.split(), dtype=np.float32), local.inplace_predict(x[:5]), rtol=1e-5)
+    predictor.delete_endpoint()
+
+
+def test_framework_estimator_trains_in_script_mode(
+    session: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An SKLearn estimator's entry point runs with the toolkit's environment; the SDK JSON-encodes its
+    hyperparameters and uploads the source directory as sourcedir.tar.gz."""
+    import io
+    import json
+    import tarfile
+
+    from sagemaker.sklearn import SKLearn
+
+    from tests.integration.test_training_jobs import TRAIN_SCRIPT
+
+    shorter_sdk_sleeps(monkeypatch)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(TRAIN_SCRIPT)
+    bucket = session.default_bucket()
+    s3 = session.boto_session.client("s3")
+    s3.put_object(Bucket=bucket, Key="script/train/rows.csv", Body=b"1,2\n3,4\n")
+    estimator = SKLearn(
+        entry_point="train.py",
+        source_dir=str(tmp_path / "src"),
+        framework_version="1.2-1",
+        role=ROLE,
+        instance_count=1,
+        instance_type="ml.m5.large",
+        sagemaker_session=session,
+        hyperparameters={"scale": 3},
+    )
+    estimator.fit({"train": f"s3://{bucket}/script/train/"}, logs=False)
+    key = estimator.model_data.split("/", 3)[3]
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        model = json.loads(tar.extractfile("model.json").read())  # type: ignore[union-attr]
+    assert model == {"rows": 2, "scale": 3.0, "hosts": ["algo-1"]}
