@@ -285,3 +285,40 @@ def test_names_are_unique_and_unknown_jobs_are_not_found(
             call(TrainingJobName=unique("missing"))
         assert err.value.response["Error"]["Code"] == "ResourceNotFound"
     wait(sm, name)
+
+
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+def test_a_job_running_when_the_server_stops_ends_failed_at_the_next_start(tmp_path: Any, how: str) -> None:
+    """A training run cannot pick up where it was: the next start ends it, saying why, and it is not left
+    InProgress forever (transform jobs, which can, resume). Its process goes with the server, even a killed one."""
+    import signal
+    import time
+
+    import psutil
+
+    from homeport.server.process import ServerProcess
+    from tests.conftest import KEYS
+
+    data_dir = tmp_path / "data"
+    env = {"HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    server = ServerProcess(data_dir, env=env).start()
+    try:
+        sm, s3 = boto_client("sagemaker", server.url), boto_client("s3", server.url)
+        s3.create_bucket(Bucket="restart")
+        name = script_job(sm, s3, "restart", hyperparameters={"sleep": "60"})
+        until_status(sm, name, "Training")
+        time.sleep(0.5)  # the script is running
+    finally:
+        server.stop(signal.SIGKILL if how == "killed" else signal.SIGTERM)
+
+    def training() -> list[Any]:
+        return [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
+
+    deadline = time.monotonic() + 10
+    while training() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert training() == []
+    with ServerProcess(data_dir, env=env) as server:
+        job = boto_client("sagemaker", server.url).describe_training_job(TrainingJobName=name)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Failed", "Failed")
+    assert "homeport stopped while the job was running" in job["FailureReason"]

@@ -26,6 +26,7 @@ from typing import Any
 from homeport.batch.plan import PlanError, inputs
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
+from homeport.engines.local import die_with_parent
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
@@ -189,6 +190,7 @@ class TrainingJobRun:
                 stdin=asyncio.subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # its own process group: a stop reaches the script's children too
+                preexec_fn=die_with_parent,  # and a killed server's training does not go on as an orphan
             )
         try:
             return await asyncio.wait_for(self._proc.wait(), budget)

@@ -30,7 +30,7 @@ SPAWN_TIMEOUT_S = 10.0
 ZYGOTE_READY_WAIT_S = 5.0  # a zygote still importing after this is taken to be stuck: instances start fresh
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If homeport itself is killed, its instances must not linger as orphans.
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -52,7 +52,7 @@ class Zygote:
             stderr=None,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.ready = False
         self.gone = False
@@ -200,7 +200,7 @@ class LocalEngine:
                     env=env,
                     cwd=str(spec.model_dir),
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
             # A fresh process has no zygote to report its end: a thread waits for it instead.
             threading.Thread(target=self._await_exit, args=(proc,), name="homeport-exit", daemon=True).start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m homeport.runtime.training DIR", file=sys.stderr)
         return 2
     base = Path(argv[0])
+    signal.signal(signal.SIGTERM, _stop_group)
     config = base / "input" / "config"
     hyperparameters: dict[str, str] = json.loads((config / "hyperparameters.json").read_text())
     channels: dict[str, Any] = json.loads((config / "inputdataconfig.json").read_text())
@@ -53,6 +55,12 @@ def main(argv: list[str]) -> int:
         print(str(exc), file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _stop_group(signum: int, _: Any) -> None:
+    """SIGTERM (a stop, a timeout, homeport gone): pass it on to the script and its children, then go."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.killpg(os.getpgrp(), signum)
 
 
 def decoded(value: str) -> Any:
