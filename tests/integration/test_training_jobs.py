@@ -322,3 +322,26 @@ def test_a_job_running_when_the_server_stops_ends_failed_at_the_next_start(tmp_p
         job = boto_client("sagemaker", server.url).describe_training_job(TrainingJobName=name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Failed", "Failed")
     assert "homeport stopped while the job was running" in job["FailureReason"]
+
+
+def test_the_cli_lists_follows_and_stops_training_jobs(
+    server: Any, sm: Any, s3: Any, bucket: str, regression: dict[str, Any]
+) -> None:
+    from tests.integration.test_cli import homeport
+
+    s3.put_object(Bucket=bucket, Key="train/rows.csv", Body=regression["csv"])
+    name = create(sm, bucket)
+    followed = homeport("training", name, "--follow", "--interval", "0.2", url=server.url)
+    assert followed.returncode == 0, followed.stderr
+    assert "[19]#011train-rmse:" in followed.stdout and f"{name}: Completed (Completed)" in followed.stdout
+    assert "train:rmse = " in followed.stdout and f"/{name}/output/model.tar.gz" in followed.stdout
+    listed = homeport("training", url=server.url)
+    assert listed.returncode == 0 and name in listed.stdout
+    as_json = json.loads(homeport("training", name, "--json", url=server.url).stdout)
+    assert as_json["TrainingJobStatus"] == "Completed"
+    refused = homeport("training", name, "--stop", url=server.url)
+    assert refused.returncode == 1 and "already ended" in refused.stderr
+
+    running = script_job(sm, s3, bucket, hyperparameters={"sleep": "60"})
+    assert homeport("training", running, "--stop", url=server.url).returncode == 0
+    assert wait(sm, running)["TrainingJobStatus"] == "Stopped"

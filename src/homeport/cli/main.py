@@ -113,6 +113,12 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, _client(settings, args.endpoint_url, "logs"))
 
 
+def cmd_training(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.training import run
+
+    return run(args, _client(settings, args.endpoint_url, "sagemaker"), _client(settings, args.endpoint_url, "logs"))
+
+
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args.endpoint_url, "sagemaker")
     doc = client.describe_endpoint(EndpointName=args.endpoint)
@@ -245,6 +251,11 @@ def parser() -> argparse.ArgumentParser:
 
     log_arguments(logs)
     logs.set_defaults(func=cmd_logs)
+    training = client_command("training", "training jobs; `training NAME [--follow]`: one job and its output")
+    from homeport.cli.training import add_arguments as training_arguments
+
+    training_arguments(training)
+    training.set_defaults(func=cmd_training)
     invoke = client_command("invoke", "send one request to an endpoint")
     invoke.add_argument("endpoint")
     invoke.add_argument("--body", required=True, help="the payload, or @FILE, or @- for standard input")
