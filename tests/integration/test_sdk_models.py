@@ -314,3 +314,41 @@ def test_framework_estimator_trains_in_script_mode(
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
         model = json.loads(tar.extractfile("model.json").read())  # type: ignore[union-attr]
     assert model == {"rows": 2, "scale": 3.0, "hosts": ["algo-1"]}
+
+
+def test_sklearn_processor_runs_a_script_on_s3_inputs(
+    session: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`SKLearnProcessor.run` uploads the code, runs it with its inputs and outputs at /opt/ml/processing paths
+    (passed as arguments, as scripts written for AWS take them), and follows its logs."""
+    from sagemaker.processing import ProcessingInput, ProcessingOutput
+    from sagemaker.sklearn.processing import SKLearnProcessor
+
+    shorter_sdk_sleeps(monkeypatch)
+    script = tmp_path / "preprocess.py"
+    script.write_text(
+        "import argparse, os\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--input'); p.add_argument('--output'); a = p.parse_args()\n"
+        "rows = open(os.path.join(a.input, 'raw.csv')).read().split()\n"
+        "open(os.path.join(a.output, 'doubled.csv'), 'w').write('\\n'.join(str(2 * int(r)) for r in rows))\n"
+        "print(f'doubled {len(rows)} rows')\n"
+    )
+    bucket = session.default_bucket()
+    session.boto_session.client("s3").put_object(Bucket=bucket, Key="prep/in/raw.csv", Body=b"1\n2\n3\n")
+    processor = SKLearnProcessor(
+        framework_version="1.2-1",
+        role=ROLE,
+        instance_type="ml.m5.large",
+        instance_count=1,
+        sagemaker_session=session,
+    )
+    processor.run(
+        code=str(script),
+        inputs=[ProcessingInput(source=f"s3://{bucket}/prep/in/", destination="/opt/ml/processing/input")],
+        outputs=[ProcessingOutput(source="/opt/ml/processing/output", destination=f"s3://{bucket}/prep/out/")],
+        arguments=["--input", "/opt/ml/processing/input", "--output", "/opt/ml/processing/output"],
+    )
+    out = session.boto_session.client("s3").get_object(Bucket=bucket, Key="prep/out/doubled.csv")["Body"].read()
+    assert out.split() == [b"2", b"4", b"6"]
+    assert "doubled 3 rows" in capsys.readouterr().out
+    assert processor.latest_job.describe()["ProcessingJobStatus"] == "Completed"

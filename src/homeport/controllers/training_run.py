@@ -4,7 +4,7 @@ run the training process (`homeport.runtime.training`) within MaxRuntimeInSecond
 
 The process runs on this machine, its output in `logs/training-jobs/<job>/algo-1.log` (the CloudWatch Logs
 stream `<job>/algo-1-<epoch>`). A stop or a timeout sends SIGTERM to its process group, then SIGKILL after
-STOP_GRACE_S; what it saved to the model directory is still uploaded, as SageMaker does.
+120 s; what it saved to the model directory is still uploaded, as SageMaker does.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from homeport.batch.plan import PlanError, inputs
+from homeport.controllers import job_process
+from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
-from homeport.engines.local import die_with_parent
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
@@ -35,17 +34,12 @@ from homeport.store import Kind
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 120.0  # SageMaker's: a stopped or timed-out job has this long to save its model
 HOST = "algo-1"
 ISOLATED_CODE = "/opt/ml/input/data/code/"  # where the SDK points at its code channel under network isolation
 # The built-in XGBoost algorithm's metrics, as its round lines print them: `[3]#011validation-rmse:1.61`.
 XGBOOST_METRIC = re.compile(r"#011(train|validation)-([^:#\s]+):(-?[\d.]+(?:e[-+]?\d+)?)")
 MAX_METRIC_LINE = 4096  # longer log lines are not searched for metrics
 MAX_FINAL_METRICS = 40  # FinalMetricDataList's limit
-
-
-class JobFailed(Exception):
-    """The job cannot run as asked; the message is its FailureReason."""
 
 
 class TrainingJobRun:
@@ -62,7 +56,7 @@ class TrainingJobRun:
         try:
             await self._run()
         except asyncio.CancelledError:
-            await self._halt()
+            await job_process.halt(self._proc)
             if self.stopping:
                 url = await asyncio.to_thread(self._upload)
                 self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.", url)
@@ -123,25 +117,11 @@ class TrainingJobRun:
         (config / "inputdataconfig.json").write_text(json.dumps(described))
         (config / "resourceconfig.json").write_text(json.dumps(resources))
         for channel in channels:
-            self._download(channel["ChannelName"], channel["DataSource"]["S3DataSource"])
+            name = channel["ChannelName"]
+            source = channel["DataSource"]["S3DataSource"]
+            job_process.download(self.ctx.objects, source, self.base / "input" / "data" / name, f"channel {name}")
         if is_script_mode(self.doc):
             self._unpack_code()
-
-    def _download(self, channel: str, source: dict[str, Any]) -> None:
-        folder = self.base / "input" / "data" / channel
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            found = inputs(self.ctx.objects, source)
-            for ref, relative in found:
-                parts = PurePosixPath(relative).parts
-                if not parts or ".." in parts or PurePosixPath(relative).is_absolute():
-                    raise JobFailed(f"ClientError: channel {channel}: {ref.url} has a key that leaves its prefix.")
-                target = folder.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with self.ctx.objects.open(ref.url) as stream, open(target, "wb") as out:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-        except (PlanError, UnreachableObject, OSError) as exc:
-            raise JobFailed(f"ClientError: channel {channel}: {exc}") from None
 
     def _unpack_code(self) -> None:
         where = str(_decoded(self.doc["HyperParameters"].get("sagemaker_submit_directory", "")))
@@ -170,7 +150,6 @@ class TrainingJobRun:
 
     async def _train(self, budget: float) -> int | None:
         """The process's exit code, or None when it ran out of time (it has then been stopped)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             **self.doc.get("Environment", {}),
@@ -179,38 +158,9 @@ class TrainingJobRun:
             "SAGEMAKER_REGION": self.ctx.settings.region,
             "PYTHONUNBUFFERED": "1",
         }
-        with open(self.log_path, "ab") as out:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "homeport.runtime.training",
-                str(self.base),
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # its own process group: a stop reaches the script's children too
-                preexec_fn=die_with_parent,  # and a killed server's training does not go on as an orphan
-            )
-        try:
-            return await asyncio.wait_for(self._proc.wait(), budget)
-        except TimeoutError:
-            await self._halt()
-            return None
-
-    async def _halt(self) -> None:
-        """SIGTERM the process group, SIGKILL it after STOP_GRACE_S."""
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        argv = [sys.executable, "-m", "homeport.runtime.training", str(self.base)]
+        self._proc = await job_process.start(argv, env, self.base, self.log_path)
+        return await job_process.finish(self._proc, budget)
 
     def _failure_reason(self, code: int) -> str:
         failure = self.base / "output" / "failure"

@@ -96,6 +96,27 @@ TRAINING_JOB_TRANSITIONS: dict[TrainingJobStatus, frozenset[TrainingJobStatus]] 
 TRAINING_JOB_ENDED = frozenset({T.COMPLETED, T.FAILED, T.STOPPED})
 
 
+class ProcessingJobStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+P = ProcessingJobStatus
+
+PROCESSING_JOB_TRANSITIONS: dict[ProcessingJobStatus, frozenset[ProcessingJobStatus]] = {
+    P.IN_PROGRESS: frozenset({P.COMPLETED, P.FAILED, P.STOPPING, P.STOPPED}),  # Stopped: MaxRuntimeInSeconds
+    P.STOPPING: frozenset({P.STOPPED, P.COMPLETED, P.FAILED}),
+    P.COMPLETED: frozenset(),
+    P.FAILED: frozenset(),
+    P.STOPPED: frozenset(),
+}
+
+PROCESSING_JOB_ENDED = frozenset({P.COMPLETED, P.FAILED, P.STOPPED})
+
+
 class SecondaryStatus(StrEnum):
     """What a training job is doing, as DescribeTrainingJob's SecondaryStatus says it."""
 
@@ -118,12 +139,13 @@ class AlarmState(StrEnum):
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
-Status = TypeVar("Status", EndpointStatus, TransformJobStatus, TrainingJobStatus)
+Status = TypeVar("Status", EndpointStatus, TransformJobStatus, TrainingJobStatus, ProcessingJobStatus)
 
 _TABLES: dict[type[StrEnum], Mapping[Any, frozenset[Any]]] = {
     EndpointStatus: ENDPOINT_TRANSITIONS,
     TransformJobStatus: TRANSFORM_JOB_TRANSITIONS,
     TrainingJobStatus: TRAINING_JOB_TRANSITIONS,
+    ProcessingJobStatus: PROCESSING_JOB_TRANSITIONS,
 }
 
 

@@ -42,6 +42,7 @@ from homeport.controllers.log_shipper import LogShipper
 from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
 from homeport.controllers.notifier import Notifier
+from homeport.controllers.processing_run import ProcessingJobRun
 from homeport.controllers.provisioning import socket_dir
 from homeport.controllers.training_run import TrainingJobRun
 from homeport.controllers.transform_run import TransformJobRun
@@ -64,6 +65,7 @@ from homeport.services.log_tailer import LogTailer
 from homeport.services.logs import LogService
 from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
+from homeport.services.processing_jobs import ProcessingJobService
 from homeport.services.scaling import ScalingService
 from homeport.services.tags import TagService
 from homeport.services.training_jobs import TrainingJobService
@@ -87,6 +89,7 @@ class Services:
     inference_experiments: InferenceExperimentService
     logs: LogService
     training_jobs: TrainingJobService
+    processing_jobs: ProcessingJobService
 
 
 def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
@@ -106,6 +109,7 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
         InferenceExperimentService(ctx, configs, endpoints),
         LogService(ctx, tailer),
         TrainingJobService(ctx),
+        ProcessingJobService(ctx),
     )
 
 
@@ -190,6 +194,9 @@ class Server:
         self.trainings = JobRunner(
             self.ctx, Kind.TRAINING_JOB, "TrainingJob", lambda doc: TrainingJobRun(self.ctx, doc)
         )
+        self.processings = JobRunner(
+            self.ctx, Kind.PROCESSING_JOB, "ProcessingJob", lambda doc: ProcessingJobRun(self.ctx, doc)
+        )
         tailer = LogTailer(self.ctx)
         self.services = build_services(self.ctx, tailer)
         self.log_shipper = LogShipper(self.ctx, tailer)
@@ -230,6 +237,7 @@ class Server:
         self.controller.wake()
         self.transforms.wake()
         self.trainings.wake()
+        self.processings.wake()
         self.async_worker.wake()
         self.notifier.wake()
         self.experiments.wake()
@@ -251,6 +259,7 @@ class Server:
         self.controller.restore()
         self.transforms.restore(resume=True)
         self.trainings.restore(resume=False)  # a training run cannot pick up where it was: it ends, saying why
+        self.processings.restore(resume=False)
         self.async_worker.restore()
         loop = asyncio.get_running_loop()
         self.engine.watch(lambda: _call_soon(loop, self.controller.wake))
@@ -258,6 +267,7 @@ class Server:
             loop.create_task(self.controller.run_forever()),
             loop.create_task(self.transforms.run_forever()),
             loop.create_task(self.trainings.run_forever()),
+            loop.create_task(self.processings.run_forever()),
             loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.metric_loop.run_forever()),
@@ -274,6 +284,7 @@ class Server:
             task.cancel()
         await self.transforms.shutdown()
         await self.trainings.shutdown()
+        await self.processings.shutdown()
         await self.async_worker.shutdown()
         await self.notifier.shutdown()
         await self.controller.shutdown()

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     ENDPOINT = "endpoints"
     TRANSFORM_JOB = "transform_jobs"
     TRAINING_JOB = "training_jobs"
+    PROCESSING_JOB = "processing_jobs"
     INFERENCE_EXPERIMENT = "inference_experiments"
 
 

@@ -1,0 +1,160 @@
+"""One processing job's execution: download its inputs to their `/opt/ml/processing/…` paths (the job's own
+directory here, which is also the command's working directory), run its ContainerEntrypoint with those paths
+rewritten in it, in its ContainerArguments and in its Environment's values, and upload each output path's
+files under its S3Uri. A path written into the script itself is not rewritten: there is no container here.
+Output goes to `logs/processing-jobs/<job>/algo-1.log` (the CloudWatch Logs stream `<job>/algo-1-<epoch>`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from homeport.controllers import job_process
+from homeport.controllers.job_process import JobFailed
+from homeport.controllers.provisioning import log_tail
+from homeport.core.states import ProcessingJobStatus, move
+from homeport.objects.locations import UnreachableObject
+from homeport.services.context import Context
+from homeport.services.processing_jobs import PROCESSING_ROOT, local_path
+from homeport.store import Kind
+
+log = logging.getLogger(__name__)
+
+PYTHONS = {"python", "python3", "python3.11", "python3.12", "python3.13"}  # run with homeport's own interpreter
+
+
+class ProcessingJobRun:
+    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.doc = doc
+        self.name: str = doc["ProcessingJobName"]
+        self.stopping = False
+        self.base = ctx.settings.data_dir / "processing" / self.name
+        self.log_path = ctx.settings.logs_dir / "processing-jobs" / self.name / "algo-1.log"
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            await job_process.halt(self._proc)
+            if self.stopping:
+                self._end(ProcessingJobStatus.STOPPED)
+            raise  # a server shutdown: the next start's restore() ends the job
+        except JobFailed as exc:
+            self._end(ProcessingJobStatus.FAILED, str(exc))
+        except Exception as exc:  # a bug in homeport: the job fails, the runner goes on
+            log.exception("processing job %s failed", self.name)
+            self._end(ProcessingJobStatus.FAILED, f"InternalServerError: homeport failed running the job: {exc}")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    async def _run(self) -> None:
+        started = self.ctx.clock.now()
+        self._update(ProcessingStartTime=started)
+        await asyncio.to_thread(self._prepare)
+        budget = self.doc["StoppingCondition"]["MaxRuntimeInSeconds"] - (self.ctx.clock.now() - started)
+        self._proc = await job_process.start(self._argv(), self._environment(), self.base, self.log_path)
+        code = await job_process.finish(self._proc, budget)
+        if code is None:
+            self._end(ProcessingJobStatus.STOPPED, exit_message="Processing job exceeded MaxRuntimeInSeconds")
+            return
+        if code != 0:
+            raise JobFailed(
+                f"AlgorithmError: the processing command exited with code {code}: {log_tail(self.log_path)}"
+            )
+        await asyncio.to_thread(self._upload)
+        self._end(ProcessingJobStatus.COMPLETED)
+
+    def _path(self, container_path: str) -> Path:
+        return self.base.joinpath(*local_path(container_path).parts)
+
+    def _prepare(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+        (self.base / "config").mkdir(parents=True)
+        config = {
+            k: self.doc[k] for k in ("ProcessingJobArn", "ProcessingJobName", "AppSpecification") if k in self.doc
+        }
+        (self.base / "config" / "processingjobconfig.json").write_text(json.dumps(config, default=str))
+        resources = {"current_host": "algo-1", "hosts": ["algo-1"]}
+        (self.base / "config" / "resourceconfig.json").write_text(json.dumps(resources))
+        for item in self.doc.get("ProcessingInputs", []):
+            source = item["S3Input"]
+            prefix_source = {"S3DataType": source["S3DataType"], "S3Uri": source["S3Uri"]}
+            job_process.download(
+                self.ctx.objects, prefix_source, self._path(source["LocalPath"]), f"input {item['InputName']}"
+            )
+        for item in self.doc.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            self._path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+
+    def _argv(self) -> list[str]:
+        """The entry point and arguments, each /opt/ml/processing/ path pointed at the job's directory."""
+        app = self.doc["AppSpecification"]
+        argv = [a.replace(PROCESSING_ROOT, f"{self.base}/") for a in app["ContainerEntrypoint"]]
+        argv += [a.replace(PROCESSING_ROOT, f"{self.base}/") for a in app.get("ContainerArguments", [])]
+        if argv[0] in PYTHONS:
+            argv[0] = sys.executable
+        elif shutil.which(argv[0]) is None:
+            raise JobFailed(
+                f"ClientError: the ContainerEntrypoint command {argv[0]!r} is not installed on this machine."
+            )
+        return argv
+
+    def _environment(self) -> dict[str, str]:
+        own = {k: v.replace(PROCESSING_ROOT, f"{self.base}/") for k, v in self.doc.get("Environment", {}).items()}
+        return {
+            **os.environ,
+            **own,
+            "PROCESSING_JOB_NAME": self.name,
+            "SAGEMAKER_REGION": self.ctx.settings.region,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _upload(self) -> None:
+        """Each output path's files, under its S3Uri at their paths relative to it (EndOfJob; Continuous too)."""
+        for item in self.doc.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            target = item["S3Output"]
+            folder = self._path(target["LocalPath"])
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                url = f"{target['S3Uri'].rstrip('/')}/{path.relative_to(folder).as_posix()}"
+                try:
+                    self.ctx.objects.put_files(url, [path])
+                except (UnreachableObject, OSError) as exc:
+                    raise JobFailed(f"ClientError: output {item['OutputName']}: cannot write {url}: {exc}") from None
+
+    def _update(self, status: ProcessingJobStatus | None = None, **changes: Any) -> None:
+        store = self.ctx.store
+        with store.transaction() as conn:
+            doc = store.get(conn, Kind.PROCESSING_JOB, self.name)
+            if doc is None:
+                return
+            if status is not None:
+                move(doc, "ProcessingJobStatus", status)
+            doc.update(changes)
+            doc["LastModifiedTime"] = self.ctx.clock.now()
+            store.replace(conn, Kind.PROCESSING_JOB, self.name, doc, status=doc["ProcessingJobStatus"])
+            self.doc = doc
+
+    def _end(self, status: ProcessingJobStatus, reason: str | None = None, exit_message: str | None = None) -> None:
+        changes: dict[str, Any] = {"ProcessingEndTime": self.ctx.clock.now()}
+        if reason:
+            changes["FailureReason"] = reason[:1024]
+        if exit_message:
+            changes["ExitMessage"] = exit_message
+        self._update(status, **changes)
+        log.info("processing job %s: %s%s", self.name, status.value, f" ({reason})" if reason else "")
+
+    def mark_stopped(self) -> None:
+        self._end(ProcessingJobStatus.STOPPED)
+
+    def mark_interrupted(self) -> None:
+        self._end(
+            ProcessingJobStatus.FAILED,
+            "InternalServerError: homeport stopped while the job was running; create it again (under a new name).",
+        )
