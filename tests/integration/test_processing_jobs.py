@@ -198,3 +198,15 @@ def test_requests_homeport_cannot_run_are_refused(
     with pytest.raises(ClientError) as err:
         sm.describe_processing_job(ProcessingJobName=unique("missing"))
     assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_the_cli_follows_and_lists_processing_jobs(server: Any, sm: Any, s3: Any, bucket: str) -> None:
+    from tests.integration.test_cli import homeport
+
+    name = create(sm, s3, bucket)
+    followed = homeport("processing", name, "--follow", "--interval", "0.2", url=server.url)
+    assert followed.returncode == 0, followed.stderr
+    assert "processed 3 rows" in followed.stdout and f"{name}: Completed" in followed.stdout
+    assert f"output train: /opt/ml/processing/output/train -> s3://{bucket}/processed/train" in followed.stdout
+    listed = homeport("processing", url=server.url)
+    assert listed.returncode == 0 and name in listed.stdout

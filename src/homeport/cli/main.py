@@ -113,10 +113,12 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, _client(settings, args.endpoint_url, "logs"))
 
 
-def cmd_training(args: argparse.Namespace, settings: Settings) -> int:
-    from homeport.cli.training import run
+def cmd_ml_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.ml_jobs import PROCESSING, TRAINING, run
 
-    return run(args, _client(settings, args.endpoint_url, "sagemaker"), _client(settings, args.endpoint_url, "logs"))
+    kind = TRAINING if args.command == "training" else PROCESSING
+    sagemaker, logs = (_client(settings, args.endpoint_url, service) for service in ("sagemaker", "logs"))
+    return run(kind, args, sagemaker, logs)
 
 
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
@@ -251,11 +253,12 @@ def parser() -> argparse.ArgumentParser:
 
     log_arguments(logs)
     logs.set_defaults(func=cmd_logs)
-    training = client_command("training", "training jobs; `training NAME [--follow]`: one job and its output")
-    from homeport.cli.training import add_arguments as training_arguments
+    from homeport.cli.ml_jobs import add_arguments as ml_job_arguments
 
-    training_arguments(training)
-    training.set_defaults(func=cmd_training)
+    for noun in ("training", "processing"):
+        command = client_command(noun, f"{noun} jobs; `{noun} NAME [--follow|--stop]`: one job and its output")
+        ml_job_arguments(command)
+        command.set_defaults(func=cmd_ml_jobs)
     invoke = client_command("invoke", "send one request to an endpoint")
     invoke.add_argument("endpoint")
     invoke.add_argument("--body", required=True, help="the payload, or @FILE, or @- for standard input")
