@@ -235,9 +235,22 @@ def test_a_failing_script_fails_the_job_with_its_exit_code(sm: Any, s3: Any, buc
     assert "ExecuteUserScriptError" in job["FailureReason"] and "code 2" in job["FailureReason"]
 
 
-def test_stop_and_timeout_end_the_job_and_keep_what_it_saved(sm: Any, s3: Any, bucket: str) -> None:
+def printed(logs: Any, name: str, text: str) -> bool:
+    """Whether the job's output has `text` in it yet."""
+    try:
+        found = logs.filter_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/", filterPattern=f'"{text}"'
+        )
+    except logs.exceptions.ResourceNotFoundException:
+        return False
+    return bool(found["events"])
+
+
+def test_stop_and_timeout_end_the_job_and_keep_what_it_saved(sm: Any, s3: Any, logs: Any, bucket: str) -> None:
+    from tests.integration.test_lifecycle import until
+
     stopped = script_job(sm, s3, bucket, hyperparameters={"sleep": "60"})
-    until_status(sm, stopped, "Training")
+    until(lambda: printed(logs, stopped, "loss:"))  # the model is saved: the script is sleeping
     sm.stop_training_job(TrainingJobName=stopped)
     job = wait(sm, stopped)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")

@@ -105,6 +105,9 @@ class App:
             path = scope["path"]
             if path.endswith("/async-invocations"):
                 await self.runtime.invoke_async(scope, send, path[len("/endpoints/") : -len("/async-invocations")])
+            elif path.endswith("/invocations-response-stream"):
+                name = path[len("/endpoints/") : -len("/invocations-response-stream")]
+                await self.runtime.invoke_stream(scope, body, send, name)
             else:
                 await self.runtime.invoke(scope, body, send, path[len("/endpoints/") : -len("/invocations")])
             return

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.model import OperationModel
 
-from homeport.api import shapes
+from homeport.api import eventstream, shapes
 from homeport.api.asgi import Send, respond
 from homeport.core.arns import log_group
-from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable, Streamed
 from homeport.dataplane.multi_model import ModelLoadFailed, ModelNotReady, TargetModelError
 from homeport.dataplane.router import (
     MissingTargetModel,
     NoHealthyInstance,
     NoRoute,
     NotMultiModel,
+    NotStreamable,
     Router,
     TargetContainerError,
     UnknownVariant,
@@ -50,6 +53,11 @@ FORWARDED = {
     b"x-amzn-sagemaker-custom-attributes": "X-Amzn-SageMaker-Custom-Attributes",
     b"x-amzn-sagemaker-inference-id": "X-Amzn-SageMaker-Inference-Id",
 }
+# InvokeEndpointWithResponseStream sends Accept as X-Amzn-SageMaker-Accept.
+STREAM_FORWARDED = {
+    **{k: v for k, v in FORWARDED.items() if k != b"accept"},
+    b"x-amzn-sagemaker-accept": "Accept",
+}
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 TARGET_MODEL = b"x-amzn-sagemaker-target-model"
 UNSUPPORTED = {
@@ -70,6 +78,15 @@ ASYNC_HEADERS = {
     b"x-amzn-sagemaker-requestttlseconds": "RequestTTLSeconds",
     b"x-amzn-sagemaker-invocationtimeoutseconds": "InvocationTimeoutSeconds",
 }
+
+
+@dataclass(slots=True)
+class Request:
+    body: bytes
+    forward: list[tuple[str, str]] = field(default_factory=list)  # headers for the instance, by SageMaker's names
+    target_variant: str | None = None
+    target_model: str | None = None
+    target_container: str | None = None
 
 
 @functools.cache  # loaded at the first invocation, not at the server's start
@@ -94,7 +111,7 @@ def check_headers(operation: str, endpoint: str, headers: list[tuple[bytes, byte
 @functools.lru_cache(maxsize=1024)  # a client sends the same few headers again and again; refusals are not kept
 def _check(operation: str, endpoint: str, headers: tuple[tuple[bytes, bytes], ...]) -> None:
     params: dict[str, Any] = {"EndpointName": endpoint}
-    if operation == "InvokeEndpoint":
+    if operation != "InvokeEndpointAsync":
         params["Body"] = ""  # the body's own limit is checked apart; here only that it is there
     model, members = _operation(operation)
     for header, value in headers:
@@ -163,18 +180,116 @@ class RuntimeApi:
 
     async def _invoke(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
         received = time.perf_counter()
-        check_headers("InvokeEndpoint", endpoint, scope["headers"])
-        forward: list[tuple[str, str]] = []
-        target_variant = target_model = target_container = None
+        request = self._request("InvokeEndpoint", scope, endpoint, body, FORWARDED)
+        with self._routing(endpoint, request.target_variant):
+            variant, instance, reply = await self.router.invoke(
+                endpoint,
+                request.target_variant,
+                request.forward,
+                request.body,
+                self.settings.model_timeout_s,
+                received,
+                request.target_model,
+                request.target_container,
+            )
+        if not 200 <= reply.status < 300:
+            raise self._model_error(
+                endpoint,
+                variant.name,
+                reply.status,
+                reply.body.decode("utf-8", "replace"),
+                instance.id,
+            )
+        headers = [
+            (b"content-type", reply.headers.get(b"content-type", b"application/octet-stream")),
+            (b"x-amzn-invoked-production-variant", variant.name.encode()),
+        ]
+        custom = reply.headers.get(b"x-amzn-sagemaker-custom-attributes")
+        if custom is not None:
+            headers.append((b"x-amzn-sagemaker-custom-attributes", custom))
+        await respond(send, 200, reply.body, headers)
+
+    async def invoke_stream(self, scope: Any, body: bytes | None, send: Send, endpoint: str) -> None:
+        """InvokeEndpointWithResponseStream: the model's reply as PayloadPart events, each part as it comes. Until
+        the first part the errors are InvokeEndpoint's; after it, a broken stream ends with a ModelStreamError."""
+        started = False
+        try:
+            received = time.perf_counter()
+            request = self._request("InvokeEndpointWithResponseStream", scope, endpoint, body, STREAM_FORWARDED)
+            if request.target_model is not None:
+                raise RuntimeValidationError("InvokeEndpointWithResponseStream takes no TargetModel.")
+            with self._routing(endpoint, request.target_variant):
+                streaming = self.router.stream(
+                    endpoint,
+                    request.target_variant,
+                    request.forward,
+                    request.body,
+                    self.settings.model_timeout_s,
+                    received,
+                    request.target_container,
+                )
+                async with streaming as (variant, instance, streamed):
+                    if not 200 <= streamed.status < 300:
+                        message = b"".join([part async for part in streamed.parts])
+                        raise self._model_error(
+                            endpoint, variant.name, streamed.status, message.decode("utf-8", "replace"), instance.id
+                        )
+                    headers = [
+                        (b"content-type", eventstream.CONTENT_TYPE),
+                        (b"x-amzn-invoked-production-variant", variant.name.encode()),
+                        (
+                            b"x-amzn-sagemaker-content-type",
+                            streamed.headers.get(b"content-type", b"application/octet-stream"),
+                        ),
+                    ]
+                    custom = streamed.headers.get(b"x-amzn-sagemaker-custom-attributes")
+                    if custom is not None:
+                        headers.append((b"x-amzn-sagemaker-custom-attributes", custom))
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    started = True
+                    await self._relay(endpoint, streamed, send)
+        except HomeportError as exc:
+            if not started:
+                await _error(send, exc)
+        except Exception:
+            log.exception("InvokeEndpointWithResponseStream %s failed", endpoint)
+            if started:
+                failure = {"Message": "homeport failed relaying the stream; see the server log."}
+                await send(
+                    {"type": "http.response.body", "body": eventstream.exception("InternalStreamFailure", failure)}
+                )
+            else:
+                await _error(send, InternalFailure("homeport failed to invoke the endpoint; see the server log."))
+
+    async def _relay(self, endpoint: str, streamed: Streamed, send: Send) -> None:
+        try:
+            async for part in streamed.parts:
+                await send({"type": "http.response.body", "body": eventstream.payload_parts(part), "more_body": True})
+        except (InstanceDropped, InstanceTimeout) as exc:
+            reason = "the model paused longer than the model timeout" if isinstance(exc, InstanceTimeout) else str(exc)
+            failure = {
+                "Message": f"The model's stream for endpoint {endpoint} broke off: {reason}.",
+                "ErrorCode": "StreamBroken",
+            }
+            await send({"type": "http.response.body", "body": eventstream.exception("ModelStreamError", failure)})
+            return
+        await send({"type": "http.response.body", "body": b""})
+
+    def _request(
+        self, operation: str, scope: Any, endpoint: str, body: bytes | None, forwarded: dict[bytes, str]
+    ) -> Request:
+        """An invocation's parameters from its headers, checked as SageMaker checks them."""
+        check_headers(operation, endpoint, scope["headers"])
+        request = Request(body or b"")
         for name, value in scope["headers"]:
-            if name in FORWARDED:
-                forward.append((FORWARDED[name], value.decode("latin-1")))
+            if name in forwarded:
+                request.forward.append((forwarded[name], value.decode("latin-1")))
             elif name == TARGET_VARIANT:
-                target_variant = value.decode("latin-1")
+                request.target_variant = value.decode("latin-1")
             elif name == TARGET_MODEL:
-                target_model = value.decode("latin-1")
+                request.target_model = value.decode("latin-1")
             elif name == pipeline.TARGET_CONTAINER:
-                target_container = value.decode("latin-1")
+                request.target_container = value.decode("latin-1")
             elif name in UNSUPPORTED:
                 raise RuntimeValidationError(f"homeport does not support {UNSUPPORTED[name]} yet.")
         route = self.router.routes.get(endpoint)
@@ -187,17 +302,13 @@ class RuntimeApi:
                 f"The request body is over {MAX_BODY} bytes (6 MB), InvokeEndpoint's limit. Send fewer "
                 "records per request, or use a batch transform job."
             ) from None
+        return request
+
+    @contextlib.contextmanager
+    def _routing(self, endpoint: str, target_variant: str | None) -> Iterator[None]:
+        """The router's refusals and the instance's failures as the errors SageMaker's runtime gives."""
         try:
-            variant, instance, reply = await self.router.invoke(
-                endpoint,
-                target_variant,
-                forward,
-                body,
-                self.settings.model_timeout_s,
-                received,
-                target_model,
-                target_container,
-            )
+            yield
         except NoRoute:
             raise self._not_serving(endpoint) from None
         except UnknownVariant as exc:
@@ -213,7 +324,7 @@ class RuntimeApi:
                 f"Request {uuid.uuid4()} is missing a target model header: endpoint {endpoint} is a "
                 "multi-model endpoint; set TargetModel to the model's path under its ModelDataUrl."
             ) from None
-        except (TargetModelError, TargetContainerError) as exc:
+        except (TargetModelError, TargetContainerError, NotStreamable) as exc:
             raise RuntimeValidationError(str(exc)) from None
         except ModelNotReady as exc:
             raise ModelNotReadyException(str(exc)) from None
@@ -237,22 +348,6 @@ class RuntimeApi:
             ) from None
         except InstanceDropped as exc:
             raise self._model_error(endpoint, target_variant or "primary", 500, str(exc)) from None
-        if not 200 <= reply.status < 300:
-            raise self._model_error(
-                endpoint,
-                variant.name,
-                reply.status,
-                reply.body.decode("utf-8", "replace"),
-                instance.id,
-            )
-        headers = [
-            (b"content-type", reply.headers.get(b"content-type", b"application/octet-stream")),
-            (b"x-amzn-invoked-production-variant", variant.name.encode()),
-        ]
-        custom = reply.headers.get(b"x-amzn-sagemaker-custom-attributes")
-        if custom is not None:
-            headers.append((b"x-amzn-sagemaker-custom-attributes", custom))
-        await respond(send, 200, reply.body, headers)
 
     def _not_serving(self, endpoint: str) -> HomeportError:
         status = self.endpoint_status(endpoint)

@@ -111,7 +111,7 @@ class TrainingJobRun:
             "current_host": HOST,
             "hosts": [HOST],
             "network_interface_name": "eth0",
-            "current_instance_type": self.doc["ResourceConfig"].get("InstanceType", "local"),
+            "current_instance_type": self.doc.get("ResourceConfig", {}).get("InstanceType", "local"),
         }
         (config / "hyperparameters.json").write_text(json.dumps(self.doc.get("HyperParameters", {})))
         (config / "inputdataconfig.json").write_text(json.dumps(described))

@@ -8,6 +8,8 @@ loop timer instead of a task per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httptools
@@ -32,6 +34,16 @@ class Reply:
     body: bytes
 
 
+@dataclass(slots=True)
+class Streamed:
+    """A reply whose body comes part by part (InvokeEndpointWithResponseStream): `parts` raises InstanceDropped
+    or InstanceTimeout if the body stops short."""
+
+    status: int
+    headers: dict[bytes, bytes]
+    parts: AsyncIterator[bytes]
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -43,6 +55,7 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self.closed = False
         self.keep_alive = True
+        self.parts: asyncio.Queue[bytes | Exception | None] | None = None  # a streamed reply's body, as it comes
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -67,11 +80,21 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.lower()] = value
 
+    def on_headers_complete(self) -> None:
+        waiter = self.waiter
+        if self.parts is not None and waiter is not None and not waiter.done():
+            waiter.set_result(Reply(self.parser.get_status_code(), self.headers, b""))
+
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
+        if self.parts is not None:
+            self.parts.put_nowait(body)
+        else:
+            self.chunks.append(body)
 
     def on_message_complete(self) -> None:
         self.keep_alive = self.parser.should_keep_alive()
+        if self.parts is not None:
+            self.parts.put_nowait(None)
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
@@ -81,6 +104,8 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+        if self.parts is not None:
+            self.parts.put_nowait(exc)
 
     def close(self) -> None:
         self.closed = True
@@ -102,6 +127,34 @@ class _Connection(asyncio.Protocol):
         finally:
             timer.cancel()
             self.waiter = None
+
+    async def stream(self, head: bytes, body: bytes, timeout: float) -> Streamed:
+        """Send the request; the reply once its head is in, its body to be read part by part."""
+        assert self.transport is not None
+        self.headers = {}
+        self.parts = asyncio.Queue()
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, self._fail, InstanceTimeout())
+        self.transport.write(head + body)
+        try:
+            reply = await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+        return Streamed(reply.status, reply.headers, self._parts(timeout))
+
+    async def _parts(self, timeout: float) -> AsyncIterator[bytes]:
+        assert self.parts is not None
+        while True:
+            try:
+                part = await asyncio.wait_for(self.parts.get(), timeout)  # the most a model may pause
+            except TimeoutError:
+                raise InstanceTimeout() from None
+            if part is None:
+                return
+            if isinstance(part, Exception):
+                raise part
+            yield part
 
 
 class InstanceClient:
@@ -158,6 +211,21 @@ class InstanceClient:
                 raise
         finally:
             self.outstanding -= 1
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, timeout: float
+    ) -> AsyncIterator[Streamed]:
+        """One request whose reply is read as it comes, on a connection of its own (closed after)."""
+        self.outstanding += 1
+        conn = None
+        try:
+            conn = await self._connect()
+            yield await conn.stream(_head(method, path, headers, len(body)), body, timeout)
+        finally:
+            self.outstanding -= 1
+            if conn is not None:
+                conn.close()
 
     def _release(self, conn: _Connection, reply: Reply) -> Reply:
         if conn.keep_alive and not conn.closed and len(self.idle) < self.max_idle:

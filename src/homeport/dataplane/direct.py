@@ -8,10 +8,11 @@ either without knowing which.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable, Reply
+from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable, Reply, Streamed
 
 
 class DirectClient:
@@ -39,13 +40,69 @@ class DirectClient:
         finally:
             self.outstanding -= 1
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, timeout: float
+    ) -> AsyncIterator[Streamed]:
+        """The app called in a task of its own; its reply's parts handed over as it sends them."""
+        app = self._app()
+        if app is None:
+            raise InstanceUnreachable("the instance is still loading its model")
+        loop = asyncio.get_running_loop()
+        head: asyncio.Future[tuple[int, dict[bytes, bytes]]] = loop.create_future()
+        parts: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                head.set_result((message["status"], {bytes(k).lower(): bytes(v) for k, v in message["headers"]}))
+            elif message["type"] == "http.response.body":
+                parts.put_nowait(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    parts.put_nowait(None)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            failure = None if task.cancelled() else task.exception()
+            if failure is None and head.done():
+                return  # a whole reply: its end is queued already
+            problem = InstanceDropped(f"the instance ended its reply early{f': {failure}' if failure else ''}")
+            if not head.done():
+                head.set_exception(problem)
+            parts.put_nowait(problem)
+
+        self.outstanding += 1
+        task = loop.create_task(app(_scope(method, path, headers, body), _receiver(body), send))
+        task.add_done_callback(ended)
+        try:
+            try:
+                status, reply_headers = await asyncio.wait_for(asyncio.shield(head), timeout)
+            except TimeoutError:
+                raise InstanceTimeout() from None
+            yield Streamed(status, reply_headers, _drain(parts, timeout))
+        finally:
+            self.outstanding -= 1
+            task.cancel()
+
     def close(self) -> None:
         pass  # no connections to close
 
 
-async def _call(app: Any, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
+async def _drain(parts: asyncio.Queue[bytes | Exception | None], timeout: float) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            part = await asyncio.wait_for(parts.get(), timeout)
+        except TimeoutError:
+            raise InstanceTimeout() from None
+        if part is None:
+            return
+        if isinstance(part, Exception):
+            raise part
+        if part:
+            yield part
+
+
+def _scope(method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
     raw = [(b"content-length", str(len(body)).encode()), *((k.lower().encode(), v.encode()) for k, v in headers)]
-    scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -59,6 +116,9 @@ async def _call(app: Any, method: str, path: str, headers: list[tuple[str, str]]
         "client": None,
         "server": None,
     }
+
+
+def _receiver(body: bytes) -> Callable[[], Any]:
     sent = False
 
     async def receive() -> dict[str, Any]:
@@ -68,6 +128,10 @@ async def _call(app: Any, method: str, path: str, headers: list[tuple[str, str]]
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
+    return receive
+
+
+async def _call(app: Any, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
     status, reply_headers, chunks, done = 0, {}, [], False
 
     async def send(message: dict[str, Any]) -> None:
@@ -79,7 +143,7 @@ async def _call(app: Any, method: str, path: str, headers: list[tuple[str, str]]
             chunks.append(bytes(message.get("body", b"")))
             done = not message.get("more_body", False)
 
-    await app(scope, receive, send)
+    await app(_scope(method, path, headers, body), _receiver(body), send)
     if not status or not done:
         raise InstanceDropped("the instance ended its reply early")
     return Reply(status, reply_headers, b"".join(chunks))

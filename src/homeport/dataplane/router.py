@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeport.dataplane.connection import InstanceUnreachable, Reply
+from homeport.dataplane.connection import InstanceUnreachable, Reply, Streamed
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.multi_model import Loader, check_target, container_name
@@ -35,6 +37,10 @@ class NotMultiModel(Exception):
 
 class MissingTargetModel(Exception):
     """A multi-model variant invoked without TargetModel."""
+
+
+class NotStreamable(Exception):
+    """InvokeEndpointWithResponseStream to a variant homeport cannot stream from."""
 
 
 class TargetContainerError(Exception):
@@ -182,6 +188,45 @@ class Router:
             if variant.containers:
                 self.meters.containers(endpoint, variant.name, reply.headers.get(pipeline.LATENCY))
             return variant, instance, reply
+        finally:
+            serving = len(variant.instances) + len(variant.green)
+            self.meters.invocation(
+                endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
+            )
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        endpoint: str,
+        target_variant: str | None,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: float,
+        received: float,
+        target_container: str | None = None,
+    ) -> AsyncIterator[tuple[VariantRoute, Instance, Streamed]]:
+        """One request whose reply is read as it comes (InvokeEndpointWithResponseStream), metered like `invoke`
+        (ModelLatency: until the reply's head). Multi-model variants and shadow copies do not stream."""
+        route = self.routes.get(endpoint)
+        if route is None:
+            raise NoRoute(endpoint)
+        variant = route.variant(target_variant)
+        if variant.loader or variant.green_loader:
+            raise NotStreamable(f"variant {variant.name} is multi-model: homeport streams single-model variants")
+        if target_container is not None or variant.direct:
+            headers = [*headers, _target_container(endpoint, variant, target_container)]
+        status, model_s, fleet = 500, None, None
+        try:
+            pool = variant.pool()
+            instance = least_outstanding(pool)
+            if instance is None:
+                raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+            if pool is variant.green:
+                fleet = (instance.config, len(pool))
+            sent = time.perf_counter()
+            async with instance.client.stream("POST", "/invocations", headers, body, timeout) as streamed:
+                model_s, status = time.perf_counter() - sent, streamed.status
+                yield variant, instance, streamed
         finally:
             serving = len(variant.instances) + len(variant.green)
             self.meters.invocation(

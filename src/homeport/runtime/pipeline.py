@@ -72,6 +72,8 @@ class PipelineHandler:
             reply = await _timed(member, step, timings)
             if not 200 <= reply.status < 300:
                 break
+            if reply.stream is not None and i < last:  # the next container reads the whole of it
+                reply.body, reply.stream = b"".join([part async for part in reply.stream]), None
             body, content_type = reply.body, reply.content_type
         reply.headers = [*reply.headers, (LATENCY, ",".join(timings).encode())]
         return reply

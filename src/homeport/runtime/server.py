@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +47,9 @@ class Reply:
     content_type: str | None = None
     status: int = 200
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A reply that streams (user code returned a generator): sent chunked, each part as it comes. A failure
+    # part-way cuts the connection, the only way HTTP/1.1 has to say the body is not whole.
+    stream: AsyncIterator[bytes] | None = None
 
 
 class InvocationHandler(Protocol):
@@ -161,6 +164,9 @@ def _too_large(size: int, limit: int) -> PayloadTooLarge:
 
 
 async def reply(send: Send, reply: Reply) -> None:
+    if reply.stream is not None:
+        await _stream(send, reply, reply.stream)
+        return
     # A 204 carries no body and, per RFC 9110, no Content-Length.
     headers = [] if reply.status == 204 else [(b"content-length", str(len(reply.body)).encode())]
     if reply.content_type:
@@ -169,6 +175,15 @@ async def reply(send: Send, reply: Reply) -> None:
         headers.extend(reply.headers)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _stream(send: Send, reply: Reply, parts: AsyncIterator[bytes]) -> None:
+    headers = [(b"content-type", reply.content_type.encode("latin-1"))] if reply.content_type else []
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers + reply.headers})
+    async for part in parts:
+        if part:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def text(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:

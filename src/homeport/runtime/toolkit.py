@@ -42,7 +42,7 @@ import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,7 +284,7 @@ class ToolkitHandler:
             if isinstance(status, int) and 400 <= status <= 599:
                 raise InvocationError(getattr(exc, "message", None) or message, status) from exc
             raise InvocationError(message, 500) from exc
-        return self._reply(result, accept, context)
+        return self._reply(result, accept, context, self._pool)
 
     def _run(self, context: Context, data: str | bytes, content_type: str | None, accept: str) -> Any:
         h = self._handlers
@@ -295,14 +295,17 @@ class ToolkitHandler:
         return h.output_fn(context, prediction, accept)
 
     @staticmethod
-    def _reply(result: Any, accept: str, context: Context) -> Reply:
+    def _reply(result: Any, accept: str, context: Context, pool: Executor) -> Reply:
         content_type = context.response_content_type or accept
         if isinstance(result, tuple) and len(result) == 2:
             result, content_type = result
+        stream = None
         if isinstance(result, str):
             body = result.encode()
         elif isinstance(result, bytes | bytearray | memoryview):
             body = bytes(result)
+        elif isinstance(result, Iterator):  # a generator: the reply streams, part by part
+            body, stream = b"", _parts(result, pool)
         else:
             raise InvocationError(
                 f"output_fn/transform_fn returned {type(result).__name__}; return bytes or str "
@@ -312,4 +315,17 @@ class ToolkitHandler:
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in context.response_headers.items()]
         if context.response_custom_attributes is not None:
             headers.append((CUSTOM_ATTRIBUTES.encode(), context.response_custom_attributes.encode("latin-1")))
-        return Reply(body, str(content_type), headers=headers)
+        return Reply(body, str(content_type), headers=headers, stream=stream)
+
+
+async def _parts(parts: Iterator[Any], pool: Executor) -> AsyncIterator[bytes]:
+    """A generator's parts as bytes, each drawn in the handler's pool (user code may block between them)."""
+    loop = asyncio.get_running_loop()
+    end = object()
+    while (part := await loop.run_in_executor(pool, next, parts, end)) is not end:
+        if isinstance(part, str):
+            yield part.encode()
+        elif isinstance(part, bytes | bytearray | memoryview):
+            yield bytes(part)
+        else:
+            raise TypeError(f"a streamed reply's parts must be bytes or str, not {type(part).__name__}")

@@ -140,7 +140,9 @@ def is_script_mode(doc: dict[str, Any]) -> bool:
 
 def check_request(params: dict[str, Any]) -> None:
     """The rules CreateTrainingJob enforces, and what homeport cannot do yet, refused with what to do instead."""
-    spec = params["AlgorithmSpecification"]
+    spec = params.get("AlgorithmSpecification")
+    if spec is None:
+        raise ValidationError("AlgorithmSpecification is required: its TrainingImage and TrainingInputMode.")
     if "AlgorithmName" in spec or "TrainingImage" not in spec:
         raise ValidationError(
             "homeport trains with a TrainingImage (the built-in XGBoost image, or any framework image in script "
@@ -161,8 +163,9 @@ def check_request(params: dict[str, Any]) -> None:
                 "naming the entry point); without one it runs the built-in XGBoost algorithm "
                 "(683313688378.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:<version>)."
             )
-    count = params["ResourceConfig"].get("InstanceCount", 1)
-    if count != 1 or params["ResourceConfig"].get("InstanceGroups"):
+    resources = params.get("ResourceConfig", {})
+    count = resources.get("InstanceCount", 1)
+    if count != 1 or resources.get("InstanceGroups"):
         raise ValidationError(
             f"ResourceConfig asks for {count} instances; homeport trains on one instance (InstanceCount 1) for now."
         )

@@ -45,7 +45,11 @@ def face(scope: Scope) -> str:
     if service == "s3":
         return S3
     path, method = scope["path"], scope["method"]
-    if method == "POST" and path.startswith("/endpoints/") and path.endswith(("/invocations", "/async-invocations")):
+    if (
+        method == "POST"
+        and path.startswith("/endpoints/")
+        and path.endswith(("/invocations", "/async-invocations", "/invocations-response-stream"))
+    ):
         return RUNTIME
     if method == "POST" and (
         path.startswith(CBOR_PATH)
