@@ -352,3 +352,26 @@ def test_sklearn_processor_runs_a_script_on_s3_inputs(
     assert out.split() == [b"2", b"4", b"6"]
     assert "doubled 3 rows" in capsys.readouterr().out
     assert processor.latest_job.describe()["ProcessingJobStatus"] == "Completed"
+
+
+def test_predict_stream_yields_the_parts_as_they_come(session: Any, sm: Any, tmp_path: Path) -> None:
+    from sagemaker.iterators import ByteIterator
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+
+    from tests.integration.conftest import code_only_model
+    from tests.integration.test_response_stream import STREAMER
+
+    model = Model(
+        image_uri="homeport/python",
+        model_data=code_only_model(tmp_path, STREAMER),
+        role=ROLE,
+        sagemaker_session=session,
+    )
+    endpoint = unique("endpoint")
+    model.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    predictor = Predictor(endpoint, session)
+    got = list(predictor.predict_stream(b"alpha beta gamma", iterator=ByteIterator))
+    assert b"".join(got) == b"alpha:0 beta:1 gamma:2 " and len(got) >= 2
+    predictor.delete_endpoint()
