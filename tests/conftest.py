@@ -173,3 +173,30 @@ def assert_scores(reply: bytes, model: dict[str, Any], x: np.ndarray) -> None:
     np.testing.assert_allclose(
         np.array(reply.split(), dtype=np.float32), model["booster"].inplace_predict(x), rtol=1e-6
     )
+
+
+def probe_wheel(folder: Path, value: int = 42) -> str:
+    """A wheel of one module, `homeport_probe_dep` (VALUE = `value`), built by hand: something pip installs from
+    a file, with no index to reach. Returns its file name."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name = "homeport_probe_dep-1.0-py3-none-any.whl"
+    files = {
+        "homeport_probe_dep.py": f"VALUE = {value}\n".encode(),
+        "homeport_probe_dep-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: homeport-probe-dep\nVersion: 1.0\n",
+        "homeport_probe_dep-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+        for path, data in files.items()
+    ]
+    files["homeport_probe_dep-1.0.dist-info/RECORD"] = (
+        "\n".join([*record, "homeport_probe_dep-1.0.dist-info/RECORD,,"]) + "\n"
+    ).encode()
+    with zipfile.ZipFile(folder / name, "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return name

@@ -358,3 +358,34 @@ def test_the_cli_lists_follows_and_stops_training_jobs(
     running = script_job(sm, s3, bucket, hyperparameters={"sleep": "60"})
     assert homeport("training", running, "--stop", url=server.url).returncode == 0
     assert wait(sm, running)["TrainingJobStatus"] == "Stopped"
+
+
+def test_script_mode_installs_the_source_directory_requirements(sm: Any, s3: Any, bucket: str, tmp_path: Any) -> None:
+    from tests.conftest import probe_wheel
+
+    wheel = probe_wheel(tmp_path, value=11)
+    script = (
+        "import json, os\nimport homeport_probe_dep\n"
+        "model = os.path.join(os.environ['SM_MODEL_DIR'], 'm.json')\n"
+        "json.dump({'value': homeport_probe_dep.VALUE}, open(model, 'w'))\n"
+    )
+    source = io.BytesIO()
+    with tarfile.open(fileobj=source, mode="w:gz") as tar:
+        for name, data in (
+            ("train.py", script.encode()),
+            ("requirements.txt", f"./{wheel}\n".encode()),
+            (wheel, (tmp_path / wheel).read_bytes()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    s3.put_object(Bucket=bucket, Key="reqs/sourcedir.tar.gz", Body=source.getvalue())
+    s3.put_object(Bucket=bucket, Key="train/rows.csv", Body=b"1\n")
+    hyperparameters = {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/reqs/sourcedir.tar.gz"),
+    }
+    spec = {"TrainingImage": SKLEARN_IMAGE, "TrainingInputMode": "File"}
+    job = wait(sm, create(sm, bucket, AlgorithmSpecification=spec, HyperParameters=hyperparameters))
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert json.loads(untar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])["m.json"]) == {"value": 11}

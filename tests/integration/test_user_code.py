@@ -110,3 +110,32 @@ def test_code_that_cannot_be_reached_fails_the_endpoint_saying_where(
         )
     described = sm.describe_endpoint(EndpointName=names["endpoint"])
     assert described["EndpointStatus"] == "Failed" and reason in described["FailureReason"]
+
+
+def test_requirements_txt_is_installed_into_an_environment_of_its_own(sm: Any, runtime: Any, tmp_path: Path) -> None:
+    """As SageMaker's containers do: what the code's requirements.txt names is installed before the model loads
+    (here a wheel beside it; numpy, which homeport has, costs nothing); one that cannot be fails the endpoint."""
+    from tests.conftest import probe_wheel
+
+    code = tmp_path / "model" / "code"
+    code.mkdir(parents=True)
+    wheel = probe_wheel(code, value=7)
+    (code / "requirements.txt").write_text(f"numpy\n./{wheel}\n")
+    (code / "inference.py").write_text(
+        "import homeport_probe_dep\n\n\ndef model_fn(model_dir):\n    return None\n\n\n"
+        "def transform_fn(model, data, content_type, accept):\n    return str(homeport_probe_dep.VALUE)\n"
+    )
+    endpoint = deploy(sm, pack(tmp_path / "model", tmp_path / "model.tar.gz").as_uri(), image=SKLEARN_IMAGE)["endpoint"]
+    assert runtime.invoke_endpoint(EndpointName=endpoint, Body=b"x", ContentType="text/csv")["Body"].read() == b"7"
+    sm.delete_endpoint(EndpointName=endpoint)
+
+    (code / "requirements.txt").write_text("./no-such-package-1.0-py3-none-any.whl\n")
+    names = deploy(sm, pack(tmp_path / "model", tmp_path / "broken.tar.gz").as_uri(), image=SKLEARN_IMAGE, wait=False)
+    with pytest.raises(Exception):  # noqa: B017 - the waiter stops on Failed
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=names["endpoint"], WaiterConfig={"Delay": 0.2, "MaxAttempts": 600}
+        )
+    described = sm.describe_endpoint(EndpointName=names["endpoint"])
+    assert described["EndpointStatus"] == "Failed"
+    assert "pip could not install requirements.txt" in described["FailureReason"]
+    assert "no-such-package" in described["FailureReason"]

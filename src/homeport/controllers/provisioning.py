@@ -13,6 +13,7 @@ from typing import Any
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.direct import DirectClient
 from homeport.dataplane.instances import Instance, InstanceState
+from homeport.engines import requirements
 from homeport.engines.base import Engine, InstanceSpec
 from homeport.objects import archives as artifacts
 from homeport.objects.locations import UnreachableObject
@@ -49,6 +50,13 @@ async def provision(
                 for member, path in zip(members, model_dirs, strict=True)
             )
         )
+        envs = list(
+            await asyncio.gather(*(_with_packages(ctx, env, path) for env, path in zip(envs, model_dirs, strict=True)))
+        )
+    except requirements.RequirementsError as exc:
+        inst.state = InstanceState.EXITED
+        inst.failure = str(exc)
+        return
     except (artifacts.ArtifactError, UnreachableObject) as exc:
         inst.state = InstanceState.EXITED
         prefix = "" if isinstance(exc, artifacts.ArtifactError) else "Could not access model data at "
@@ -112,6 +120,17 @@ async def _with_code(ctx: Context, env: dict[str, str], model_dir: Path) -> dict
     else:
         return env  # a directory on this machine: the model server reads it where it is
     return {**env, "SAGEMAKER_SUBMIT_DIRECTORY": str(local)}
+
+
+async def _with_packages(ctx: Context, env: dict[str, str], model_dir: Path) -> dict[str, str]:
+    """`env` naming where the code's requirements.txt is installed, when it has one (installed now if no model
+    asked for the same before)."""
+    code = Path(env["SAGEMAKER_SUBMIT_DIRECTORY"]) if env.get("SAGEMAKER_SUBMIT_DIRECTORY") else model_dir / "code"
+    wanted = code / "requirements.txt"
+    if not wanted.is_file():
+        return env
+    environment = await asyncio.to_thread(requirements.install, wanted, ctx.settings.cache_dir / "packages")
+    return {**env, "HOMEPORT_CODE_PACKAGES": str(requirements.site_packages(environment))}
 
 
 async def _fetch(ctx: Context, url: str | None) -> Path:

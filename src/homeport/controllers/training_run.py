@@ -26,6 +26,7 @@ from homeport.controllers import job_process
 from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
+from homeport.engines import requirements
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
@@ -51,6 +52,7 @@ class TrainingJobRun:
         self.base = ctx.settings.data_dir / "training" / self.name
         self.log_path = ctx.settings.logs_dir / "training-jobs" / self.name / f"{HOST}.log"
         self._proc: asyncio.subprocess.Process | None = None
+        self._packages = ""  # where script mode's requirements.txt was installed
 
     async def run(self) -> None:
         try:
@@ -122,6 +124,13 @@ class TrainingJobRun:
             job_process.download(self.ctx.objects, source, self.base / "input" / "data" / name, f"channel {name}")
         if is_script_mode(self.doc):
             self._unpack_code()
+            wanted = self.base / "code" / "requirements.txt"
+            if wanted.is_file():  # as the training toolkit does, before the script runs
+                try:
+                    environment = requirements.install(wanted, self.ctx.settings.cache_dir / "packages")
+                except requirements.RequirementsError as exc:
+                    raise JobFailed(f"ClientError: {exc}") from None
+                self._packages = str(requirements.site_packages(environment))
 
     def _unpack_code(self) -> None:
         where = str(_decoded(self.doc["HyperParameters"].get("sagemaker_submit_directory", "")))
@@ -158,6 +167,8 @@ class TrainingJobRun:
             "SAGEMAKER_REGION": self.ctx.settings.region,
             "PYTHONUNBUFFERED": "1",
         }
+        if self._packages:
+            env["HOMEPORT_CODE_PACKAGES"] = self._packages
         argv = [sys.executable, "-m", "homeport.runtime.training", str(self.base)]
         self._proc = await job_process.start(argv, env, self.base, self.log_path)
         return await job_process.finish(self._proc, budget)

@@ -61,6 +61,7 @@ class ContainerEnvironment:
     model_threads: int = 1  # the booster's nthread
     program: str | None = None  # SAGEMAKER_PROGRAM, ".py" stripped
     submit_directory: str | None = None  # SAGEMAKER_SUBMIT_DIRECTORY, as given
+    code_packages: str | None = None  # HOMEPORT_CODE_PACKAGES: where the code's requirements.txt was installed
     batch: bool = False  # SAGEMAKER_BATCH: batch transform output framing
     log_level: int = logging.INFO
     multi_model: bool = False  # SAGEMAKER_MULTI_MODEL: serve the multi-model container API
@@ -89,6 +90,7 @@ class ContainerEnvironment:
             model_threads=_int(env, "HOMEPORT_MODEL_THREADS", 1),
             program=program,
             submit_directory=env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip() or None,
+            code_packages=env.get("HOMEPORT_CODE_PACKAGES", "").strip() or None,
             batch=_truthy(env.get("SAGEMAKER_BATCH")),
             log_level=log_level,
             multi_model=_truthy(env.get("SAGEMAKER_MULTI_MODEL")),

@@ -161,15 +161,12 @@ def find_script(model_dir: Path, env: ContainerEnvironment) -> Path | None:
     return None
 
 
-def import_script(script: Path) -> ModuleType:
-    code_dir = str(script.parent)
-    if code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
-    if (script.parent / "requirements.txt").is_file():
-        log.warning(
-            "%s is not installed: install its packages into homeport's environment",
-            script.parent / "requirements.txt",
-        )
+def import_script(script: Path, packages: str | None = None) -> ModuleType:
+    """Import the user's script, its directory on the path, and before it the packages its requirements.txt
+    installed (homeport installs them into an environment of their own, `engines/requirements.py`)."""
+    for where in (str(script.parent), packages):
+        if where and where not in sys.path:
+            sys.path.insert(0, where)
     spec = importlib.util.spec_from_file_location(script.stem, script)
     if spec is None or spec.loader is None:
         raise ModelLoadError(f"cannot import {script}")
@@ -248,7 +245,7 @@ class ToolkitHandler:
         env: ContainerEnvironment,
         pool: Executor,
     ) -> ToolkitHandler:
-        module = import_script(script) if script is not None else None
+        module = import_script(script, env.code_packages) if script is not None else None
         handlers = Handlers.resolve(module, defaults)
         model = handlers.model_fn(Context(), str(model_dir))
         log.info("loaded %s with %s", model_dir, script or "the default handlers")

@@ -125,7 +125,8 @@ def run_script(base: Path, hyperparameters: dict[str, str], channels: dict[str, 
         )
     print(f"Invoking script {program.name} with {' '.join(json.loads(env['SM_USER_ARGS']))}", flush=True)
     code_dir = str(base / "code")
-    path = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH", "")) if p)
+    packages = os.environ.get("HOMEPORT_CODE_PACKAGES", "")  # the code's requirements.txt, installed
+    path = os.pathsep.join(p for p in (packages, code_dir, os.environ.get("PYTHONPATH", "")) if p)
     done = subprocess.run(
         [sys.executable, str(program), *json.loads(env["SM_USER_ARGS"])],
         cwd=code_dir,
