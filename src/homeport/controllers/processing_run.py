@@ -19,6 +19,8 @@ from homeport.controllers import job_process
 from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import ProcessingJobStatus, move
+from homeport.engines.base import Engine, Job
+from homeport.engines.jobs import JobSpec
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
 from homeport.services.processing_jobs import PROCESSING_ROOT, local_path
@@ -30,20 +32,21 @@ PYTHONS = {"python", "python3", "python3.11", "python3.12", "python3.13"}  # run
 
 
 class ProcessingJobRun:
-    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+    def __init__(self, ctx: Context, engine: Engine, doc: dict[str, Any]) -> None:
         self.ctx = ctx
+        self.engine = engine
         self.doc = doc
         self.name: str = doc["ProcessingJobName"]
         self.stopping = False
         self.base = ctx.settings.data_dir / "processing" / self.name
         self.log_path = ctx.settings.logs_dir / "processing-jobs" / self.name / "algo-1.log"
-        self._proc: asyncio.subprocess.Process | None = None
+        self._job: Job | None = None
 
     async def run(self) -> None:
         try:
             await self._run()
         except asyncio.CancelledError:
-            await job_process.halt(self._proc)
+            await job_process.halt(self._job)
             if self.stopping:
                 self._end(ProcessingJobStatus.STOPPED)
             raise  # a server shutdown: the next start's restore() ends the job
@@ -60,8 +63,8 @@ class ProcessingJobRun:
         self._update(ProcessingStartTime=started)
         await asyncio.to_thread(self._prepare)
         budget = self.doc["StoppingCondition"]["MaxRuntimeInSeconds"] - (self.ctx.clock.now() - started)
-        self._proc = await job_process.start(self._argv(), self._environment(), self.base, self.log_path)
-        code = await job_process.finish(self._proc, budget)
+        self._job = await self.engine.start_job(JobSpec(self._argv(), self._environment(), self.base, self.log_path))
+        code = await job_process.finish(self._job, budget)
         if code is None:
             self._end(ProcessingJobStatus.STOPPED, exit_message="Processing job exceeded MaxRuntimeInSeconds")
             return

@@ -27,6 +27,8 @@ from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
 from homeport.engines import requirements
+from homeport.engines.base import Engine, Job
+from homeport.engines.jobs import JobSpec
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
 from homeport.services.context import Context
@@ -44,21 +46,22 @@ MAX_FINAL_METRICS = 40  # FinalMetricDataList's limit
 
 
 class TrainingJobRun:
-    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+    def __init__(self, ctx: Context, engine: Engine, doc: dict[str, Any]) -> None:
         self.ctx = ctx
+        self.engine = engine
         self.doc = doc
         self.name: str = doc["TrainingJobName"]
         self.stopping = False
         self.base = ctx.settings.data_dir / "training" / self.name
         self.log_path = ctx.settings.logs_dir / "training-jobs" / self.name / f"{HOST}.log"
-        self._proc: asyncio.subprocess.Process | None = None
+        self._job: Job | None = None
         self._packages = ""  # where script mode's requirements.txt was installed
 
     async def run(self) -> None:
         try:
             await self._run()
         except asyncio.CancelledError:
-            await job_process.halt(self._proc)
+            await job_process.halt(self._job)
             if self.stopping:
                 url = await asyncio.to_thread(self._upload)
                 self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.", url)
@@ -170,8 +173,8 @@ class TrainingJobRun:
         if self._packages:
             env["HOMEPORT_CODE_PACKAGES"] = self._packages
         argv = [sys.executable, "-m", "homeport.runtime.training", str(self.base)]
-        self._proc = await job_process.start(argv, env, self.base, self.log_path)
-        return await job_process.finish(self._proc, budget)
+        self._job = await self.engine.start_job(JobSpec(argv, env, self.base, self.log_path))
+        return await job_process.finish(self._job, budget)
 
     def _failure_reason(self, code: int) -> str:
         failure = self.base / "output" / "failure"

@@ -35,6 +35,15 @@ def spread(zones: Sequence[str], taken: Collection[str]) -> str:
     return min(zones, key=lambda zone: sum(1 for t in taken if t == zone))
 
 
+class Job(Protocol):
+    """A training or processing job's process, wherever the engine placed it."""
+
+    async def wait(self) -> int: ...
+
+    async def stop(self, grace_s: float) -> None:
+        """SIGTERM it and all it started, SIGKILL after `grace_s`."""
+
+
 class Engine(Protocol):
     zones: Sequence[str]  # the failure domains it can place instances in
 
@@ -50,6 +59,9 @@ class Engine(Protocol):
 
     async def stop(self, handle: Any, grace_s: float) -> None:
         """SIGTERM (finish in-flight work), then SIGKILL after `grace_s`."""
+
+    async def start_job(self, spec: Any) -> Job:
+        """Start a job's process (`engines.jobs.JobSpec`)."""
 
     def warm(self) -> None:
         """Start what makes later instances quick (a template process), once the server is ready: so that it

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
+from homeport.engines.jobs import JobSpec, LocalJob, start_local
 from homeport.runtime.__main__ import container_app, server_config
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
@@ -99,6 +100,9 @@ class InlineEngine:
     def __init__(self) -> None:
         self.instances: dict[str, InlineInstance] = {}
         self._on_exit: Callable[[], None] = lambda: None
+
+    async def start_job(self, spec: JobSpec) -> LocalJob:
+        return await start_local(spec)  # jobs are processes of their own, whatever runs the instances
 
     def warm(self) -> None:
         pass  # nothing to prepare: the model loads into this process

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
+from homeport.engines.jobs import JobSpec, LocalJob, start_local
 from homeport.runtime.__main__ import container_app, server_config
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
@@ -91,6 +92,9 @@ class InProcessEngine:
     def __init__(self) -> None:
         self.instances: dict[str, InstanceThread] = {}
         self._on_exit: Callable[[], None] = lambda: None
+
+    async def start_job(self, spec: JobSpec) -> LocalJob:
+        return await start_local(spec)  # jobs are processes of their own, whatever runs the instances
 
     def warm(self) -> None:
         pass  # instances are threads of this process: nothing to prepare

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import json
 import logging
@@ -22,18 +21,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
+from homeport.engines.jobs import JobSpec, LocalJob, die_with_parent, start_local
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 SPAWN_TIMEOUT_S = 10.0
 ZYGOTE_READY_WAIT_S = 5.0  # a zygote still importing after this is taken to be stuck: instances start fresh
-
-
-def die_with_parent() -> None:
-    # If homeport itself is killed, its instances must not linger as orphans.
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ZygoteUnavailable(Exception):
@@ -160,6 +153,9 @@ class LocalEngine:
         self.procs: dict[str, Any] = {}
         self.prefork = prefork
         self.zygote: Zygote | None = None
+
+    async def start_job(self, spec: JobSpec) -> LocalJob:
+        return await start_local(spec)  # jobs are processes of their own, whatever runs the instances
 
     def warm(self) -> None:
         if self.prefork and self.zygote is None:

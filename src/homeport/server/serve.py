@@ -192,10 +192,10 @@ class Server:
             self.ctx, Kind.TRANSFORM_JOB, "TransformJob", lambda doc: TransformJobRun(self.ctx, engine, doc, sockets)
         )
         self.trainings = JobRunner(
-            self.ctx, Kind.TRAINING_JOB, "TrainingJob", lambda doc: TrainingJobRun(self.ctx, doc)
+            self.ctx, Kind.TRAINING_JOB, "TrainingJob", lambda doc: TrainingJobRun(self.ctx, engine, doc)
         )
         self.processings = JobRunner(
-            self.ctx, Kind.PROCESSING_JOB, "ProcessingJob", lambda doc: ProcessingJobRun(self.ctx, doc)
+            self.ctx, Kind.PROCESSING_JOB, "ProcessingJob", lambda doc: ProcessingJobRun(self.ctx, engine, doc)
         )
         tailer = LogTailer(self.ctx)
         self.services = build_services(self.ctx, tailer)
