@@ -10,16 +10,12 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from homeport.core.arns import arn
-from homeport.core.states import PROCESSING_JOB_ENDED, ProcessingJobStatus, move
-from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
-from homeport.services import listing
-from homeport.services.context import Context, public
+from homeport.core.states import ProcessingJobStatus
+from homeport.errors import ValidationError
+from homeport.services.ml_jobs import JobService
 from homeport.store import Kind
-from homeport.store.db import Duplicate
 
 PROCESSING_ROOT = "/opt/ml/processing/"  # every input's and output's LocalPath is under it, as in SageMaker
-DEFAULT_MAX_RUNTIME_S = 86_400
 SUMMARY_FIELDS = (
     "ProcessingJobName",
     "ProcessingJobArn",
@@ -42,68 +38,17 @@ KEPT = (
 )
 
 
-class ProcessingJobService:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+class ProcessingJobService(JobService):
+    kind = Kind.PROCESSING_JOB
+    label = "ProcessingJob"
+    status = ProcessingJobStatus
+    summary = SUMMARY_FIELDS
 
-    def create(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["ProcessingJobName"]
-        job_arn = arn(self.ctx.settings, "processing-job", name)
+    def check(self, params: dict[str, Any]) -> None:
         check_request(params)
-        now = self.ctx.clock.now()
-        doc: dict[str, Any] = {
-            "ProcessingJobName": name,
-            "ProcessingJobArn": job_arn,
-            "ProcessingJobStatus": ProcessingJobStatus.IN_PROGRESS.value,
-            **{k: params[k] for k in KEPT if k in params},
-            "StoppingCondition": {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S, **params.get("StoppingCondition", {})},
-            "CreationTime": now,
-            "LastModifiedTime": now,
-        }
-        store = self.ctx.store
-        with store.transaction() as conn:
-            try:
-                store.insert(conn, Kind.PROCESSING_JOB, doc, name=name, arn=job_arn, status=doc["ProcessingJobStatus"])
-            except Duplicate:
-                raise ResourceInUse(
-                    f"Processing job names must be unique within an AWS account and region, and a processing job "
-                    f"with this name already exists ({job_arn})."
-                ) from None
-            store.put_tags(conn, job_arn, params.get("Tags", []))
-        self.ctx.wake()
-        return {"ProcessingJobArn": job_arn}
 
-    def get(self, conn: Any, name: str) -> dict[str, Any]:
-        doc = self.ctx.store.get(conn, Kind.PROCESSING_JOB, name)
-        if doc is None:
-            raise ResourceNotFound(f"Processing job {name} does not exist.")
-        return doc
-
-    def describe(self, name: str) -> dict[str, Any]:
-        with self.ctx.store.reading() as conn:
-            return public(self.get(conn, name))
-
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        return listing.list_reply(
-            self.ctx.store, Kind.PROCESSING_JOB, params, "ProcessingJobSummaries", SUMMARY_FIELDS, "StatusEquals"
-        )
-
-    def stop(self, name: str) -> dict[str, Any]:
-        store = self.ctx.store
-        with store.transaction() as conn:
-            doc = self.get(conn, name)
-            status = ProcessingJobStatus(doc["ProcessingJobStatus"])
-            if status in PROCESSING_JOB_ENDED:
-                raise ValidationError(
-                    f"The processing job {name} has already ended ({status.value}); only a job that is InProgress "
-                    "can be stopped."
-                )
-            if status is ProcessingJobStatus.IN_PROGRESS:
-                move(doc, "ProcessingJobStatus", ProcessingJobStatus.STOPPING)
-                doc["LastModifiedTime"] = self.ctx.clock.now()
-                store.replace(conn, Kind.PROCESSING_JOB, name, doc, status=doc["ProcessingJobStatus"])
-        self.ctx.wake()
-        return {}
+    def record(self, params: dict[str, Any], now: float) -> dict[str, Any]:
+        return {k: params[k] for k in KEPT if k in params}
 
 
 def local_path(path: str) -> PurePosixPath:

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeport.core.arns import arn
-from homeport.core.states import TRAINING_JOB_ENDED, SecondaryStatus, TrainingJobStatus, move
-from homeport.errors import HomeportError, ResourceInUse, ResourceNotFound, ValidationError
+from homeport.core.states import SecondaryStatus, TrainingJobStatus
+from homeport.errors import HomeportError, ValidationError
 from homeport.runtime import images
-from homeport.services import listing
-from homeport.services.context import Context, public
+from homeport.services.ml_jobs import JobService
 from homeport.store import Kind
-from homeport.store.db import Duplicate
 
-DEFAULT_MAX_RUNTIME_S = 86_400  # SageMaker's default StoppingCondition
 SUMMARY_FIELDS = (
     "TrainingJobName",
     "TrainingJobArn",
@@ -49,80 +45,30 @@ KEPT = (  # request fields DescribeTrainingJob echoes
 )
 
 
-class TrainingJobService:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+class TrainingJobService(JobService):
+    kind = Kind.TRAINING_JOB
+    label = "TrainingJob"
+    status = TrainingJobStatus
+    summary = SUMMARY_FIELDS
 
-    def create(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["TrainingJobName"]
-        job_arn = arn(self.ctx.settings, "training-job", name)
+    def check(self, params: dict[str, Any]) -> None:
         check_request(params)
-        now = self.ctx.clock.now()
-        stopping = {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S, **params.get("StoppingCondition", {})}
-        doc: dict[str, Any] = {
-            "TrainingJobName": name,
-            "TrainingJobArn": job_arn,
-            "TrainingJobStatus": TrainingJobStatus.IN_PROGRESS.value,
+
+    def record(self, params: dict[str, Any], now: float) -> dict[str, Any]:
+        started = {
+            "Status": SecondaryStatus.STARTING.value,
+            "StartTime": now,
+            "StatusMessage": "Starting the training job.",
+        }
+        return {
             "SecondaryStatus": SecondaryStatus.STARTING.value,
-            "SecondaryStatusTransitions": [
-                {
-                    "Status": SecondaryStatus.STARTING.value,
-                    "StartTime": now,
-                    "StatusMessage": "Starting the training job.",
-                }
-            ],
+            "SecondaryStatusTransitions": [started],
             **{k: params[k] for k in KEPT if k in params},
             "HyperParameters": params.get("HyperParameters", {}),
-            "StoppingCondition": stopping,
-            "CreationTime": now,
-            "LastModifiedTime": now,
         }
-        store = self.ctx.store
-        with store.transaction() as conn:
-            try:
-                store.insert(conn, Kind.TRAINING_JOB, doc, name=name, arn=job_arn, status=doc["TrainingJobStatus"])
-            except Duplicate:
-                raise ResourceInUse(
-                    f"Training job names must be unique within an AWS account and region, and a "
-                    f"training job with this name already exists ({job_arn})."
-                ) from None
-            store.put_tags(conn, job_arn, params.get("Tags", []))
-        self.ctx.wake()
-        return {"TrainingJobArn": job_arn}
 
-    def get(self, conn: Any, name: str) -> dict[str, Any]:
-        doc = self.ctx.store.get(conn, Kind.TRAINING_JOB, name)
-        if doc is None:
-            raise ResourceNotFound(f"Requested resource not found: Training job {name} does not exist.")
-        return doc
-
-    def describe(self, name: str) -> dict[str, Any]:
-        with self.ctx.store.reading() as conn:
-            return public(self.get(conn, name))
-
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        return listing.list_reply(
-            self.ctx.store, Kind.TRAINING_JOB, params, "TrainingJobSummaries", SUMMARY_FIELDS, "StatusEquals"
-        )
-
-    def stop(self, name: str) -> dict[str, Any]:
-        store = self.ctx.store
-        with store.transaction() as conn:
-            doc = self.get(conn, name)
-            status = TrainingJobStatus(doc["TrainingJobStatus"])
-            if status in TRAINING_JOB_ENDED:
-                raise ValidationError(
-                    f"The training job {name} has already ended ({status.value}); only a job that is InProgress "
-                    "can be stopped."
-                )
-            if status is TrainingJobStatus.IN_PROGRESS:
-                now = self.ctx.clock.now()
-                move(doc, "TrainingJobStatus", TrainingJobStatus.STOPPING)
-                enter(doc, SecondaryStatus.STOPPING, "Stopping the training job.", now)
-                doc["LastModifiedTime"] = now
-                store.replace(conn, Kind.TRAINING_JOB, name, doc, status=doc["TrainingJobStatus"])
-        self.ctx.wake()
-        return {}
+    def stopping(self, doc: dict[str, Any], now: float) -> None:
+        enter(doc, SecondaryStatus.STOPPING, "Stopping the training job.", now)
 
 
 def enter(doc: dict[str, Any], status: SecondaryStatus, message: str, now: float) -> None:
