@@ -19,10 +19,8 @@ from homeport.controllers import job_process
 from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import ProcessingJobStatus, move
-from homeport.engines.base import Engine, Job
 from homeport.engines.jobs import JobSpec
 from homeport.objects.locations import UnreachableObject
-from homeport.services.context import Context
 from homeport.services.processing_jobs import PROCESSING_ROOT, local_path
 from homeport.store import Kind
 
@@ -31,32 +29,14 @@ log = logging.getLogger(__name__)
 PYTHONS = {"python", "python3", "python3.11", "python3.12", "python3.13"}  # run with homeport's own interpreter
 
 
-class ProcessingJobRun:
-    def __init__(self, ctx: Context, engine: Engine, doc: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.engine = engine
-        self.doc = doc
-        self.name: str = doc["ProcessingJobName"]
-        self.stopping = False
-        self.base = ctx.settings.data_dir / "processing" / self.name
-        self.log_path = ctx.settings.logs_dir / "processing-jobs" / self.name / "algo-1.log"
-        self._job: Job | None = None
+class ProcessingJobRun(job_process.JobRun):
+    folder, label = "processing", "ProcessingJob"
 
-    async def run(self) -> None:
-        try:
-            await self._run()
-        except asyncio.CancelledError:
-            await job_process.halt(self._job)
-            if self.stopping:
-                self._end(ProcessingJobStatus.STOPPED)
-            raise  # a server shutdown: the next start's restore() ends the job
-        except JobFailed as exc:
-            self._end(ProcessingJobStatus.FAILED, str(exc))
-        except Exception as exc:  # a bug in homeport: the job fails, the runner goes on
-            log.exception("processing job %s failed", self.name)
-            self._end(ProcessingJobStatus.FAILED, f"InternalServerError: homeport failed running the job: {exc}")
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+    async def _stopped(self) -> None:
+        self._end(ProcessingJobStatus.STOPPED)
+
+    def _fail(self, reason: str) -> None:
+        self._end(ProcessingJobStatus.FAILED, reason)
 
     async def _run(self) -> None:
         started = self.ctx.clock.now()
@@ -155,9 +135,3 @@ class ProcessingJobRun:
 
     def mark_stopped(self) -> None:
         self._end(ProcessingJobStatus.STOPPED)
-
-    def mark_interrupted(self) -> None:
-        self._end(
-            ProcessingJobStatus.FAILED,
-            "InternalServerError: homeport stopped while the job was running; create it again (under a new name).",
-        )

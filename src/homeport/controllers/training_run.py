@@ -27,7 +27,7 @@ from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import SecondaryStatus, TrainingJobStatus, move
 from homeport.engines import requirements
-from homeport.engines.base import Engine, Job
+from homeport.engines.base import Engine
 from homeport.engines.jobs import JobSpec
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
@@ -45,34 +45,16 @@ MAX_METRIC_LINE = 4096  # longer log lines are not searched for metrics
 MAX_FINAL_METRICS = 40  # FinalMetricDataList's limit
 
 
-class TrainingJobRun:
+class TrainingJobRun(job_process.JobRun):
+    folder, label = "training", "TrainingJob"
+
     def __init__(self, ctx: Context, engine: Engine, doc: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.engine = engine
-        self.doc = doc
-        self.name: str = doc["TrainingJobName"]
-        self.stopping = False
-        self.base = ctx.settings.data_dir / "training" / self.name
-        self.log_path = ctx.settings.logs_dir / "training-jobs" / self.name / f"{HOST}.log"
-        self._job: Job | None = None
+        super().__init__(ctx, engine, doc)
         self._packages = ""  # where script mode's requirements.txt was installed
 
-    async def run(self) -> None:
-        try:
-            await self._run()
-        except asyncio.CancelledError:
-            await job_process.halt(self._job)
-            if self.stopping:
-                url = await asyncio.to_thread(self._upload)
-                self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.", url)
-            raise  # a server shutdown: the next start's restore() ends the job
-        except JobFailed as exc:
-            self._fail(str(exc))
-        except Exception as exc:  # a bug in homeport: the job fails, the runner goes on
-            log.exception("training job %s failed", self.name)
-            self._fail(f"InternalServerError: homeport failed running the job: {exc}")
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+    async def _stopped(self) -> None:
+        url = await asyncio.to_thread(self._upload)
+        self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.", url)
 
     async def _run(self) -> None:
         started = self.ctx.clock.now()
@@ -285,12 +267,6 @@ class TrainingJobRun:
 
     def mark_stopped(self) -> None:
         self._end(TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped by user.")
-
-    def mark_interrupted(self) -> None:
-        self._fail(
-            "InternalServerError: homeport stopped while the job was running; create it again (under a new name) "
-            "to train."
-        )
 
 
 def _decoded(value: str) -> Any:

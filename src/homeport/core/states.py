@@ -82,21 +82,7 @@ class TrainingJobStatus(StrEnum):
     STOPPED = "Stopped"
 
 
-T = TrainingJobStatus
-
-TRAINING_JOB_TRANSITIONS: dict[TrainingJobStatus, frozenset[TrainingJobStatus]] = {
-    # MaxRuntimeInSeconds passing stops a job without a StopTrainingJob: InProgress -> Stopped.
-    T.IN_PROGRESS: frozenset({T.COMPLETED, T.FAILED, T.STOPPING, T.STOPPED}),
-    T.STOPPING: frozenset({T.STOPPED, T.COMPLETED, T.FAILED}),
-    T.COMPLETED: frozenset(),
-    T.FAILED: frozenset(),
-    T.STOPPED: frozenset(),
-}
-
-TRAINING_JOB_ENDED = frozenset({T.COMPLETED, T.FAILED, T.STOPPED})
-
-
-class ProcessingJobStatus(StrEnum):
+class ProcessingJobStatus(StrEnum):  # the same words as a training job's, and the same moves
     IN_PROGRESS = "InProgress"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -104,17 +90,18 @@ class ProcessingJobStatus(StrEnum):
     STOPPED = "Stopped"
 
 
-P = ProcessingJobStatus
+MlJob = TypeVar("MlJob", TrainingJobStatus, ProcessingJobStatus)
 
-PROCESSING_JOB_TRANSITIONS: dict[ProcessingJobStatus, frozenset[ProcessingJobStatus]] = {
-    P.IN_PROGRESS: frozenset({P.COMPLETED, P.FAILED, P.STOPPING, P.STOPPED}),  # Stopped: MaxRuntimeInSeconds
-    P.STOPPING: frozenset({P.STOPPED, P.COMPLETED, P.FAILED}),
-    P.COMPLETED: frozenset(),
-    P.FAILED: frozenset(),
-    P.STOPPED: frozenset(),
-}
 
-PROCESSING_JOB_ENDED = frozenset({P.COMPLETED, P.FAILED, P.STOPPED})
+def _job_transitions(s: type[MlJob]) -> dict[MlJob, frozenset[MlJob]]:
+    return {
+        # MaxRuntimeInSeconds passing stops a job without a Stop call: InProgress -> Stopped.
+        s.IN_PROGRESS: frozenset({s.COMPLETED, s.FAILED, s.STOPPING, s.STOPPED}),
+        s.STOPPING: frozenset({s.STOPPED, s.COMPLETED, s.FAILED}),
+        s.COMPLETED: frozenset(),
+        s.FAILED: frozenset(),
+        s.STOPPED: frozenset(),
+    }
 
 
 class SecondaryStatus(StrEnum):
@@ -144,8 +131,8 @@ Status = TypeVar("Status", EndpointStatus, TransformJobStatus, TrainingJobStatus
 _TABLES: dict[type[StrEnum], Mapping[Any, frozenset[Any]]] = {
     EndpointStatus: ENDPOINT_TRANSITIONS,
     TransformJobStatus: TRANSFORM_JOB_TRANSITIONS,
-    TrainingJobStatus: TRAINING_JOB_TRANSITIONS,
-    ProcessingJobStatus: PROCESSING_JOB_TRANSITIONS,
+    TrainingJobStatus: _job_transitions(TrainingJobStatus),
+    ProcessingJobStatus: _job_transitions(ProcessingJobStatus),
 }
 
 
