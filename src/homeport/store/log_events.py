@@ -199,12 +199,9 @@ def append(conn: Connection, stream_id: int, events: Sequence[tuple[int, str]], 
         return
     rows = [(stream_id, ts, now, msg, message_bytes(msg)) for ts, msg in events]
     # Straight to the driver: SQLAlchemy's per-row parameter handling would be most of a shipping pass's time.
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        'INSERT INTO log_events (stream_id, "timestamp", ingestion, message, size) '
-        f"VALUES ({', '.join([marker] * 5)})",
-        rows,
-    )
+    values = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * 5)
+    columns = 'stream_id, "timestamp", ingestion, message, size'
+    conn.exec_driver_sql(f"INSERT INTO log_events ({columns}) VALUES ({values})", rows)
     first, last = min(ts for ts, _ in events), max(ts for ts, _ in events)
     size = sum(row[4] for row in rows)
     c = log_streams.c
