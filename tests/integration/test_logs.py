@@ -292,3 +292,30 @@ def test_logs_need_a_signature(server: Any, tmp_path: Path) -> None:
         config=Config(retries={"max_attempts": 1}),
     )
     assert code(stranger.describe_log_groups) == "UnrecognizedClientException"
+
+
+def test_group_pages_retention_removal_and_reading_back_to_the_start(logs: Any) -> None:
+    prefix = f"/homeport/tests/{unique('paged')}"
+    names = [f"{prefix}/{i}" for i in range(3)]
+    for name in names:
+        logs.create_log_group(logGroupName=name)
+    listed, token = [], None
+    while True:
+        page = logs.describe_log_groups(logGroupNamePrefix=prefix, limit=2, **({"nextToken": token} if token else {}))
+        listed += [g["logGroupName"] for g in page["logGroups"]]
+        token = page.get("nextToken")
+        if token is None:
+            break
+    assert listed == names
+
+    logs.put_retention_policy(logGroupName=names[0], retentionInDays=14)
+    logs.delete_retention_policy(logGroupName=names[0])
+    assert "retentionInDays" not in logs.describe_log_groups(logGroupNamePrefix=names[0])["logGroups"][0]
+    assert code(logs.delete_retention_policy, logGroupName=f"{prefix}/none") == "ResourceNotFoundException"
+
+    name = stream(logs, names[1], [(now_ms() - 1000, "only")])
+    first = logs.get_log_events(logGroupName=names[1], logStreamName=name)
+    back = logs.get_log_events(logGroupName=names[1], logStreamName=name, nextToken=first["nextBackwardToken"])
+    assert back["events"] == [] and back["nextBackwardToken"] == first["nextBackwardToken"]  # nothing older
+    bad_arn = "arn:aws:logs:us-east-1:000000000000:nothing"
+    assert code(logs.filter_log_events, logGroupIdentifier=bad_arn) == "InvalidParameterException"
