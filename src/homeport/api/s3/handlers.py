@@ -260,9 +260,10 @@ class S3Api:
         """
 
         def consume(chunks: list[bytes]) -> None:
-            data = reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if data:
-                writer.write(data)
+            for chunk in chunks:  # one network chunk at a time: each stays in cache through every hash and the write
+                data = reader.feed(chunk)
+                if data:
+                    writer.write(data)
 
         loop = asyncio.get_running_loop()
         in_flight: asyncio.Future[None] | None = None
