@@ -108,6 +108,15 @@ class ServiceUnavailable(HomeportError):
     status = 503
 
 
+class ThrottlingException(HomeportError):
+    """A serverless variant already runs its MaxConcurrency requests. Not in the sagemaker-runtime model: SageMaker
+    sends AWS's common error, which botocore retries."""
+
+    code = "ThrottlingException"
+    status = 400
+    sender_fault = True
+
+
 class ModelNotReadyException(HomeportError):
     """A multi-model endpoint's model is still loading; the client retries."""
 

@@ -38,6 +38,10 @@ class Settings:
     # How often the endpoint controller checks instance health.
     health_interval_s: float = 1.0
     max_endpoints: int = 100
+    # A serverless variant with no request for this long stops its instances (all but its provisioned concurrency's),
+    # and one instance takes this many of its requests at once before another is started for them.
+    serverless_idle_s: float = 120.0
+    serverless_requests_per_instance: int = 4
     max_instances_per_variant: int = 16
     # Fork instances from a process that has their imports done (starts in ms, not ~0.5 s).
     prefork: bool = True

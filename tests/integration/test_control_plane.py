@@ -631,16 +631,17 @@ class TestEndpointConfigs:
         assert key.split("Config")[0] in message and "not support" in message
         config_gone(sm, config)
 
-    def test_serverless_variant_not_supported(self, sm: Any, model: str) -> None:
+    def test_serverless_variant_with_instances_refused(self, sm: Any, model: str) -> None:
         config = name("config")
         spec = {
             "VariantName": "v1",
             "ModelName": model,
             "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+            "InitialInstanceCount": 1,
         }
         code, message = refused(sm.create_endpoint_config, EndpointConfigName=config, ProductionVariants=[spec])
         assert code == "ValidationException"
-        assert "ServerlessConfig" in message and "not support" in message
+        assert "ServerlessConfig" in message and "remove InitialInstanceCount" in message
         config_gone(sm, config)
 
     def test_describe_and_delete_missing(self, sm: Any) -> None:

@@ -27,6 +27,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A server whose metric period is one second, so alarms and scaling policies act within seconds."""
     with InProcessServer(
-        tmp_path_factory.mktemp("metrics-data"), metric_period_seconds=1, model_load_wait_s=1.0, **KEY_PAIR
+        tmp_path_factory.mktemp("metrics-data"),
+        metric_period_seconds=1,
+        model_load_wait_s=1.0,
+        serverless_idle_s=1.0,
+        **KEY_PAIR,
     ) as proc:
         yield proc

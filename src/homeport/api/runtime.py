@@ -29,6 +29,7 @@ from homeport.dataplane.router import (
     TargetContainerError,
     UnknownVariant,
 )
+from homeport.dataplane.serverless import ColdStartFailed, Throttled
 from homeport.errors import (
     HomeportError,
     InternalFailure,
@@ -36,6 +37,7 @@ from homeport.errors import (
     ModelNotReadyException,
     RuntimeValidationError,
     ServiceUnavailable,
+    ThrottlingException,
 )
 from homeport.runtime import pipeline
 from homeport.services.async_invocations import AsyncInvocationService
@@ -328,6 +330,10 @@ class RuntimeApi:
             raise RuntimeValidationError(str(exc)) from None
         except ModelNotReady as exc:
             raise ModelNotReadyException(str(exc)) from None
+        except Throttled as exc:
+            raise ThrottlingException(f"Endpoint {endpoint} is throttled: {exc}. Retry later.") from None
+        except ColdStartFailed as exc:
+            raise self._model_error(endpoint, target_variant or "primary", 500, str(exc)) from None
         except ModelLoadFailed as exc:
             raise self._model_error(endpoint, target_variant or "primary", exc.status, exc.message) from None
         except NoHealthyInstance as exc:

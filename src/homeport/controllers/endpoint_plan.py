@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.controllers.serverless_plan import Demand, Policy, fleet_size, provisioned
 from homeport.core.deployment_plan import (
     Advance,
     Complete,
@@ -50,6 +51,7 @@ class EndpointView:
     serving: dict[str, Any] | None
     deployment: dict[str, Any] | None = None  # a blue/green update under way (services/deployments.start)
     alarms: Mapping[str, str] = field(default_factory=dict)  # the deployment's watched alarms -> their states
+    demand: Mapping[FleetKey, Demand] = field(default_factory=dict)  # serverless fleets' gates
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,11 @@ def fleet_keys(deployment: dict[str, Any] | None) -> set[FleetKey]:
 
 
 def plan(
-    endpoints: Sequence[EndpointView], instances: Iterable[Instance], now: float, startup_timeout_s: float
+    endpoints: Sequence[EndpointView],
+    instances: Iterable[Instance],
+    now: float,
+    startup_timeout_s: float,
+    serverless: Policy | None = None,
 ) -> list[Action]:
     actions: list[Action] = []
     by_endpoint: dict[str, list[Instance]] = defaultdict(list)
@@ -148,11 +154,14 @@ def plan(
         if name not in known:
             actions.extend(StopInstance(i.id, "its endpoint no longer exists") for i in orphans)
     for endpoint in endpoints:
-        actions.extend(_plan_endpoint(endpoint, by_endpoint.get(endpoint.name, []), now, startup_timeout_s))
+        mine = by_endpoint.get(endpoint.name, [])
+        actions.extend(_plan_endpoint(endpoint, mine, now, startup_timeout_s, serverless))
     return actions
 
 
-def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_timeout_s: float) -> list[Action]:
+def _plan_endpoint(
+    ep: EndpointView, mine: list[Instance], now: float, startup_timeout_s: float, serverless: Policy | None
+) -> list[Action]:
     if ep.status == S.DELETING:
         if not mine:
             return [Forget(ep.name)]
@@ -200,12 +209,16 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
         assert deployment is not None
         for variant in fleets(deployment):
             key = (deployment["config"], variant["VariantName"])
+            fleet = [i for i in kept if (i.config, i.variant) == key]
             want = sizes.get(key, variant["Count"])
-            actions.extend(_converge(ep, deployment, variant, want, [i for i in kept if (i.config, i.variant) == key]))
+            if "Serverless" in variant and serverless is not None:
+                live = sum(1 for i in fleet if i.state in LIVE)
+                want = fleet_size(variant["Serverless"], ep.demand.get(key), live, now, serverless)
+            actions.extend(_converge(ep, deployment, variant, want, fleet))
             healthy_of[key] = min(
                 want, sum(1 for i in kept if (i.config, i.variant) == key and i.state == InstanceState.HEALTHY)
             )
-    ready = all(healthy_of[(ep.target["config"], v["VariantName"])] >= v["Count"] for v in fleets(ep.target))
+    ready = all(healthy_of[(ep.target["config"], v["VariantName"])] >= _floor(v, serverless) for v in fleets(ep.target))
     if rolling is not None and ep.serving is not None:
         return [*actions, _roll(ep, rolling, healthy_of, broken, now)]
     if ep.deployment is not None and ep.status == S.UPDATING and ep.serving is not None:
@@ -213,6 +226,13 @@ def _plan_endpoint(ep: EndpointView, mine: list[Instance], now: float, startup_t
     if ready and (ep.status != S.IN_SERVICE or ep.serving != ep.target):
         actions.append(Promote(ep.name))
     return actions
+
+
+def _floor(variant: dict[str, Any], serverless: Policy | None) -> int:
+    """The instances a fleet must have healthy to serve: its count; a serverless one's provisioned concurrency's."""
+    if "Serverless" in variant:
+        return provisioned(variant["Serverless"], serverless.per_instance) if serverless is not None else 0
+    return int(variant["Count"])
 
 
 def _converge(

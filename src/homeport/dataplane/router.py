@@ -16,6 +16,7 @@ from homeport.dataplane.connection import InstanceUnreachable, Reply, Streamed
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.multi_model import Loader, check_target, container_name
+from homeport.dataplane.serverless import Gate
 from homeport.runtime import pipeline
 
 
@@ -58,6 +59,7 @@ class VariantRoute:
     green_loader: Loader | None = None  # the same for `green`, whose model may be another
     containers: tuple[str, ...] = ()  # a multi-container model's hostnames
     direct: bool = False  # its containers are invoked by TargetContainerHostname, not as a pipeline
+    serverless: Gate | None = None  # a serverless variant's concurrency limit and cold starts
 
     def pool(self) -> list[Instance]:
         """The fleet this request goes to: the new one for its share of the requests, while it has an instance
@@ -159,6 +161,8 @@ class Router:
         received = time.perf_counter() if received is None else received
         status, model_s, fleet = 500, None, None
         pool = variant.instances
+        if variant.serverless is not None:
+            variant.serverless.enter()  # past MaxConcurrency: refused before it is metered or waits
         try:
             pool = variant.pool()
             if variant.loader or variant.green_loader or target_model is not None:
@@ -167,9 +171,7 @@ class Router:
                 )
                 status = reply.status
                 return variant, served, reply
-            instance = least_outstanding(pool)
-            if instance is None:
-                raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+            instance = await self._instance(variant, pool, timeout)
             if pool is variant.green:
                 fleet = (instance.config, len(pool))
             sent = time.perf_counter()
@@ -189,6 +191,8 @@ class Router:
                 self.meters.containers(endpoint, variant.name, reply.headers.get(pipeline.LATENCY))
             return variant, instance, reply
         finally:
+            if variant.serverless is not None:
+                variant.serverless.leave()
             serving = len(variant.instances) + len(variant.green)
             self.meters.invocation(
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
@@ -216,11 +220,11 @@ class Router:
         if target_container is not None or variant.direct:
             headers = [*headers, _target_container(endpoint, variant, target_container)]
         status, model_s, fleet = 500, None, None
+        if variant.serverless is not None:
+            variant.serverless.enter()
         try:
             pool = variant.pool()
-            instance = least_outstanding(pool)
-            if instance is None:
-                raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+            instance = await self._instance(variant, pool, timeout)
             if pool is variant.green:
                 fleet = (instance.config, len(pool))
             sent = time.perf_counter()
@@ -228,10 +232,23 @@ class Router:
                 model_s, status = time.perf_counter() - sent, streamed.status
                 yield variant, instance, streamed
         finally:
+            if variant.serverless is not None:
+                variant.serverless.leave()
             serving = len(variant.instances) + len(variant.green)
             self.meters.invocation(
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
+
+    @staticmethod
+    async def _instance(variant: VariantRoute, pool: list[Instance], timeout: float) -> Instance:
+        """The least busy healthy instance of `pool`; for a serverless variant without one, the instance a cold
+        start brings up."""
+        instance = least_outstanding(pool)
+        if instance is None and variant.serverless is not None:
+            instance = variant.serverless.pick() or await variant.serverless.cold_start(timeout)
+        if instance is None:
+            raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
+        return instance
 
     async def _invoke_model(
         self,

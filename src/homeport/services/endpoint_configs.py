@@ -18,7 +18,6 @@ NOT_YET = {
     "ExplainerConfig": "explainers",
 }
 VARIANT_NOT_YET = {
-    "ServerlessConfig": "serverless variants",
     "ManagedInstanceScaling": "managed instance scaling",
     "RoutingConfig": "routing strategies",
 }
@@ -50,6 +49,9 @@ class EndpointConfigService:
                 f"Variant names must be unique within an endpoint config: "
                 f"{', '.join(duplicates)} appears more than once."
             )
+        serverless = [v["VariantName"] for v in [*variants, *shadows] if "ServerlessConfig" in v]
+        if serverless:
+            _check_serverless(params, serverless, len(variants), bool(shadows))
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("At least one production variant needs an InitialVariantWeight above 0.")
         config_arn = arn(self.ctx.settings, "endpoint-config", name)
@@ -69,7 +71,9 @@ class EndpointConfigService:
         store = self.ctx.store
         with store.transaction() as conn:
             for variant in [*variants, *shadows]:
-                self.models.get(conn, variant["ModelName"])
+                model = self.models.get(conn, variant["ModelName"])
+                if "ServerlessConfig" in variant:
+                    _check_serverless_model(variant["VariantName"], model)
             insert_new(
                 self.ctx,
                 conn,
@@ -89,10 +93,13 @@ class EndpointConfigService:
                 raise ValidationError(f"homeport does not support {what} ({key}) yet; variant {name}.")
         if not variant.get("ModelName"):
             raise ValidationError(f"Variant {name} needs a ModelName: the model it serves.")
+        if "ServerlessConfig" in variant:
+            _check_serverless_variant(variant)
+            return {**variant, "InitialVariantWeight": variant.get("InitialVariantWeight", 1.0)}
         if "InstanceType" not in variant or "InitialInstanceCount" not in variant:
             raise ValidationError(
-                f"Variant {name} needs InstanceType and InitialInstanceCount (serverless variants are "
-                "not supported yet)."
+                f"Variant {name} needs either InstanceType and InitialInstanceCount (instances) or a "
+                "ServerlessConfig (serverless)."
             )
         limit = self.ctx.settings.max_instances_per_variant
         if variant["InitialInstanceCount"] > limit:
@@ -127,6 +134,76 @@ class EndpointConfigService:
             self.get(conn, name)
             self.ctx.store.delete(conn, Kind.ENDPOINT_CONFIG, name)
         return {}
+
+
+# What a serverless variant cannot have: they describe instances.
+SERVERLESS_EXCLUDES = (
+    "InstanceType",
+    "InitialInstanceCount",
+    "InstancePools",
+    "AcceleratorType",
+    "VolumeSizeInGB",
+    "InferenceAmiVersion",
+    "CapacityReservationConfig",
+    "VariantInstanceProvisionTimeoutInSeconds",
+    "CoreDumpConfig",
+    "EnableSSMAccess",
+)
+
+
+def _check_serverless_variant(variant: dict[str, Any]) -> None:
+    name, config = variant["VariantName"], variant["ServerlessConfig"]
+    given = [key for key in SERVERLESS_EXCLUDES if key in variant]
+    if given:
+        raise ValidationError(
+            f"Variant {name} has a ServerlessConfig and {', '.join(given)}: a serverless variant has no instances to "
+            f"describe; remove {', '.join(given)}."
+        )
+    memory = config["MemorySizeInMB"]
+    if memory % 1024:
+        raise ValidationError(
+            f"ServerlessConfig.MemorySizeInMB of variant {name} is {memory}: use 1024, 2048, 3072, 4096, 5120 or 6144."
+        )
+    provisioned = config.get("ProvisionedConcurrency")
+    if provisioned is not None and provisioned > config["MaxConcurrency"]:
+        raise ValidationError(
+            f"ServerlessConfig.ProvisionedConcurrency ({provisioned}) of variant {name} must not exceed its "
+            f"MaxConcurrency ({config['MaxConcurrency']})."
+        )
+
+
+def _check_serverless(params: dict[str, Any], serverless: list[str], variants: int, shadows: bool) -> None:
+    """What SageMaker does not support on a serverless endpoint."""
+    if shadows:
+        raise ValidationError("Serverless variants cannot be used with ShadowProductionVariants.")
+    if variants > 1:
+        raise ValidationError(
+            f"A serverless endpoint has exactly one production variant; this config has {variants} "
+            f"(serverless: {', '.join(serverless)})."
+        )
+    for key in ("AsyncInferenceConfig", "DataCaptureConfig", "VpcConfig", "EnableNetworkIsolation"):
+        if params.get(key):
+            raise ValidationError(f"{key} is not supported for serverless endpoints; remove it or use instances.")
+
+
+def _check_serverless_model(variant: str, model: dict[str, Any]) -> None:
+    name = model["ModelName"]
+    containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    if len(containers) > 1:
+        raise ValidationError(
+            f"Model {name} of variant {variant} has {len(containers)} containers: serverless endpoints do not "
+            "support inference pipelines or multi-container models."
+        )
+    if containers[0].get("Mode") == "MultiModel":
+        raise ValidationError(
+            f"Model {name} of variant {variant} is a multi-model container (Mode MultiModel): serverless endpoints "
+            "serve one model."
+        )
+    for key in ("VpcConfig", "EnableNetworkIsolation"):
+        if model.get(key):
+            raise ValidationError(
+                f"Model {name} of variant {variant} sets {key}, which serverless endpoints do not support."
+            )
 
 
 def _async_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -125,6 +125,11 @@ class EndpointService:
         with store.transaction() as conn:
             doc = self._updatable(conn, name, REDEPLOYABLE)
             config = self.configs.get(conn, params["EndpointConfigName"])
+            if not _serverless(doc["_serving"]) and any("ServerlessConfig" in v for v in config["ProductionVariants"]):
+                raise ValidationError(
+                    f"Endpoint {name} runs on instances and cannot be updated to serverless variants (an endpoint "
+                    "can move from serverless to instances, not back); create a new endpoint for them."
+                )
             excluded = {p["VariantPropertyType"] for p in params.get("ExcludeRetainedVariantProperties", [])}
             doc["_target"] = self._target(
                 conn,
@@ -138,6 +143,11 @@ class EndpointService:
                 config_of_update = doc.get("LastDeploymentConfig")
             if config_of_update is not None:
                 serving, target = doc["_serving"], doc["_target"]
+                if _serverless(serving) or _serverless(target):
+                    raise ValidationError(
+                        "homeport does not run deployment guardrails on serverless endpoints yet: leave out "
+                        "DeploymentConfig, and the update replaces the endpoint's variant all at once."
+                    )
                 shadows = bool(serving.get("shadows") or target.get("shadows"))
                 deployments.check(conn, config_of_update, serving["variants"], target["variants"], shadows)
                 doc["LastDeploymentConfig"] = config_of_update
@@ -189,9 +199,8 @@ class EndpointService:
                 f"its variants are {', '.join(by_name)}."
             )
         for desired in desired_list:
-            if "ServerlessUpdateConfig" in desired:
-                raise ValidationError("homeport does not support serverless variants yet.")
             variant = by_name[desired["VariantName"]]
+            _update_serverless(variant, desired)
             if "DesiredWeight" in desired:
                 variant["Weight"] = desired["DesiredWeight"]
             if "DesiredInstanceCount" in desired:
@@ -286,9 +295,19 @@ class EndpointService:
         an update retains."""
         model = self.models.get(conn, spec["ModelName"])
         container, runtime = deployable(model)
+        if "ServerlessConfig" in spec:  # no instances to count: the controller sizes it by its traffic
+            return {
+                "VariantName": spec["VariantName"],
+                "ModelName": spec["ModelName"],
+                "Serverless": dict(spec["ServerlessConfig"]),
+                "Count": 0,
+                "Weight": spec["InitialVariantWeight"],
+                "Runtime": runtime,
+                "Container": container,
+            }
         count = spec["InitialInstanceCount"]
         weight = spec["InitialVariantWeight"]
-        if old is not None:
+        if old is not None and "Serverless" not in old:  # serverless to instances: the config's count
             count = count if "DesiredInstanceCount" in excluded else old["Count"]
             weight = weight if "DesiredWeight" in excluded else old["Weight"]
         return {
@@ -314,14 +333,50 @@ def _named_by_request(variant: dict[str, Any]) -> str | None:
     return None
 
 
-def variant_summary(variant: dict[str, Any], current_weight: float, current_count: int) -> dict[str, Any]:
+def variant_summary(
+    variant: dict[str, Any], current_weight: float, current_count: int, current: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A variant as DescribeEndpoint shows it; `current`: the serving variant of that name, if one serves.
+    A serverless variant shows its configs where an instance variant shows its counts."""
     container = variant["Container"]
     deployed = [c["Image"] for c in container.get("Pipeline", [container])]
-    return {
+    summary: dict[str, Any] = {
         "VariantName": variant["VariantName"],
         "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image} for image in deployed],
         "CurrentWeight": current_weight,
         "DesiredWeight": variant["Weight"],
-        "CurrentInstanceCount": current_count,
-        "DesiredInstanceCount": variant["Count"],
     }
+    if "Serverless" not in variant:
+        return {**summary, "CurrentInstanceCount": current_count, "DesiredInstanceCount": variant["Count"]}
+    if current is not None and "Serverless" in current:
+        summary["CurrentServerlessConfig"] = current["Serverless"]
+        summary["CurrentInstanceCount"] = current_count  # homeport's warm instances now (SageMaker shows none)
+    summary["DesiredServerlessConfig"] = variant["Serverless"]
+    return summary
+
+
+def _serverless(deployment: dict[str, Any] | None) -> bool:
+    return any("Serverless" in v for v in (deployment or {}).get("variants", []))
+
+
+def _update_serverless(variant: dict[str, Any], desired: dict[str, Any]) -> None:
+    """UpdateEndpointWeightsAndCapacities on a variant: a serverless one takes a ServerlessUpdateConfig and no
+    DesiredInstanceCount, an instance one the other way round."""
+    name = variant["VariantName"]
+    if "Serverless" not in variant:
+        if "ServerlessUpdateConfig" in desired:
+            raise ValidationError(f"Variant {name} runs on instances: ServerlessUpdateConfig is for serverless ones.")
+        return
+    if "DesiredInstanceCount" in desired:
+        raise ValidationError(
+            f"Variant {name} is serverless and has no instance count: change its MaxConcurrency or "
+            "ProvisionedConcurrency with ServerlessUpdateConfig instead of DesiredInstanceCount."
+        )
+    update = desired.get("ServerlessUpdateConfig", {})
+    config = {**variant["Serverless"], **update}
+    if config.get("ProvisionedConcurrency", 0) > config["MaxConcurrency"]:
+        raise ValidationError(
+            f"ProvisionedConcurrency ({config['ProvisionedConcurrency']}) of variant {name} must not exceed its "
+            f"MaxConcurrency ({config['MaxConcurrency']})."
+        )
+    variant["Serverless"] = config

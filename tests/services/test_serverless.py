@@ -1,0 +1,6 @@
+"""tests/integration/test_serverless.py, run against an in-process server."""
+
+from tests.integration.test_serverless import *  # noqa: F403
+
+# Its model sleeps as its process environment says, and instances in-process share this process's environment.
+del test_a_request_past_max_concurrency_is_throttled_at_once  # noqa: F821
