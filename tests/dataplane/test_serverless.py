@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from homeport.dataplane.instances import InstanceState
-from homeport.dataplane.serverless import ColdStartFailed, Gate, Throttled
+from homeport.dataplane.serverless import MAX_PAYLOAD, ColdStartFailed, Gate, PayloadTooLarge, Throttled
 from tests.controllers.test_endpoint_plan import inst
 
 
@@ -34,6 +34,14 @@ def test_max_concurrency_refuses_at_once_and_frees_on_leave() -> None:
     g.leave()
     g.enter()
     assert g.in_flight == 2
+
+
+def test_a_payload_over_4_mb_is_refused_without_taking_a_slot() -> None:
+    g = gate(1)
+    with pytest.raises(PayloadTooLarge):
+        g.enter(MAX_PAYLOAD + 1)
+    g.enter(MAX_PAYLOAD)
+    assert g.in_flight == 1
 
 
 def test_idle_since_and_the_recent_peak_over_windows() -> None:

@@ -7,6 +7,7 @@ The server is `fast`: its serverless variants stop their instances after 1 s wit
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,33 @@ def test_no_instance_until_a_request_then_none_again_once_idle(
     assert config["ServerlessConfig"] == SERVERLESS and "InstanceType" not in config
 
 
+def test_cold_starts_and_concurrency_in_cloudwatch(
+    fsm: Any, frt: Any, cw: Any, xgb: str, xgb_model: dict[str, Any]
+) -> None:
+    endpoint = deploy_serverless(fsm, xgb)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    frt.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(xgb_model["x"][:1]), ContentType="text/csv")
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}]
+
+    def statistic(name: str, stat: str) -> float | None:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=name,
+            Dimensions=dims,
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(seconds=5),
+            Period=60,
+            Statistics=[stat],
+        )["Datapoints"]
+        return points[0][stat] if points else None
+
+    until(lambda: statistic("ModelSetupTime", "SampleCount") == 1, timeout=30)
+    setup = statistic("ModelSetupTime", "Maximum")
+    assert setup is not None and 0 < setup < 30e6  # microseconds: the one cold start
+    until(lambda: statistic("ServerlessConcurrentExecutionsUtilization", "Maximum") == 1 / 5, timeout=30)
+    assert statistic("Invocations", "Sum") == 1
+
+
 def test_requests_while_warm_reuse_the_instance(fsm: Any, frt: Any, xgb: str, xgb_model: dict[str, Any]) -> None:
     endpoint = deploy_serverless(fsm, xgb)
     x = xgb_model["x"][:2]
@@ -120,6 +148,14 @@ def test_a_request_past_max_concurrency_is_throttled_at_once(fsm: Any, frt: Any,
     assert sorted(outcomes) == ["400 ThrottlingException", "ok"]
     # The slot is free again once the first request is done.
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2\n", ContentType="text/csv")
+
+
+def test_a_body_over_4_mb_is_refused(fsm: Any, frt: Any, xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, xgb)
+    body = b"1,2,3,4\n" * 500_001  # 4,000,008 bytes: under the 6 MB instances take
+    code, message = refused(frt.invoke_endpoint, EndpointName=endpoint, Body=body, ContentType="text/csv")
+    assert code == "ValidationError" and "at most 4000000" in message
+    assert warm(fsm, endpoint) == 0  # refused before it started anything
 
 
 def test_a_model_that_cannot_start_fails_the_waiting_request(fsm: Any, frt: Any, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from homeport.dataplane.router import (
     TargetContainerError,
     UnknownVariant,
 )
-from homeport.dataplane.serverless import ColdStartFailed, Throttled
+from homeport.dataplane.serverless import ColdStartFailed, PayloadTooLarge, Throttled
 from homeport.errors import (
     HomeportError,
     InternalFailure,
@@ -330,6 +330,10 @@ class RuntimeApi:
             raise RuntimeValidationError(str(exc)) from None
         except ModelNotReady as exc:
             raise ModelNotReadyException(str(exc)) from None
+        except PayloadTooLarge as exc:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint} is serverless: {exc}. Send fewer records per request."
+            ) from None
         except Throttled as exc:
             raise ThrottlingException(f"Endpoint {endpoint} is throttled: {exc}. Retry later.") from None
         except ColdStartFailed as exc:

@@ -24,10 +24,12 @@ from homeport.controllers.endpoint_plan import (
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
 from homeport.controllers.serverless_plan import Demand, Policy
+from homeport.core.datapoints import Metric
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
+from homeport.dataplane.meters import NONE, SAGEMAKER
 from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.dataplane.serverless import Gate
@@ -138,6 +140,10 @@ class EndpointController:
         for action in actions:
             self._apply(action)
         self._publish()
+        for (endpoint, _, variant), gate in self._gates.items():
+            dims = (("EndpointName", endpoint), ("VariantName", variant))
+            metric = Metric(SAGEMAKER, "ServerlessConcurrentExecutionsUtilization", dims)
+            self.router.meters.sample(metric, gate.take_peak() / gate.max_concurrency, NONE)
 
     async def _observe(self) -> None:
         checks = [

@@ -162,7 +162,7 @@ class Router:
         status, model_s, fleet = 500, None, None
         pool = variant.instances
         if variant.serverless is not None:
-            variant.serverless.enter()  # past MaxConcurrency: refused before it is metered or waits
+            variant.serverless.enter(len(body))  # past MaxConcurrency: refused before it is metered or waits
         try:
             pool = variant.pool()
             if variant.loader or variant.green_loader or target_model is not None:
@@ -221,7 +221,7 @@ class Router:
             headers = [*headers, _target_container(endpoint, variant, target_container)]
         status, model_s, fleet = 500, None, None
         if variant.serverless is not None:
-            variant.serverless.enter()
+            variant.serverless.enter(len(body))
         try:
             pool = variant.pool()
             instance = await self._instance(variant, pool, timeout)

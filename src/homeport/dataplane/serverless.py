@@ -14,6 +14,12 @@ from collections.abc import Callable
 
 from homeport.dataplane.instances import Instance, InstanceState
 
+MAX_PAYLOAD = 4 * 1000 * 1000  # a serverless InvokeEndpoint's body: 4 MB, where instances take 6 MB
+
+
+class PayloadTooLarge(Exception):
+    """A serverless variant's request body is over 4 MB."""
+
 
 class Throttled(Exception):
     """The variant already runs MaxConcurrency requests."""
@@ -38,12 +44,16 @@ class Gate:
         self._window_start = clock()
         self._peak = 0  # the most requests in flight at once in this window ...
         self._previous_peak = 0  # ... and in the one before it
+        self._sampled_peak = 0  # the most in flight at once since the last take_peak()
         self._ready = asyncio.Event()
         self._failure: str | None = None
 
     # --- the request path -------------------------------------------------------------------------------
 
-    def enter(self) -> None:
+    def enter(self, size: int = 0) -> None:
+        """A request of `size` bytes comes in; refused at once when it is too large or the variant is full."""
+        if size > MAX_PAYLOAD:
+            raise PayloadTooLarge(f"the body is {size} bytes; a serverless endpoint takes at most {MAX_PAYLOAD}")
         if self.in_flight >= self.max_concurrency:
             raise Throttled(
                 f"the variant already runs {self.in_flight} requests, its MaxConcurrency of {self.max_concurrency}"
@@ -52,6 +62,7 @@ class Gate:
         self.idle_since = None
         self._roll()
         self._peak = max(self._peak, self.in_flight)
+        self._sampled_peak = max(self._sampled_peak, self.in_flight)
 
     def leave(self) -> None:
         self.in_flight -= 1
@@ -105,6 +116,11 @@ class Gate:
         if self.waiting:
             self._failure = reason
             self._ready.set()
+
+    def take_peak(self) -> int:
+        """The most requests in flight at once since the last call (for ServerlessConcurrentExecutionsUtilization)."""
+        peak, self._sampled_peak = self._sampled_peak, self.in_flight
+        return peak
 
     def recent_peak(self) -> int:
         """The most requests in flight at once over the last one to two windows."""
