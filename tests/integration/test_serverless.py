@@ -167,6 +167,34 @@ def test_a_model_that_cannot_start_fails_the_waiting_request(fsm: Any, frt: Any,
     assert fsm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 
 
+GREEDY = r"""
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, data, content_type, accept, context):
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if raw.startswith(b"big"):
+        held = bytearray(1536 * 1024 * 1024)  # 1.5 GB, over the variant's 1024 MB
+        return f"{len(held)}\n"
+    return "small\n"
+"""
+
+
+def test_memory_size_is_enforced_and_named(fsm: Any, frt: Any, tmp_path: Path) -> None:
+    endpoint = deploy_serverless(fsm, create_model(fsm, code_only_model(tmp_path, GREEDY)), MemorySizeInMB=1024)
+    assert (
+        frt.invoke_endpoint(EndpointName=endpoint, Body=b"small", ContentType="text/csv")["Body"].read() == b"small\n"
+    )
+    code, message = refused(frt.invoke_endpoint, EndpointName=endpoint, Body=b"big", ContentType="text/csv")
+    assert code == "ModelError"
+    assert "at most 1024 MB" in message and "MemorySizeInMB" in message
+    until(lambda: warm(fsm, endpoint) == 0, timeout=30)  # that instance stopped
+    assert (
+        frt.invoke_endpoint(EndpointName=endpoint, Body=b"small", ContentType="text/csv")["Body"].read() == b"small\n"
+    )
+
+
 # --- provisioned concurrency and updates -------------------------------------------------------------------
 
 

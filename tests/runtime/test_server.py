@@ -20,6 +20,8 @@ class Echo:
             raise InvocationError("short and stout", 418)
         if invocation.body == b"boom":
             raise RuntimeError("kaboom")
+        if invocation.body == b"greedy":
+            raise MemoryError()
         return Reply(invocation.body, "application/octet-stream", headers=[(b"x-echo", b"1")])
 
 
@@ -116,6 +118,18 @@ def test_unexpected_error_is_500_with_its_message() -> None:
     reply = app()[0].invoke(b"boom")
     assert reply.status_code == 500
     assert reply.text == "RuntimeError: kaboom"
+
+
+def test_out_of_memory_names_the_limit_and_stops_the_instance() -> None:
+    stops: list[int] = []
+    asgi = ContainerApp(Echo(), max_payload_bytes=100, workers=1, max_payload_mb=6, memory_limit_mb=1024)
+    asgi.out_of_memory = lambda: stops.append(1)
+    reply = App(asgi, None).invoke(b"greedy")  # type: ignore[arg-type]
+    assert reply.status_code == 500
+    assert "at most 1024 MB" in reply.text and "MemorySizeInMB" in reply.text
+    assert stops == [1]
+    # Without a limit it is an error like any other.
+    assert app()[0].invoke(b"greedy").text == "MemoryError: "
 
 
 def test_unknown_path_and_wrong_method() -> None:

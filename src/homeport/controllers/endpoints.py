@@ -242,10 +242,13 @@ class EndpointController:
         if action.asynchronous:  # InvokeEndpointAsync takes up to 1 GB; the container's own setting wins
             environment = {"MAX_CONTENT_LENGTH": str(ASYNC_MAX_PAYLOAD), **container.get("Environment", {})}
             container = {**container, "Environment": environment}
-        self._spawn(self._provision(inst, container, variant["Runtime"]))
+        extra = {}
+        if "Serverless" in variant:  # enforced in the instance's process (runtime/__main__.limit_memory)
+            extra["HOMEPORT_MEMORY_LIMIT_MB"] = str(variant["Serverless"]["MemorySizeInMB"])
+        self._spawn(self._provision(inst, container, variant["Runtime"], extra))
 
-    async def _provision(self, inst: Instance, container: dict[str, Any], runtime: str) -> None:
-        await provision(self.ctx, self.engine, inst, container, runtime, {})
+    async def _provision(self, inst: Instance, container: dict[str, Any], runtime: str, extra: dict[str, str]) -> None:
+        await provision(self.ctx, self.engine, inst, container, runtime, extra)
         self.wake()
 
     async def _stop(self, inst: Instance) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=env.log_level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     run_as_batch()
+    if env.memory_limit_mb:
+        limit_memory(env.memory_limit_mb)
     pool = ThreadPoolExecutor(env.workers, thread_name_prefix="homeport-worker")
     try:
         app = container_app(Runtime(args.runtime), args.model_dir.resolve(), env, pool)
     except ModelLoadError as exc:
         print(f"homeport.runtime: {exc}", file=sys.stderr)
         return 1
+    if env.memory_limit_mb and hasattr(app, "out_of_memory"):  # stop, finishing what else is in flight
+        app.out_of_memory = lambda: os.kill(os.getpid(), signal.SIGTERM)
     where = {"uds": args.uds} if args.uds else {"host": args.host, "port": args.port}
     config = server_config(app, env, **where)
     log.info("serving %s runtime on %s", args.runtime, args.uds or f"{args.host}:{args.port}")
@@ -91,6 +96,13 @@ def container_app(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, 
             handler = load_handler(runtime, model_dir, env, pool)
     except ModelLoadError:
         raise
+    except MemoryError as exc:
+        raise ModelLoadError(
+            f"cannot load the model in {model_dir}: it needs more than the {env.memory_limit_mb} MB this instance may "
+            "use (ServerlessConfig.MemorySizeInMB)"
+            if env.memory_limit_mb
+            else f"cannot load the model in {model_dir}: out of memory"
+        ) from exc
     except Exception as exc:
         raise ModelLoadError(f"cannot load the model in {model_dir}: {type(exc).__name__}: {first_line(exc)}") from exc
     return ContainerApp(
@@ -98,6 +110,7 @@ def container_app(runtime: Runtime, model_dir: Path, env: ContainerEnvironment, 
         max_payload_bytes=env.max_payload_bytes,
         workers=env.workers,
         max_payload_mb=env.max_payload_mb,
+        memory_limit_mb=env.memory_limit_mb,
     )
 
 
@@ -120,6 +133,18 @@ def server_config(app: Any, env: ContainerEnvironment, **where: Any) -> Any:
         date_header=False,
         timeout_keep_alive=75,  # outlive the data plane's idle pooled connections
     )
+
+
+def limit_memory(megabytes: int) -> None:
+    """Hold this process's private writable memory (Linux's RLIMIT_DATA: its heap and anonymous maps, what it has
+    allocated rather than what it maps from files) to `megabytes`: an allocation past it fails with MemoryError."""
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    except (ValueError, OSError) as exc:  # a platform without it: the limit is not enforced, and the log says so
+        log.warning("could not limit memory to %d MB: %s", megabytes, exc)
 
 
 def run_as_batch() -> None:

@@ -67,6 +67,7 @@ class ContainerEnvironment:
     multi_model: bool = False  # SAGEMAKER_MULTI_MODEL: serve the multi-model container API
     model_cache_bytes: int = 0  # HOMEPORT_MODEL_CACHE_MB: what a multi-model container's models may hold
     pipeline: str | None = None  # HOMEPORT_PIPELINE: the containers of a multi-container model (runtime/pipeline.py)
+    memory_limit_mb: int = 0  # HOMEPORT_MEMORY_LIMIT_MB: a serverless variant's MemorySizeInMB (0: none)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str], workers: int | None = None) -> ContainerEnvironment:
@@ -96,6 +97,7 @@ class ContainerEnvironment:
             multi_model=_truthy(env.get("SAGEMAKER_MULTI_MODEL")),
             model_cache_bytes=_megabytes(env, "HOMEPORT_MODEL_CACHE_MB", _half_of_memory_mb()),
             pipeline=env.get("HOMEPORT_PIPELINE", "").strip() or None,
+            memory_limit_mb=_int(env, "HOMEPORT_MEMORY_LIMIT_MB", 0, minimum=0),
         )
 
     def code_directory(self, model_dir: Path) -> Path:

@@ -4,7 +4,8 @@ Three paths ([DG:your-algorithms-inference-code]):
 - `GET /ping` → 200, empty body. The model is loaded before the server listens, so answering means ready.
 - `POST /invocations` → the runtime's `InvocationHandler`. Bodies over the payload limit get 413 before
   they are read in full; an `InvocationError` becomes its status with a plain-text message; anything else
-  a handler raises becomes 500 with the exception's type and message.
+  a handler raises becomes 500 with the exception's type and message. A `MemoryError` under a memory limit
+  (`HOMEPORT_MEMORY_LIMIT_MB`) says so, and `out_of_memory` (the process's own stop, when it has one) runs.
 - `GET /execution-parameters` → what batch transform may send (`MaxConcurrentTransforms`,
   `BatchStrategy`, `MaxPayloadInMB`).
 
@@ -62,9 +63,19 @@ _EMPTY: Message = {"type": "http.response.body", "body": b""}
 
 
 class ContainerApp:
-    def __init__(self, handler: InvocationHandler, *, max_payload_bytes: int, workers: int, max_payload_mb: int):
+    def __init__(
+        self,
+        handler: InvocationHandler,
+        *,
+        max_payload_bytes: int,
+        workers: int,
+        max_payload_mb: int,
+        memory_limit_mb: int = 0,
+    ):
         self.handler = handler
         self.max_payload_bytes = max_payload_bytes
+        self.memory_limit_mb = memory_limit_mb
+        self.out_of_memory: Callable[[], None] | None = None
         self._execution_parameters = json.dumps(
             {
                 "MaxConcurrentTransforms": workers,
@@ -106,10 +117,23 @@ class ContainerApp:
             await text(send, exc.status, exc.message)
             return
         except Exception as exc:
+            if isinstance(exc, MemoryError) and self.memory_limit_mb:
+                await self._out_of_memory(send)
+                return
             log.exception("invocation failed")
             await text(send, 500, f"{type(exc).__name__}: {exc}")
             return
         await reply(send, answer)
+
+    async def _out_of_memory(self, send: Send) -> None:
+        log.error("out of memory: over the %d MB limit", self.memory_limit_mb)
+        message = (
+            f"The model ran out of memory: this instance may use at most {self.memory_limit_mb} MB "
+            "(ServerlessConfig.MemorySizeInMB). The instance is stopped; give the variant more memory."
+        )
+        await text(send, 500, message)
+        if self.out_of_memory is not None:
+            self.out_of_memory()
 
 
 def invocation_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, int]:

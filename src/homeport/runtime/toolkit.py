@@ -272,7 +272,7 @@ class ToolkitHandler:
                 raise BadRequest(f"the {content_type} body is not valid UTF-8") from None
         try:
             result = self._run(context, data, content_type, accept)
-        except InvocationError:
+        except (InvocationError, MemoryError):  # out of memory: the container app says which limit, and stops
             raise
         except Exception as exc:
             status = getattr(exc, "status_code", None)
