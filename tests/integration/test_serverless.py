@@ -34,6 +34,11 @@ def frt(fast: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
+def faas(fast: Any) -> Any:
+    return boto_client("application-autoscaling", fast.url)
+
+
+@pytest.fixture(scope="module")
 def xgb(fsm: Any, xgb_model: dict[str, Any]) -> str:
     return create_model(fsm, xgb_model["url"], image=XGBOOST_IMAGE)
 
@@ -204,6 +209,64 @@ def test_provisioned_concurrency_stays_warm(fsm: Any, frt: Any, xgb: str) -> Non
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4\n", ContentType="text/csv")
     until(lambda: variant(fsm, endpoint)["CurrentServerlessConfig"]["ProvisionedConcurrency"] == 2)
     assert warm(fsm, endpoint) == 1
+
+
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
+
+
+def test_provisioned_concurrency_scales_with_application_auto_scaling(fsm: Any, faas: Any, cw: Any, xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, xgb, MaxConcurrency=8, ProvisionedConcurrency=1)
+    resource = f"endpoint/{endpoint}/variant/v1"
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": resource}
+    code, message = refused(
+        faas.register_scalable_target,
+        **target,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=2,
+    )
+    assert code == "ValidationException" and PROVISIONED in message
+    code, message = refused(
+        faas.register_scalable_target, **target, ScalableDimension=PROVISIONED, MinCapacity=1, MaxCapacity=9
+    )
+    assert code == "ValidationException" and "MaxConcurrency of 8" in message
+
+    # A minimum above the current provisioned concurrency: the autoscaler raises it, as AWS would.
+    faas.register_scalable_target(**target, ScalableDimension=PROVISIONED, MinCapacity=5, MaxCapacity=8)
+    until(lambda: variant(fsm, endpoint).get("CurrentServerlessConfig", {}).get("ProvisionedConcurrency") == 5)
+
+    def activity() -> dict[str, Any]:
+        return dict(faas.describe_scaling_activities(**target)["ScalingActivities"][0])
+
+    until(lambda: activity()["StatusCode"] == "Successful")
+    assert activity()["Description"] == "Setting desired provisioned concurrency to 5."
+    assert activity()["ScalableDimension"] == PROVISIONED
+    until(lambda: warm(fsm, endpoint) == 2)  # 5 requests at once, 4 an instance
+
+    policy = {**target, "ScalableDimension": PROVISIONED, "PolicyType": "TargetTrackingScaling"}
+    code, message = refused(
+        faas.put_scaling_policy,
+        **policy,
+        PolicyName="per-instance",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 10.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        },
+    )
+    assert code == "ValidationException" and "SageMakerVariantProvisionedConcurrencyUtilization" in message
+    reply = faas.put_scaling_policy(
+        **policy,
+        PolicyName="utilization",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 0.7,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantProvisionedConcurrencyUtilization"
+            },
+        },
+    )
+    alarms = cw.describe_alarms(AlarmNames=[a["AlarmName"] for a in reply["Alarms"]])["MetricAlarms"]
+    assert {a["MetricName"] for a in alarms} == {"ServerlessProvisionedConcurrencyUtilization"}
+    assert sorted(a["Threshold"] for a in alarms) == pytest.approx([0.63, 0.7])
 
 
 def test_update_serverless_config_and_then_move_to_instances(fsm: Any, frt: Any, xgb: str) -> None:

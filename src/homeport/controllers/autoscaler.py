@@ -31,7 +31,18 @@ from homeport.services.alarms import alarm_period
 from homeport.services.context import Context
 from homeport.services.endpoints import EndpointService
 from homeport.services.metrics import MetricService
-from homeport.services.scaling import DEFAULT_COOLDOWN, DIMENSION, NAMESPACE, ScalingService, next_run, resource_parts
+from homeport.services.scaling import (
+    DEFAULT_COOLDOWN,
+    DIMENSION,
+    NAMESPACE,
+    ScalingService,
+    capacity_change,
+    capacity_of,
+    capacity_words,
+    next_run,
+    resource_parts,
+    served_capacity,
+)
 from homeport.store import Kind, alarms
 from homeport.store.scaling import Item, find, get, prune_activities, put
 
@@ -102,10 +113,10 @@ class Autoscaler:
         suspended = target["SuspendedState"]
         if not suspended["ScheduledScalingSuspended"]:
             target = self._run_scheduled(target, actions, now)
-        self._settle(resource_id, doc, variant, now)
+        self._settle(resource_id, doc, variant, target.get("ScalableDimension", DIMENSION), now)
         if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value or doc["_serving"] is None:
             return  # mid-update: the next period looks again
-        current = next(v["Count"] for v in doc["_serving"]["variants"] if v["VariantName"] == variant)
+        current = next(capacity_of(v) for v in doc["_serving"]["variants"] if v["VariantName"] == variant)
         bounds = Bounds(
             target["MinCapacity"],
             target["MaxCapacity"],
@@ -187,30 +198,28 @@ class Autoscaler:
     def _scale(
         self, target: dict[str, Any], endpoint: str, variant: str, capacity: int, cause: str, now: float
     ) -> bool:
-        """Set the variant's DesiredInstanceCount as AWS does, through UpdateEndpointWeightsAndCapacities."""
-        description = f"Setting desired instance count to {capacity}."
+        """Set the variant's DesiredInstanceCount (a serverless one's ProvisionedConcurrency) as AWS does, through
+        UpdateEndpointWeightsAndCapacities."""
+        dimension = target.get("ScalableDimension", DIMENSION)
+        words = capacity_words(dimension)
+        description = f"Setting {words} to {capacity}."
         try:
+            change = capacity_change(variant, dimension, capacity)
             self.endpoints.update_weights_and_capacities(
-                {
-                    "EndpointName": endpoint,
-                    "DesiredWeightsAndCapacities": [{"VariantName": variant, "DesiredInstanceCount": capacity}],
-                }
+                {"EndpointName": endpoint, "DesiredWeightsAndCapacities": [change]}
             )
         except HomeportError as exc:
-            status, message, done = (
-                "Failed",
-                f"Failed to set desired instance count to {capacity}. {exc.message}",
-                False,
-            )
+            status, message, done = ("Failed", f"Failed to set {words} to {capacity}. {exc.message}", False)
         else:
-            # In progress until the variant serves with that many instances (`_settle` sees to it).
-            status, message, done = "InProgress", f"Waiting for sagemaker to set {capacity} instances.", True
+            # In progress until the variant serves at that capacity (`_settle` sees to it).
+            unit = "provisioned concurrency" if dimension != DIMENSION else "instances"
+            status, message, done = "InProgress", f"Waiting for sagemaker to set {capacity} {unit}.", True
         log.info("%s: %s (%s)", target["ResourceId"], description, cause)
         with self.ctx.store.transaction() as conn:
             self._activity(conn, target, description, cause, status, message, now, capacity)
         return done
 
-    def _settle(self, resource_id: str, doc: dict[str, Any], variant: str, now: float) -> None:
+    def _settle(self, resource_id: str, doc: dict[str, Any], variant: str, dimension: str, now: float) -> None:
         """End the target's activities in progress: Successful once the endpoint is InService with the variant at
         the capacity asked for, Failed when the update was given up (the endpoint says why)."""
         if doc["EndpointStatus"] != EndpointStatus.IN_SERVICE.value:
@@ -222,17 +231,14 @@ class Autoscaler:
             for activity in find(conn, Item.ACTIVITY, resource_id, newest_first=True, limit=SETTLE_LOOKBACK):
                 if activity["StatusCode"] != "InProgress":
                     continue
-                capacity = activity["_capacity"]
+                capacity, words = activity["_capacity"], capacity_words(dimension)
                 if doc.get("FailureReason") and doc["LastModifiedTime"] >= activity["StartTime"]:
                     activity["StatusCode"] = "Failed"
-                    activity["StatusMessage"] = (
-                        f"Failed to set desired instance count to {capacity}. " + doc["FailureReason"]
-                    )
-                elif serving is not None and serving["CurrentInstanceCount"] == capacity:
+                    activity["StatusMessage"] = f"Failed to set {words} to {capacity}. " + doc["FailureReason"]
+                elif serving is not None and served_capacity(serving, dimension) == capacity:
                     activity["StatusCode"] = "Successful"
                     activity["StatusMessage"] = (
-                        f"Successfully set desired instance count to {capacity}. Change successfully fulfilled by "
-                        "sagemaker."
+                        f"Successfully set {words} to {capacity}. Change successfully fulfilled by sagemaker."
                     )
                 else:
                     continue
@@ -255,7 +261,7 @@ class Autoscaler:
             "ActivityId": activity_id,
             "ServiceNamespace": NAMESPACE,
             "ResourceId": target["ResourceId"],
-            "ScalableDimension": DIMENSION,
+            "ScalableDimension": target.get("ScalableDimension", DIMENSION),
             "Description": description,
             "Cause": cause,
             "StartTime": now,

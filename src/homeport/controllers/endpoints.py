@@ -23,16 +23,14 @@ from homeport.controllers.endpoint_plan import (
 )
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
-from homeport.controllers.serverless_plan import Demand, Policy
-from homeport.core.datapoints import Metric
+from homeport.controllers.serverless_gates import Gates
+from homeport.controllers.serverless_plan import Policy
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
-from homeport.dataplane.meters import NONE, SAGEMAKER
 from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router, VariantRoute
-from homeport.dataplane.serverless import Gate
 from homeport.engines.base import Engine, spread
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
@@ -61,7 +59,7 @@ class EndpointController:
         self.socket_dir = socket_dir(ctx.settings)
         self._wake_at: float | None = None  # the earliest Wake of the last plan (a bake ending)
         self._loaders: dict[tuple[str, str, str], Loader] = {}  # multi-model variants': (endpoint, config, variant)
-        self._gates: dict[tuple[str, str, str], Gate] = {}  # serverless variants': (endpoint, config, variant)
+        self._gates = Gates(ctx.settings.serverless_idle_s, ctx.clock.now, self.wake)  # serverless variants'
 
     def wake(self) -> None:
         self.loop.wake()
@@ -127,7 +125,7 @@ class EndpointController:
                 d["_serving"],
                 d.get("_deployment"),
                 states,
-                self._demand(d["EndpointName"]),
+                self._gates.demand(d["EndpointName"]),
             )
             for d in docs
         ]
@@ -140,10 +138,7 @@ class EndpointController:
         for action in actions:
             self._apply(action)
         self._publish()
-        for (endpoint, _, variant), gate in self._gates.items():
-            dims = (("EndpointName", endpoint), ("VariantName", variant))
-            metric = Metric(SAGEMAKER, "ServerlessConcurrentExecutionsUtilization", dims)
-            self.router.meters.sample(metric, gate.take_peak() / gate.max_concurrency, NONE)
+        self._gates.sample(self.router.meters)
 
     async def _observe(self) -> None:
         checks = [
@@ -181,9 +176,7 @@ class EndpointController:
                 inst = self.instances.get(action.instance_id)
                 if inst is not None and inst.state != InstanceState.DRAINING:
                     log.info("stopping %s: %s", inst.id, action.reason)
-                    gate = self._gates.get((inst.endpoint, inst.config, inst.variant))
-                    if gate is not None and not inst.ever_healthy:
-                        gate.fail(f"instance {inst.id} failed to start: {action.reason}")
+                    self._gates.failed(inst, action.reason)
                     inst.state = InstanceState.DRAINING
                     self._spawn(self._stop(inst))
             case Promote():
@@ -294,7 +287,11 @@ class EndpointController:
                                 self._loader(name, serving["config"], v),
                                 self._loader(name, target["config"], _variant(target, v)) if share else None,
                                 *_containers(v),
-                                serverless=self._gate(name, serving, v),
+                                serverless=self._gates.publish(
+                                    (name, serving["config"], v["VariantName"]),
+                                    v.get("Serverless"),
+                                    self._healthy(name, serving, v),
+                                ),
                             )
                             for v in serving["variants"]
                         ],
@@ -315,30 +312,7 @@ class EndpointController:
         self.router.publish(routes)
         for gone in [k for k in self._loaders if k[:2] not in deployed]:  # the endpoint or its config is gone
             self._spawn(asyncio.to_thread(self._loaders.pop(gone).files.close))  # gigabytes, maybe: off the loop
-        for gone in [k for k in self._gates if k[:2] not in deployed]:
-            self._gates.pop(gone).fail("the endpoint was deleted or updated")
-
-    def _gate(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> Gate | None:
-        """A serverless variant's gate, kept while the variant serves; given the variant's healthy instances."""
-        serverless = variant.get("Serverless")
-        if serverless is None:
-            return None
-        key = (endpoint, deployment["config"], variant["VariantName"])
-        gate = self._gates.get(key)
-        if gate is None:
-            window = self.ctx.settings.serverless_idle_s
-            gate = Gate(serverless["MaxConcurrency"], window_s=window, clock=self.ctx.clock.now, demand=self.wake)
-            self._gates[key] = gate
-        gate.publish(self._healthy(endpoint, deployment, variant), serverless["MaxConcurrency"])
-        return gate
-
-    def _demand(self, endpoint: str) -> dict[tuple[str, str], Demand]:
-        """What the gates of an endpoint's serverless variants observed, for the plan."""
-        return {
-            (config, variant): Demand(gate.in_flight, gate.recent_peak(), gate.idle_since)
-            for (name, config, variant), gate in self._gates.items()
-            if name == endpoint
-        }
+        self._gates.keep(deployed)
 
     def _loader(self, endpoint: str, config: str, variant: dict[str, Any]) -> Loader | None:
         """A multi-model variant's loader, kept while the variant serves (its models' files with it)."""

@@ -34,6 +34,7 @@ class Gate:
         self, max_concurrency: int, *, window_s: float, clock: Callable[[], float], demand: Callable[[], None]
     ) -> None:
         self.max_concurrency = max_concurrency
+        self.provisioned = 0  # ProvisionedConcurrency
         self.in_flight = 0
         self.waiting = 0  # requests waiting for a cold start
         self.instances: list[Instance] = []
@@ -105,9 +106,10 @@ class Gate:
 
     # --- the controller's side ----------------------------------------------------------------------------
 
-    def publish(self, instances: list[Instance], max_concurrency: int) -> None:
+    def publish(self, instances: list[Instance], max_concurrency: int, provisioned: int = 0) -> None:
         self.instances = instances
         self.max_concurrency = max_concurrency
+        self.provisioned = provisioned
         if instances:
             self._ready.set()
 

@@ -23,7 +23,10 @@ from homeport.store.scaling import Item, find, get, put, remove, remove_resource
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"  # a serverless variant's
 INVOCATIONS_PER_INSTANCE = "SageMakerVariantInvocationsPerInstance"
+PROVISIONED_UTILIZATION = "SageMakerVariantProvisionedConcurrencyUtilization"
+PREDEFINED = {DIMENSION: INVOCATIONS_PER_INSTANCE, PROVISIONED: PROVISIONED_UTILIZATION}
 DEFAULT_COOLDOWN = 300.0  # seconds, for SageMaker variants
 HIGH_PERIODS, LOW_PERIODS, LOW_FACTOR = 3, 15, 0.9
 MAX_POLICIES = 50  # per scalable target
@@ -44,10 +47,39 @@ def resource_parts(resource_id: str) -> tuple[str, str]:
 def _check_kind(params: dict[str, Any]) -> None:
     if params["ServiceNamespace"] != NAMESPACE:
         raise ValidationError(f"homeport scales SageMaker endpoint variants only: use ServiceNamespace {NAMESPACE}.")
-    if "ScalableDimension" in params and params["ScalableDimension"] != DIMENSION:
+    if "ScalableDimension" in params and params["ScalableDimension"] not in PREDEFINED:
         raise ValidationError(
-            f"Unsupported scalable dimension {params['ScalableDimension']}: homeport scales {DIMENSION}."
+            f"Unsupported scalable dimension {params['ScalableDimension']}: homeport scales {DIMENSION} and, for "
+            f"serverless variants, {PROVISIONED}."
         )
+
+
+def dimension_of(variant: dict[str, Any]) -> str:
+    """What scales a deployed variant: its instances, or a serverless one's provisioned concurrency."""
+    return PROVISIONED if "Serverless" in variant else DIMENSION
+
+
+def capacity_of(variant: dict[str, Any]) -> int:
+    """A deployed variant's capacity in its dimension's unit."""
+    return int(variant["Serverless"].get("ProvisionedConcurrency", 0)) if "Serverless" in variant else variant["Count"]
+
+
+def capacity_change(variant: str, dimension: str, capacity: int) -> dict[str, Any]:
+    """The UpdateEndpointWeightsAndCapacities entry that sets a variant's capacity."""
+    if dimension == PROVISIONED:
+        return {"VariantName": variant, "ServerlessUpdateConfig": {"ProvisionedConcurrency": capacity}}
+    return {"VariantName": variant, "DesiredInstanceCount": capacity}
+
+
+def served_capacity(summary: dict[str, Any], dimension: str) -> int | None:
+    """What a DescribeEndpoint variant summary shows serving in the dimension's unit."""
+    if dimension == PROVISIONED:
+        return summary.get("CurrentServerlessConfig", {}).get("ProvisionedConcurrency")
+    return summary.get("CurrentInstanceCount")
+
+
+def capacity_words(dimension: str) -> str:
+    return "desired provisioned concurrency" if dimension == PROVISIONED else "desired instance count"
 
 
 def _offset(token: str | None) -> int:
@@ -84,7 +116,7 @@ class ScalingService:
         if doc is None:
             raise ObjectNotFound(
                 f"No scalable target registered for service namespace: {NAMESPACE}, resource ID: "
-                f"{params['ResourceId']}, scalable dimension: {DIMENSION}"
+                f"{params['ResourceId']}, scalable dimension: {params.get('ScalableDimension', DIMENSION)}"
             )
         return doc
 
@@ -104,6 +136,12 @@ class ScalingService:
                     f"The endpoint variant {resource_id} does not exist: create the endpoint (with variant {variant}) "
                     "before registering it."
                 )
+            dimension = dimension_of(variants[variant])
+            if params.get("ScalableDimension", dimension) != dimension:
+                kind = "serverless" if dimension == PROVISIONED else "on instances"
+                raise ValidationError(
+                    f"Variant {variant} of endpoint {endpoint} is {kind}: its scalable dimension is {dimension}."
+                )
             old = get(conn, Item.TARGET, resource_id)
             if old is None and ("MinCapacity" not in params or "MaxCapacity" not in params):
                 raise ValidationError("MinCapacity and MaxCapacity are required to register a new scalable target.")
@@ -117,7 +155,14 @@ class ScalingService:
                     "zero."
                 )
             limit = self.ctx.settings.max_instances_per_variant
-            if maximum > limit:
+            if dimension == PROVISIONED:
+                concurrency = variants[variant]["Serverless"]["MaxConcurrency"]
+                if maximum > concurrency:
+                    raise ValidationError(
+                        f"MaxCapacity {maximum} is over variant {variant}'s MaxConcurrency of {concurrency}: its "
+                        "provisioned concurrency cannot exceed it."
+                    )
+            elif maximum > limit:
                 raise ValidationError(
                     f"MaxCapacity {maximum} is over this server's limit of {limit} instances per variant "
                     "(HOMEPORT_MAX_INSTANCES_PER_VARIANT)."
@@ -125,7 +170,7 @@ class ScalingService:
             target = {
                 "ServiceNamespace": NAMESPACE,
                 "ResourceId": resource_id,
-                "ScalableDimension": DIMENSION,
+                "ScalableDimension": dimension,
                 "MinCapacity": minimum,
                 "MaxCapacity": maximum,
                 "RoleARN": params.get("RoleARN", (old or {}).get("RoleARN", self._role())),
@@ -187,13 +232,13 @@ class ScalingService:
         if config_key not in params:
             raise ValidationError(f"A {kind} policy needs its {config_key}.")
         config = dict(params[config_key])
-        if kind == "TargetTrackingScaling":
-            self._check_target_tracking(config)
-        else:
+        if kind != "TargetTrackingScaling":
             _check_steps(config)
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
-            self._target(conn, params)
+            dimension = self._target(conn, params)["ScalableDimension"]
+            if kind == "TargetTrackingScaling":
+                self._check_target_tracking(config, dimension)
             old = _existing(conn, Item.POLICY, resource_id, name, MAX_POLICIES, "scaling policies")
             arn = old["PolicyARN"] if old else self._arn("scalingPolicy", resource_id, f"policyName/{name}")
             if old:
@@ -203,7 +248,7 @@ class ScalingService:
                 "PolicyName": name,
                 "ServiceNamespace": NAMESPACE,
                 "ResourceId": resource_id,
-                "ScalableDimension": DIMENSION,
+                "ScalableDimension": dimension,
                 "PolicyType": kind,
                 config_key: config,
                 "CreationTime": old["CreationTime"] if old else now,
@@ -217,17 +262,17 @@ class ScalingService:
         self.ctx.wake()
         return reply
 
-    def _check_target_tracking(self, config: dict[str, Any]) -> None:
+    def _check_target_tracking(self, config: dict[str, Any], dimension: str) -> None:
         predefined = config.get("PredefinedMetricSpecification")
         custom = config.get("CustomizedMetricSpecification")
         if (predefined is None) == (custom is None):
             raise ValidationError(
                 "Give exactly one of PredefinedMetricSpecification and CustomizedMetricSpecification."
             )
-        if predefined and predefined["PredefinedMetricType"] != INVOCATIONS_PER_INSTANCE:
+        if predefined and predefined["PredefinedMetricType"] != PREDEFINED[dimension]:
             raise ValidationError(
-                f"homeport does not support the predefined metric {predefined['PredefinedMetricType']}: use "
-                f"{INVOCATIONS_PER_INSTANCE} or a CustomizedMetricSpecification."
+                f"homeport does not support the predefined metric {predefined['PredefinedMetricType']} for "
+                f"{dimension}: use {PREDEFINED[dimension]} or a CustomizedMetricSpecification."
             )
         if custom and "Metrics" in custom:
             queries = custom["Metrics"]
@@ -297,11 +342,19 @@ class ScalingService:
             fields = {k: custom[k] for k in ("MetricName", "Namespace", "Statistic", "Unit") if k in custom}
             return {**fields, "Dimensions": custom.get("Dimensions", [])}, 1.0
         endpoint, variant = resource_parts(resource_id)
+        dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        if config["PredefinedMetricSpecification"]["PredefinedMetricType"] == PROVISIONED_UTILIZATION:
+            return {
+                "Namespace": "AWS/SageMaker",
+                "MetricName": "ServerlessProvisionedConcurrencyUtilization",
+                "Statistic": "Average",
+                "Dimensions": dimensions,
+            }, 1.0
         metric = {
             "Namespace": "AWS/SageMaker",
             "MetricName": "InvocationsPerInstance",
             "Statistic": "Sum",
-            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+            "Dimensions": dimensions,
         }
         return metric, self.ctx.settings.metric_period_seconds / 60.0
 
@@ -324,7 +377,8 @@ class ScalingService:
             if policy is None:
                 raise ObjectNotFound(
                     f"No scaling policy found for service namespace: {NAMESPACE}, resource ID: "
-                    f"{params['ResourceId']}, scalable dimension: {DIMENSION}, policy name: {params['PolicyName']}"
+                    f"{params['ResourceId']}, scalable dimension: {params.get('ScalableDimension', DIMENSION)}, "
+                    f"policy name: {params['PolicyName']}"
                 )
             alarms.delete_alarms(conn, [a["AlarmName"] for a in policy.get("Alarms", [])])
             remove(conn, Item.POLICY, policy["PolicyARN"])
@@ -347,7 +401,7 @@ class ScalingService:
             raise ValidationError("ScalableTargetAction.MinCapacity must not be greater than its MaxCapacity.")
         now = self.ctx.clock.now()
         with self.ctx.store.transaction() as conn:
-            self._target(conn, params)
+            dimension = self._target(conn, params)["ScalableDimension"]
             old = _existing(conn, Item.SCHEDULED, resource_id, name, MAX_SCHEDULED, "scheduled actions")
             arn = (
                 old["ScheduledActionARN"]
@@ -361,7 +415,7 @@ class ScalingService:
                 "Schedule": params["Schedule"],
                 "Timezone": params.get("Timezone", "UTC"),
                 "ResourceId": resource_id,
-                "ScalableDimension": DIMENSION,
+                "ScalableDimension": dimension,
                 "ScalableTargetAction": action,
                 "CreationTime": old["CreationTime"] if old else now,
                 **{k: params[k] for k in ("StartTime", "EndTime") if k in params},
