@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import KEYS, csv_rows, deploy, unique
+from tests.conftest import KEYS, XGBOOST_IMAGE, csv_rows, deploy, unique
 
 
 def homeport(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -57,6 +57,21 @@ def test_endpoints_describe_invoke(server: Any, sm: Any, xgb_model: dict[str, An
     )
     assert as_json["InvokedProductionVariant"] == "v1"
     assert len(json.loads(as_json["Body"])["predictions"]) == 3
+
+
+def test_describe_and_invoke_a_serverless_endpoint(server: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
+    from tests.integration.test_serverless import deploy_serverless
+    from tests.integration.test_transform_jobs import create_model
+
+    endpoint = deploy_serverless(sm, create_model(sm, xgb_model["url"], image=XGBOOST_IMAGE), ProvisionedConcurrency=2)
+    described = homeport("describe", endpoint, url=server.url)
+    assert described.returncode == 0
+    words = described.stdout.split()  # the table wraps its cells
+    assert all(w in words for w in ("warm", "(serverless:", "2048", "provisioned)"))
+    doc = json.loads(homeport("describe", endpoint, "--json", url=server.url).stdout)
+    assert doc["ProductionVariants"][0]["DesiredServerlessConfig"]["ProvisionedConcurrency"] == 2
+    out = homeport("invoke", endpoint, "--content-type", "text/csv", "--body", "1,2,3,4", url=server.url)
+    assert out.returncode == 0 and float(out.stdout)
 
 
 def test_cli_errors_are_one_line_on_stderr(server: Any) -> None:

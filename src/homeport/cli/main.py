@@ -146,11 +146,23 @@ def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
         table.add_row(
             v["VariantName"],
             images,
-            f"{v.get('CurrentInstanceCount')}/{v.get('DesiredInstanceCount')}",
+            _instances(v),
             f"{v.get('CurrentWeight')}/{v.get('DesiredWeight')}",
         )
     console.print(table)
     return 0
+
+
+def _instances(variant: dict[str, Any]) -> str:
+    """A variant's instance counts; a serverless one's warm instances and its limits."""
+    serverless = variant.get("DesiredServerlessConfig")
+    if serverless is None:
+        return f"{variant.get('CurrentInstanceCount')}/{variant.get('DesiredInstanceCount')}"
+    provisioned = serverless.get("ProvisionedConcurrency")
+    return (
+        f"{variant.get('CurrentInstanceCount', 0)} warm (serverless: {serverless['MemorySizeInMB']} MB, at most "
+        f"{serverless['MaxConcurrency']} at once" + (f", {provisioned} provisioned)" if provisioned else ")")
+    )
 
 
 def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
