@@ -229,6 +229,31 @@ def test_async_predictions_with_and_without_a_content_type(session: Any, sm: Any
     predictor.delete_endpoint()
 
 
+def test_serverless_deploy_predicts_from_a_cold_start(session: Any, sm: Any, xgb_model: dict[str, Any]) -> None:
+    """`Model.deploy(serverless_inference_config=…)`: no instance type or count, InService without an instance, the
+    first prediction a cold start."""
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import CSVSerializer
+    from sagemaker.serverless import ServerlessInferenceConfig
+
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    endpoint = unique("endpoint")
+    config = ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=4)
+    model.deploy(serverless_inference_config=config, endpoint_name=endpoint, wait=False)
+    wait_in_service(sm, endpoint)
+    (variant,) = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
+    assert variant["CurrentServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 4}
+    assert variant["CurrentInstanceCount"] == 0
+    predictor = Predictor(endpoint, sagemaker_session=session, serializer=CSVSerializer())
+    x = xgb_model["x"][:3]
+    reply = predictor.predict(csv_rows(x).decode())
+    np.testing.assert_allclose(
+        np.array(reply.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )
+    predictor.delete_endpoint()
+
+
 def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
     session: Any, sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
