@@ -470,7 +470,11 @@ def server_url(endpoint_url: str | None) -> Iterator[Target]:
             "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository"
             " root, or pass --endpoint-url of a running `homeport serve`"
         ) from e
-    with tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir, ServerProcess(Path(data_dir)) as server:
+    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2"}  # the serverless endpoint goes idle within the run
+    with (
+        tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir,
+        ServerProcess(Path(data_dir), env=idle) as server,
+    ):
         print(f"started homeport at {server.url} (data dir {data_dir})")
         yield Target(server.url, server.access_key_id, server.secret_access_key)
     print("stopped homeport")
@@ -580,10 +584,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             asynchronous = invoke_async(sm, runtime, s3, names, features)
             from multi_model import run_multi_model  # (these import this module's functions)
             from pipeline import run_pipeline
+            from serverless import run_serverless
 
             by_sex = run_multi_model(sm, runtime, s3, splits, f"{names.endpoint}-by-sex", keep=args.keep)
             piped = run_pipeline(
                 sm, runtime, s3, booster, splits.test, uris["model"], f"{names.endpoint}-pipeline", args.keep
+            )
+            serverless = run_serverless(
+                sm, runtime, names.model, features, local, f"{names.endpoint}-serverless", args.keep
             )
         finally:
             if args.keep:
@@ -627,12 +635,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         or async_difference > TOLERANCE
         or by_sex > TOLERANCE
         or piped > TOLERANCE
+        or serverless > TOLERANCE
         or not np.array_equal(batch_actual, actual)
     ):
         print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}", file=sys.stderr)
         return 1
     print(f"multi-model endpoint: largest per-row difference from the per-sex models in-process {by_sex:.2e}")
     print(f"inference pipeline (endpoint and batch transform): largest per-row difference {piped:.2e}")
+    print(f"serverless endpoint: largest per-row difference {serverless:.2e}")
     print("OK: every endpoint, batch transform and pipeline served the models trained here")
     return 0
 
