@@ -16,6 +16,7 @@ from homeport.cli.metrics import (
     ENDPOINT_WIDE,
     SPECS,
     Series,
+    endpoint_kind,
     instance_steps,
     metric_queries,
     sample,
@@ -43,6 +44,11 @@ REALTIME = [
     "MemoryUtilization",
 ]
 BACKLOG = ["ApproximateBacklogSize", "ApproximateBacklogSizePerInstance", "HasBacklogWithoutCapacity"]
+SERVERLESS = [
+    "ModelSetupTime",
+    "ServerlessConcurrentExecutionsUtilization Maximum",
+    "ServerlessProvisionedConcurrencyUtilization Maximum",
+]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -103,6 +109,27 @@ def test_metrics_count_the_invocations_and_chart_them(
     assert saved.returncode == 0, saved.stderr
     assert f"chart saved to {png}" in saved.stdout and "CPUUtilization" not in saved.stdout
     assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_metrics_of_a_serverless_endpoint_show_its_cold_starts_and_concurrency(
+    fast: ServerProcess, clients: dict[str, Any], xgb_model: dict[str, Any]
+) -> None:
+    from tests.integration.test_serverless import deploy_serverless
+    from tests.integration.test_transform_jobs import create_model
+
+    sm = clients["sagemaker"]
+    endpoint = deploy_serverless(sm, create_model(sm, xgb_model["url"], image=XGBOOST_IMAGE))
+    clients["sagemaker-runtime"].invoke_endpoint(
+        EndpointName=endpoint, Body=csv_rows(xgb_model["x"][:1]), ContentType="text/csv"
+    )
+    window_args = ("metrics", endpoint, "--period", "1", "--minutes", "2")
+    doc = polled(fast.url, *window_args, ready=lambda d: d["ModelSetupTime"]["v1"]["Values"])
+    assert list(doc) == [*REALTIME, *SERVERLESS]  # and no instance count
+    assert all(0 < us < 30e6 for us in doc["ModelSetupTime"]["v1"]["Values"])  # CloudWatch's unit: microseconds
+    utilization = doc["ServerlessConcurrentExecutionsUtilization Maximum"]["v1"]["Values"]
+    assert max(utilization) == 1 / 5
+    refused = homeport(*window_args, "--metric", "DesiredInstanceCount", url=fast.url)
+    assert refused.returncode == 1 and "no instance count" in refused.stderr
 
 
 def test_scaling_shows_the_target_its_policy_alarms_schedule_and_activities(
@@ -261,18 +288,28 @@ def test_one_query_per_metric_and_variant() -> None:
 
 
 def test_which_metrics_an_endpoint_has() -> None:
-    realtime, counted = select(None, asynchronous=False)
+    realtime, counted = select(None, "real-time")
     assert [s.label for s in realtime] == REALTIME and counted
-    assert [s.label for s in select(None, asynchronous=True)[0]] == [*REALTIME, *BACKLOG]
-    assert [(s.label, s.stat) for s in select(["ModelLatency"], False)[0]] == [
+    assert [s.label for s in select(None, "asynchronous")[0]] == [*REALTIME, *BACKLOG]
+    serverless, counted = select(None, "serverless")
+    assert [s.label for s in serverless] == [*REALTIME, *SERVERLESS] and not counted
+    assert [(s.label, s.stat) for s in select(["ModelLatency"], "real-time")[0]] == [
         ("ModelLatency", "Average"),
         ("ModelLatency p99", "p99"),
     ]
-    assert select(["ModelLatency"], False)[1] is False and select(["DesiredInstanceCount"], False) == ([], True)
+    assert select(["ModelLatency"], "real-time")[1] is False
+    assert select(["DesiredInstanceCount"], "real-time") == ([], True)
     with pytest.raises(ValueError, match="ApproximateBacklogSize: only asynchronous endpoints have it"):
-        select(["Invocations", "ApproximateBacklogSize"], False)
+        select(["Invocations", "ApproximateBacklogSize"], "serverless")
+    with pytest.raises(ValueError, match="ModelSetupTime: only serverless endpoints have it"):
+        select(["ModelSetupTime"], "real-time")
+    with pytest.raises(ValueError, match="a serverless endpoint has no instance count"):
+        select(["DesiredInstanceCount"], "serverless")
     with pytest.raises(ValueError, match="no metric Nope"):
-        select(["Nope"], True)
+        select(["Nope"], "asynchronous")
+    assert endpoint_kind({"ProductionVariants": [{"DesiredServerlessConfig": {}}]}) == "serverless"
+    assert endpoint_kind({"AsyncInferenceConfig": {}, "ProductionVariants": []}) == "asynchronous"
+    assert endpoint_kind({"ProductionVariants": [{"DesiredInstanceCount": 1}]}) == "real-time"
 
 
 def at(epoch: float) -> datetime:

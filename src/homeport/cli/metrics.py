@@ -40,7 +40,7 @@ class Spec:
     unit: str = ""  # shown after each value
     scale: float = 1.0  # from CloudWatch's unit to the shown one
     per_variant: bool = True  # dimensions EndpointName and VariantName, else EndpointName alone
-    asynchronous: bool = False  # only asynchronous endpoints have it
+    only: str = ""  # the kind of endpoint that alone has it: "asynchronous" or "serverless"
 
     @property
     def label(self) -> str:
@@ -49,6 +49,7 @@ class Spec:
 
 
 MS = 1e-3  # SageMaker's latencies are in microseconds
+ASYNCHRONOUS, SERVERLESS, REAL_TIME = "asynchronous", "serverless", "real-time"
 SPECS = (
     Spec("Invocations", "Sum"),
     Spec("InvocationsPerInstance", "Sum"),
@@ -59,9 +60,12 @@ SPECS = (
     Spec("Invocation5XXErrors", "Sum"),
     Spec("CPUUtilization", "Average", namespace=INSTANCES, unit="%"),
     Spec("MemoryUtilization", "Average", namespace=INSTANCES, unit="%"),
-    Spec("ApproximateBacklogSize", "Average", per_variant=False, asynchronous=True),
-    Spec("ApproximateBacklogSizePerInstance", "Average", per_variant=False, asynchronous=True),
-    Spec("HasBacklogWithoutCapacity", "Average", per_variant=False, asynchronous=True),
+    Spec("ApproximateBacklogSize", "Average", per_variant=False, only=ASYNCHRONOUS),
+    Spec("ApproximateBacklogSizePerInstance", "Average", per_variant=False, only=ASYNCHRONOUS),
+    Spec("HasBacklogWithoutCapacity", "Average", per_variant=False, only=ASYNCHRONOUS),
+    Spec("ModelSetupTime", "Average", unit="ms", scale=MS, only=SERVERLESS),
+    Spec("ServerlessConcurrentExecutionsUtilization", "Maximum", only=SERVERLESS),
+    Spec("ServerlessProvisionedConcurrencyUtilization", "Maximum", only=SERVERLESS),
 )
 
 
@@ -79,19 +83,24 @@ class Series:
 # --- pure parts ------------------------------------------------------------------------------------------------
 
 
-def select(wanted: Sequence[str] | None, asynchronous: bool) -> tuple[list[Spec], bool]:
-    """The series to show, and whether to show the instance count: all that apply to the endpoint's kind, or the
-    named ones. A name that is no metric, or one only asynchronous endpoints have, is a ValueError."""
+def select(wanted: Sequence[str] | None, kind: str) -> tuple[list[Spec], bool]:
+    """The series to show, and whether to show the instance count: all that apply to the endpoint's `kind`
+    (real-time, asynchronous or serverless), or the named ones. A name that is no metric, or one another kind of
+    endpoint alone has, is a ValueError. A serverless variant has no instance count to show."""
     known = {s.name for s in SPECS} | {INSTANCE_COUNT}
     unknown = sorted(set(wanted or ()) - known)
     if unknown:
         raise ValueError(f"no metric {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
-    applicable = [s for s in SPECS if asynchronous or not s.asynchronous]
+    applicable = [s for s in SPECS if s.only in ("", kind)]
+    counted = kind != SERVERLESS
     if wanted is None:
-        return applicable, True
-    absent = sorted({s.name for s in SPECS if s.name in wanted} - {s.name for s in applicable})
+        return applicable, counted
+    absent = [s for s in SPECS if s.name in wanted and s not in applicable]
     if absent:
-        raise ValueError(f"{', '.join(absent)}: only asynchronous endpoints have it")
+        names = ", ".join(sorted({s.name for s in absent}))
+        raise ValueError(f"{names}: only {absent[0].only} endpoints have it")
+    if INSTANCE_COUNT in wanted and not counted:
+        raise ValueError(f"{INSTANCE_COUNT}: a serverless endpoint has no instance count")
     return [s for s in applicable if s.name in wanted], INSTANCE_COUNT in wanted
 
 
@@ -193,9 +202,9 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
             return 1
     sm = clients("sagemaker")
     doc = sm.describe_endpoint(EndpointName=args.endpoint)
-    asynchronous = "AsyncInferenceConfig" in doc
+    kind = endpoint_kind(doc)
     try:
-        specs, with_count = select(args.metric, asynchronous)
+        specs, with_count = select(args.metric, kind)
     except ValueError as exc:
         print(f"homeport: {exc}", file=sys.stderr)
         return 1
@@ -220,7 +229,6 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
             doc_out[INSTANCE_COUNT] = {v: s.to_json() for v, s in steps.items()}
         print(json.dumps(doc_out, indent=2))
         return 0
-    kind = "asynchronous" if asynchronous else "real-time"
     heading = (
         f"{args.endpoint} ({kind}): {count} x {args.period} s, {when(_moment(start))} to {_moment(end):%H:%M:%S} UTC"
     )
@@ -228,6 +236,15 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
     if args.png:
         print(f"chart saved to {args.png}")
     return 0
+
+
+def endpoint_kind(doc: dict[str, Any]) -> str:
+    """Real-time, asynchronous or serverless, from DescribeEndpoint's reply."""
+    if "AsyncInferenceConfig" in doc:
+        return ASYNCHRONOUS
+    if any("DesiredServerlessConfig" in v for v in doc.get("ProductionVariants", [])):
+        return SERVERLESS
+    return REAL_TIME
 
 
 def _moment(epoch: float) -> datetime:
