@@ -110,3 +110,28 @@ def test_user_model_fn_failure_exits_non_zero(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=STARTUP_SECONDS)
     assert process.returncode == 1
     assert "OSError: weights.bin is gone" in stderr.decode().strip().splitlines()[-1]
+
+
+def test_a_memory_size_limits_the_process_and_lowers_its_cpu_share(xgb_dir: Path, tmp_path: Path) -> None:
+    """HOMEPORT_MEMORY_LIMIT_MB (a serverless variant's MemorySizeInMB): RLIMIT_DATA at that size, and the nice
+    level whose CPU weight is its share of 6144 MB."""
+    import resource
+
+    from homeport.runtime.__main__ import nice_for
+
+    assert [nice_for(mb) for mb in (1024, 2048, 3072, 4096, 5120, 6144)] == [8, 5, 3, 2, 1, 0]
+    socket = tmp_path / "model.sock"
+    process = start("xgboost", xgb_dir, socket, HOMEPORT_MEMORY_LIMIT_MB="1024")
+    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://model")
+    try:
+        wait_ready(process, client)
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        (data,) = [line for line in limits.splitlines() if line.startswith("Max data size")]
+        assert data.split()[3:5] == [str(1024 * 1024 * 1024)] * 2
+        nice = int(Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        assert nice == os.getpriority(os.PRIO_PROCESS, 0) + 8
+        assert resource.getrlimit(resource.RLIMIT_DATA)[0] != 1024 * 1024 * 1024  # this process is untouched
+    finally:
+        client.close()
+        process.kill()
+        process.wait(10)

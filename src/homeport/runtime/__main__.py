@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     run_as_batch()
     if env.memory_limit_mb:
         limit_memory(env.memory_limit_mb)
+        share_cpu(env.memory_limit_mb)
     pool = ThreadPoolExecutor(env.workers, thread_name_prefix="homeport-worker")
     try:
         app = container_app(Runtime(args.runtime), args.model_dir.resolve(), env, pool)
@@ -145,6 +147,24 @@ def limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     except (ValueError, OSError) as exc:  # a platform without it: the limit is not enforced, and the log says so
         log.warning("could not limit memory to %d MB: %s", megabytes, exc)
+
+
+FULL_SHARE_MB = 6144  # the largest serverless memory size: a full CPU share, as an instance's
+NICE_STEP = 1.25  # Linux's scheduler gives each nice level about 1.25x the CPU weight of the next
+
+
+def nice_for(megabytes: int) -> int:
+    """The nice level whose CPU weight is `megabytes`' share of a full one (6144 MB: 0; 1024 MB: 8, a sixth)."""
+    return max(0, round(math.log(FULL_SHARE_MB / max(megabytes, 1)) / math.log(NICE_STEP)))
+
+
+def share_cpu(megabytes: int) -> None:
+    """Take the CPU share AWS gives a serverless variant of this memory size: a smaller one gets proportionally less
+    of a busy machine (the scheduler's weights; an idle machine still gives it all it asks for)."""
+    try:
+        os.nice(nice_for(megabytes))
+    except OSError as exc:
+        log.warning("could not lower the CPU share for %d MB: %s", megabytes, exc)
 
 
 def run_as_batch() -> None:
