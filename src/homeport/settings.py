@@ -42,6 +42,8 @@ class Settings:
     # and one instance takes this many of its requests at once before another is started for them.
     serverless_idle_s: float = 120.0
     serverless_requests_per_instance: int = 4
+    # Data capture writes what it gathered at least this often (seconds), one object per endpoint, variant and hour.
+    capture_flush_s: float = 10.0
     max_instances_per_variant: int = 16
     # Fork instances from a process that has their imports done (starts in ms, not ~0.5 s).
     prefork: bool = True

@@ -75,6 +75,7 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "HOMEPORT_METRIC_PERIOD_SECONDS": "1",
         "HOMEPORT_MODEL_LOAD_WAIT_S": "1",  # a multi-model endpoint's slow load is ModelNotReady after 1 s
         "HOMEPORT_SERVERLESS_IDLE_S": "1",  # a serverless endpoint's instances stop after 1 s without requests
+        "HOMEPORT_CAPTURE_FLUSH_S": "0.2",  # captured records reach S3 within 0.2 s
         **KEYS,
     }
     with ServerProcess(tmp_path_factory.mktemp("metrics-data"), env=env) as proc:

@@ -613,12 +613,8 @@ class TestEndpointConfigs:
         ("key", "value"),
         [
             (
-                "DataCaptureConfig",
-                {
-                    "InitialSamplingPercentage": 50,
-                    "DestinationS3Uri": "s3://bucket/capture",
-                    "CaptureOptions": [{"CaptureMode": "Input"}],
-                },
+                "ExplainerConfig",
+                {"ClarifyExplainerConfig": {"ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "1,2"}}}},
             ),
         ],
     )

@@ -31,6 +31,7 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         metric_period_seconds=1,
         model_load_wait_s=1.0,
         serverless_idle_s=1.0,
+        capture_flush_s=0.2,
         **KEY_PAIR,
     ) as proc:
         yield proc

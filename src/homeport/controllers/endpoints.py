@@ -28,6 +28,7 @@ from homeport.controllers.serverless_plan import Policy
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
+from homeport.dataplane.capture import CaptureConfig
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router, VariantRoute
@@ -297,6 +298,7 @@ class EndpointController:
                         ],
                         serving.get("async"),
                         self._shadow_routes(name, serving),
+                        CaptureConfig.from_api(serving.get("capture")),
                     )
                 shown = {
                     "ProductionVariants": self._summaries(doc),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.dataplane.capture import CaptureConfig, Captured, CaptureWriter
 from homeport.dataplane.connection import InstanceUnreachable, Reply, Streamed
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.meters import Meters
@@ -76,6 +77,7 @@ class Route:
     variants: list[VariantRoute]
     asynchronous: dict[str, Any] | None = None  # the endpoint's AsyncInferenceConfig: it takes async requests only
     shadows: list[VariantRoute] = field(default_factory=list)  # each gets a copy of `weight` of the requests
+    capture: CaptureConfig | None = None  # the endpoint's DataCaptureConfig, when enabled
     _cumulative: list[float] = field(init=False)
     _total: float = field(init=False)
 
@@ -126,9 +128,10 @@ def least_outstanding(instances: list[Instance], exclude: Instance | None = None
 
 
 class Router:
-    def __init__(self, meters: Meters | None = None) -> None:
+    def __init__(self, meters: Meters | None = None, capture: CaptureWriter | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.meters = meters or Meters()
+        self.capture = capture
         self._background: set[asyncio.Task[None]] = set()  # shadow copies, unloads (a task needs a reference to live)
 
     def publish(self, routes: dict[str, Route]) -> None:
@@ -170,6 +173,7 @@ class Router:
                     endpoint, variant, pool, target_model, headers, body, timeout
                 )
                 status = reply.status
+                self._capture(route, variant, headers, body, reply)
                 return variant, served, reply
             instance = await self._instance(variant, pool, timeout)
             if pool is variant.green:
@@ -189,6 +193,7 @@ class Router:
             status = reply.status
             if variant.containers:
                 self.meters.containers(endpoint, variant.name, reply.headers.get(pipeline.LATENCY))
+            self._capture(route, variant, headers, body, reply)
             return variant, instance, reply
         finally:
             if variant.serverless is not None:
@@ -197,6 +202,27 @@ class Router:
             self.meters.invocation(
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
+
+    def _capture(
+        self, route: Route, variant: VariantRoute, headers: list[tuple[str, str]], body: bytes, reply: Reply
+    ) -> None:
+        """An answered request, sampled into the endpoint's data capture: formatted here, written later."""
+        config = route.capture
+        if config is None or self.capture is None or not 200 <= reply.status < 300 or not config.sampled():
+            return
+        sent = dict(headers)
+        reply_type = reply.headers.get(b"content-type")
+        captured = Captured(
+            route.endpoint,
+            variant.name,
+            sent.get("Content-Type"),
+            body,
+            reply_type.decode("latin-1") if reply_type is not None else None,
+            reply.body,
+            sent.get("X-Amzn-SageMaker-Inference-Id"),
+            sent.get("X-Amzn-SageMaker-Custom-Attributes"),
+        )
+        self.capture.add(config, captured)
 
     @contextlib.asynccontextmanager
     async def stream(

@@ -47,6 +47,7 @@ from homeport.controllers.provisioning import socket_dir
 from homeport.controllers.training_run import TrainingJobRun
 from homeport.controllers.transform_run import TransformJobRun
 from homeport.core.clock import Clock, SystemClock
+from homeport.dataplane.capture import CaptureWriter
 from homeport.dataplane.meters import Meters
 from homeport.dataplane.router import Router
 from homeport.engines.base import Engine
@@ -180,11 +181,12 @@ class Server:
         durable = settings.durable_commits
         self.store = Store(settings.database_url, durable=durable)
         self.meters = Meters()
-        self.router = Router(self.meters)
         clock = clock or SystemClock()
         external = external_store(settings)
         self.objects = None if external else LocalObjectStore(settings.objects_dir, clock, durable=durable)
         self.ctx = Context(settings, self.store, clock, Locator(self.objects, external))
+        self.capture = CaptureWriter(self.ctx.objects.put_bytes, settings.capture_flush_s)
+        self.router = Router(self.meters, self.capture)
         self.engine = engine = engine or default_engine(settings)
         self.controller = EndpointController(self.ctx, engine, self.router)
         sockets = socket_dir(settings)
@@ -273,6 +275,7 @@ class Server:
             loop.create_task(self.metric_loop.run_forever()),
             loop.create_task(self.experiments.run_forever()),
             loop.create_task(self.log_shipper.run_forever()),
+            loop.create_task(self.capture.run_forever()),
         ]
         print(f"{READY_PREFIX}{self.url}", flush=True)
         self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU
@@ -288,6 +291,7 @@ class Server:
         await self.async_worker.shutdown()
         await self.notifier.shutdown()
         await self.controller.shutdown()
+        await self.capture.flush()  # every request answered is in: nothing captured is lost on a graceful stop
         self.engine.close()
         self.store.close()
         if self.objects:

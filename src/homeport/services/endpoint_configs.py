@@ -14,7 +14,6 @@ from homeport.store import Kind
 
 # Parts of the API that later issues build; refused now rather than accepted and ignored.
 NOT_YET = {
-    "DataCaptureConfig": "data capture",
     "ExplainerConfig": "explainers",
 }
 VARIANT_NOT_YET = {
@@ -65,6 +64,8 @@ class EndpointConfigService:
             doc["ShadowProductionVariants"] = shadows
         if "AsyncInferenceConfig" in params:
             doc["AsyncInferenceConfig"] = _async_config(params["AsyncInferenceConfig"])
+        if "DataCaptureConfig" in params:
+            doc["DataCaptureConfig"] = _capture_config(params["DataCaptureConfig"], "AsyncInferenceConfig" in params)
         for key in ("KmsKeyId", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
             if key in params:
                 doc[key] = params[key]
@@ -223,6 +224,21 @@ def _async_config(config: dict[str, Any]) -> dict[str, Any]:
         if key in output and not output[key].startswith("s3://"):
             raise ValidationError(f"AsyncInferenceConfig.OutputConfig.{key} must be an s3:// URI, not {output[key]!r}.")
     return config
+
+
+def _capture_config(config: dict[str, Any], asynchronous: bool) -> dict[str, Any]:
+    """DataCaptureConfig as SageMaker takes it: captures go to an s3:// prefix."""
+    if asynchronous:
+        raise ValidationError(
+            "homeport captures the data of real-time endpoints; an asynchronous endpoint's capture is not there "
+            "yet: remove DataCaptureConfig or AsyncInferenceConfig."
+        )
+    destination = config["DestinationS3Uri"]
+    if not destination.startswith("s3://") or len(destination) <= len("s3://"):
+        raise ValidationError(
+            f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI (s3://bucket/prefix), not {destination!r}."
+        )
+    return {"EnableCapture": True, **config}
 
 
 def _is_webhook(url: str) -> bool:

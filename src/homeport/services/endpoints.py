@@ -86,7 +86,11 @@ class EndpointService:
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.ctx.store.reading() as conn:
-            doc = public(self.get(conn, name))
+            stored = self.get(conn, name)
+            doc = public(stored)
+            capture = (stored["_serving"] or stored["_target"]).get("capture")
+            if capture:
+                doc["DataCaptureConfig"] = capture_summary(capture)
             if "AsyncInferenceConfig" in doc:  # homeport's own fields, which boto3 drops; the CLI shows them
                 instances = sum(v["CurrentInstanceCount"] for v in doc["ProductionVariants"])
                 stats = async_queue.stats(conn, name)
@@ -278,6 +282,12 @@ class EndpointService:
             ]
         if "AsyncInferenceConfig" in config:
             target["async"] = config["AsyncInferenceConfig"]
+        capture = (current or {}).get("capture")
+        if retain and "DataCaptureConfig" not in excluded:  # the serving endpoint's capture, whatever the config's
+            if capture:
+                target["capture"] = capture
+        elif "DataCaptureConfig" in config:
+            target["capture"] = config["DataCaptureConfig"]
         for kind, what in (("async", "an asynchronous endpoint"), ("shadows", "an endpoint with shadow variants")):
             named = [(v["ModelName"], _named_by_request(v)) for v in variants + target.get("shadows", [])]
             refused = [(model, how) for model, how in named if how]
@@ -352,6 +362,20 @@ def variant_summary(
         summary["CurrentServerlessConfig"] = current["Serverless"]
         summary["CurrentInstanceCount"] = current_count  # homeport's warm instances now (SageMaker shows none)
     summary["DesiredServerlessConfig"] = variant["Serverless"]
+    return summary
+
+
+def capture_summary(capture: dict[str, Any]) -> dict[str, Any]:
+    """DescribeEndpoint's DataCaptureConfig: what the serving config captures."""
+    enabled = capture.get("EnableCapture", True)
+    summary = {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
+        "DestinationS3Uri": capture["DestinationS3Uri"],
+    }
+    if "KmsKeyId" in capture:
+        summary["KmsKeyId"] = capture["KmsKeyId"]
     return summary
 
 
