@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -84,34 +85,46 @@ class Captured:
     when: float = field(default_factory=time.time)
 
 
+_quote = json.encoder.encode_basestring  # a JSON string literal (C): the record is built as text, not dumped
+
+
+@functools.lru_cache(maxsize=4)
+def _second(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def record(config: CaptureConfig, c: Captured) -> bytes:
-    """The JSON line SageMaker writes for one invocation."""
-    data: dict[str, Any] = {}
+    """The JSON line SageMaker writes for one invocation. Formatted by hand from quoted strings: this runs on the
+    request path, at a third of what `json.dumps` of the same dict costs."""
+    parts = []
     for wanted, key, mode, content_type, payload in (
         (config.inputs, "endpointInput", "INPUT", c.request_type, c.request),
         (config.outputs, "endpointOutput", "OUTPUT", c.reply_type, c.reply),
     ):
         if wanted:
             encoding, text = config.encode(content_type, payload)
-            data[key] = {
-                "observedContentType": content_type or "",
-                "mode": mode,
-                "data": text,
-                "encoding": encoding,
-            }
-    metadata: dict[str, str] = {"eventId": str(uuid.uuid4())}
+            parts.append(
+                f'"{key}":{{"observedContentType":{_quote(content_type or "")},"mode":"{mode}",'
+                f'"data":{_quote(text)},"encoding":"{encoding}"}}'
+            )
+    metadata = f'"eventId":"{uuid.uuid4()}"'
     if c.inference_id is not None:
-        metadata["inferenceId"] = c.inference_id
-    metadata["inferenceTime"] = datetime.fromtimestamp(c.when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        metadata += f',"inferenceId":{_quote(c.inference_id)}'
+    metadata += f',"inferenceTime":"{_second(int(c.when))}"'
     if c.custom_attributes is not None:
-        metadata["customAttributes"] = c.custom_attributes
-    line = {"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        metadata += f',"customAttributes":{_quote(c.custom_attributes)}'
+    line = f'{{"captureData":{{{",".join(parts)}}},"eventMetadata":{{{metadata}}},"eventVersion":"0"}}\n'
+    return line.encode()
 
 
 def hour_prefix(destination: str, endpoint: str, variant: str, when: float) -> str:
     """Where an invocation at `when` goes: SageMaker files captures by the hour they happened in (UTC)."""
-    return f"{destination}/{endpoint}/{variant}/{datetime.fromtimestamp(when, UTC):%Y/%m/%d/%H}"
+    return f"{destination}/{endpoint}/{variant}/{_hour(int(when // 3600))}"
+
+
+@functools.lru_cache(maxsize=4)
+def _hour(hours: int) -> str:
+    return f"{datetime.fromtimestamp(hours * 3600, UTC):%Y/%m/%d/%H}"
 
 
 def object_url(prefix: str, when: float) -> str:

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Model Monitor's cost on the request path: real-time throughput with 100 % data capture beside capture off.
+
+    .venv/bin/python bench/monitor.py               # 3 interleaved rounds of 5 s at 16 connections: about a minute
+    .venv/bin/python bench/monitor.py --rounds 5 --seconds 10 --connections 64
+
+One `homeport serve` (default settings: captures written every 10 s) with the worked example's Abalone XGBoost
+model behind two endpoints on one instance each. One has no DataCaptureConfig. The other captures 100 % of requests
+and replies (CSV, so the records hold the text) into the embedded S3 store. Closed-loop load (bench/invoke.py's
+generator, one CSV row per request, SigV4-signed) runs on each in turn, round by round. The server is pinned to
+the server core as in bench/invoke.py.
+
+Issue 22's target: throughput with capture ≥ 0.9 of capture off. Afterwards the captured objects are counted, to
+check that every request answered was captured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from invoke import SERVER_CORE, LoadGen, build_model, pinned, signed_headers
+
+from batch import say  # bench/ is on sys.path: this file runs beside them
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ROLE = "arn:aws:iam::000000000000:role/bench"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+TARGET_RATIO = 0.9
+BUCKET = "bench-capture"
+
+
+def deploy(sm: Any, name: str, tarball: Path, capture: dict[str, Any] | None) -> None:
+    sm.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": tarball.as_uri()}
+    )
+    variant = {"VariantName": "v", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    extra = {"DataCaptureConfig": capture} if capture else {}
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+
+
+def captured_records(s3: Any) -> int:
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="capture/"):
+        for item in page.get("Contents", []):
+            count += s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().count(b"\n")
+    return count
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    import boto3
+
+    from homeport.server.process import ServerProcess
+
+    work = Path(tempfile.mkdtemp(prefix="homeport-monitor-"))
+    _, tarball, _, body = build_model(work / "model")
+    with pinned({SERVER_CORE}):  # the server and its instances inherit the core
+        server = ServerProcess(work / "data", env={"HOMEPORT_LOG_LEVEL": "warning"}).start()
+    try:
+        common = {
+            "endpoint_url": server.url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": server.access_key_id,
+            "aws_secret_access_key": server.secret_access_key,
+        }
+        sm, s3 = boto3.client("sagemaker", **common), boto3.client("s3", **common)
+        s3.create_bucket(Bucket=BUCKET)
+        capture = {
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{BUCKET}/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+        }
+        deploy(sm, "off", tarball, None)
+        deploy(sm, "on", tarball, capture)
+        load = LoadGen(body, False, work)
+        urls = {name: f"{server.url}/endpoints/{name}" for name in ("off", "on")}
+        for url in urls.values():
+            load.headers[url] = signed_headers(f"{url}/invocations", body, server)
+        runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+        load.run(urls["off"], args.connections, 1)  # warm-up, not counted
+        for i in range(args.rounds):
+            for name in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                runs[name].append(load.run(urls[name], args.connections, args.seconds))
+            say(f"  round {i + 1}: " + ", ".join(f"{k} {v[-1]['rps']:,.0f} req/s" for k, v in runs.items()))
+        served = sum(int(r["requests"] - r["errors"]) for r in runs["on"])
+    finally:
+        server.stop()  # writes what it has gathered
+    with pinned({SERVER_CORE}):
+        server = ServerProcess(work / "data", env={"HOMEPORT_LOG_LEVEL": "warning"}).start()
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id=server.access_key_id,
+            aws_secret_access_key=server.secret_access_key,
+        )
+        records = captured_records(s3)
+    finally:
+        server.stop()
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "runs": runs,
+        "served_with_capture": served,
+        "captured_records": records,
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    median = {k: statistics.median(run["rps"] for run in v) for k, v in r["runs"].items()}
+    p99 = {k: statistics.median(run["p99_us"] for run in v) for k, v in r["runs"].items()}
+    ratio = median["on"] / median["off"]
+    rounds = ", ".join(
+        f"{on['rps'] / off['rps']:.2f}" for on, off in zip(r["runs"]["on"], r["runs"]["off"], strict=True)
+    )
+    lines = [
+        f"{'capture':<10} {'req/s':>10} {'p99 ms':>8}",
+        f"{'off':<10} {median['off']:>10,.0f} {p99['off'] / 1000:>8.2f}",
+        f"{'100 %':<10} {median['on']:>10,.0f} {p99['on'] / 1000:>8.2f}",
+        "",
+        f"throughput with capture / without: {ratio:.2f} (target >= {TARGET_RATIO}: "
+        f"{'ok' if ratio >= TARGET_RATIO else 'MISSED'}); round by round {rounds}",
+        f"requests answered with capture on: {r['served_with_capture']:,}; records captured: {r['captured_records']:,}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args(argv)
+    results = measure(args)
+    print(table(results))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"monitor-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {path.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
