@@ -94,7 +94,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from homeport.server.process import ServerProcess
 
     data_dir = tmp_path_factory.mktemp("homeport-data")
-    with ServerProcess(data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", **KEYS}) as proc:
+    # Captured records written every second (10 s by default), so that tests read them soon after the requests.
+    with ServerProcess(
+        data_dir, env={"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_CAPTURE_FLUSH_S": "1", **KEYS}
+    ) as proc:
         yield proc
 
 

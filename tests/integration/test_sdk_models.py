@@ -254,6 +254,59 @@ def test_serverless_deploy_predicts_from_a_cold_start(session: Any, sm: Any, xgb
     predictor.delete_endpoint()
 
 
+def test_deploy_with_data_capture_writes_sagemaker_records(
+    session: Any, sm: Any, s3: Any, xgb_model: dict[str, Any]
+) -> None:
+    """`Model.deploy(data_capture_config=DataCaptureConfig(...))` with the SDK's defaults (CSV and JSON as text):
+    each prediction's request and reply land as JSON Lines under the destination, as the SDK's own readers expect."""
+    import json
+
+    from sagemaker.model import Model
+    from sagemaker.model_monitor import DataCaptureConfig
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import CSVSerializer
+
+    bucket = session.default_bucket()
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    endpoint = unique("endpoint")
+    capture = DataCaptureConfig(
+        enable_capture=True,
+        sampling_percentage=100,
+        destination_s3_uri=f"s3://{bucket}/capture",
+        sagemaker_session=session,
+    )
+    model.deploy(
+        initial_instance_count=1,
+        instance_type="ml.m5.large",
+        endpoint_name=endpoint,
+        data_capture_config=capture,
+        wait=False,
+    )
+    wait_in_service(sm, endpoint)
+    assert sm.describe_endpoint(EndpointName=endpoint)["DataCaptureConfig"]["CaptureStatus"] == "Started"
+    predictor = Predictor(endpoint, sagemaker_session=session, serializer=CSVSerializer())
+    rows = csv_rows(xgb_model["x"][:2]).decode()
+    reply = predictor.predict(rows)
+    predictor.delete_endpoint()  # the server writes what it gathered within its flush period (1 s in tests)
+
+    def lines() -> list[dict[str, Any]]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{endpoint}/").get("Contents", [])
+        bodies = [s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode() for o in listed]
+        return [json.loads(line) for body in bodies for line in body.splitlines()]
+
+    from tests.integration.test_lifecycle import until
+
+    until(lambda: len(lines()) == 1, timeout=30)
+    (record,) = lines()
+    assert record["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": rows,
+        "encoding": "CSV",
+    }
+    assert record["captureData"]["endpointOutput"]["data"].encode() == reply
+
+
 def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
     session: Any, sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
