@@ -191,27 +191,40 @@ def test_update_endpoint_turns_capture_off_and_retains_it_when_asked(
     assert len(records(fs3, captures, endpoint)) == 1  # the request after the update was not captured
 
 
-@pytest.mark.parametrize(
-    ("change", "words"),
-    [
-        ({"DestinationS3Uri": "https://example.com/capture"}, "must be an s3:// URI"),
-        ({"async": True}, "asynchronous endpoint's capture is not there yet"),
-    ],
-)
-def test_refused_capture_configs(fsm: Any, xgb: str, captures: str, change: dict[str, Any], words: str) -> None:
-    config = capture_config(captures)
-    extra: dict[str, Any] = {}
-    if change.pop("async", False):
-        extra["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": f"s3://{captures}/async"}}
+def test_an_asynchronous_endpoint_captures_what_it_read_and_wrote(
+    fsm: Any, fs3: Any, captures: str, xgb: str, fast: Any
+) -> None:
+    name = unique("cap-async")
+    variant = {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    fsm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[variant],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{captures}/async-out/"}},
+        DataCaptureConfig=capture_config(captures, CaptureContentTypeHeader=CSV_JSON),
+    )
+    fsm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    wait_in_service(fsm, name)
+    fs3.put_object(Bucket=captures, Key="async-in/rows.csv", Body=b"1,2,3,4")
+    reply = boto_client("sagemaker-runtime", fast.url).invoke_endpoint_async(
+        EndpointName=name, InputLocation=f"s3://{captures}/async-in/rows.csv", ContentType="text/csv"
+    )
+    (record,) = captured(fs3, captures, name, 1)
+    assert record["captureData"]["endpointInput"]["data"] == "1,2,3,4"
+    output_key = reply["OutputLocation"].removeprefix(f"s3://{captures}/")
+    written = fs3.get_object(Bucket=captures, Key=output_key)["Body"].read().decode()
+    assert record["captureData"]["endpointOutput"]["data"] == written
+    assert record["eventMetadata"]["inferenceId"] == reply["InferenceId"]
+
+
+def test_a_destination_that_is_not_s3_is_refused(fsm: Any, xgb: str, captures: str) -> None:
     variant = {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     code, message = refused(
         fsm.create_endpoint_config,
         EndpointConfigName=unique("bad"),
         ProductionVariants=[variant],
-        DataCaptureConfig={**config, **change},
-        **extra,
+        DataCaptureConfig={**capture_config(captures), "DestinationS3Uri": "https://example.com/capture"},
     )
-    assert code == "ValidationException" and words in message
+    assert code == "ValidationException" and "must be an s3:// URI" in message
 
 
 def test_nothing_captured_is_lost_on_a_graceful_stop(tmp_path: Path, xgb_model: dict[str, Any]) -> None:

@@ -261,7 +261,8 @@ class AsyncWorker:
                 payload.stream.close()
 
     async def _send(self, route: Route, request: AsyncRequest, payload: bytes | Streamed) -> Result | None:
-        variant = self.router.routes.get(route.endpoint, route).variant(None)
+        current = self.router.routes.get(route.endpoint, route)  # as published now: its capture, its instances
+        variant = current.variant(None)
         instance = least_outstanding(variant.instances)
         if instance is None:
             await self._requeue(request, "no healthy instance", reached_model=False)
@@ -283,6 +284,7 @@ class AsyncWorker:
                 reply = await instance.client.request("POST", "/invocations", headers, payload, request.timeout_s)
                 status, body = reply.status, reply.body
                 content_type = reply.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
+                self.router.capture_reply(current, variant.name, headers, payload, reply)
                 del payload
                 if 200 <= status < 300:
                     await self._small_io(self.ctx.objects.put_bytes, request.output, body, content_type)

@@ -173,7 +173,7 @@ class Router:
                     endpoint, variant, pool, target_model, headers, body, timeout
                 )
                 status = reply.status
-                self._capture(route, variant, headers, body, reply)
+                self.capture_reply(route, variant.name, headers, body, reply)
                 return variant, served, reply
             instance = await self._instance(variant, pool, timeout)
             if pool is variant.green:
@@ -193,7 +193,7 @@ class Router:
             status = reply.status
             if variant.containers:
                 self.meters.containers(endpoint, variant.name, reply.headers.get(pipeline.LATENCY))
-            self._capture(route, variant, headers, body, reply)
+            self.capture_reply(route, variant.name, headers, body, reply)
             return variant, instance, reply
         finally:
             if variant.serverless is not None:
@@ -203,10 +203,11 @@ class Router:
                 endpoint, variant.name, serving, status, model_s, time.perf_counter() - received, fleet
             )
 
-    def _capture(
-        self, route: Route, variant: VariantRoute, headers: list[tuple[str, str]], body: bytes, reply: Reply
+    def capture_reply(
+        self, route: Route, variant: str, headers: list[tuple[str, str]], body: bytes, reply: Reply
     ) -> None:
-        """An answered request, sampled into the endpoint's data capture: formatted here, written later."""
+        """An answered request (real-time or asynchronous), sampled into the endpoint's data capture: formatted
+        here, written later. `headers` are the request's, by SageMaker's names."""
         config = route.capture
         if config is None or self.capture is None or not 200 <= reply.status < 300 or not config.sampled():
             return
@@ -214,7 +215,7 @@ class Router:
         reply_type = reply.headers.get(b"content-type")
         captured = Captured(
             route.endpoint,
-            variant.name,
+            variant,
             sent.get("Content-Type"),
             body,
             reply_type.decode("latin-1") if reply_type is not None else None,

@@ -65,7 +65,7 @@ class EndpointConfigService:
         if "AsyncInferenceConfig" in params:
             doc["AsyncInferenceConfig"] = _async_config(params["AsyncInferenceConfig"])
         if "DataCaptureConfig" in params:
-            doc["DataCaptureConfig"] = _capture_config(params["DataCaptureConfig"], "AsyncInferenceConfig" in params)
+            doc["DataCaptureConfig"] = _capture_config(params["DataCaptureConfig"])
         for key in ("KmsKeyId", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
             if key in params:
                 doc[key] = params[key]
@@ -226,13 +226,8 @@ def _async_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _capture_config(config: dict[str, Any], asynchronous: bool) -> dict[str, Any]:
+def _capture_config(config: dict[str, Any]) -> dict[str, Any]:
     """DataCaptureConfig as SageMaker takes it: captures go to an s3:// prefix."""
-    if asynchronous:
-        raise ValidationError(
-            "homeport captures the data of real-time endpoints; an asynchronous endpoint's capture is not there "
-            "yet: remove DataCaptureConfig or AsyncInferenceConfig."
-        )
     destination = config["DestinationS3Uri"]
     if not destination.startswith("s3://") or len(destination) <= len("s3://"):
         raise ValidationError(
