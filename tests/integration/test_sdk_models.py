@@ -307,6 +307,37 @@ def test_deploy_with_data_capture_writes_sagemaker_records(
     assert record["captureData"]["endpointOutput"]["data"].encode() == reply
 
 
+def test_suggest_baseline_writes_the_statistics_and_constraints_the_sdk_reads(
+    session: Any, tmp_path: Path, xgb_model: dict[str, Any]
+) -> None:
+    """`DefaultModelMonitor.suggest_baseline` runs the analyzer image as a processing job; `baseline_statistics()` and
+    `suggested_constraints()` read what homeport wrote."""
+    from sagemaker.model_monitor import DefaultModelMonitor
+    from sagemaker.model_monitor.dataset_format import DatasetFormat
+
+    x = xgb_model["x"][:200]
+    baseline = tmp_path / "baseline.csv"
+    baseline.write_text("a,b,c,d\n" + csv_rows(x).decode() + "\n")
+    monitor = DefaultModelMonitor(
+        role=ROLE, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session, max_runtime_in_seconds=600
+    )
+    monitor.suggest_baseline(
+        baseline_dataset=str(baseline),
+        dataset_format=DatasetFormat.csv(header=True),
+        output_s3_uri=f"s3://{session.default_bucket()}/baseline",
+        wait=True,
+        logs=False,
+    )
+    stats = monitor.baseline_statistics().body_dict
+    assert stats["dataset"]["item_count"] == 200.0
+    first = stats["features"][0]
+    assert (first["name"], first["inferred_type"]) == ("a", "Fractional")
+    np.testing.assert_allclose(first["numerical_statistics"]["mean"], x[:, 0].mean(), rtol=1e-6)
+    suggested = monitor.suggested_constraints().body_dict
+    assert [f["name"] for f in suggested["features"]] == ["a", "b", "c", "d"]
+    assert suggested["monitoring_config"]["evaluate_constraints"] == "Enabled"
+
+
 def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
     session: Any, sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,7 +21,7 @@ from homeport.controllers.provisioning import log_tail
 from homeport.core.states import ProcessingJobStatus, move
 from homeport.engines.jobs import JobSpec
 from homeport.objects.locations import UnreachableObject
-from homeport.services.processing_jobs import PROCESSING_ROOT, local_path
+from homeport.services.processing_jobs import PROCESSING_ROOT, is_analyzer, local_path
 from homeport.store import Kind
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class ProcessingJobRun(job_process.JobRun):
     def _argv(self) -> list[str]:
         """The entry point and arguments, each /opt/ml/processing/ path pointed at the job's directory."""
         app = self.doc["AppSpecification"]
+        if is_analyzer(app["ImageUri"]) and not app.get("ContainerEntrypoint"):
+            return [sys.executable, "-m", "homeport.monitoring"]  # the analyzer's baseline, from its environment
         argv = [a.replace(PROCESSING_ROOT, f"{self.base}/") for a in app["ContainerEntrypoint"]]
         argv += [a.replace(PROCESSING_ROOT, f"{self.base}/") for a in app.get("ContainerArguments", [])]
         if argv[0] in PYTHONS:

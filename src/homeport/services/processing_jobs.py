@@ -51,6 +51,15 @@ class ProcessingJobService(JobService):
         return {k: params[k] for k in KEPT if k in params}
 
 
+ANALYZER = "sagemaker-model-monitor-analyzer"  # Model Monitor's image: homeport runs `homeport.monitoring` for it
+
+
+def is_analyzer(image: str) -> bool:
+    """Whether an image URI names Model Monitor's analyzer (any account, region or tag)."""
+    repository = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return repository == ANALYZER
+
+
 def local_path(path: str) -> PurePosixPath:
     """A LocalPath relative to /opt/ml/processing/ (where it goes in the job's directory)."""
     return PurePosixPath(path[len(PROCESSING_ROOT) :])
@@ -59,7 +68,7 @@ def local_path(path: str) -> PurePosixPath:
 def check_request(params: dict[str, Any]) -> None:
     """The rules CreateProcessingJob enforces, and what homeport cannot do yet, refused with what to do instead."""
     app = params["AppSpecification"]
-    if not app.get("ContainerEntrypoint"):
+    if not app.get("ContainerEntrypoint") and not is_analyzer(app["ImageUri"]):
         raise ValidationError(
             'homeport runs a processing job\'s AppSpecification.ContainerEntrypoint (such as ["python3", '
             "\"/opt/ml/processing/input/code/preprocess.py\"], which the SDK's ScriptProcessor sets); an image's "

@@ -1,0 +1,2 @@
+"""Model Monitor's analyzer, as pure code: data sets read as SageMaker's analyzer reads them, their statistics and
+suggested constraints in SageMaker's formats (`statistics.json`, `constraints.json`)."""

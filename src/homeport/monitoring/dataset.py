@@ -1,0 +1,74 @@
+"""A baseline or captured data set, read as the Model Monitor analyzer reads it (`dataset_format`).
+
+CSV files (`{"csv": {"header": true}}`): columns named by the header, or `_c0`, `_c1`, … without one (Spark's
+names, which SageMaker's statistics show). JSON Lines (`{"json": {"lines": true}}`): one object per line, its keys
+the columns. Every file under the source directory is read, in name order, and the tables joined.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+
+
+class DatasetError(Exception):
+    """The data set cannot be read as its format says; the message says why."""
+
+
+def parse_format(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        raise DatasetError('dataset_format is not set: give {"csv": {"header": true}} or {"json": {"lines": true}}')
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise DatasetError(f"dataset_format is not JSON: {raw[:200]!r}") from None
+    if not isinstance(value, dict) or len(value) != 1:
+        raise DatasetError(f"dataset_format must name one format (csv or json), not {raw[:200]!r}")
+    return value
+
+
+def files(source: Path) -> list[Path]:
+    found = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not found:
+        raise DatasetError(f"the data set at {source} has no files")
+    return found
+
+
+def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
+    """Every file of the data set as one table."""
+    ((kind, options),) = dataset_format.items()
+    options = options or {}
+    if kind == "csv":
+        tables = [_csv(path, bool(options.get("header", False))) for path in files(source)]
+    elif kind == "json":
+        tables = [_json(path) for path in files(source)]
+    else:
+        raise DatasetError(f"homeport's analyzer reads csv and json data sets, not {kind}")
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"the data set's files do not have the same columns: {exc}") from None
+
+
+def _csv(path: Path, header: bool) -> pa.Table:
+    read = pacsv.ReadOptions(autogenerate_column_names=not header)
+    convert = pacsv.ConvertOptions(strings_can_be_null=True)
+    try:
+        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(f"{path.name} is not CSV as the data set's format says: {exc}") from None
+    if not header:  # Spark's names: _c0, _c1, …
+        table = table.rename_columns([f"_c{i}" for i in range(table.num_columns)])
+    return table
+
+
+def _json(path: Path) -> pa.Table:
+    try:
+        return pajson.read_json(path)
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(f"{path.name} is not JSON Lines as the data set's format says: {exc}") from None

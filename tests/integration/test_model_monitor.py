@@ -1,0 +1,88 @@
+"""Model Monitor's baseline job with boto3: CreateProcessingJob with the analyzer image, as the SDK sends it, on a
+CSV and a JSON Lines data set; a data set it cannot read fails the job with the reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from tests.conftest import ROLE, unique
+from tests.integration.test_processing_jobs import wait
+
+ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+
+
+def baseline_job(sm: Any, bucket: str, source: str, dataset_format: dict[str, Any]) -> str:
+    name = unique("baseline")
+    sm.create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=ROLE,
+        AppSpecification={"ImageUri": ANALYZER},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        Environment={
+            "dataset_format": json.dumps(dataset_format),
+            "dataset_source": "/opt/ml/processing/input/baseline_dataset_input",
+            "output_path": "/opt/ml/processing/output",
+            "publish_cloudwatch_metrics": "Disabled",
+        },
+        ProcessingInputs=[
+            {
+                "InputName": "baseline_dataset_input",
+                "S3Input": {
+                    "S3Uri": source,
+                    "LocalPath": "/opt/ml/processing/input/baseline_dataset_input",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+        ],
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "monitoring_output",
+                    "S3Output": {
+                        "S3Uri": f"s3://{bucket}/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+    )
+    return name
+
+
+def read_json(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_a_csv_baseline(sm: Any, s3: Any, bucket: str) -> None:
+    values = np.random.default_rng(3).normal(10, 2, size=500)
+    rows = "\n".join(f"{v:.5f},{'ab'[i % 2]}" for i, v in enumerate(values))
+    s3.put_object(Bucket=bucket, Key="data/train.csv", Body=f"length,kind\n{rows}\n".encode())
+    name = baseline_job(sm, bucket, f"s3://{bucket}/data/", {"csv": {"header": True}})
+    job = wait(sm, name)
+    assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
+    stats = read_json(s3, bucket, f"{name}/statistics.json")
+    length, kind = stats["features"]
+    assert np.isclose(length["numerical_statistics"]["mean"], values.mean(), atol=1e-4)  # of 5-decimal text
+    assert kind["string_statistics"]["distinct_count"] == 2.0
+    constraints = read_json(s3, bucket, f"{name}/constraints.json")
+    assert constraints["features"][1]["string_constraints"] == {"domains": ["a", "b"]}
+
+
+def test_a_json_lines_baseline_and_one_it_cannot_read(sm: Any, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="json/part.jsonl", Body=b'{"x": 1}\n{"x": 3}\n')
+    name = baseline_job(sm, bucket, f"s3://{bucket}/json/", {"json": {"lines": True}})
+    assert wait(sm, name)["ProcessingJobStatus"] == "Completed"
+    assert read_json(s3, bucket, f"{name}/statistics.json")["features"][0]["numerical_statistics"]["sum"] == 4.0
+
+    s3.put_object(Bucket=bucket, Key="bad/part.jsonl", Body=b"this is not json\n")
+    failed = wait(sm, baseline_job(sm, bucket, f"s3://{bucket}/bad/", {"json": {"lines": True}}))
+    assert failed["ProcessingJobStatus"] == "Failed"
+    assert "exited with code 255" in failed["FailureReason"] and "not JSON Lines" in failed["FailureReason"]

@@ -1,0 +1,99 @@
+"""Baseline statistics and suggested constraints in SageMaker's formats, from data sets read as the analyzer reads
+them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homeport.monitoring import __main__ as analyzer
+from homeport.monitoring.dataset import DatasetError, parse_format, read
+from homeport.monitoring.statistics import constraints, statistics
+
+
+def write_csv(folder: Path, text: str, name: str = "part.csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+def test_a_headed_csv(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in", "rings,weight,sex\n1,0.5,M\n3,1.5,F\n2,,M\n,2.0,I\n")
+    stats = statistics(read(source, {"csv": {"header": True}}))
+    assert stats["version"] == 0.0 and stats["dataset"] == {"item_count": 4.0}
+    rings, weight, sex = stats["features"]
+    assert (rings["name"], rings["inferred_type"]) == ("rings", "Integral")
+    numbers = rings["numerical_statistics"]
+    assert numbers["common"] == {"num_present": 3.0, "num_missing": 1.0}
+    assert (numbers["mean"], numbers["sum"], numbers["min"], numbers["max"]) == (2.0, 6.0, 1.0, 3.0)
+    assert numbers["std_dev"] == pytest.approx(np.std([1, 2, 3]))
+    kll = numbers["distribution"]["kll"]
+    assert len(kll["buckets"]) == 10 and sum(b["count"] for b in kll["buckets"]) == pytest.approx(3)
+    assert kll["buckets"][0] == {"lower_bound": 1.0, "upper_bound": 1.2, "count": 1.0}
+    assert kll["buckets"][-1]["upper_bound"] == 3.0 and kll["buckets"][-1]["count"] == 1.0  # the last one closed
+    assert kll["sketch"]["parameters"]["k"] == 2048.0 and sorted(kll["sketch"]["data"][0]) == [1.0, 2.0, 3.0]
+    assert weight["inferred_type"] == "Fractional"
+    assert sex["inferred_type"] == "String"
+    strings = sex["string_statistics"]
+    assert strings["distinct_count"] == 3.0
+    assert strings["distribution"]["categorical"]["buckets"][0] == {"value": "M", "count": 2.0}
+
+    suggested = constraints(stats)
+    by_name = {f["name"]: f for f in suggested["features"]}
+    assert by_name["rings"]["completeness"] == 0.75 and by_name["rings"]["num_constraints"] == {"is_non_negative": True}
+    assert by_name["sex"]["string_constraints"] == {"domains": ["F", "I", "M"]}
+    assert suggested["monitoring_config"]["distribution_constraints"]["comparison_method"] == "Robust"
+
+
+def test_a_large_column_is_sketched_by_levels(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).normal(size=20_000)
+    source = write_csv(tmp_path / "in", "\n".join(f"{v:.6f}" for v in values) + "\n")
+    (feature,) = statistics(read(source, {"csv": {"header": False}}))["features"]
+    assert feature["name"] == "_c0"
+    kll = feature["numerical_statistics"]["distribution"]["kll"]
+    data = kll["sketch"]["data"]
+    assert len(data) > 1 and sum(len(level) * 2**i for i, level in enumerate(data)) == pytest.approx(20_000, rel=0.01)
+    counts = [b["count"] for b in kll["buckets"]]
+    assert sum(counts) == pytest.approx(20_000, rel=1e-6)
+    assert counts.index(max(counts)) in (4, 5)  # a bell: its middle buckets are the fullest
+
+
+def test_json_lines_and_several_files(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    write_csv(source, '{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n', "1.jsonl")
+    write_csv(source, '{"a": 3.5, "b": "x"}\n', "2.jsonl")
+    stats = statistics(read(source, parse_format('{"json": {"lines": true}}')))
+    a, b = stats["features"]
+    assert stats["dataset"]["item_count"] == 3.0
+    assert a["inferred_type"] == "Fractional" and a["numerical_statistics"]["sum"] == 6.5
+    assert b["string_statistics"]["distinct_count"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [(None, "dataset_format is not set"), ("{", "not JSON"), ('{"parquet": {}}', "not parquet")],
+)
+def test_formats_it_cannot_read(tmp_path: Path, raw: str | None, words: str) -> None:
+    source = write_csv(tmp_path / "in", "1\n")
+    with pytest.raises(DatasetError, match=words):
+        read(source, parse_format(raw))
+
+
+def test_the_entry_point_writes_both_files_or_fails_with_255(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_csv(tmp_path / "in", "a\n1\n2\n")
+    env = {
+        "dataset_source": str(source),
+        "output_path": str(tmp_path / "out"),
+        "dataset_format": '{"csv": {"header": true}}',
+    }
+    assert analyzer.main(env) == 0
+    assert json.loads((tmp_path / "out" / "statistics.json").read_text())["dataset"]["item_count"] == 2.0
+    assert json.loads((tmp_path / "out" / "constraints.json").read_text())["features"][0]["name"] == "a"
+    assert analyzer.main({**env, "dataset_source": str(tmp_path / "empty")}) == 255
+    assert "has no files" in capsys.readouterr().err
+    assert analyzer.main({**env, "analysis_type": "MODEL_QUALITY"}) == 255
