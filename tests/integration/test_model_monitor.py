@@ -8,14 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import ROLE, unique
+from tests.conftest import ROLE, unique, wait_in_service
 from tests.integration.test_processing_jobs import wait
 
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
 
 
-def baseline_job(sm: Any, bucket: str, source: str, dataset_format: dict[str, Any]) -> str:
-    name = unique("baseline")
+def baseline_job(sm: Any, bucket: str, source: str, dataset_format: dict[str, Any], baseline: str | None = None) -> str:
+    """The analyzer's processing job on the data at `source`; given the `baseline` job's output prefix, a monitoring
+    job against its constraints and statistics."""
+    name = unique("baseline" if baseline is None else "monitoring")
+    inputs = [("baseline_dataset_input", source, "/opt/ml/processing/input/baseline_dataset_input")]
+    environment = {}
+    if baseline is not None:
+        for file in ("constraints", "statistics"):
+            inputs.append((file, f"{baseline}/{file}.json", f"/opt/ml/processing/baseline/{file}"))
+            environment[f"baseline_{file}"] = f"/opt/ml/processing/baseline/{file}/{file}.json"
     sm.create_processing_job(
         ProcessingJobName=name,
         RoleArn=ROLE,
@@ -29,17 +37,14 @@ def baseline_job(sm: Any, bucket: str, source: str, dataset_format: dict[str, An
             "dataset_source": "/opt/ml/processing/input/baseline_dataset_input",
             "output_path": "/opt/ml/processing/output",
             "publish_cloudwatch_metrics": "Disabled",
+            **environment,
         },
         ProcessingInputs=[
             {
-                "InputName": "baseline_dataset_input",
-                "S3Input": {
-                    "S3Uri": source,
-                    "LocalPath": "/opt/ml/processing/input/baseline_dataset_input",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
+                "InputName": input_name,
+                "S3Input": {"S3Uri": uri, "LocalPath": path, "S3DataType": "S3Prefix", "S3InputMode": "File"},
             }
+            for input_name, uri, path in inputs
         ],
         ProcessingOutputConfig={
             "Outputs": [
@@ -86,3 +91,62 @@ def test_a_json_lines_baseline_and_one_it_cannot_read(sm: Any, s3: Any, bucket: 
     failed = wait(sm, baseline_job(sm, bucket, f"s3://{bucket}/bad/", {"json": {"lines": True}}))
     assert failed["ProcessingJobStatus"] == "Failed"
     assert "exited with code 255" in failed["FailureReason"] and "not JSON Lines" in failed["FailureReason"]
+
+
+def test_captured_requests_checked_against_a_baseline(
+    sm: Any, runtime: Any, s3: Any, bucket: str, xgb_model: dict[str, Any]
+) -> None:
+    """A baseline from training rows; an endpoint capturing what it is sent; a monitoring job over the captures of
+    rows like the training ones, and over rows from a shifted distribution: only the second drifts."""
+    from tests.conftest import XGBOOST_IMAGE, synthetic_regression
+    from tests.integration.test_lifecycle import until
+    from tests.integration.test_transform_jobs import create_model
+
+    x, _ = synthetic_regression(rows=400, seed=5)
+    header = "f0,f1,f2,f3\n"
+    s3.put_object(Bucket=bucket, Key="train/train.csv", Body=(header + to_csv(x[:300])).encode())
+    baseline = baseline_job(sm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
+    assert wait(sm, baseline)["ProcessingJobStatus"] == "Completed"
+
+    model = create_model(sm, xgb_model["url"], image=XGBOOST_IMAGE)
+    outcomes = {}
+    for label, rows in (("normal", x[300:]), ("shifted", x[300:] + 3.0)):
+        endpoint = unique(f"mon-{label}")
+        variant = {"VariantName": "v1", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        capture = {
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{bucket}/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+        }
+        sm.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[variant], DataCaptureConfig=capture)
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+        wait_in_service(sm, endpoint)
+        for row in rows:
+            runtime.invoke_endpoint(EndpointName=endpoint, Body=to_csv(row[None, :]).encode(), ContentType="text/csv")
+        prefix = f"capture/{endpoint}/"
+
+        def captured_all(prefix: str = prefix, expected: int = len(rows)) -> bool:
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            lines = sum(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") for o in listed)
+            return lines == expected
+
+        until(captured_all, timeout=30)
+        job = baseline_job(
+            sm,
+            bucket,
+            f"s3://{bucket}/{prefix}",
+            {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}},
+            baseline=f"s3://{bucket}/{baseline}",
+        )
+        assert wait(sm, job)["ProcessingJobStatus"] == "Completed"
+        outcomes[label] = read_json(s3, bucket, f"{job}/constraint_violations.json")["violations"]
+        current = read_json(s3, bucket, f"{job}/statistics.json")
+        assert [f["name"] for f in current["features"]] == ["f0", "f1", "f2", "f3"]  # named as the baseline's
+    assert outcomes["normal"] == []
+    drifted = {v["feature_name"] for v in outcomes["shifted"] if v["constraint_check_type"] == "baseline_drift_check"}
+    assert drifted == {"f0", "f1", "f2", "f3"}
+
+
+def to_csv(rows: Any) -> str:
+    return "".join(",".join(f"{v:.6f}" for v in row) + "\n" for row in rows)

@@ -97,3 +97,52 @@ def test_the_entry_point_writes_both_files_or_fails_with_255(
     assert analyzer.main({**env, "dataset_source": str(tmp_path / "empty")}) == 255
     assert "has no files" in capsys.readouterr().err
     assert analyzer.main({**env, "analysis_type": "MODEL_QUALITY"}) == 255
+
+
+def capture_line(data: str, encoding: str = "CSV", content_type: str = "text/csv") -> str:
+    request = {"observedContentType": content_type, "mode": "INPUT", "data": data, "encoding": encoding}
+    return json.dumps({"captureData": {"endpointInput": request}, "eventMetadata": {}, "eventVersion": "0"}) + "\n"
+
+
+def test_captured_requests_as_a_table(tmp_path: Path) -> None:
+    import base64
+
+    lines = [
+        capture_line("1,2.5\n3,4.5\n"),  # a request of two rows
+        capture_line(base64.b64encode(b"5,6.5").decode(), "BASE64"),
+        capture_line('{"a": 1}', "JSON", "application/json"),  # not CSV: counted out
+        capture_line(base64.b64encode(b"\xff\xfe").decode(), "BASE64"),  # not text: counted out
+    ]
+    source = write_csv(tmp_path / "in", "".join(lines), "a.jsonl")
+    table = read(source, {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}})
+    assert table.column_names == ["_c0", "_c1"] and table.column("_c0").to_pylist() == [1, 3, 5]
+    named = analyzer.named_like(table, {"features": [{"name": "rings"}, {"name": "weight"}]})
+    assert named.column_names == ["rings", "weight"]
+    assert analyzer.named_like(table, {"features": [{"name": "one"}]}).column_names == ["_c0", "_c1"]
+
+    write_csv(tmp_path / "bad", "not json\n", "b.jsonl")
+    with pytest.raises(DatasetError, match="not data capture's JSON Lines"):
+        read(tmp_path / "bad", {"sagemakerCaptureJson": {}})
+    write_csv(tmp_path / "none", capture_line('{"a": 1}', "JSON", "application/json"), "c.jsonl")
+    with pytest.raises(DatasetError, match="no CSV requests"):
+        read(tmp_path / "none", {"sagemakerCaptureJson": {}})
+
+
+def test_a_monitoring_run_writes_violations(tmp_path: Path) -> None:
+    base = write_csv(tmp_path / "base", "x\n" + "".join(f"{i}\n" for i in range(100)))
+    out = tmp_path / "baseline"
+    env = {"dataset_source": str(base), "output_path": str(out), "dataset_format": '{"csv": {"header": true}}'}
+    assert analyzer.main(env) == 0
+    moved = write_csv(tmp_path / "now", "".join(capture_line(f"{i + 500}\n") for i in range(100)), "c.jsonl")
+    run = {
+        "dataset_source": str(moved),
+        "output_path": str(tmp_path / "run"),
+        "dataset_format": '{"sagemakerCaptureJson": {}}',
+        "baseline_constraints": str(out / "constraints.json"),
+        "baseline_statistics": str(out / "statistics.json"),
+    }
+    assert analyzer.main(run) == 0
+    violations = json.loads((tmp_path / "run" / "constraint_violations.json").read_text())["violations"]
+    assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [("x", "baseline_drift_check")]
+    assert not (tmp_path / "run" / "constraints.json").exists()
+    assert analyzer.main({**run, "baseline_constraints": str(tmp_path / "missing.json")}) == 255

@@ -2,8 +2,15 @@
 
 The SDK's `DefaultModelMonitor.suggest_baseline` creates a processing job with the analyzer image and its settings in
 the environment: `dataset_format`, `dataset_source` (a directory), `output_path`. homeport runs this module for that
-image. It writes `statistics.json` and `constraints.json` to `output_path`. If it cannot, it writes the reason to
-standard error (the job's FailureReason quotes it) and exits 255, as the analyzer does.
+image. It writes `statistics.json` and `constraints.json` to `output_path`.
+
+Given `baseline_constraints` (and `baseline_statistics`), the paths of a baseline's files, it is a monitoring job
+instead: it writes the current data's `statistics.json` and its `constraint_violations.json` against the baseline.
+Data capture's records (`dataset_format` `{"sagemakerCaptureJson": …}`) are analyzed by their requests, whose
+columns take the baseline's feature names.
+
+If it cannot do either, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
+as the analyzer does.
 """
 
 from __future__ import annotations
@@ -13,9 +20,13 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from homeport.monitoring.dataset import DatasetError, parse_format, read
 from homeport.monitoring.statistics import constraints, statistics
+from homeport.monitoring.violations import check
 
 FAILED = 255
 
@@ -30,15 +41,44 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if not source:
             raise DatasetError("dataset_source is not set: the directory the baseline data set was downloaded to")
         table = read(Path(source), parse_format(env.get("dataset_format")))
+        baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))
+        if baseline[0] is not None:
+            table = named_like(table, baseline[0])
         stats = statistics(table)
         output.mkdir(parents=True, exist_ok=True)
         (output / "statistics.json").write_text(json.dumps(stats, indent=2))
-        (output / "constraints.json").write_text(json.dumps(constraints(stats), indent=2))
-    except DatasetError as exc:
+        if baseline[0] is None:  # a baseline job: suggest the constraints
+            (output / "constraints.json").write_text(json.dumps(constraints(stats), indent=2))
+        else:  # a monitoring job: check the data against the baseline's
+            outcome = check(baseline[0], baseline[1] or {"features": []}, table, stats)
+            (output / "constraint_violations.json").write_text(json.dumps(outcome.document(), indent=2))
+            print(f"homeport.monitoring: {len(outcome.violations)} violations")
+    except (DatasetError, OSError, ValueError) as exc:
         print(f"homeport.monitoring: {exc}", file=sys.stderr)
         return FAILED
     print(f"homeport.monitoring: {table.num_rows} rows, {table.num_columns} features -> {output}")
     return 0
+
+
+def _load(path: str | None) -> dict[str, Any] | None:
+    """A baseline file the job was given (its path in the job's directory), or None."""
+    if not path:
+        return None
+    try:
+        loaded = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read the baseline file {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise DatasetError(f"the baseline file {path} is not a JSON object")
+    return loaded
+
+
+def named_like(table: pa.Table, baseline: dict[str, Any]) -> pa.Table:
+    """Captured CSV has no header: its columns take the baseline's feature names, in order, when it has as many."""
+    names = [f["name"] for f in baseline.get("features", [])]
+    if table.column_names == [f"_c{i}" for i in range(table.num_columns)] and len(names) == table.num_columns:
+        return table.rename_columns(names)
+    return table
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the columns. Every file under the source directory is read, in name order, and t
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
         tables = [_csv(path, bool(options.get("header", False))) for path in files(source)]
     elif kind == "json":
         tables = [_json(path) for path in files(source)]
+    elif kind == "sagemakerCaptureJson":
+        return captured(files(source))
     else:
         raise DatasetError(f"homeport's analyzer reads csv and json data sets, not {kind}")
     try:
@@ -55,11 +58,58 @@ def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
         raise DatasetError(f"the data set's files do not have the same columns: {exc}") from None
 
 
+def captured(paths: list[Path]) -> pa.Table:
+    """Data capture's records (`{"sagemakerCaptureJson": …}`): each record's request (`endpointInput`), as the CSV
+    rows it holds, in columns `_c0`, `_c1`, … A record without its input, or one whose input is not CSV (JSON, or
+    base64 that is not UTF-8 CSV text), is counted out."""
+    rows: list[bytes] = []
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    request = json.loads(line)["captureData"]["endpointInput"]
+                except (ValueError, KeyError, TypeError):
+                    raise DatasetError(f"{path.name} is not data capture's JSON Lines: {line[:200]!r}") from None
+                text = _payload(request)
+                if text is not None:
+                    rows.extend(r for r in text.splitlines() if r.strip())
+    if not rows:
+        raise DatasetError("the captured data holds no CSV requests to analyze")
+    return _csv_bytes(b"\n".join(rows) + b"\n", "captured data")
+
+
+def _payload(request: dict[str, Any]) -> bytes | None:
+    data, encoding = request.get("data", ""), request.get("encoding")
+    if encoding == "CSV":
+        return str(data).encode()
+    if encoding == "BASE64":
+        try:
+            raw = base64.b64decode(data, validate=True)
+            raw.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return raw if "csv" in request.get("observedContentType", "").lower() else None
+    return None
+
+
+def _csv_bytes(data: bytes, what: str) -> pa.Table:
+    read = pacsv.ReadOptions(autogenerate_column_names=True)
+    try:
+        table = pacsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=_CONVERT)
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(f"the {what} is not CSV: {exc}") from None
+    return table.rename_columns([f"_c{i}" for i in range(table.num_columns)])
+
+
+_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
+
+
 def _csv(path: Path, header: bool) -> pa.Table:
     read = pacsv.ReadOptions(autogenerate_column_names=not header)
-    convert = pacsv.ConvertOptions(strings_can_be_null=True)
     try:
-        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+        table = pacsv.read_csv(path, read_options=read, convert_options=_CONVERT)
     except pa.ArrowInvalid as exc:
         raise DatasetError(f"{path.name} is not CSV as the data set's format says: {exc}") from None
     if not header:  # Spark's names: _c0, _c1, …
