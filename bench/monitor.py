@@ -12,6 +12,10 @@ the server core as in bench/invoke.py.
 
 Issue 22's target: throughput with capture ≥ 0.9 of capture off. Afterwards the captured objects are counted, to
 check that every request answered was captured.
+
+Then the analyzer, in this process: a baseline (statistics and suggested constraints) of `--rows` rows of 10 columns
+(9 numeric, one string) read from CSV, and a monitoring check of as many drifted rows against it. Each is timed
+beside pandas reading the same file and running `describe()` on it (all columns), the floor a user would reach for.
 """
 
 from __future__ import annotations
@@ -118,14 +122,50 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def table(r: dict[str, Any]) -> str:
+def analyzer_speed(rows: int, work: Path) -> dict[str, float]:
+    """Seconds for a baseline and a monitoring check of `rows` rows, and for pandas' read_csv + describe()."""
+    import numpy as np
+    import pandas as pd
+
+    from homeport.monitoring.dataset import read
+    from homeport.monitoring.statistics import constraints, statistics
+    from homeport.monitoring.violations import check
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, shift in (("baseline", 0.0), ("current", 0.5)):
+        frame = pd.DataFrame(rng.normal(shift, 1.0, size=(rows, 9)), columns=[f"f{i}" for i in range(9)])
+        frame["sex"] = rng.choice(["M", "F", "I"], size=rows)
+        folder = work / name
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(folder / "data.csv", index=False, float_format="%.6f")
+        paths[name] = folder
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    base_table = read(paths["baseline"], {"csv": {"header": True}})
+    base_stats = statistics(base_table)
+    suggested = constraints(base_stats)
+    times["baseline_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    current = read(paths["current"], {"csv": {"header": True}})
+    outcome = check(suggested, base_stats, current, statistics(current))
+    times["check_s"] = time.perf_counter() - t0
+    times["violations"] = float(len(outcome.violations))
+    t0 = time.perf_counter()
+    pd.read_csv(paths["baseline"] / "data.csv").describe(include="all")
+    times["pandas_s"] = time.perf_counter() - t0
+    times["rows"] = float(rows)
+    return times
+
+
+def capture_lines(r: dict[str, Any]) -> list[str]:
     median = {k: statistics.median(run["rps"] for run in v) for k, v in r["runs"].items()}
     p99 = {k: statistics.median(run["p99_us"] for run in v) for k, v in r["runs"].items()}
     ratio = median["on"] / median["off"]
     rounds = ", ".join(
         f"{on['rps'] / off['rps']:.2f}" for on, off in zip(r["runs"]["on"], r["runs"]["off"], strict=True)
     )
-    lines = [
+    return [
         f"{'capture':<10} {'req/s':>10} {'p99 ms':>8}",
         f"{'off':<10} {median['off']:>10,.0f} {p99['off'] / 1000:>8.2f}",
         f"{'100 %':<10} {median['on']:>10,.0f} {p99['on'] / 1000:>8.2f}",
@@ -134,6 +174,24 @@ def table(r: dict[str, Any]) -> str:
         f"{'ok' if ratio >= TARGET_RATIO else 'MISSED'}); round by round {rounds}",
         f"requests answered with capture on: {r['served_with_capture']:,}; records captured: {r['captured_records']:,}",
     ]
+
+
+def table(r: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if r["runs"]:
+        lines += capture_lines(r)
+    a = r.get("analyzer")
+    if a:
+        rows = a["rows"]
+        lines += [
+            "",
+            f"analyzer, {rows:,.0f} rows x 10 columns: baseline {a['baseline_s']:.2f} s "
+            f"({rows / a['baseline_s']:,.0f} rows/s), "
+            f"check {a['check_s']:.2f} s ({rows / a['check_s']:,.0f} rows/s, {a['violations']:.0f} violations); "
+            f"pandas read_csv + describe() {a['pandas_s']:.2f} s",
+            f"baseline / pandas: {a['pandas_s'] / a['baseline_s']:.2f}x its speed; check / pandas: "
+            f"{a['pandas_s'] / a['check_s']:.2f}x",
+        ]
     return "\n".join(lines)
 
 
@@ -142,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the analyzer's timing (0: none)")
     args = parser.parse_args(argv)
-    results = measure(args)
+    results = measure(args) if args.rounds else {"runs": {}}
+    if args.rows:
+        with tempfile.TemporaryDirectory(prefix="homeport-analyzer-") as tmp:
+            results["analyzer"] = analyzer_speed(args.rows, Path(tmp))
     print(table(results))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"monitor-{time.strftime('%Y%m%d-%H%M%S')}.json"
