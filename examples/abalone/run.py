@@ -470,7 +470,8 @@ def server_url(endpoint_url: str | None) -> Iterator[Target]:
             "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository"
             " root, or pass --endpoint-url of a running `homeport serve`"
         ) from e
-    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2"}  # the serverless endpoint goes idle within the run
+    # The serverless endpoint goes idle within the run, and captured requests are written every second.
+    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2", "HOMEPORT_CAPTURE_FLUSH_S": "1"}
     with (
         tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir,
         ServerProcess(Path(data_dir), env=idle) as server,
@@ -582,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"one row with Accept application/json:\n{json.dumps(single, indent=2)}")
             batch = batch_transform(sm, s3, names, uris["test"])
             asynchronous = invoke_async(sm, runtime, s3, names, features)
+            from monitor import expected_drift, run_monitoring
             from multi_model import run_multi_model  # (these import this module's functions)
             from pipeline import run_pipeline
             from serverless import run_serverless
@@ -593,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serverless = run_serverless(
                 sm, runtime, names.model, features, local, f"{names.endpoint}-serverless", args.keep
             )
+            monitored = run_monitoring(sm, runtime, s3, splits, names.model, f"{names.endpoint}-monitor", args.keep)
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
@@ -643,6 +646,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"multi-model endpoint: largest per-row difference from the per-sex models in-process {by_sex:.2e}")
     print(f"inference pipeline (endpoint and batch transform): largest per-row difference {piped:.2e}")
     print(f"serverless endpoint: largest per-row difference {serverless:.2e}")
+    if monitored["normal"] or not expected_drift() <= set(monitored["drifted"]):
+        print(
+            f"FAIL: model monitoring found {monitored}, expected drift in {sorted(expected_drift())} only",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"model monitoring: no violation in the normal rows; drift found in {', '.join(sorted(monitored['drifted']))}"
+    )
     print("OK: every endpoint, batch transform and pipeline served the models trained here")
     return 0
 
