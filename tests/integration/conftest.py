@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from homeport.server.process import ServerProcess
-from tests.conftest import KEYS, boto_client, pack
+from tests.conftest import KEYS, XGBOOST_IMAGE, boto_client, pack
 
 # A model that shows what it was sent: per CSV line "<first field>,<pid>,<lines in this request>", or per request
 # the body itself (echo), a summary of the body (sizes), its size and transfer encoding (framing), the batch
@@ -85,3 +85,34 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")  # per module: tests/services overrides `fast`
 def cw(fast: ServerProcess) -> Any:
     return boto_client("cloudwatch", fast.url)
+
+
+# Clients of the `fast` server, and the XGBoost model created on it, shared by the modules that use that server.
+
+
+@pytest.fixture(scope="module")
+def fsm(fast: Any) -> Any:
+    return boto_client("sagemaker", fast.url)
+
+
+@pytest.fixture(scope="module")
+def frt(fast: Any) -> Any:
+    return boto_client("sagemaker-runtime", fast.url)
+
+
+@pytest.fixture(scope="module")
+def fs3(fast: Any) -> Any:
+    return boto_client("s3", fast.url)
+
+
+@pytest.fixture(scope="module")
+def faas(fast: Any) -> Any:
+    return boto_client("application-autoscaling", fast.url)
+
+
+@pytest.fixture(scope="module")
+def fast_xgb(fsm: Any, xgb_model: dict[str, Any]) -> str:
+    """The XGBoost model of the session's `xgb_model`, created on the `fast` server."""
+    from tests.integration.test_transform_jobs import create_model
+
+    return create_model(fsm, xgb_model["url"], image=XGBOOST_IMAGE)

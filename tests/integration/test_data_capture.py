@@ -28,21 +28,6 @@ CSV_JSON = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/j
 
 
 @pytest.fixture(scope="module")
-def fsm(fast: Any) -> Any:
-    return boto_client("sagemaker", fast.url)
-
-
-@pytest.fixture(scope="module")
-def frt(fast: Any) -> Any:
-    return boto_client("sagemaker-runtime", fast.url)
-
-
-@pytest.fixture(scope="module")
-def fs3(fast: Any) -> Any:
-    return boto_client("s3", fast.url)
-
-
-@pytest.fixture(scope="module")
 def captures(fs3: Any) -> str:
     bucket = unique("captures")
     fs3.create_bucket(Bucket=bucket)
@@ -50,8 +35,8 @@ def captures(fs3: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def xgb(fsm: Any, xgb_model: dict[str, Any]) -> str:
-    return create_model(fsm, xgb_model["url"], image=XGBOOST_IMAGE)
+def xgb(fast_xgb: str) -> str:
+    return fast_xgb
 
 
 def capture_config(

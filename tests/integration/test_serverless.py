@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique, wait_in_service
+from tests.conftest import ROLE, XGBOOST_IMAGE, assert_scores, csv_rows, unique, wait_in_service
 from tests.integration.conftest import code_only_model
 from tests.integration.test_lifecycle import until
 from tests.integration.test_transform_jobs import create_model
@@ -24,23 +24,8 @@ ALL_AT_ONCE = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
 
 
 @pytest.fixture(scope="module")
-def fsm(fast: Any) -> Any:
-    return boto_client("sagemaker", fast.url)
-
-
-@pytest.fixture(scope="module")
-def frt(fast: Any) -> Any:
-    return boto_client("sagemaker-runtime", fast.url)
-
-
-@pytest.fixture(scope="module")
-def faas(fast: Any) -> Any:
-    return boto_client("application-autoscaling", fast.url)
-
-
-@pytest.fixture(scope="module")
-def xgb(fsm: Any, xgb_model: dict[str, Any]) -> str:
-    return create_model(fsm, xgb_model["url"], image=XGBOOST_IMAGE)
+def xgb(fast_xgb: str) -> str:
+    return fast_xgb
 
 
 def serverless_variant(model: str, name: str = "v1", **config: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import KEYS
 from tests.inprocess import InProcessServer
-from tests.integration.conftest import cw, probe  # noqa: F401 - the same fixtures, on these servers
+from tests.integration.conftest import cw, faas, fast_xgb, frt, fs3, fsm, probe  # noqa: F401 - on these servers
 
 KEY_PAIR = {"access_key_id": KEYS["HOMEPORT_ACCESS_KEY_ID"], "secret_access_key": KEYS["HOMEPORT_SECRET_ACCESS_KEY"]}
 
