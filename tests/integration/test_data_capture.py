@@ -34,11 +34,6 @@ def captures(fs3: Any) -> str:
     return bucket
 
 
-@pytest.fixture(scope="module")
-def xgb(fast_xgb: str) -> str:
-    return fast_xgb
-
-
 def capture_config(
     bucket: str, percentage: int = 100, modes: tuple[str, ...] = ("Input", "Output"), **more: Any
 ) -> dict[str, Any]:
@@ -86,9 +81,9 @@ def refused(call: Any, **params: Any) -> tuple[str, str]:
 
 
 def test_requests_and_replies_as_sagemaker_records_under_its_layout(
-    fsm: Any, frt: Any, fs3: Any, captures: str, xgb: str, xgb_model: dict[str, Any]
+    fsm: Any, frt: Any, fs3: Any, captures: str, fast_xgb: str, xgb_model: dict[str, Any]
 ) -> None:
-    endpoint = deploy(fsm, xgb, capture_config(captures, CaptureContentTypeHeader=CSV_JSON))
+    endpoint = deploy(fsm, fast_xgb, capture_config(captures, CaptureContentTypeHeader=CSV_JSON))
     summary = fsm.describe_endpoint(EndpointName=endpoint)["DataCaptureConfig"]
     assert summary == {
         "EnableCapture": True,
@@ -125,9 +120,9 @@ def test_requests_and_replies_as_sagemaker_records_under_its_layout(
 
 
 def test_types_not_listed_are_base64_and_input_only_captures_no_output(
-    fsm: Any, frt: Any, fs3: Any, captures: str, xgb: str
+    fsm: Any, frt: Any, fs3: Any, captures: str, fast_xgb: str
 ) -> None:
-    endpoint = deploy(fsm, xgb, capture_config(captures, modes=("Input",)))
+    endpoint = deploy(fsm, fast_xgb, capture_config(captures, modes=("Input",)))
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4", ContentType="text/csv")
     (record,) = captured(fs3, captures, endpoint, 1)
     assert set(record["captureData"]) == {"endpointInput"}
@@ -135,10 +130,10 @@ def test_types_not_listed_are_base64_and_input_only_captures_no_output(
     assert base64.b64decode(record["captureData"]["endpointInput"]["data"]) == b"1,2,3,4"
 
 
-def test_sampling_percentage(fsm: Any, frt: Any, fs3: Any, captures: str, xgb: str) -> None:
-    none = deploy(fsm, xgb, capture_config(captures, percentage=0))
-    half = deploy(fsm, xgb, capture_config(captures, percentage=50))
-    every = deploy(fsm, xgb, capture_config(captures, percentage=100))
+def test_sampling_percentage(fsm: Any, frt: Any, fs3: Any, captures: str, fast_xgb: str) -> None:
+    none = deploy(fsm, fast_xgb, capture_config(captures, percentage=0))
+    half = deploy(fsm, fast_xgb, capture_config(captures, percentage=50))
+    every = deploy(fsm, fast_xgb, capture_config(captures, percentage=100))
     for _ in range(200):
         for endpoint in (none, half, every):
             frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4", ContentType="text/csv")
@@ -148,11 +143,11 @@ def test_sampling_percentage(fsm: Any, frt: Any, fs3: Any, captures: str, xgb: s
 
 
 def test_update_endpoint_turns_capture_off_and_retains_it_when_asked(
-    fsm: Any, frt: Any, fs3: Any, captures: str, xgb: str
+    fsm: Any, frt: Any, fs3: Any, captures: str, fast_xgb: str
 ) -> None:
-    endpoint = deploy(fsm, xgb, capture_config(captures))
+    endpoint = deploy(fsm, fast_xgb, capture_config(captures))
     bare = unique("bare")
-    variant = {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    variant = {"VariantName": "v1", "ModelName": fast_xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     fsm.create_endpoint_config(EndpointConfigName=bare, ProductionVariants=[variant])
 
     fsm.update_endpoint(EndpointName=endpoint, EndpointConfigName=bare, RetainAllVariantProperties=True)
@@ -169,7 +164,7 @@ def test_update_endpoint_turns_capture_off_and_retains_it_when_asked(
     )
     wait_in_service(fsm, endpoint)
     assert "DataCaptureConfig" not in fsm.describe_endpoint(EndpointName=endpoint)
-    other = deploy(fsm, xgb, capture_config(captures))
+    other = deploy(fsm, fast_xgb, capture_config(captures))
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4", ContentType="text/csv")
     frt.invoke_endpoint(EndpointName=other, Body=b"1,2,3,4", ContentType="text/csv")
     captured(fs3, captures, other, 1)
@@ -177,10 +172,10 @@ def test_update_endpoint_turns_capture_off_and_retains_it_when_asked(
 
 
 def test_an_asynchronous_endpoint_captures_what_it_read_and_wrote(
-    fsm: Any, fs3: Any, captures: str, xgb: str, fast: Any
+    fsm: Any, fs3: Any, captures: str, fast_xgb: str, fast: Any
 ) -> None:
     name = unique("cap-async")
-    variant = {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    variant = {"VariantName": "v1", "ModelName": fast_xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     fsm.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[variant],
@@ -201,8 +196,8 @@ def test_an_asynchronous_endpoint_captures_what_it_read_and_wrote(
     assert record["eventMetadata"]["inferenceId"] == reply["InferenceId"]
 
 
-def test_a_destination_that_is_not_s3_is_refused(fsm: Any, xgb: str, captures: str) -> None:
-    variant = {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+def test_a_destination_that_is_not_s3_is_refused(fsm: Any, fast_xgb: str, captures: str) -> None:
+    variant = {"VariantName": "v1", "ModelName": fast_xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     code, message = refused(
         fsm.create_endpoint_config,
         EndpointConfigName=unique("bad"),

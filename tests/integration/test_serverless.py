@@ -14,18 +14,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, XGBOOST_IMAGE, assert_scores, csv_rows, unique, wait_in_service
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique, wait_in_service
 from tests.integration.conftest import code_only_model
 from tests.integration.test_lifecycle import until
 from tests.integration.test_transform_jobs import create_model
 
 SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
 ALL_AT_ONCE = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
-
-
-@pytest.fixture(scope="module")
-def xgb(fast_xgb: str) -> str:
-    return fast_xgb
 
 
 def serverless_variant(model: str, name: str = "v1", **config: Any) -> dict[str, Any]:
@@ -60,9 +55,9 @@ def refused(call: Any, **params: Any) -> tuple[str, str]:
 
 
 def test_no_instance_until_a_request_then_none_again_once_idle(
-    fsm: Any, frt: Any, xgb: str, xgb_model: dict[str, Any]
+    fsm: Any, frt: Any, fast_xgb: str, xgb_model: dict[str, Any]
 ) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+    endpoint = deploy_serverless(fsm, fast_xgb)
     described = variant(fsm, endpoint)
     assert described["CurrentServerlessConfig"] == SERVERLESS
     assert described["DesiredServerlessConfig"] == SERVERLESS
@@ -80,9 +75,9 @@ def test_no_instance_until_a_request_then_none_again_once_idle(
 
 
 def test_cold_starts_and_concurrency_in_cloudwatch(
-    fsm: Any, frt: Any, cw: Any, xgb: str, xgb_model: dict[str, Any]
+    fsm: Any, frt: Any, cw: Any, fast_xgb: str, xgb_model: dict[str, Any]
 ) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+    endpoint = deploy_serverless(fsm, fast_xgb)
     since = datetime.now(UTC) - timedelta(seconds=5)
     frt.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(xgb_model["x"][:1]), ContentType="text/csv")
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}]
@@ -106,8 +101,8 @@ def test_cold_starts_and_concurrency_in_cloudwatch(
     assert statistic("Invocations", "Sum") == 1
 
 
-def test_requests_while_warm_reuse_the_instance(fsm: Any, frt: Any, xgb: str, xgb_model: dict[str, Any]) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+def test_requests_while_warm_reuse_the_instance(fsm: Any, frt: Any, fast_xgb: str, xgb_model: dict[str, Any]) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb)
     x = xgb_model["x"][:2]
     for _ in range(20):
         reply = frt.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(x), ContentType="text/csv")
@@ -140,8 +135,8 @@ def test_a_request_past_max_concurrency_is_throttled_at_once(fsm: Any, frt: Any,
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2\n", ContentType="text/csv")
 
 
-def test_a_body_over_4_mb_is_refused(fsm: Any, frt: Any, xgb: str) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+def test_a_body_over_4_mb_is_refused(fsm: Any, frt: Any, fast_xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb)
     body = b"1,2,3,4\n" * 500_001  # 4,000,008 bytes: under the 6 MB instances take
     code, message = refused(frt.invoke_endpoint, EndpointName=endpoint, Body=body, ContentType="text/csv")
     assert code == "ValidationError" and "at most 4000000" in message
@@ -188,8 +183,8 @@ def test_memory_size_is_enforced_and_named(fsm: Any, frt: Any, tmp_path: Path) -
 # --- provisioned concurrency and updates -------------------------------------------------------------------
 
 
-def test_provisioned_concurrency_stays_warm(fsm: Any, frt: Any, xgb: str) -> None:
-    endpoint = deploy_serverless(fsm, xgb, ProvisionedConcurrency=2)
+def test_provisioned_concurrency_stays_warm(fsm: Any, frt: Any, fast_xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb, ProvisionedConcurrency=2)
     assert warm(fsm, endpoint) == 1  # InService once its instance is up (4 requests an instance)
     frt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4\n", ContentType="text/csv")
     until(lambda: variant(fsm, endpoint)["CurrentServerlessConfig"]["ProvisionedConcurrency"] == 2)
@@ -199,8 +194,10 @@ def test_provisioned_concurrency_stays_warm(fsm: Any, frt: Any, xgb: str) -> Non
 PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
 
 
-def test_provisioned_concurrency_scales_with_application_auto_scaling(fsm: Any, faas: Any, cw: Any, xgb: str) -> None:
-    endpoint = deploy_serverless(fsm, xgb, MaxConcurrency=8, ProvisionedConcurrency=1)
+def test_provisioned_concurrency_scales_with_application_auto_scaling(
+    fsm: Any, faas: Any, cw: Any, fast_xgb: str
+) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb, MaxConcurrency=8, ProvisionedConcurrency=1)
     resource = f"endpoint/{endpoint}/variant/v1"
     target = {"ServiceNamespace": "sagemaker", "ResourceId": resource}
     code, message = refused(
@@ -254,8 +251,8 @@ def test_provisioned_concurrency_scales_with_application_auto_scaling(fsm: Any, 
     assert sorted(a["Threshold"] for a in alarms) == pytest.approx([0.63, 0.7])
 
 
-def test_update_serverless_config_and_then_move_to_instances(fsm: Any, frt: Any, xgb: str) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+def test_update_serverless_config_and_then_move_to_instances(fsm: Any, frt: Any, fast_xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb)
     fsm.update_endpoint_weights_and_capacities(
         EndpointName=endpoint,
         DesiredWeightsAndCapacities=[{"VariantName": "v1", "ServerlessUpdateConfig": {"MaxConcurrency": 1}}],
@@ -282,7 +279,7 @@ def test_update_serverless_config_and_then_move_to_instances(fsm: Any, frt: Any,
     fsm.create_endpoint_config(
         EndpointConfigName=instances,
         ProductionVariants=[
-            {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+            {"VariantName": "v1", "ModelName": fast_xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
         ],
     )
     fsm.update_endpoint(EndpointName=endpoint, EndpointConfigName=instances)
@@ -349,10 +346,10 @@ REFUSED_CONFIGS = {
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED_CONFIGS))
-def test_refused_serverless_configs(fsm: Any, xgb: str, case: str) -> None:
+def test_refused_serverless_configs(fsm: Any, fast_xgb: str, case: str) -> None:
     build, words = REFUSED_CONFIGS[case]
     name = unique("bad")
-    code, message = refused(fsm.create_endpoint_config, EndpointConfigName=name, **build(xgb))
+    code, message = refused(fsm.create_endpoint_config, EndpointConfigName=name, **build(fast_xgb))
     assert code == "ValidationException"
     assert words in message
     assert refused(fsm.describe_endpoint_config, EndpointConfigName=name)[0] == "ValidationException"
@@ -367,8 +364,8 @@ def test_refused_serverless_models(fsm: Any, xgb_model: dict[str, Any], kind: st
     assert code == "ValidationException" and words in message
 
 
-def test_guardrails_and_instance_updates_are_refused(fsm: Any, xgb: str) -> None:
-    endpoint = deploy_serverless(fsm, xgb)
+def test_guardrails_and_instance_updates_are_refused(fsm: Any, fast_xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb)
     code, message = refused(
         fsm.update_endpoint,
         EndpointName=endpoint,
@@ -380,7 +377,7 @@ def test_guardrails_and_instance_updates_are_refused(fsm: Any, xgb: str) -> None
     fsm.create_endpoint_config(
         EndpointConfigName=instances,
         ProductionVariants=[
-            {"VariantName": "v1", "ModelName": xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+            {"VariantName": "v1", "ModelName": fast_xgb, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
         ],
     )
     other = unique("inst-ep")
@@ -392,3 +389,30 @@ def test_guardrails_and_instance_updates_are_refused(fsm: Any, xgb: str) -> None
         DesiredWeightsAndCapacities=[{"VariantName": "v1", "ServerlessUpdateConfig": {"MaxConcurrency": 2}}],
     )
     assert code == "ValidationException" and "runs on instances" in message
+
+
+def test_a_streamed_request_cold_starts_too(fsm: Any, frt: Any, fast_xgb: str) -> None:
+    endpoint = deploy_serverless(fsm, fast_xgb)
+    reply = frt.invoke_endpoint_with_response_stream(EndpointName=endpoint, Body=b"1,2,3,4", ContentType="text/csv")
+    parts = b"".join(event["PayloadPart"]["Bytes"] for event in reply["Body"] if "PayloadPart" in event)
+    assert float(parts)
+    assert warm(fsm, endpoint) == 1
+
+
+def test_a_serverless_endpoint_comes_back_after_a_restart(tmp_path: Path, xgb_model: dict[str, Any]) -> None:
+    """InService again with no instance, and the first request after the restart is a cold start."""
+    from homeport.server.process import ServerProcess
+
+    data_dir = tmp_path / "data"
+    env = {"HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    with ServerProcess(data_dir, env=env) as server:
+        sm, s3 = boto_client("sagemaker", server.url), boto_client("s3", server.url)
+        s3.create_bucket(Bucket="kept")
+        s3.upload_file(str(xgb_model["path"]), "kept", "model.tar.gz")
+        endpoint = deploy_serverless(sm, create_model(sm, "s3://kept/model.tar.gz", image=XGBOOST_IMAGE))
+    with ServerProcess(data_dir, env=env) as server:
+        sm, rt = boto_client("sagemaker", server.url), boto_client("sagemaker-runtime", server.url)
+        wait_in_service(sm, endpoint)
+        assert warm(sm, endpoint) == 0
+        reply = rt.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(xgb_model["x"][:2]), ContentType="text/csv")
+        assert_scores(reply["Body"].read(), xgb_model, xgb_model["x"][:2])

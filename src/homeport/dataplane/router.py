@@ -272,7 +272,7 @@ class Router:
         start brings up."""
         instance = least_outstanding(pool)
         if instance is None and variant.serverless is not None:
-            instance = variant.serverless.pick() or await variant.serverless.cold_start(timeout)
+            instance = await variant.serverless.cold_start(timeout)  # a warm one at once, when one came up meanwhile
         if instance is None:
             raise NoHealthyInstance(f"variant {variant.name} has no healthy instance")
         return instance
