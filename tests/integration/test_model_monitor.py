@@ -1,5 +1,6 @@
 """Model Monitor's baseline job with boto3: CreateProcessingJob with the analyzer image, as the SDK sends it, on a
-CSV and a JSON Lines data set; a data set it cannot read fails the job with the reason."""
+CSV and a JSON Lines data set; a data set it cannot read fails the job with the reason. Monitoring executions
+against a baseline are in test_monitoring_schedules."""
 
 from __future__ import annotations
 
@@ -91,61 +92,6 @@ def test_a_json_lines_baseline_and_one_it_cannot_read(sm: Any, s3: Any, bucket: 
     failed = wait(sm, baseline_job(sm, bucket, f"s3://{bucket}/bad/", {"json": {"lines": True}}))
     assert failed["ProcessingJobStatus"] == "Failed"
     assert "exited with code 255" in failed["FailureReason"] and "not JSON Lines" in failed["FailureReason"]
-
-
-def test_captured_requests_checked_against_a_baseline(
-    sm: Any, runtime: Any, s3: Any, bucket: str, xgb_model: dict[str, Any]
-) -> None:
-    """A baseline from training rows; an endpoint capturing what it is sent; a monitoring job over the captures of
-    rows like the training ones, and over rows from a shifted distribution: only the second drifts."""
-    from tests.conftest import XGBOOST_IMAGE, synthetic_regression
-    from tests.integration.test_lifecycle import until
-    from tests.integration.test_transform_jobs import create_model
-
-    x, _ = synthetic_regression(rows=400, seed=5)
-    header = "f0,f1,f2,f3\n"
-    s3.put_object(Bucket=bucket, Key="train/train.csv", Body=(header + to_csv(x[:300])).encode())
-    baseline = baseline_job(sm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
-    assert wait(sm, baseline)["ProcessingJobStatus"] == "Completed"
-
-    model = create_model(sm, xgb_model["url"], image=XGBOOST_IMAGE)
-    outcomes = {}
-    for label, rows in (("normal", x[300:]), ("shifted", x[300:] + 3.0)):
-        endpoint = unique(f"mon-{label}")
-        variant = {"VariantName": "v1", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-        capture = {
-            "InitialSamplingPercentage": 100,
-            "DestinationS3Uri": f"s3://{bucket}/capture",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
-        }
-        sm.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[variant], DataCaptureConfig=capture)
-        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
-        wait_in_service(sm, endpoint)
-        for row in rows:
-            runtime.invoke_endpoint(EndpointName=endpoint, Body=to_csv(row[None, :]).encode(), ContentType="text/csv")
-        prefix = f"capture/{endpoint}/"
-
-        def captured_all(prefix: str = prefix, expected: int = len(rows)) -> bool:
-            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-            lines = sum(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") for o in listed)
-            return lines == expected
-
-        until(captured_all, timeout=30)
-        job = baseline_job(
-            sm,
-            bucket,
-            f"s3://{bucket}/{prefix}",
-            {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}},
-            baseline=f"s3://{bucket}/{baseline}",
-        )
-        assert wait(sm, job)["ProcessingJobStatus"] == "Completed"
-        outcomes[label] = read_json(s3, bucket, f"{job}/constraint_violations.json")["violations"]
-        current = read_json(s3, bucket, f"{job}/statistics.json")
-        assert [f["name"] for f in current["features"]] == ["f0", "f1", "f2", "f3"]  # named as the baseline's
-    assert outcomes["normal"] == []
-    drifted = {v["feature_name"] for v in outcomes["shifted"] if v["constraint_check_type"] == "baseline_drift_check"}
-    assert drifted == {"f0", "f1", "f2", "f3"}
 
 
 def to_csv(rows: Any) -> str:

@@ -199,9 +199,29 @@ def sagemaker_handlers(services: Any) -> Handlers:
         "StopInferenceExperiment": x.stop,
         "UpdateInferenceExperiment": x.update,
         "DeleteInferenceExperiment": lambda p: x.delete(p["Name"]),
+        **monitoring_handlers(services),
         "AddTags": lambda p: t.add(p["ResourceArn"], p["Tags"]),
         "ListTags": lambda p: t.list(p["ResourceArn"], p.get("MaxResults", 50), p.get("NextToken")),
         "DeleteTags": lambda p: t.delete(p["ResourceArn"], p["TagKeys"]),
+    }
+
+
+def monitoring_handlers(services: Any) -> Handlers:
+    """Model Monitor's operations: data quality job definitions, monitoring schedules and their executions."""
+    d, s = services.data_quality_job_definitions, services.monitoring_schedules
+    return {
+        "CreateDataQualityJobDefinition": d.create,
+        "DescribeDataQualityJobDefinition": lambda p: d.describe(p["JobDefinitionName"]),
+        "ListDataQualityJobDefinitions": d.list,
+        "DeleteDataQualityJobDefinition": lambda p: d.delete(p["JobDefinitionName"]),
+        "CreateMonitoringSchedule": s.create,
+        "DescribeMonitoringSchedule": lambda p: s.describe(p["MonitoringScheduleName"]),
+        "ListMonitoringSchedules": s.list,
+        "UpdateMonitoringSchedule": s.update,
+        "DeleteMonitoringSchedule": lambda p: s.delete(p["MonitoringScheduleName"]),
+        "StartMonitoringSchedule": lambda p: s.start(p["MonitoringScheduleName"]),
+        "StopMonitoringSchedule": lambda p: s.stop(p["MonitoringScheduleName"]),
+        "ListMonitoringExecutions": s.executions.list,
     }
 
 

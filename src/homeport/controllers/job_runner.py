@@ -42,14 +42,16 @@ class JobRunner:
         self.loop = Loop(f"{label} runner")
         self.wake = self.loop.wake
 
-    def restore(self, *, resume: bool) -> None:
-        """After a restart nothing runs: a job that was stopping is stopped; InProgress ones resume at the next
-        tick when `resume`, else they end (each run's mark_interrupted says how)."""
+    def restore(self, *, resume: bool | Callable[[dict[str, Any]], bool]) -> None:
+        """After a restart nothing runs: a job that was stopping is stopped; an InProgress one resumes at the next
+        tick when `resume` says so (of its record), else it ends (its run's mark_interrupted says how)."""
         with self.ctx.store.transaction() as conn:
-            docs = self.ctx.store.with_status(conn, self.kind, [STOPPING] + ([] if resume else [IN_PROGRESS]))
+            docs = self.ctx.store.with_status(conn, self.kind, [STOPPING, IN_PROGRESS])
         for doc in docs:
-            run = self.make(doc)
-            run.mark_stopped() if doc[self.status_key] == STOPPING else run.mark_interrupted()
+            if doc[self.status_key] == STOPPING:
+                self.make(doc).mark_stopped()
+            elif not (resume(doc) if callable(resume) else resume):
+                self.make(doc).mark_interrupted()
 
     async def run_forever(self) -> None:
         await self.loop.run(self.run_once, lambda: TICK_S)

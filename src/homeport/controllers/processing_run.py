@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,18 @@ from homeport.controllers.job_process import JobFailed
 from homeport.controllers.provisioning import log_tail
 from homeport.core.states import ProcessingJobStatus, move
 from homeport.engines.jobs import JobSpec
+from homeport.errors import HomeportError
+from homeport.monitoring import METRICS_DIR
 from homeport.objects.locations import UnreachableObject
+from homeport.services.metrics import MetricService
 from homeport.services.processing_jobs import PROCESSING_ROOT, is_analyzer, local_path
 from homeport.store import Kind
 
 log = logging.getLogger(__name__)
 
+METRICS_FOLDER = ".cloudwatch"  # a monitoring container's /opt/ml/output/metrics/cloudwatch, in the job's folder
+ENDPOINT_METRICS = "/aws/sagemaker/Endpoints/data-metric"
+BATCH_METRICS = "/aws/sagemaker/ModelMonitoring/data-metric"
 PYTHONS = {"python", "python3", "python3.11", "python3.12", "python3.13"}  # run with homeport's own interpreter
 
 
@@ -53,6 +60,7 @@ class ProcessingJobRun(job_process.JobRun):
                 f"AlgorithmError: the processing command exited with code {code}: {log_tail(self.log_path)}"
             )
         await asyncio.to_thread(self._upload)
+        self._publish()
         self._end(ProcessingJobStatus.COMPLETED)
 
     def _path(self, container_path: str) -> Path:
@@ -97,6 +105,7 @@ class ProcessingJobRun(job_process.JobRun):
             **os.environ,
             **own,
             "PROCESSING_JOB_NAME": self.name,
+            METRICS_DIR: str(self.base / METRICS_FOLDER),
             "SAGEMAKER_REGION": self.ctx.settings.region,
             "PYTHONUNBUFFERED": "1",
         }
@@ -112,6 +121,31 @@ class ProcessingJobRun(job_process.JobRun):
                     self.ctx.objects.put_files(url, [path])
                 except (UnreachableObject, OSError) as exc:
                     raise JobFailed(f"ClientError: output {item['OutputName']}: cannot write {url}: {exc}") from None
+
+    def _publish(self) -> None:
+        """A monitoring execution's metrics (the JSON Lines of MetricDatum it left in its metrics folder), to
+        CloudWatch under Model Monitor's namespace."""
+        environment = self.doc.get("Environment", {})
+        folder = self.base / METRICS_FOLDER
+        if "sagemaker_monitoring_schedule_name" not in environment or not folder.is_dir():
+            return
+        endpoint = bool(environment.get("sagemaker_endpoint_name"))
+        data = []
+        try:
+            for path in sorted(p for p in folder.iterdir() if p.is_file()):
+                for line in path.read_text().splitlines():
+                    if line.strip():
+                        datum = json.loads(line)
+                        datum["Timestamp"] = datetime.fromisoformat(datum["Timestamp"]).timestamp()
+                        data.append(datum)
+            if data:
+                MetricService(self.ctx).put(
+                    {"Namespace": ENDPOINT_METRICS if endpoint else BATCH_METRICS, "MetricData": data}
+                )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise JobFailed(f"ClientError: the job's CloudWatch metrics cannot be read: {exc}") from None
+        except HomeportError as exc:
+            raise JobFailed(f"ClientError: the job's CloudWatch metrics cannot be published: {exc.message}") from None
 
     def _update(self, status: ProcessingJobStatus | None = None, **changes: Any) -> None:
         store = self.ctx.store

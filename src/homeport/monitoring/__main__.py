@@ -7,7 +7,9 @@ image. It writes `statistics.json` and `constraints.json` to `output_path`.
 Given `baseline_constraints` (and `baseline_statistics`), the paths of a baseline's files, it is a monitoring job
 instead: it writes the current data's `statistics.json` and its `constraint_violations.json` against the baseline.
 Data capture's records (`dataset_format` `{"sagemakerCaptureJson": …}`) are analyzed by their requests, whose
-columns take the baseline's feature names.
+columns take the baseline's feature names. A scheduled execution (`sagemaker_endpoint_name` and
+`sagemaker_monitoring_schedule_name` set) analyzes the records captured between `start_time` and `end_time`, and
+writes SageMaker's per-feature metrics for CloudWatch (unless `publish_cloudwatch_metrics` is Disabled).
 
 If it cannot do either, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
 as the analyzer does.
@@ -19,16 +21,19 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from homeport.monitoring import METRICS_DIR, cloudwatch
 from homeport.monitoring.dataset import DatasetError, parse_format, read
 from homeport.monitoring.statistics import constraints, statistics
 from homeport.monitoring.violations import check
 
 FAILED = 255
+METRICS_PATH = "/opt/ml/output/metrics/cloudwatch"  # where a monitoring container leaves its metrics
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
@@ -40,7 +45,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         source = env.get("dataset_source")
         if not source:
             raise DatasetError("dataset_source is not set: the directory the baseline data set was downloaded to")
-        table = read(Path(source), parse_format(env.get("dataset_format")))
+        window = (env["start_time"], env["end_time"]) if env.get("start_time") and env.get("end_time") else None
+        table = read(Path(source), parse_format(env.get("dataset_format")), window)
         baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))
         if baseline[0] is not None:
             table = named_like(table, baseline[0])
@@ -52,12 +58,27 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         else:  # a monitoring job: check the data against the baseline's
             outcome = check(baseline[0], baseline[1] or {"features": []}, table, stats)
             (output / "constraint_violations.json").write_text(json.dumps(outcome.document(), indent=2))
+            if _publishing(env):
+                dimensions = [
+                    {"Name": "EndpointName", "Value": env["sagemaker_endpoint_name"]},
+                    {"Name": "ScheduleName", "Value": env["sagemaker_monitoring_schedule_name"]},
+                ]
+                moment = env.get("end_time") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                cloudwatch.write(
+                    Path(env.get(METRICS_DIR, METRICS_PATH)), cloudwatch.records(outcome.features, dimensions, moment)
+                )
             print(f"homeport.monitoring: {len(outcome.violations)} violations")
     except (DatasetError, OSError) as exc:  # OSError: the output cannot be written
         print(f"homeport.monitoring: {exc}", file=sys.stderr)
         return FAILED
     print(f"homeport.monitoring: {table.num_rows} rows, {table.num_columns} features -> {output}")
     return 0
+
+
+def _publishing(env: Mapping[str, str]) -> bool:
+    """Whether a scheduled execution publishes its metrics (as it does unless told not to)."""
+    scheduled = env.get("sagemaker_endpoint_name") and env.get("sagemaker_monitoring_schedule_name")
+    return bool(scheduled) and env.get("publish_cloudwatch_metrics", "Enabled") != "Disabled"
 
 
 def _load(path: str | None) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,9 @@ def files(source: Path) -> list[Path]:
     return found
 
 
-def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
-    """Every file of the data set as one table."""
+def read(source: Path, dataset_format: dict[str, Any], window: tuple[str, str] | None = None) -> pa.Table:
+    """Every file of the data set as one table; captured records only from the `window` (ISO 8601 start and end),
+    when one is given."""
     ((kind, options),) = dataset_format.items()
     options = options or {}
     if kind == "csv":
@@ -49,7 +51,7 @@ def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
     elif kind == "json":
         tables = [_json(path) for path in files(source)]
     elif kind == "sagemakerCaptureJson":
-        return captured(files(source))
+        return captured(files(source), window)
     else:
         raise DatasetError(f"homeport's analyzer reads csv and json data sets, not {kind}")
     try:
@@ -58,10 +60,14 @@ def read(source: Path, dataset_format: dict[str, Any]) -> pa.Table:
         raise DatasetError(f"the data set's files do not have the same columns: {exc}") from None
 
 
-def captured(paths: list[Path]) -> pa.Table:
+def captured(paths: list[Path], window: tuple[str, str] | None = None) -> pa.Table:
     """Data capture's records (`{"sagemakerCaptureJson": …}`): each record's request (`endpointInput`), as the CSV
-    rows it holds, in columns `_c0`, `_c1`, … A record without its input, or one whose input is not CSV (JSON, or
-    base64 that is not UTF-8 CSV text), is counted out."""
+    rows it holds, in columns `_c0`, `_c1`, … A record without its input, one whose input is not CSV (JSON, or
+    base64 that is not UTF-8 CSV text), or one whose inferenceTime is outside the window, is counted out."""
+    try:
+        bounds = None if window is None else (_moment(window[0], "start_time"), _moment(window[1], "end_time"))
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
     rows: list[bytes] = []
     for path in paths:
         with open(path, "rb") as f:
@@ -69,15 +75,26 @@ def captured(paths: list[Path]) -> pa.Table:
                 if not line.strip():
                     continue
                 try:
-                    request = json.loads(line)["captureData"]["endpointInput"]
+                    record = json.loads(line)
+                    request = record["captureData"]["endpointInput"]
+                    if bounds and not bounds[0] <= _moment(record["eventMetadata"]["inferenceTime"]) < bounds[1]:
+                        continue
                 except (ValueError, KeyError, TypeError):
                     raise DatasetError(f"{path.name} is not data capture's JSON Lines: {line[:200]!r}") from None
                 text = _payload(request)
                 if text is not None:
                     rows.extend(r for r in text.splitlines() if r.strip())
     if not rows:
-        raise DatasetError("the captured data holds no CSV requests to analyze")
+        during = f" between {window[0]} and {window[1]}" if window else ""
+        raise DatasetError(f"the captured data holds no CSV requests to analyze{during}")
     return _csv_bytes(b"\n".join(rows) + b"\n", "captured data")
+
+
+def _moment(text: str, what: str = "inferenceTime") -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"{what} {text!r} is not an ISO 8601 time") from None
 
 
 def _payload(request: dict[str, Any]) -> bytes | None:

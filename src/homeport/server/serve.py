@@ -41,6 +41,7 @@ from homeport.controllers.job_runner import JobRunner
 from homeport.controllers.log_shipper import LogShipper
 from homeport.controllers.metric_collector import MetricCollector
 from homeport.controllers.metric_loop import MetricLoop
+from homeport.controllers.monitoring import MonitoringController
 from homeport.controllers.notifier import Notifier
 from homeport.controllers.processing_run import ProcessingJobRun
 from homeport.controllers.provisioning import socket_dir
@@ -66,7 +67,10 @@ from homeport.services.log_tailer import LogTailer
 from homeport.services.logs import LogService
 from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
-from homeport.services.processing_jobs import ProcessingJobService
+from homeport.services.monitoring_definitions import DataQualityJobDefinitionService
+from homeport.services.monitoring_executions import MonitoringExecutionService
+from homeport.services.monitoring_schedules import MonitoringScheduleService
+from homeport.services.processing_jobs import ProcessingJobService, is_monitoring
 from homeport.services.scaling import ScalingService
 from homeport.services.tags import TagService
 from homeport.services.training_jobs import TrainingJobService
@@ -91,6 +95,8 @@ class Services:
     logs: LogService
     training_jobs: TrainingJobService
     processing_jobs: ProcessingJobService
+    data_quality_job_definitions: DataQualityJobDefinitionService
+    monitoring_schedules: MonitoringScheduleService
 
 
 def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
@@ -98,6 +104,8 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
     configs = EndpointConfigService(ctx, models)
     endpoints = EndpointService(ctx, models, configs)
     alarms = AlarmService(ctx)
+    processing = ProcessingJobService(ctx)
+    definitions = DataQualityJobDefinitionService(ctx)
     return Services(
         models,
         configs,
@@ -110,7 +118,9 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
         InferenceExperimentService(ctx, configs, endpoints),
         LogService(ctx, tailer),
         TrainingJobService(ctx),
-        ProcessingJobService(ctx),
+        processing,
+        definitions,
+        MonitoringScheduleService(ctx, definitions, MonitoringExecutionService(ctx, processing)),
     )
 
 
@@ -204,6 +214,7 @@ class Server:
         self.log_shipper = LogShipper(self.ctx, tailer)
         self.notifier = Notifier(self.ctx)
         self.experiments = ExperimentController(self.ctx, self.services.inference_experiments)
+        self.monitoring = MonitoringController(self.ctx, self.services.monitoring_schedules)
         self.async_worker = AsyncWorker(
             self.ctx, self.router, self.notifier.wake, self.services.endpoints.scale_from_zero
         )
@@ -243,6 +254,7 @@ class Server:
         self.async_worker.wake()
         self.notifier.wake()
         self.experiments.wake()
+        self.monitoring.wake()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.reading() as conn:
@@ -261,7 +273,7 @@ class Server:
         self.controller.restore()
         self.transforms.restore(resume=True)
         self.trainings.restore(resume=False)  # a training run cannot pick up where it was: it ends, saying why
-        self.processings.restore(resume=False)
+        self.processings.restore(resume=is_monitoring)  # an execution's analysis runs again from its start
         self.async_worker.restore()
         loop = asyncio.get_running_loop()
         self.engine.watch(lambda: _call_soon(loop, self.controller.wake))
@@ -274,6 +286,7 @@ class Server:
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.metric_loop.run_forever()),
             loop.create_task(self.experiments.run_forever()),
+            loop.create_task(self.monitoring.run_forever()),
             loop.create_task(self.log_shipper.run_forever()),
             loop.create_task(self.capture.run_forever()),
         ]

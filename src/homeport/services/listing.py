@@ -6,7 +6,7 @@ from typing import Any
 
 from homeport.errors import ValidationError
 from homeport.store import Kind, Store
-from homeport.store.db import BadToken, ListQuery, Page
+from homeport.store.db import BadToken, ListQuery, Page, decode_token, encode_token
 
 
 def query_from(params: dict[str, Any], status_key: str | None = None) -> ListQuery:
@@ -46,4 +46,38 @@ def list_reply(
     reply: dict[str, Any] = {reply_key: [{k: d[k] for k in fields if k in d} for d in page.items]}
     if page.next_token:
         reply["NextToken"] = page.next_token
+    return reply
+
+
+def filtered_reply(
+    items: list[dict[str, Any]],
+    params: dict[str, Any],
+    reply_key: str,
+    name_key: str,
+    status_key: str | None = None,
+) -> dict[str, Any]:
+    """A List* reply over summaries already in memory (for filters the store's columns do not hold): NameContains,
+    StatusEquals, the Creation/LastModified/Scheduled time bounds, SortBy and SortOrder, and a page of it."""
+    wanted = params.get("NameContains", "").lower()
+    kept = [i for i in items if wanted in i[name_key].lower()]
+    if status_key and "StatusEquals" in params:
+        kept = [i for i in kept if i.get(status_key) == params["StatusEquals"]]
+    for field in ("CreationTime", "LastModifiedTime", "ScheduledTime"):
+        if f"{field}After" in params:
+            kept = [i for i in kept if i[field] > params[f"{field}After"]]
+        if f"{field}Before" in params:
+            kept = [i for i in kept if i[field] < params[f"{field}Before"]]
+    by = params.get("SortBy", "CreationTime")
+    sort_key: str = {"Name": name_key, "Status": status_key or name_key, "ScheduledTime": by}.get(by, "CreationTime")
+    kept.sort(key=lambda i: i[name_key])
+    kept.sort(key=lambda i: i[sort_key], reverse=params.get("SortOrder", "Descending") == "Descending")
+    token = params.get("NextToken")
+    try:
+        offset = decode_token(token) if token else 0
+    except BadToken:
+        raise bad_token(token) from None
+    size = params.get("MaxResults", 10)
+    reply: dict[str, Any] = {reply_key: kept[offset : offset + size]}
+    if offset + size < len(kept):
+        reply["NextToken"] = encode_token(offset + size)
     return reply

@@ -41,6 +41,13 @@ class JobService:
         """What else a stop changes in the record (a training job's SecondaryStatus)."""
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            doc = self.insert(conn, params)
+        self.ctx.wake()
+        return {f"{self.label}Arn": doc[f"{self.label}Arn"]}
+
+    def insert(self, conn: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Check and record a new job in `conn`'s transaction (the runner starts it once that commits)."""
         name = params[f"{self.label}Name"]
         job_arn = arn(self.ctx.settings, self.noun.replace(" ", "-"), name)
         self.check(params)
@@ -55,17 +62,15 @@ class JobService:
             "LastModifiedTime": now,
         }
         store = self.ctx.store
-        with store.transaction() as conn:
-            try:
-                store.insert(conn, self.kind, doc, name=name, arn=job_arn, status=doc[f"{self.label}Status"])
-            except Duplicate:
-                raise ResourceInUse(
-                    f"{self.noun.capitalize()} names must be unique within an AWS account and region, and a "
-                    f"{self.noun} with this name already exists ({job_arn})."
-                ) from None
-            store.put_tags(conn, job_arn, params.get("Tags", []))
-        self.ctx.wake()
-        return {f"{self.label}Arn": job_arn}
+        try:
+            store.insert(conn, self.kind, doc, name=name, arn=job_arn, status=doc[f"{self.label}Status"])
+        except Duplicate:
+            raise ResourceInUse(
+                f"{self.noun.capitalize()} names must be unique within an AWS account and region, and a "
+                f"{self.noun} with this name already exists ({job_arn})."
+            ) from None
+        store.put_tags(conn, job_arn, params.get("Tags", []))
+        return doc
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
         doc = self.ctx.store.get(conn, self.kind, name)

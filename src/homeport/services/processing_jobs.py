@@ -60,6 +60,11 @@ def is_analyzer(image: str) -> bool:
     return repository == ANALYZER
 
 
+def is_monitoring(doc: dict[str, Any]) -> bool:
+    """Whether a processing job is a monitoring schedule's execution (which can run again after a restart)."""
+    return "sagemaker_monitoring_schedule_name" in doc.get("Environment", {})
+
+
 def local_path(path: str) -> PurePosixPath:
     """A LocalPath relative to /opt/ml/processing/ (where it goes in the job's directory)."""
     return PurePosixPath(path[len(PROCESSING_ROOT) :])

@@ -43,6 +43,9 @@ class Kind(StrEnum):
     TRAINING_JOB = "training_jobs"
     PROCESSING_JOB = "processing_jobs"
     INFERENCE_EXPERIMENT = "inference_experiments"
+    DATA_QUALITY_JOB_DEFINITION = "data_quality_job_definitions"
+    MONITORING_SCHEDULE = "monitoring_schedules"
+    MONITORING_EXECUTION = "monitoring_executions"  # named and keyed by its processing job
 
 
 def _resource_table(name: str) -> Table:

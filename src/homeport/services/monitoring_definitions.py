@@ -1,0 +1,181 @@
+"""CreateDataQualityJobDefinition, Describe…, List…, Delete…; and the checks every monitoring job definition passes,
+inline in a schedule or named.
+
+A data quality job definition is a monitoring job definition in other words: `as_monitoring` turns it into the
+inline `MonitoringJobDefinition` shape, which is what an execution runs. homeport runs endpoint inputs (captured
+data) with Model Monitor's analyzer image, or with a ContainerEntrypoint of your own (bring your own container).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.core.arns import arn
+from homeport.core.monitoring_schedule import offsets
+from homeport.core.schedules import ScheduleError
+from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
+from homeport.services import listing
+from homeport.services.context import Context, public
+from homeport.services.processing_jobs import PROCESSING_ROOT, is_analyzer
+from homeport.store import Kind
+from homeport.store.db import Duplicate
+
+KIND = Kind.DATA_QUALITY_JOB_DEFINITION
+KEPT = (
+    "DataQualityBaselineConfig",
+    "DataQualityAppSpecification",
+    "DataQualityJobInput",
+    "DataQualityJobOutputConfig",
+    "JobResources",
+    "NetworkConfig",
+    "RoleArn",
+    "StoppingCondition",
+)
+SUMMARY = ("MonitoringJobDefinitionName", "MonitoringJobDefinitionArn", "CreationTime", "EndpointName")
+DEFAULT_MAX_RUNTIME_S = 3600  # what SageMaker gives a monitoring job that names none (its cap on hourly schedules)
+
+
+class DataQualityJobDefinitionService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["JobDefinitionName"]
+        check(as_monitoring(params))
+        definition_arn = arn(self.ctx.settings, "data-quality-job-definition", name)
+        doc = {
+            "JobDefinitionName": name,
+            "JobDefinitionArn": definition_arn,
+            "CreationTime": self.ctx.clock.now(),
+            **{k: params[k] for k in KEPT if k in params},
+        }
+        store = self.ctx.store
+        with store.transaction() as conn:
+            try:
+                store.insert(conn, KIND, doc, name=name, arn=definition_arn)
+            except Duplicate:
+                raise ResourceInUse(f"Job definition {name} already exists ({definition_arn}).") from None
+            store.put_tags(conn, definition_arn, params.get("Tags", []))
+        return {"JobDefinitionArn": definition_arn}
+
+    def get(self, conn: Any, name: str) -> dict[str, Any]:
+        doc = self.ctx.store.get(conn, KIND, name)
+        if doc is None:
+            raise ResourceNotFound(f"Job definition {name} does not exist.")
+        return doc
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.ctx.store.reading() as conn:
+            return public(self.get(conn, name))
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.reading() as conn:
+            docs = self.ctx.store.all(conn, KIND)
+        summaries = [
+            {
+                "MonitoringJobDefinitionName": d["JobDefinitionName"],
+                "MonitoringJobDefinitionArn": d["JobDefinitionArn"],
+                "CreationTime": d["CreationTime"],
+                "EndpointName": endpoint_of(as_monitoring(d)) or "",
+            }
+            for d in docs
+        ]
+        if "EndpointName" in params:
+            summaries = [s for s in summaries if s["EndpointName"] == params["EndpointName"]]
+        return listing.filtered_reply(summaries, params, "JobDefinitionSummaries", "MonitoringJobDefinitionName")
+
+    def delete(self, name: str) -> dict[str, Any]:
+        store = self.ctx.store
+        with store.transaction() as conn:
+            self.get(conn, name)
+            users = [
+                s["MonitoringScheduleName"]
+                for s in store.all(conn, Kind.MONITORING_SCHEDULE)
+                if s["MonitoringScheduleConfig"].get("MonitoringJobDefinitionName") == name
+            ]
+            if users:
+                raise ResourceInUse(
+                    f"Job definition {name} is used by the monitoring schedule {users[0]}; delete the schedule first."
+                )
+            store.delete(conn, KIND, name)
+        return {}
+
+
+def as_monitoring(definition: dict[str, Any]) -> dict[str, Any]:
+    """A data quality job definition (request or record) in the inline MonitoringJobDefinition shape."""
+    app = dict(definition["DataQualityAppSpecification"])
+    environment = app.pop("Environment", {})
+    shaped: dict[str, Any] = {
+        "MonitoringInputs": [definition["DataQualityJobInput"]],
+        "MonitoringOutputConfig": definition["DataQualityJobOutputConfig"],
+        "MonitoringResources": definition["JobResources"],
+        "MonitoringAppSpecification": app,
+        "RoleArn": definition["RoleArn"],
+        "Environment": environment,
+    }
+    for source, target in (
+        ("DataQualityBaselineConfig", "BaselineConfig"),
+        ("StoppingCondition", "StoppingCondition"),
+        ("NetworkConfig", "NetworkConfig"),
+    ):
+        if source in definition:
+            shaped[target] = definition[source]
+    return shaped
+
+
+def endpoint_of(definition: dict[str, Any]) -> str | None:
+    return definition["MonitoringInputs"][0].get("EndpointInput", {}).get("EndpointName")
+
+
+def check(definition: dict[str, Any]) -> None:
+    """What a monitoring job definition must hold for homeport to run it; ValidationError saying what to change."""
+    (source,) = definition["MonitoringInputs"]
+    if "BatchTransformInput" in source:
+        raise ValidationError(
+            "homeport monitors endpoints' captured data (EndpointInput); BatchTransformInput is not supported yet, "
+            "because transform jobs do not capture data yet."
+        )
+    endpoint_input = source.get("EndpointInput")
+    if endpoint_input is None:
+        raise ValidationError("The monitoring job's input needs an EndpointInput: the endpoint whose data to analyze.")
+    _under_root(endpoint_input["LocalPath"], "EndpointInput.LocalPath")
+    if endpoint_input.get("S3InputMode") == "Pipe":
+        raise ValidationError("EndpointInput.S3InputMode Pipe is not supported; use File.")
+    try:
+        offsets({"ScheduleExpression": "cron(0 * ? * * *)"}, endpoint_input)
+    except ScheduleError as exc:
+        raise ValidationError(str(exc)) from None
+    outputs = definition["MonitoringOutputConfig"]["MonitoringOutputs"]
+    if len(outputs) != 1:
+        raise ValidationError(f"A monitoring job writes exactly one MonitoringOutput; this one has {len(outputs)}.")
+    target = outputs[0]["S3Output"]
+    if not target["S3Uri"].startswith("s3://"):
+        raise ValidationError(f"MonitoringOutput S3Uri {target['S3Uri']!r} must be an s3:// URI.")
+    _under_root(target["LocalPath"], "S3Output.LocalPath")
+    cluster = definition["MonitoringResources"]["ClusterConfig"]
+    if cluster["InstanceCount"] != 1:
+        raise ValidationError(
+            f"The monitoring job asks for {cluster['InstanceCount']} instances; homeport runs it on one "
+            "(InstanceCount 1)."
+        )
+    app = definition["MonitoringAppSpecification"]
+    if not is_analyzer(app["ImageUri"]) and not app.get("ContainerEntrypoint"):
+        raise ValidationError(
+            f"The image {app['ImageUri']} is not Model Monitor's analyzer (sagemaker-model-monitor-analyzer), and "
+            "homeport cannot know another image's entry point: give its ContainerEntrypoint."
+        )
+    for key in ("RecordPreprocessorSourceUri", "PostAnalyticsProcessorSourceUri"):
+        if app.get(key):
+            raise ValidationError(f"MonitoringAppSpecification.{key} is not supported yet: leave it out.")
+    for key in ("ConstraintsResource", "StatisticsResource"):
+        uri = definition.get("BaselineConfig", {}).get(key, {}).get("S3Uri")
+        if uri is not None and not uri.startswith("s3://"):
+            raise ValidationError(f"BaselineConfig.{key}.S3Uri {uri!r} must be an s3:// URI.")
+    runtime = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
+    if not 1 <= runtime <= 86_400:
+        raise ValidationError("StoppingCondition.MaxRuntimeInSeconds must be between 1 and 86400.")
+
+
+def _under_root(path: str, what: str) -> None:
+    if not path.startswith(PROCESSING_ROOT) or ".." in path.split("/"):
+        raise ValidationError(f"{what} {path!r} must be a path under {PROCESSING_ROOT}.")

@@ -1,0 +1,293 @@
+"""Monitoring schedules with boto3 against a real `homeport serve`: data quality job definitions, a NOW schedule
+whose execution checks an endpoint's captured window against a baseline, the metrics it publishes and an alarm on
+them, an hourly schedule's lifecycle, and each refusal.
+
+The server is `fast`: it writes what it captured every 0.2 s, and evaluates alarms every second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROLE, synthetic_regression, unique
+from tests.integration.test_data_capture import capture_config, deploy, refused
+from tests.integration.test_lifecycle import until
+from tests.integration.test_model_monitor import ANALYZER, baseline_job, read_json, to_csv
+from tests.integration.test_processing_jobs import wait
+
+ENDED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
+NAMESPACE = "/aws/sagemaker/Endpoints/data-metric"
+HOURLY = "cron(0 * ? * * *)"
+
+
+@pytest.fixture(scope="module")
+def monitored(fsm: Any, frt: Any, fs3: Any, fast_xgb: str) -> dict[str, Any]:
+    """A baseline of training rows, and two capturing endpoints: one sent rows like them, one shifted rows."""
+    bucket = unique("monitored")
+    fs3.create_bucket(Bucket=bucket)
+    x, _ = synthetic_regression(rows=300, seed=5)
+    fs3.put_object(Bucket=bucket, Key="train/train.csv", Body=("f0,f1,f2,f3\n" + to_csv(x[:200])).encode())
+    baseline = baseline_job(fsm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
+    assert wait(fsm, baseline)["ProcessingJobStatus"] == "Completed"
+    endpoints = {}
+    for label, rows in (("normal", x[200:]), ("shifted", x[200:] + 3.0)):
+        endpoint = endpoints[label] = deploy(fsm, fast_xgb, capture_config(bucket))
+        for row in rows:
+            frt.invoke_endpoint(EndpointName=endpoint, Body=to_csv(row[None, :]).encode(), ContentType="text/csv")
+    for endpoint in endpoints.values():
+        until(lambda e=endpoint: fs3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{e}/").get("KeyCount", 0) > 0)
+    time.sleep(0.5)  # the last flush of what was captured
+    return {"bucket": bucket, "baseline": baseline, **endpoints}
+
+
+def definition(sm: Any, endpoint: str, bucket: str, baseline: str, image: str = ANALYZER, **app: Any) -> str:
+    name = unique("dq")
+    sm.create_data_quality_job_definition(
+        JobDefinitionName=name,
+        DataQualityBaselineConfig={
+            "ConstraintsResource": {"S3Uri": f"s3://{bucket}/{baseline}/constraints.json"},
+            "StatisticsResource": {"S3Uri": f"s3://{bucket}/{baseline}/statistics.json"},
+        },
+        DataQualityAppSpecification={"ImageUri": image, **app},
+        DataQualityJobInput={"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input"}},
+        DataQualityJobOutputConfig={
+            "MonitoringOutputs": [
+                {"S3Output": {"S3Uri": f"s3://{bucket}/reports", "LocalPath": "/opt/ml/processing/output"}}
+            ]
+        },
+        JobResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
+        RoleArn=ROLE,
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    return name
+
+
+def schedule(sm: Any, job_definition: str, expression: str = "NOW", **window: str) -> str:
+    name = unique("sched")
+    config: dict[str, Any] = {"ScheduleExpression": expression}
+    if expression == "NOW":
+        config.update({"DataAnalysisStartTime": "-PT1H", "DataAnalysisEndTime": "-PT0H", **window})
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName=name,
+        MonitoringScheduleConfig={
+            "ScheduleConfig": config,
+            "MonitoringJobDefinitionName": job_definition,
+            "MonitoringType": "DataQuality",
+        },
+    )
+    return name
+
+
+def finished(sm: Any, name: str) -> dict[str, Any]:
+    def ended() -> bool:
+        found = sm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"]
+        return bool(found) and found[0]["MonitoringExecutionStatus"] in ENDED
+
+    until(ended, timeout=60)
+    execution: dict[str, Any] = sm.list_monitoring_executions(MonitoringScheduleName=name)[
+        "MonitoringExecutionSummaries"
+    ][0]
+    return execution
+
+
+def test_a_now_schedule_checks_the_window_and_publishes_metrics_an_alarm_fires_on(
+    fsm: Any, fs3: Any, cw: Any, monitored: dict[str, Any]
+) -> None:
+    bucket, baseline = monitored["bucket"], monitored["baseline"]
+    outcomes = {}
+    for label in ("normal", "shifted"):
+        endpoint = monitored[label]
+        name = schedule(fsm, definition(fsm, endpoint, bucket, baseline))
+        execution = finished(fsm, name)
+        outcomes[label] = execution
+        assert execution["EndpointName"] == endpoint and execution["MonitoringType"] == "DataQuality"
+        described = fsm.describe_monitoring_schedule(MonitoringScheduleName=name)
+        assert described["MonitoringScheduleStatus"] == "Scheduled" and described["EndpointName"] == endpoint
+        assert described["LastMonitoringExecutionSummary"]["ProcessingJobArn"] == execution["ProcessingJobArn"]
+        job = fsm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
+        assert job["ProcessingJobStatus"] == "Completed"
+        report = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        assert report.startswith(f"s3://{bucket}/reports/{endpoint}/{name}/")
+        violations = read_json(fs3, bucket, report.split("/", 3)[3] + "/constraint_violations.json")["violations"]
+        outcomes[label]["violations"] = violations
+        env = job["Environment"]
+        assert env["sagemaker_endpoint_name"] == endpoint and env["sagemaker_monitoring_schedule_name"] == name
+        assert env["end_time"] > env["start_time"]
+    assert outcomes["normal"]["MonitoringExecutionStatus"] == "Completed", outcomes["normal"]
+    assert outcomes["shifted"]["MonitoringExecutionStatus"] == "CompletedWithViolations"
+    drifted = {
+        v["feature_name"]
+        for v in outcomes["shifted"]["violations"]
+        if v["constraint_check_type"] == "baseline_drift_check"
+    }
+    assert drifted == {"f0", "f1", "f2", "f3"}
+
+    # The published metrics, under SageMaker's namespace and dimensions, and an alarm on the drift.
+    shifted_name = outcomes["shifted"]["MonitoringScheduleName"]
+    dimensions = [
+        {"Name": "EndpointName", "Value": monitored["shifted"]},
+        {"Name": "ScheduleName", "Value": shifted_name},
+    ]
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace=NAMESPACE, Dimensions=dimensions)["Metrics"]}
+    assert {"feature_baseline_drift_f0", "feature_non_null_f0", "feature_data_f0"} <= names
+    now = time.time()
+    data = cw.get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName="feature_data_f0",
+        Dimensions=dimensions,
+        StartTime=now - 7200,
+        EndTime=now + 60,
+        Period=3600,
+        Statistics=["SampleCount", "Average"],
+    )["Datapoints"]
+    assert sum(d["SampleCount"] for d in data) == 100
+    alarm = unique("drift")
+    cw.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace=NAMESPACE,
+        MetricName="feature_baseline_drift_f0",
+        Dimensions=dimensions,
+        Statistic="Maximum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=0.1,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+
+    def fired() -> bool:
+        return cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
+    until(fired, timeout=30)
+
+
+def test_an_hourly_schedule_from_pending_to_stopped_updated_and_deleted(fsm: Any, monitored: dict[str, Any]) -> None:
+    bucket, endpoint = monitored["bucket"], monitored["normal"]
+    job_definition = definition(fsm, endpoint, bucket, monitored["baseline"])
+    described = fsm.describe_data_quality_job_definition(JobDefinitionName=job_definition)
+    assert described["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == endpoint
+    listed = fsm.list_data_quality_job_definitions(EndpointName=endpoint, NameContains=job_definition)
+    assert [d["MonitoringJobDefinitionName"] for d in listed["JobDefinitionSummaries"]] == [job_definition]
+
+    name = schedule(fsm, job_definition, HOURLY)
+    until(
+        lambda: fsm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Scheduled"
+    )
+    summaries = fsm.list_monitoring_schedules(EndpointName=endpoint, StatusEquals="Scheduled")[
+        "MonitoringScheduleSummaries"
+    ]
+    mine = [s for s in summaries if s["MonitoringScheduleName"] == name]
+    assert mine and mine[0]["MonitoringJobDefinitionName"] == job_definition
+    assert fsm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"] == []
+
+    fsm.stop_monitoring_schedule(MonitoringScheduleName=name)
+    assert fsm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Stopped"
+    fsm.start_monitoring_schedule(MonitoringScheduleName=name)
+    assert fsm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Scheduled"
+
+    code, message = refused(fsm.delete_data_quality_job_definition, JobDefinitionName=job_definition)
+    assert code == "ResourceInUse" and name in message
+
+    # Updated to run once now: it does, over the window it names.
+    fsm.update_monitoring_schedule(
+        MonitoringScheduleName=name,
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {
+                "ScheduleExpression": "NOW",
+                "DataAnalysisStartTime": "-PT2H",
+                "DataAnalysisEndTime": "-PT0H",
+            },
+            "MonitoringJobDefinitionName": job_definition,
+            "MonitoringType": "DataQuality",
+        },
+    )
+    assert finished(fsm, name)["MonitoringExecutionStatus"] == "Completed"
+
+    fsm.delete_monitoring_schedule(MonitoringScheduleName=name)
+    assert refused(fsm.describe_monitoring_schedule, MonitoringScheduleName=name)[0] == "ResourceNotFound"
+    assert fsm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"] == []
+    fsm.delete_data_quality_job_definition(JobDefinitionName=job_definition)
+    assert refused(fsm.describe_data_quality_job_definition, JobDefinitionName=job_definition)[0] == "ResourceNotFound"
+
+
+def test_a_window_with_nothing_captured_fails_saying_so(fsm: Any, monitored: dict[str, Any]) -> None:
+    job_definition = definition(fsm, monitored["normal"], monitored["bucket"], monitored["baseline"])
+    name = schedule(fsm, job_definition, DataAnalysisStartTime="-PT26H", DataAnalysisEndTime="-PT25H")
+    execution = finished(fsm, name)
+    assert execution["MonitoringExecutionStatus"] == "Failed"
+    assert "had no data" in execution["FailureReason"] and "ProcessingJobArn" not in execution
+
+
+def test_what_homeport_cannot_run_is_refused_saying_what_to_change(
+    fsm: Any, fast_xgb: str, monitored: dict[str, Any]
+) -> None:
+    bucket, baseline, endpoint = monitored["bucket"], monitored["baseline"], monitored["normal"]
+    job_definition = definition(fsm, endpoint, bucket, baseline)
+    name = unique("bad")
+
+    def create(config: dict[str, Any], **more: Any) -> tuple[str, str]:
+        return refused(fsm.create_monitoring_schedule, MonitoringScheduleName=name, MonitoringScheduleConfig={
+            "ScheduleConfig": config, **more})  # fmt: skip
+
+    named = {"MonitoringJobDefinitionName": job_definition, "MonitoringType": "DataQuality"}
+    for expression, fragment in (("cron(30 * ? * * *)", "not supported"), ("rate(1 hour)", "not supported"),
+                                 ("cron(0 25 ? * * *)", "Invalid schedule")):  # fmt: skip
+        code, message = create({"ScheduleExpression": expression}, **named)
+        assert code == "ValidationException" and fragment in message, message
+    for window, fragment in (
+        ({}, "needs ScheduleConfig.DataAnalysisStartTime"),
+        ({"DataAnalysisStartTime": "-PT1H"}, "both"),
+        ({"DataAnalysisStartTime": "-PT1H", "DataAnalysisEndTime": "-PT2H"}, "must come before"),
+        ({"DataAnalysisStartTime": "-PT25H", "DataAnalysisEndTime": "-PT0H"}, "24 hours"),
+        ({"DataAnalysisStartTime": "-1 hour", "DataAnalysisEndTime": "-PT0H"}, "ISO 8601"),
+        ({"DataAnalysisStartTime": "PT1H", "DataAnalysisEndTime": "PT2H"}, "negative"),
+    ):
+        code, message = create({"ScheduleExpression": "NOW", **window}, **named)
+        assert code == "ValidationException" and fragment in message, message
+    code, message = create({"ScheduleExpression": HOURLY})
+    assert code == "ValidationException" and "exactly one" in message
+    code, message = create({"ScheduleExpression": HOURLY}, MonitoringJobDefinitionName=job_definition)
+    assert code == "ValidationException" and "MonitoringType is required" in message
+    code, message = create({"ScheduleExpression": HOURLY}, **{**named, "MonitoringType": "ModelQuality"})
+    assert code == "ValidationException" and "ModelQuality is not supported" in message
+    code, message = create({"ScheduleExpression": HOURLY}, **{**named, "MonitoringJobDefinitionName": "no-such"})
+    assert code == "ValidationException" and "does not exist" in message
+
+    # The endpoint must exist and capture data.
+    not_capturing = deploy(fsm, fast_xgb, None)
+    for target, fragment in ((not_capturing, "does not capture data"), ("no-such-endpoint", "Could not find")):
+        other = definition(fsm, target, bucket, baseline)
+        code, message = create(
+            {"ScheduleExpression": HOURLY}, MonitoringJobDefinitionName=other, MonitoringType="DataQuality"
+        )
+        assert code == "ValidationException" and fragment in message, message
+
+    # Definitions homeport cannot run.
+    for image, app, fragment in (
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:1", {}, "ContainerEntrypoint"),
+        (ANALYZER, {"RecordPreprocessorSourceUri": f"s3://{bucket}/pre.py"}, "not supported yet"),
+    ):
+        with pytest.raises(ClientError) as info:
+            definition(fsm, endpoint, bucket, baseline, image, **app)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert fragment in info.value.response["Error"]["Message"]
+
+    # Names are unique; what is not there is not found.
+    schedule_name = schedule(fsm, job_definition, HOURLY)
+    code, _ = refused(fsm.create_monitoring_schedule, MonitoringScheduleName=schedule_name, MonitoringScheduleConfig={
+        "ScheduleConfig": {"ScheduleExpression": HOURLY}, **named})  # fmt: skip
+    assert code == "ResourceInUse"
+    fsm.delete_monitoring_schedule(MonitoringScheduleName=schedule_name)
+    for call, key in (
+        (fsm.describe_monitoring_schedule, "MonitoringScheduleName"),
+        (fsm.delete_monitoring_schedule, "MonitoringScheduleName"),
+        (fsm.start_monitoring_schedule, "MonitoringScheduleName"),
+        (fsm.stop_monitoring_schedule, "MonitoringScheduleName"),
+        (fsm.describe_data_quality_job_definition, "JobDefinitionName"),
+        (fsm.delete_data_quality_job_definition, "JobDefinitionName"),
+    ):
+        assert refused(call, **{key: "not-there"})[0] == "ResourceNotFound"
