@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import ROLE, unique, wait_in_service
+from tests.conftest import ROLE, unique
 from tests.integration.test_processing_jobs import wait
 
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
