@@ -1,6 +1,6 @@
 """Monitoring schedules with boto3 against a real `homeport serve`: data quality job definitions, a NOW schedule
 whose execution checks an endpoint's captured window against a baseline, the metrics it publishes and an alarm on
-them, an hourly schedule's lifecycle, and each refusal.
+them, an hourly schedule's lifecycle, each refusal, and an execution carried across a restart.
 
 The server is `fast`: it writes what it captured every 0.2 s, and evaluates alarms every second.
 """
@@ -8,16 +8,19 @@ The server is `fast`: it writes what it captured every 0.2 s, and evaluates alar
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, synthetic_regression, unique
+from homeport.server.process import ServerProcess
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, synthetic_regression, unique
 from tests.integration.test_data_capture import capture_config, deploy, refused
 from tests.integration.test_lifecycle import until
 from tests.integration.test_model_monitor import ANALYZER, baseline_job, read_json, to_csv
 from tests.integration.test_processing_jobs import wait
+from tests.integration.test_transform_jobs import create_model
 
 ENDED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
 NAMESPACE = "/aws/sagemaker/Endpoints/data-metric"
@@ -44,14 +47,15 @@ def monitored(fsm: Any, frt: Any, fs3: Any, fast_xgb: str) -> dict[str, Any]:
     return {"bucket": bucket, "baseline": baseline, **endpoints}
 
 
-def definition(sm: Any, endpoint: str, bucket: str, baseline: str, image: str = ANALYZER, **app: Any) -> str:
+def definition(sm: Any, endpoint: str, bucket: str, baseline: str | None, image: str = ANALYZER, **app: Any) -> str:
     name = unique("dq")
+    files = {
+        "ConstraintsResource": {"S3Uri": f"s3://{bucket}/{baseline}/constraints.json"},
+        "StatisticsResource": {"S3Uri": f"s3://{bucket}/{baseline}/statistics.json"},
+    }
     sm.create_data_quality_job_definition(
         JobDefinitionName=name,
-        DataQualityBaselineConfig={
-            "ConstraintsResource": {"S3Uri": f"s3://{bucket}/{baseline}/constraints.json"},
-            "StatisticsResource": {"S3Uri": f"s3://{bucket}/{baseline}/statistics.json"},
-        },
+        **({"DataQualityBaselineConfig": files} if baseline else {}),
         DataQualityAppSpecification={"ImageUri": image, **app},
         DataQualityJobInput={"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input"}},
         DataQualityJobOutputConfig={
@@ -291,3 +295,36 @@ def test_what_homeport_cannot_run_is_refused_saying_what_to_change(
         (fsm.delete_data_quality_job_definition, "JobDefinitionName"),
     ):
         assert refused(call, **{key: "not-there"})[0] == "ResourceNotFound"
+
+
+SLOW_CHECK = (  # a container of one's own: two seconds, then one violation (an entry point takes 256 characters)
+    "import json,os,time;time.sleep(2);open(os.environ['output_path']+'/constraint_violations.json','w')"
+    ".write(json.dumps({'violations':[{'feature_name':'f0','constraint_check_type':'data_type_check'}]}))"
+)
+
+
+def test_an_execution_under_way_when_the_server_restarts_runs_again_and_ends(
+    tmp_path: Path, xgb_model: dict[str, Any]
+) -> None:
+    """A container of one's own (ContainerEntrypoint) that takes two seconds: the server stops while it runs, and
+    the next start runs the execution's job again, to its end."""
+    data_dir = tmp_path / "data"
+    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_CAPTURE_FLUSH_S": "0.2", **KEYS}
+    with ServerProcess(data_dir, env=env) as server:
+        sm, rt, s3 = (boto_client(service, server.url) for service in ("sagemaker", "sagemaker-runtime", "s3"))
+        s3.create_bucket(Bucket="kept")
+        s3.upload_file(str(xgb_model["path"]), "kept", "model.tar.gz")
+        endpoint = deploy(sm, create_model(sm, "s3://kept/model.tar.gz", image=XGBOOST_IMAGE), capture_config("kept"))
+        rt.invoke_endpoint(EndpointName=endpoint, Body=b"1,2,3,4", ContentType="text/csv")
+        until(lambda: s3.list_objects_v2(Bucket="kept", Prefix=f"capture/{endpoint}/").get("KeyCount", 0) > 0)
+        own = {"ContainerEntrypoint": ["python3", "-c", SLOW_CHECK]}
+        name = schedule(sm, definition(sm, endpoint, "kept", None, "example.com/my-check:1", **own))
+        until(lambda: bool(sm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"]))
+        (running,) = sm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"]
+        assert running["MonitoringExecutionStatus"] == "InProgress"
+        time.sleep(0.5)  # the job's process has started
+    with ServerProcess(data_dir, env=env) as server:
+        sm = boto_client("sagemaker", server.url)
+        execution = finished(sm, name)
+        assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", execution.get("FailureReason")
+        assert execution["ProcessingJobArn"] == running["ProcessingJobArn"]

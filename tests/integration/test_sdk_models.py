@@ -307,11 +307,12 @@ def test_deploy_with_data_capture_writes_sagemaker_records(
     assert record["captureData"]["endpointOutput"]["data"].encode() == reply
 
 
-def test_suggest_baseline_writes_the_statistics_and_constraints_the_sdk_reads(
-    session: Any, tmp_path: Path, xgb_model: dict[str, Any]
+def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
+    session: Any, sm: Any, s3: Any, tmp_path: Path, xgb_model: dict[str, Any]
 ) -> None:
     """`DefaultModelMonitor.suggest_baseline` runs the analyzer image as a processing job; `baseline_statistics()` and
-    `suggested_constraints()` read what homeport wrote."""
+    `suggested_constraints()` read what homeport wrote; `create_monitoring_schedule` checks a capturing endpoint's
+    requests against them, and the SDK reads the execution's report."""
     from sagemaker.model_monitor import DefaultModelMonitor
     from sagemaker.model_monitor.dataset_format import DatasetFormat
 
@@ -336,6 +337,42 @@ def test_suggest_baseline_writes_the_statistics_and_constraints_the_sdk_reads(
     suggested = monitor.suggested_constraints().body_dict
     assert [f["name"] for f in suggested["features"]] == ["a", "b", "c", "d"]
     assert suggested["monitoring_config"]["evaluate_constraints"] == "Enabled"
+
+    # A capturing endpoint, and a schedule that checks what it captured against that baseline, run once now.
+    from sagemaker.model import Model
+    from sagemaker.model_monitor import CronExpressionGenerator, DataCaptureConfig
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import CSVSerializer
+
+    from tests.integration.test_lifecycle import until
+
+    bucket = session.default_bucket()
+    endpoint = unique("monitored")
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    capture = DataCaptureConfig(True, 100, f"s3://{bucket}/capture", sagemaker_session=session)
+    model.deploy(1, "ml.m5.large", endpoint_name=endpoint, data_capture_config=capture, wait=False)
+    wait_in_service(sm, endpoint)
+    Predictor(endpoint, sagemaker_session=session, serializer=CSVSerializer()).predict(csv_rows(x[:50]).decode())
+    until(lambda: bool(s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{endpoint}/").get("KeyCount")), timeout=30)
+    monitor.create_monitoring_schedule(
+        endpoint_input=endpoint,
+        output_s3_uri=f"s3://{bucket}/reports",
+        statistics=monitor.baseline_statistics(),
+        constraints=monitor.suggested_constraints(),
+        schedule_cron_expression=CronExpressionGenerator.now(),
+        data_analysis_start_time="-PT1H",
+        data_analysis_end_time="-PT0H",
+    )
+    until(lambda: bool(monitor.list_executions()) and "Completed" in str(monitor.describe_schedule()), timeout=60)
+    (execution,) = monitor.list_executions()
+    assert execution.describe()["ProcessingJobStatus"] == "Completed"
+    summary = monitor.describe_schedule()["LastMonitoringExecutionSummary"]
+    assert summary["MonitoringExecutionStatus"] == "Completed", summary
+    assert monitor.latest_monitoring_constraint_violations().body_dict == {"violations": []}
+    assert monitor.latest_monitoring_statistics().body_dict["dataset"]["item_count"] == 50.0
+    monitor.stop_monitoring_schedule()
+    monitor.delete_monitoring_schedule()  # and the job definition the SDK created for it
+    assert sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"] == []
 
 
 def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
