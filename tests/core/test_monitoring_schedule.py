@@ -61,7 +61,7 @@ def test_offsets_come_from_the_schedule_then_the_endpoint_input() -> None:
     assert offsets(hourly, {"StartTimeOffset": "-PT3H", "EndTimeOffset": "-PT1H"}) == (-10800, -3600)
     own = {**hourly, "DataAnalysisStartTime": "-PT2H", "DataAnalysisEndTime": "-PT0H"}
     assert offsets(own, {"StartTimeOffset": "-PT3H", "EndTimeOffset": "-PT1H"}) == (-7200, 0)
-    with pytest.raises(ScheduleError, match="needs ScheduleConfig.DataAnalysisStartTime"):
+    with pytest.raises(ScheduleError, match=r"needs ScheduleConfig\.DataAnalysisStartTime"):
         offsets({"ScheduleExpression": "NOW"}, None)
     with pytest.raises(ScheduleError, match="more than 24 hours"):
         offsets({**hourly, "DataAnalysisStartTime": "-P2D", "DataAnalysisEndTime": "-PT1H"}, None)

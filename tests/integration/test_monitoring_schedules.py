@@ -1,12 +1,13 @@
 """Monitoring schedules with boto3 against a real `homeport serve`: data quality job definitions, a NOW schedule
 whose execution checks an endpoint's captured window against a baseline, the metrics it publishes and an alarm on
-them, an hourly schedule's lifecycle, each refusal, and an execution carried across a restart.
+them, an hourly schedule's lifecycle, each refusal, an execution carried across a restart, and `homeport monitor`.
 
 The server is `fast`: it writes what it captured every 0.2 s, and evaluates alarms every second.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, synthetic_regression, unique
+from tests.integration.test_cli import homeport
 from tests.integration.test_data_capture import capture_config, deploy, refused
 from tests.integration.test_lifecycle import until
 from tests.integration.test_model_monitor import ANALYZER, baseline_job, read_json, to_csv
@@ -328,3 +330,28 @@ def test_an_execution_under_way_when_the_server_restarts_runs_again_and_ends(
         execution = finished(sm, name)
         assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", execution.get("FailureReason")
         assert execution["ProcessingJobArn"] == running["ProcessingJobArn"]
+
+
+def test_homeport_monitor_shows_the_schedules_executions_and_drift_per_feature(
+    fast: Any, fsm: Any, monitored: dict[str, Any], tmp_path: Path, monkeypatch: Any
+) -> None:
+    endpoint = monitored["shifted"]
+    name = schedule(fsm, definition(fsm, endpoint, monitored["bucket"], monitored["baseline"]))
+    assert finished(fsm, name)["MonitoringExecutionStatus"] == "CompletedWithViolations"
+
+    doc = json.loads(homeport("monitor", endpoint, "--json", url=fast.url).stdout)
+    assert name in [s["MonitoringScheduleName"] for s in doc["schedules"]]
+    features = {f["name"]: f for f in doc["features"]}
+    assert list(features) == ["f0", "f1", "f2", "f3"]
+    f0 = features["f0"]
+    assert f0["drift"] > f0["threshold"] and f0["violations"] == ["baseline_drift_check"]
+    assert abs(sum(f0["baseline_shares"]) - 1) < 1e-9 and len(f0["current_shares"]) == 10
+    assert sum(f0["current_shares"]) < 0.5  # shifted by 3: most of it lies beyond the baseline's buckets
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: a whole row on one line
+    png = tmp_path / "drift.png"
+    shown = homeport("monitor", endpoint, "--png", str(png), url=fast.url)
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if line.lstrip("│ ").startswith("f0 "))
+    assert "Fractional" in row and "baseline_drift_check" in row and "→" in row
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

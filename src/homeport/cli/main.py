@@ -107,6 +107,12 @@ def cmd_experiments(args: argparse.Namespace, settings: Settings) -> int:
     return experiments(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.monitor import cmd_monitor as monitor
+
+    return monitor(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     from homeport.cli.logs import run
 
@@ -303,6 +309,11 @@ def parser() -> argparse.ArgumentParser:
 
     experiment_arguments(experiments)
     experiments.set_defaults(func=cmd_experiments)
+    monitor = client_command("monitor", "an endpoint's monitoring schedules, executions and per-feature drift")
+    from homeport.cli.monitor import add_arguments as monitor_arguments
+
+    monitor_arguments(monitor)
+    monitor.set_defaults(func=cmd_monitor)
     scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
     scaling.add_argument("endpoint")
     scaling.set_defaults(func=cmd_scaling)

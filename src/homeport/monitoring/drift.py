@@ -31,6 +31,11 @@ class Cdf:
         index = bisect.bisect_right(self.items, value)
         return self.cumulative[index - 1] / self.total if index else 0.0
 
+    def below(self, value: float) -> float:
+        """The share of the weight strictly below `value`."""
+        index = bisect.bisect_left(self.items, value)
+        return self.cumulative[index - 1] / self.total if index else 0.0
+
 
 def linf_simple(baseline: Cdf, current: Cdf) -> float:
     if not baseline.total or not current.total:

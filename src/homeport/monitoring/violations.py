@@ -104,12 +104,14 @@ def check(
             }
         if comparison.get("perform_comparison", "Enabled") != "Enabled" or name not in base:
             continue
-        drift, threshold = _drift(base[name], current_stats, comparison)
-        if drift is None:
+        distance, threshold = drift(base[name], current_stats, comparison)
+        if distance is None:
             continue
-        values.drift = drift
-        if drift > threshold:
-            violation(name, "baseline_drift_check", f"Baseline drift distance: {drift} exceeds threshold: {threshold}")
+        values.drift = distance
+        if distance > threshold:
+            violation(
+                name, "baseline_drift_check", f"Baseline drift distance: {distance} exceeds threshold: {threshold}"
+            )
     return Outcome(found, features)
 
 
@@ -117,8 +119,9 @@ def _unmet(value: float) -> str:
     return f"Value: {value} does not meet the constraint requirement! "
 
 
-def _drift(baseline: dict[str, Any], current: dict[str, Any], comparison: dict[str, Any]) -> tuple[float | None, float]:
-    """The distance between the two distributions of a feature, and the threshold it is held to."""
+def drift(baseline: dict[str, Any], current: dict[str, Any], comparison: dict[str, Any]) -> tuple[float | None, float]:
+    """The distance between the two distributions of a feature (statistics.json's entries), and the threshold it is
+    held to (the constraints' `distribution_constraints`)."""
     old, new = baseline.get("numerical_statistics"), current.get("numerical_statistics")
     if old is not None and new is not None:
         old_kll, new_kll = old["distribution"]["kll"], new["distribution"]["kll"]
