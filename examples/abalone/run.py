@@ -230,21 +230,22 @@ class Target:
     secret_access_key: str | None = None
 
 
-def clients(target: Target) -> tuple[Any, Any, Any]:
-    """The `sagemaker`, `sagemaker-runtime` and `s3` clients, pointed at homeport."""
+def client(target: Target, service: str) -> Any:
+    """A boto3 client of `service`, pointed at homeport."""
     import boto3
 
-    common: dict[str, Any] = {
-        "endpoint_url": target.url,
-        "region_name": REGION,
-        "aws_access_key_id": target.access_key_id,
-        "aws_secret_access_key": target.secret_access_key,
-    }
-    return (
-        boto3.client("sagemaker", **common),
-        boto3.client("sagemaker-runtime", **common),
-        boto3.client("s3", **common),
+    return boto3.client(
+        service,
+        endpoint_url=target.url,
+        region_name=REGION,
+        aws_access_key_id=target.access_key_id,
+        aws_secret_access_key=target.secret_access_key,
     )
+
+
+def clients(target: Target) -> tuple[Any, Any, Any]:
+    """The `sagemaker`, `sagemaker-runtime` and `s3` clients, pointed at homeport."""
+    return client(target, "sagemaker"), client(target, "sagemaker-runtime"), client(target, "s3")
 
 
 def upload(s3: Any, paths: dict[str, Path], tarball: Path) -> dict[str, str]:
@@ -470,8 +471,9 @@ def server_url(endpoint_url: str | None) -> Iterator[Target]:
             "homeport is not installed in this Python: run `pip install -e '.[all]'` from the repository"
             " root, or pass --endpoint-url of a running `homeport serve`"
         ) from e
-    # The serverless endpoint goes idle within the run, and captured requests are written every second.
-    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2", "HOMEPORT_CAPTURE_FLUSH_S": "1"}
+    # The serverless endpoint goes idle within the run, captured requests are written every second, and alarms
+    # are evaluated every second (the drift alarm fires within seconds of its metric).
+    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2", "HOMEPORT_CAPTURE_FLUSH_S": "1", "HOMEPORT_METRIC_PERIOD_SECONDS": "1"}
     with (
         tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir,
         ServerProcess(Path(data_dir), env=idle) as server,
@@ -595,7 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serverless = run_serverless(
                 sm, runtime, names.model, features, local, f"{names.endpoint}-serverless", args.keep
             )
-            monitored = run_monitoring(sm, runtime, s3, splits, names.model, f"{names.endpoint}-monitor", args.keep)
+            cw = client(target, "cloudwatch")
+            monitored = run_monitoring(sm, runtime, s3, cw, splits, names.model, f"{names.endpoint}-monitor", args.keep)
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")

@@ -128,8 +128,12 @@ class MonitoringController:
                 for e in running
                 if "_job" in e and (doc := store.get(conn, Kind.PROCESSING_JOB, e["_job"])) is not None
             }
-        for action in plan(schedules, running, jobs, self.ctx.clock.now()):
+        actions = plan(schedules, running, jobs, self.ctx.clock.now())
+        for action in actions:
             self._apply(action)
+        if any(isinstance(a, Activate) for a in actions):
+            self._delay = 0.0  # a schedule just Scheduled may be due now (NOW is)
+            return
         with store.reading() as conn:
             running = store.with_status(conn, Kind.MONITORING_EXECUTION, list(RUNNING))
         self._delay = next_event(schedules, running, self.ctx.clock.now())

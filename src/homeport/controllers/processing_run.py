@@ -167,6 +167,7 @@ class ProcessingJobRun(job_process.JobRun):
         if exit_message:
             changes["ExitMessage"] = exit_message
         self._update(status, **changes)
+        self.ctx.wake()  # a monitoring execution waits on its job's end
         log.info("processing job %s: %s%s", self.name, status.value, f" ({reason})" if reason else "")
 
     def mark_stopped(self) -> None:
