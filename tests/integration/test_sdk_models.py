@@ -375,6 +375,35 @@ def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
     assert sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"] == []
 
 
+def test_a_model_quality_baseline_as_the_sdk_asks_for_it(session: Any, tmp_path: Path) -> None:
+    """`ModelQualityMonitor.suggest_baseline` of a binary classifier's probabilities against its labels: SageMaker's
+    metrics and constraints, which `baseline_statistics()` and `suggested_constraints()` read."""
+    from sagemaker.model_monitor import ModelQualityMonitor
+    from sagemaker.model_monitor.dataset_format import DatasetFormat
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 250)
+    scores = np.clip(labels * 0.4 + rng.uniform(0, 0.6, 250), 0, 1)
+    data = tmp_path / "validation.csv"
+    data.write_text("probability,label\n" + "".join(f"{p:.4f},{y}\n" for p, y in zip(scores, labels, strict=True)))
+    monitor = ModelQualityMonitor(role=ROLE, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session)
+    monitor.suggest_baseline(
+        baseline_dataset=str(data),
+        dataset_format=DatasetFormat.csv(header=True),
+        problem_type="BinaryClassification",
+        probability_attribute="probability",
+        ground_truth_attribute="label",
+        probability_threshold_attribute="0.5",  # the SDK puts it in the environment as it is: a string
+        output_s3_uri=f"s3://{session.default_bucket()}/quality",
+        wait=True,
+        logs=False,
+    )
+    section = monitor.baseline_statistics().body_dict["binary_classification_metrics"]
+    assert 0.5 < section["auc"]["value"] <= 1.0 and "standard_deviation" in section["auc"]
+    held = monitor.suggested_constraints().body_dict["binary_classification_constraints"]
+    assert held["recall"]["comparison_operator"] == "LessThanThreshold"
+
+
 def test_estimator_fit_prints_its_logs_and_deploys_what_it_trained(
     session: Any, sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,11 @@ columns take the baseline's feature names. A scheduled execution (`sagemaker_end
 `sagemaker_monitoring_schedule_name` set) analyzes the records captured between `start_time` and `end_time`, and
 writes SageMaker's per-feature metrics for CloudWatch (unless `publish_cloudwatch_metrics` is Disabled).
 
-If it cannot do either, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
+With `analysis_type` MODEL_QUALITY it measures a model instead: the data set's `inference_attribute` (or
+`probability_attribute`) against its `ground_truth_attribute` (columns by name or index), as the `problem_type`'s
+metrics in statistics.json, with suggested constraints, or checked against `baseline_constraints`.
+
+If it cannot do any of these, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
 as the analyzer does.
 """
 
@@ -25,9 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from homeport.monitoring import METRICS_DIR, cloudwatch
+from homeport.monitoring import METRICS_DIR, cloudwatch, quality
 from homeport.monitoring.dataset import DatasetError, parse_format, read
 from homeport.monitoring.statistics import constraints, statistics
 from homeport.monitoring.violations import check
@@ -40,13 +46,16 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     output = Path(env.get("output_path", "/opt/ml/processing/output"))
     try:
-        if env.get("analysis_type", "DATA_QUALITY") != "DATA_QUALITY":
-            raise DatasetError(f"homeport's analyzer runs DATA_QUALITY baselines, not {env['analysis_type']}")
+        analysis = env.get("analysis_type", "DATA_QUALITY")
+        if analysis not in ("DATA_QUALITY", "MODEL_QUALITY"):
+            raise DatasetError(f"homeport's analyzer runs DATA_QUALITY and MODEL_QUALITY analyses, not {analysis}")
         source = env.get("dataset_source")
         if not source:
             raise DatasetError("dataset_source is not set: the directory the baseline data set was downloaded to")
         window = (env["start_time"], env["end_time"]) if env.get("start_time") and env.get("end_time") else None
         table = read(Path(source), parse_format(env.get("dataset_format")), window)
+        if analysis == "MODEL_QUALITY":
+            return model_quality(env, table, output)
         baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))
         if baseline[0] is not None:
             table = named_like(table, baseline[0])
@@ -73,6 +82,58 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return FAILED
     print(f"homeport.monitoring: {table.num_rows} rows, {table.num_columns} features -> {output}")
     return 0
+
+
+def model_quality(env: Mapping[str, str], table: pa.Table, output: Path) -> int:
+    """A model quality baseline (statistics.json and constraints.json of the predictions against the labels in
+    `table`), or with `baseline_constraints`, the check of them (constraint_violations.json)."""
+    problem = env.get("problem_type", "")
+    try:
+        truth = _column(table, env.get("ground_truth_attribute"), "ground_truth_attribute")
+        predicted = _column(table, env.get("inference_attribute"), "inference_attribute", required=False)
+        probability = _column(table, env.get("probability_attribute"), "probability_attribute", required=False)
+        kept = pc.is_valid(truth)
+        for column in (predicted, probability):
+            if column is not None:
+                kept = pc.and_(kept, pc.is_valid(column))
+        arrays = [None if c is None else _numpy(pc.filter(c, kept), problem) for c in (truth, predicted, probability)]
+        threshold = float(env.get("probability_threshold_attribute") or 0.5)
+        assert arrays[0] is not None
+        section = quality.metrics(problem, arrays[0], arrays[1], arrays[2], threshold)
+    except (quality.QualityError, ValueError, pa.ArrowInvalid) as exc:
+        raise DatasetError(str(exc)) from None
+    stats = quality.statistics(problem, section, len(arrays[0]))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "statistics.json").write_text(json.dumps(stats, indent=2))
+    held = _load(env.get("baseline_constraints"))
+    if held is None:
+        (output / "constraints.json").write_text(json.dumps(quality.constraints(problem, stats), indent=2))
+    else:
+        found = quality.check(problem, held, stats)
+        (output / "constraint_violations.json").write_text(json.dumps({"violations": found}, indent=2))
+        print(f"homeport.monitoring: {len(found)} violations")
+    print(f"homeport.monitoring: model quality of {len(arrays[0])} rows ({problem}) -> {output}")
+    return 0
+
+
+def _column(table: pa.Table, attribute: str | None, what: str, required: bool = True) -> pa.ChunkedArray | None:
+    """A column by its name, or by its index (CSV without a header)."""
+    if not attribute:
+        if required:
+            raise ValueError(f"{what} is not set: the column that holds it")
+        return None
+    if attribute in table.column_names:
+        return table.column(attribute)
+    if attribute.isdigit() and int(attribute) < table.num_columns:
+        return table.column(int(attribute))
+    raise ValueError(f"{what} {attribute!r} names no column of the data set ({', '.join(table.column_names)})")
+
+
+def _numpy(column: pa.ChunkedArray, problem: str) -> Any:
+    """Labels of a multiclass problem as text; everything else as numbers."""
+    if problem == quality.MULTICLASS:
+        return np.asarray(pc.cast(column, pa.string()).to_pylist(), dtype=str)
+    return column.to_numpy().astype(np.float64)
 
 
 def _publishing(env: Mapping[str, str]) -> bool:

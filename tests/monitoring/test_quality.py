@@ -1,0 +1,111 @@
+"""Model quality metrics against scikit-learn's, the suggested constraints and their checks, and the analyzer's
+MODEL_QUALITY baseline and check as a processing job runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from homeport.monitoring import __main__ as analyzer
+from homeport.monitoring import quality
+
+
+def test_regression_metrics() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(10, 2, 500)
+    p = y + rng.normal(0, 0.5, 500)
+    section = quality.metrics(quality.REGRESSION, y, p)
+    assert section["mae"]["value"] == pytest.approx(sk.mean_absolute_error(y, p))
+    assert section["rmse"]["value"] == pytest.approx(sk.mean_squared_error(y, p) ** 0.5)
+    assert section["r2"]["value"] == pytest.approx(sk.r2_score(y, p))
+    assert 0 < section["mae"]["standard_deviation"] < 0.05  # five samples of 80 %: close to one another
+
+
+def test_binary_metrics_from_probabilities() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    score = np.clip(y * 0.3 + rng.uniform(0, 0.7, 300), 0, 1)
+    section = quality.metrics(quality.BINARY, y, None, score, threshold=0.5)
+    p = (score >= 0.5).astype(int)
+    assert section["precision"]["value"] == pytest.approx(sk.precision_score(y, p))
+    assert section["recall"]["value"] == pytest.approx(sk.recall_score(y, p))
+    assert section["f2"]["value"] == pytest.approx(sk.fbeta_score(y, p, beta=2))
+    assert section["auc"]["value"] == pytest.approx(sk.roc_auc_score(y, score))
+    tn, fp, fn, tp = sk.confusion_matrix(y, p).ravel()
+    assert section["confusion_matrix"] == {"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}}
+    assert section["accuracy_best_constant_classifier"]["value"] == max(np.mean(y), 1 - np.mean(y))
+    roc = section["receiver_operating_characteristic_curve"]
+    assert roc["false_positive_rates"][0] == 0.0 and roc["true_positive_rates"][-1] == 1.0
+
+
+def test_multiclass_metrics() -> None:
+    y = np.array(["a", "a", "b", "b", "c", "c", "c", "a"])
+    p = np.array(["a", "b", "b", "b", "c", "a", "c", "a"])
+    section = quality.metrics(quality.MULTICLASS, y, p)
+    assert section["accuracy"]["value"] == pytest.approx(sk.accuracy_score(y, p))
+    assert section["weighted_f1"]["value"] == pytest.approx(sk.f1_score(y, p, average="weighted"))
+    assert section["weighted_precision"]["value"] == pytest.approx(sk.precision_score(y, p, average="weighted"))
+    assert section["accuracy_best_constant_classifier"]["value"] == pytest.approx(3 / 8)
+    assert section["confusion_matrix"]["a"] == {"a": 2, "b": 1, "c": 0}
+    assert "standard_deviation" not in section["accuracy"]  # fewer than 200 rows
+
+
+def test_constraints_hold_metrics_to_the_baseline_and_the_check_reports_what_got_worse() -> None:
+    stats = quality.statistics(quality.REGRESSION, {"mae": {"value": 1.0}, "r2": {"value": 0.8}}, 10)
+    held = quality.constraints(quality.REGRESSION, stats)
+    assert held["regression_constraints"] == {
+        "mae": {"threshold": 1.0, "comparison_operator": "GreaterThanThreshold"},
+        "r2": {"threshold": 0.8, "comparison_operator": "LessThanThreshold"},
+    }
+    worse = quality.statistics(
+        quality.REGRESSION, {"mae": {"value": 1.5, "standard_deviation": 0.1}, "r2": {"value": 0.9}}, 10
+    )
+    (found,) = quality.check(quality.REGRESSION, held, worse)
+    assert found == {
+        "constraint_check_type": "GreaterThanThreshold",
+        "description": "Metric mae with 1.5 +/- 0.1 was GreaterThanThreshold '1.0'",
+        "metric_name": "mae",
+    }
+
+
+def test_what_cannot_be_measured_is_refused() -> None:
+    with pytest.raises(quality.QualityError, match="problem_type"):
+        quality.metrics("Ranking", np.zeros(3), np.zeros(3))
+    with pytest.raises(quality.QualityError, match="inference_attribute"):
+        quality.metrics(quality.REGRESSION, np.zeros(3), None, np.zeros(3))
+    with pytest.raises(quality.QualityError, match="no rows"):
+        quality.metrics(quality.REGRESSION, np.zeros(0), np.zeros(0))
+
+
+def test_the_analyzer_baselines_a_model_and_checks_a_worse_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(0, 1, 300)
+    for name, noise in (("good", 0.1), ("bad", 1.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = "".join(f"{t:.5f},{t + e:.5f}\n" for t, e in zip(y, rng.normal(0, noise, 300), strict=True))
+        (folder / "data.csv").write_text("label,prediction\n" + rows)
+    env = {
+        "analysis_type": "MODEL_QUALITY",
+        "problem_type": "Regression",
+        "ground_truth_attribute": "label",
+        "inference_attribute": "prediction",
+        "dataset_format": '{"csv": {"header": true}}',
+    }
+    base = tmp_path / "baseline"
+    assert analyzer.main({**env, "dataset_source": str(tmp_path / "good"), "output_path": str(base)}) == 0
+    stats = json.loads((base / "statistics.json").read_text())
+    assert stats["dataset"]["item_count"] == 300 and stats["regression_metrics"]["rmse"]["value"] < 0.15
+    assert "regression_constraints" in json.loads((base / "constraints.json").read_text())
+
+    out = tmp_path / "check"
+    run = {**env, "dataset_source": str(tmp_path / "bad"), "output_path": str(out)}
+    assert analyzer.main({**run, "baseline_constraints": str(base / "constraints.json")}) == 0
+    broken = {v["metric_name"] for v in json.loads((out / "constraint_violations.json").read_text())["violations"]}
+    assert broken == {"mae", "mse", "rmse", "r2"}
+
+    assert analyzer.main({**run, "ground_truth_attribute": "nope"}) == analyzer.FAILED
