@@ -7,6 +7,7 @@ The server is `fast`: it writes what it captured every 0.2 s, and evaluates alar
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -220,6 +221,86 @@ def test_an_hourly_schedule_from_pending_to_stopped_updated_and_deleted(fsm: Any
     assert refused(fsm.describe_data_quality_job_definition, JobDefinitionName=job_definition)[0] == "ResourceNotFound"
 
 
+def test_a_model_quality_schedule_measures_replies_against_ground_truth(
+    fsm: Any, fs3: Any, cw: Any, monitored: dict[str, Any]
+) -> None:
+    """Labels for the captured replies (each reply + 0.25, so the mean absolute error is 0.25), uploaded by eventId
+    under the hour they were collected; a baseline that allows 0.1: the execution finds the mae too high."""
+    bucket, endpoint = monitored["bucket"], monitored["normal"]
+    labels = []
+    for page in fs3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"capture/{endpoint}/"):
+        for item in page["Contents"]:
+            for line in fs3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().splitlines():
+                record = json.loads(line)
+                reply = base64.b64decode(record["captureData"]["endpointOutput"]["data"])  # CSV captured as base64
+                truth = {"data": f"{float(reply) + 0.25}", "encoding": "CSV"}
+                labels.append(
+                    {"groundTruthData": truth, "eventMetadata": {"eventId": record["eventMetadata"]["eventId"]}}
+                )
+    hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
+    body = "".join(json.dumps(label) + "\n" for label in labels)
+    fs3.put_object(Bucket=bucket, Key=f"groundtruth/{hour}/labels.jsonl", Body=body.encode())
+    held = {"regression_constraints": {"mae": {"threshold": 0.1, "comparison_operator": "GreaterThanThreshold"}}}
+    fs3.put_object(Bucket=bucket, Key="quality/constraints.json", Body=json.dumps(held).encode())
+    name = unique("mq")
+    fsm.create_model_quality_job_definition(
+        JobDefinitionName=name,
+        ModelQualityBaselineConfig={"ConstraintsResource": {"S3Uri": f"s3://{bucket}/quality/constraints.json"}},
+        ModelQualityAppSpecification={"ImageUri": ANALYZER, "ProblemType": "Regression"},
+        ModelQualityJobInput={
+            "EndpointInput": {
+                "EndpointName": endpoint,
+                "LocalPath": "/opt/ml/processing/input",
+                "InferenceAttribute": "0",
+            },
+            "GroundTruthS3Input": {"S3Uri": f"s3://{bucket}/groundtruth"},
+        },
+        ModelQualityJobOutputConfig={
+            "MonitoringOutputs": [
+                {"S3Output": {"S3Uri": f"s3://{bucket}/reports", "LocalPath": "/opt/ml/processing/output"}}
+            ]
+        },
+        JobResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
+        RoleArn=ROLE,
+    )
+    assert (
+        fsm.describe_model_quality_job_definition(JobDefinitionName=name)["ModelQualityAppSpecification"]["ProblemType"]
+        == "Regression"
+    )
+    listed = fsm.list_model_quality_job_definitions(EndpointName=endpoint)["JobDefinitionSummaries"]
+    assert name in [d["MonitoringJobDefinitionName"] for d in listed]
+    schedule_name = unique("mqs")
+    fsm.create_monitoring_schedule(
+        MonitoringScheduleName=schedule_name,
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {
+                "ScheduleExpression": "NOW",
+                "DataAnalysisStartTime": "-PT1H",
+                "DataAnalysisEndTime": "-PT0H",
+            },
+            "MonitoringJobDefinitionName": name,
+            "MonitoringType": "ModelQuality",
+        },
+    )
+    execution = finished(fsm, schedule_name)
+    assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", execution.get("FailureReason")
+    assert execution["MonitoringType"] == "ModelQuality"
+    job = fsm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
+    report = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].split("/", 3)[3]
+    stats = read_json(fs3, bucket, f"{report}/statistics.json")
+    assert stats["dataset"]["item_count"] == 100
+    assert abs(stats["regression_metrics"]["mae"]["value"] - 0.25) < 1e-4
+    (violation,) = read_json(fs3, bucket, f"{report}/constraint_violations.json")["violations"]
+    assert violation["metric_name"] == "mae" and violation["constraint_check_type"] == "GreaterThanThreshold"
+    dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "ScheduleName", "Value": schedule_name}]
+    published = cw.list_metrics(Namespace="aws/sagemaker/Endpoints/model-metrics", Dimensions=dimensions)["Metrics"]
+    assert {"mae", "rmse", "r2"} <= {m["MetricName"] for m in published}
+
+    assert refused(fsm.delete_model_quality_job_definition, JobDefinitionName=name)[0] == "ResourceInUse"
+    fsm.delete_monitoring_schedule(MonitoringScheduleName=schedule_name)
+    fsm.delete_model_quality_job_definition(JobDefinitionName=name)
+
+
 def test_a_window_with_nothing_captured_fails_saying_so(fsm: Any, monitored: dict[str, Any]) -> None:
     job_definition = definition(fsm, monitored["normal"], monitored["bucket"], monitored["baseline"])
     name = schedule(fsm, job_definition, DataAnalysisStartTime="-PT26H", DataAnalysisEndTime="-PT25H")
@@ -258,8 +339,10 @@ def test_what_homeport_cannot_run_is_refused_saying_what_to_change(
     assert code == "ValidationException" and "exactly one" in message
     code, message = create({"ScheduleExpression": HOURLY}, MonitoringJobDefinitionName=job_definition)
     assert code == "ValidationException" and "MonitoringType is required" in message
+    code, message = create({"ScheduleExpression": HOURLY}, **{**named, "MonitoringType": "ModelBias"})
+    assert code == "ValidationException" and "ModelBias is not supported" in message
     code, message = create({"ScheduleExpression": HOURLY}, **{**named, "MonitoringType": "ModelQuality"})
-    assert code == "ValidationException" and "ModelQuality is not supported" in message
+    assert code == "ValidationException" and "does not exist" in message  # a data quality definition's name
     code, message = create({"ScheduleExpression": HOURLY}, **{**named, "MonitoringJobDefinitionName": "no-such"})
     assert code == "ValidationException" and "does not exist" in message
 

@@ -109,3 +109,54 @@ def test_the_analyzer_baselines_a_model_and_checks_a_worse_one(tmp_path: Path) -
     assert broken == {"mae", "mse", "rmse", "r2"}
 
     assert analyzer.main({**run, "ground_truth_attribute": "nope"}) == analyzer.FAILED
+
+
+def reply(
+    event: str, data: str, when: str = "2026-12-05T10:10:00Z", inference: str | None = None, b64: bool = False
+) -> str:
+    import base64
+
+    encoded = base64.b64encode(data.encode()).decode() if b64 else data
+    output = {
+        "observedContentType": "text/csv",
+        "mode": "OUTPUT",
+        "data": encoded,
+        "encoding": "BASE64" if b64 else "CSV",
+    }
+    metadata = {"eventId": event, "inferenceTime": when, **({"inferenceId": inference} if inference else {})}
+    return (
+        json.dumps({"captureData": {"endpointOutput": output}, "eventMetadata": metadata, "eventVersion": "0"}) + "\n"
+    )
+
+
+def label(event: str, data: str) -> str:
+    return (
+        json.dumps({"groundTruthData": {"data": data, "encoding": "CSV"}, "eventMetadata": {"eventId": event}}) + "\n"
+    )
+
+
+def test_replies_are_joined_to_their_labels_by_inference_id_or_event_id(tmp_path: Path) -> None:
+    from homeport.monitoring.dataset import DatasetError, merged
+
+    captures, labels = tmp_path / "captures.jsonl", tmp_path / "labels.jsonl"
+    captures.write_text(
+        reply("e1", "0.5")
+        + reply("e2", "0.7\n", inference="i2")  # joined by its inferenceId
+        + reply("e3", "0.9", b64=True)  # CSV captured as base64
+        + reply("e4", "0.1\n0.2")  # two rows: no one label
+        + reply("e5", "0.3", when="2026-12-05T12:00:00Z")  # outside the window
+        + reply("e6", "0.4")  # no label
+    )
+    labels.write_text(
+        label("e1", "1") + label("i2", "0") + label("e3", "0") + label("e3", "1") + label("e4", "1") + label("e5", "1")
+    )
+    table = merged([captures], [labels], ("2026-12-05T10:00:00Z", "2026-12-05T11:00:00Z"))
+    pairs = sorted(zip(table.column("_c0").to_pylist(), table.column("groundTruth").to_pylist(), strict=True))
+    assert pairs == [(0.5, "1"), (0.7, "0"), (0.9, "1")]  # of two labels for e3, the last (as text: any label)
+
+    labels.write_text(label("nobody", "1"))
+    with pytest.raises(DatasetError, match="no captured reply has a ground truth label"):
+        merged([captures], [labels])
+    labels.write_text("not json\n")
+    with pytest.raises(DatasetError, match="not ground truth's JSON Lines"):
+        merged([captures], [labels])

@@ -207,9 +207,18 @@ def sagemaker_handlers(services: Any) -> Handlers:
 
 
 def monitoring_handlers(services: Any) -> Handlers:
-    """Model Monitor's operations: data quality job definitions, monitoring schedules and their executions."""
-    d, s = services.data_quality_job_definitions, services.monitoring_schedules
+    """Model Monitor's operations: data and model quality job definitions, monitoring schedules and their
+    executions."""
+    d, q, s = (
+        services.data_quality_job_definitions,
+        services.model_quality_job_definitions,
+        services.monitoring_schedules,
+    )
     return {
+        "CreateModelQualityJobDefinition": q.create,
+        "DescribeModelQualityJobDefinition": lambda p: q.describe(p["JobDefinitionName"]),
+        "ListModelQualityJobDefinitions": q.list,
+        "DeleteModelQualityJobDefinition": lambda p: q.delete(p["JobDefinitionName"]),
         "CreateDataQualityJobDefinition": d.create,
         "DescribeDataQualityJobDefinition": lambda p: d.describe(p["JobDefinitionName"]),
         "ListDataQualityJobDefinitions": d.list,

@@ -31,8 +31,9 @@ from homeport.store import Kind
 log = logging.getLogger(__name__)
 
 METRICS_FOLDER = ".cloudwatch"  # a monitoring container's /opt/ml/output/metrics/cloudwatch, in the job's folder
-ENDPOINT_METRICS = "/aws/sagemaker/Endpoints/data-metric"
-BATCH_METRICS = "/aws/sagemaker/ModelMonitoring/data-metric"
+# SageMaker's namespaces (their spelling differs), for an endpoint's schedules and a batch transform's.
+DATA_METRICS = ("/aws/sagemaker/Endpoints/data-metric", "/aws/sagemaker/ModelMonitoring/data-metric")
+MODEL_METRICS = ("aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/ModelMonitoring/model-metrics")
 PYTHONS = {"python", "python3", "python3.11", "python3.12", "python3.13"}  # run with homeport's own interpreter
 
 
@@ -139,9 +140,8 @@ class ProcessingJobRun(job_process.JobRun):
                         datum["Timestamp"] = datetime.fromisoformat(datum["Timestamp"]).timestamp()
                         data.append(datum)
             if data:
-                MetricService(self.ctx).put(
-                    {"Namespace": ENDPOINT_METRICS if endpoint else BATCH_METRICS, "MetricData": data}
-                )
+                namespaces = MODEL_METRICS if environment.get("analysis_type") == "MODEL_QUALITY" else DATA_METRICS
+                MetricService(self.ctx).put({"Namespace": namespaces[0 if endpoint else 1], "MetricData": data})
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise JobFailed(f"ClientError: the job's CloudWatch metrics cannot be read: {exc}") from None
         except HomeportError as exc:

@@ -13,7 +13,8 @@ writes SageMaker's per-feature metrics for CloudWatch (unless `publish_cloudwatc
 
 With `analysis_type` MODEL_QUALITY it measures a model instead: the data set's `inference_attribute` (or
 `probability_attribute`) against its `ground_truth_attribute` (columns by name or index), as the `problem_type`'s
-metrics in statistics.json, with suggested constraints, or checked against `baseline_constraints`.
+metrics in statistics.json, with suggested constraints, or checked against `baseline_constraints`. Over captured
+data, the replies are measured against the labels in `ground_truth_source`, joined by inferenceId (or eventId).
 
 If it cannot do any of these, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
 as the analyzer does.
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from homeport.monitoring import METRICS_DIR, cloudwatch, quality
-from homeport.monitoring.dataset import DatasetError, parse_format, read
+from homeport.monitoring.dataset import GROUND_TRUTH, DatasetError, files, merged, parse_format, read
 from homeport.monitoring.statistics import constraints, statistics
 from homeport.monitoring.violations import check
 
@@ -53,7 +54,18 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if not source:
             raise DatasetError("dataset_source is not set: the directory the baseline data set was downloaded to")
         window = (env["start_time"], env["end_time"]) if env.get("start_time") and env.get("end_time") else None
-        table = read(Path(source), parse_format(env.get("dataset_format")), window)
+        dataset_format = parse_format(env.get("dataset_format"))
+        if analysis == "MODEL_QUALITY" and "sagemakerCaptureJson" in dataset_format:
+            labels = env.get("ground_truth_source")
+            if not labels:
+                raise DatasetError("ground_truth_source is not set: the directory the ground truth labels are in")
+            table = merged(files(Path(source)), files(Path(labels)), window)
+            defaults = {"ground_truth_attribute": GROUND_TRUTH}
+            if not env.get("probability_attribute"):
+                defaults["inference_attribute"] = "0"  # the reply's first column: the prediction
+            env = {**defaults, **env}
+            return model_quality(env, table, output)
+        table = read(Path(source), dataset_format, window)
         if analysis == "MODEL_QUALITY":
             return model_quality(env, table, output)
         baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))
@@ -68,14 +80,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             outcome = check(baseline[0], baseline[1] or {"features": []}, table, stats)
             (output / "constraint_violations.json").write_text(json.dumps(outcome.document(), indent=2))
             if _publishing(env):
-                dimensions = [
-                    {"Name": "EndpointName", "Value": env["sagemaker_endpoint_name"]},
-                    {"Name": "ScheduleName", "Value": env["sagemaker_monitoring_schedule_name"]},
-                ]
-                moment = env.get("end_time") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                cloudwatch.write(
-                    Path(env.get(METRICS_DIR, METRICS_PATH)), cloudwatch.records(outcome.features, dimensions, moment)
-                )
+                folder = Path(env.get(METRICS_DIR, METRICS_PATH))
+                cloudwatch.write(folder, cloudwatch.records(outcome.features, *_stamp(env)))
             print(f"homeport.monitoring: {len(outcome.violations)} violations")
     except (DatasetError, OSError) as exc:  # OSError: the output cannot be written
         print(f"homeport.monitoring: {exc}", file=sys.stderr)
@@ -111,6 +117,9 @@ def model_quality(env: Mapping[str, str], table: pa.Table, output: Path) -> int:
     else:
         found = quality.check(problem, held, stats)
         (output / "constraint_violations.json").write_text(json.dumps({"violations": found}, indent=2))
+        if _publishing(env):
+            values = {n: e["value"] for n, e in section.items() if isinstance(e, dict) and "value" in e}
+            cloudwatch.write(Path(env.get(METRICS_DIR, METRICS_PATH)), cloudwatch.metric_records(values, *_stamp(env)))
         print(f"homeport.monitoring: {len(found)} violations")
     print(f"homeport.monitoring: model quality of {len(arrays[0])} rows ({problem}) -> {output}")
     return 0
@@ -134,6 +143,15 @@ def _numpy(column: pa.ChunkedArray, problem: str) -> Any:
     if problem == quality.MULTICLASS:
         return np.asarray(pc.cast(column, pa.string()).to_pylist(), dtype=str)
     return column.to_numpy().astype(np.float64)
+
+
+def _stamp(env: Mapping[str, str]) -> tuple[list[dict[str, str]], str]:
+    """A scheduled execution's metrics' dimensions and time (the end of its window)."""
+    dimensions = [
+        {"Name": "EndpointName", "Value": env["sagemaker_endpoint_name"]},
+        {"Name": "ScheduleName", "Value": env["sagemaker_monitoring_schedule_name"]},
+    ]
+    return dimensions, env.get("end_time") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _publishing(env: Mapping[str, str]) -> bool:

@@ -4,7 +4,7 @@ PutMetricData's MetricDatum (`MetricName`, `Timestamp`, `Dimensions`, and `Value
 
 Per feature, as SageMaker names them: `feature_data_<name>` (the window's values: SampleCount, Sum, Minimum and
 Maximum, so Average too), `feature_non_null_<name>` (completeness) and `feature_baseline_drift_<name>` (the
-distance from the baseline's distribution).
+distance from the baseline's distribution). Model quality publishes each of its metrics under its own name.
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ def records(
         if values.drift is not None:
             add(f"feature_baseline_drift_{name}", Value=values.drift)
     return found
+
+
+def metric_records(
+    values: Mapping[str, float], dimensions: list[dict[str, str]], timestamp: str
+) -> list[dict[str, Any]]:
+    """Model quality's: each metric (`mae`, `auc`, …) under its own name."""
+    return [
+        {"MetricName": name, "Timestamp": timestamp, "Dimensions": dimensions, "StorageResolution": 1, "Value": value}
+        for name, value in values.items()
+    ]
 
 
 def write(folder: Path, found: list[dict[str, Any]]) -> None:

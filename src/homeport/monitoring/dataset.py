@@ -78,46 +78,140 @@ def captured(paths: list[Path], window: tuple[str, str] | None = None) -> pa.Tab
 
     Arrow parses the JSON Lines (only the fields read here, in C++ threads), keeps the window's CSV payloads with
     its compute kernels, and reads them as one CSV text: a third of the time of json.loads line by line."""
-    try:
-        bounds = (
-            None if window is None else [pa.scalar(_moment(t, w), _MOMENT) for t, w in zip(window, BOUNDS, strict=True)]
-        )
-    except ValueError as exc:
-        raise DatasetError(str(exc)) from None
+    bounds = _bounds(window)
     parts: list[pa.Array] = []
-    for path in paths:
-        if path.stat().st_size == 0:
-            continue
-        options = pajson.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
-        try:
-            records = pajson.read_json(
-                path, read_options=pajson.ReadOptions(block_size=16 << 20), parse_options=options
-            )
-            request = pc.struct_field(records.column("captureData"), "endpointInput")
-            inside = pa.scalar(True)
-            if bounds is not None:
-                moment = pc.cast(pc.struct_field(records.column("eventMetadata"), "inferenceTime"), _MOMENT)
-                inside = pc.and_(pc.greater_equal(moment, bounds[0]), pc.less(moment, bounds[1]))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise DatasetError(f"{path.name} is not data capture's JSON Lines: {exc}") from None
-        encoding = pc.struct_field(request, "encoding")
-        data = pc.struct_field(request, "data")
-        parts.append(pc.filter(data, pc.and_(inside, pc.equal(encoding, "CSV"))).combine_chunks())
-        base64_csv = pc.and_(pc.equal(encoding, "BASE64"), pc.match_substring(
-            pc.utf8_lower(pc.struct_field(request, "observedContentType")), "csv"))  # fmt: skip
-        encoded = pc.filter(data, pc.and_(inside, base64_csv)).to_pylist()
-        if encoded:  # rare: CSV that arrived as bytes the capture did not take for text
-            parts.append(pa.array([text for text in map(_decoded, encoded) if text is not None], pa.string()))
+    for path, records in _records(paths, _RECORD, "data capture's JSON Lines"):
+        request = pc.struct_field(records.column("captureData"), "endpointInput")
+        texts, _ = _csv_texts(request, _inside(path, records.column("eventMetadata"), bounds))
+        parts.append(texts)
     rows = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
     if not len(rows):
         during = f" between {window[0]} and {window[1]}" if window else ""
         raise DatasetError(f"the captured data holds no CSV requests to analyze{during}")
-    whole = pa.LargeListArray.from_arrays(pa.array([0, len(rows)], pa.int64()), rows.cast(pa.large_string()))
-    joined = pc.binary_join(whole, pa.scalar("\n", pa.large_string()))  # large: a window may pass 2 GiB of text
-    return _csv_bytes(joined[0].as_buffer(), "captured data")
+    return _csv_bytes(_joined(rows), "captured data")
 
 
 BOUNDS = ("start_time", "end_time")
+GROUND_TRUTH = "groundTruth"  # the merged table's label column: ground_truth_attribute's default
+_REPLY = pa.schema(
+    [
+        ("captureData", pa.struct([("endpointOutput", _PAYLOAD)])),
+        (
+            "eventMetadata",
+            pa.struct([("eventId", pa.string()), ("inferenceId", pa.string()), ("inferenceTime", pa.string())]),
+        ),
+    ]
+)
+_LABEL = pa.schema(
+    [
+        ("groundTruthData", pa.struct([("data", pa.string()), ("encoding", pa.string())])),
+        ("eventMetadata", pa.struct([("eventId", pa.string())])),
+    ]
+)
+
+
+def merged(captures: list[Path], labels: list[Path], window: tuple[str, str] | None = None) -> pa.Table:
+    """What model quality measures: each captured reply (`endpointOutput`, one CSV row) in columns `_c0`, `_c1`, …
+    beside its ground truth label (`groundTruth`), joined on the record's inferenceId (its eventId when it has
+    none) and the label's eventId. Replies of several rows, not CSV, or outside the window, and labels of no
+    reply, are counted out; of two labels for one id, the last counts."""
+    bounds = _bounds(window)
+    keys, replies = [], []
+    for path, records in _records(captures, _REPLY, "data capture's JSON Lines"):
+        reply = pc.struct_field(records.column("captureData"), "endpointOutput")
+        metadata = records.column("eventMetadata")
+        key = pc.coalesce(pc.struct_field(metadata, "inferenceId"), pc.struct_field(metadata, "eventId"))
+        kept = pc.and_(pc.is_valid(key), _inside(path, metadata, bounds))
+        texts, keyed = _csv_texts(reply, kept, key)
+        texts = pc.utf8_trim(texts, "\r\n")
+        one_row = pc.invert(pc.match_substring(texts, "\n"))  # a reply of several rows has no one label
+        replies.append(pc.filter(texts, one_row))
+        keys.append(pc.filter(keyed, one_row))
+    label_keys, label_values = [], []
+    for _, records in _records(labels, _LABEL, "ground truth's JSON Lines"):
+        label = records.column("groundTruthData")
+        key = pc.struct_field(records.column("eventMetadata"), "eventId")
+        kept = pc.and_(pc.equal(pc.struct_field(label, "encoding"), "CSV"), pc.is_valid(key))
+        label_keys.append(pc.filter(key, kept).combine_chunks())
+        label_values.append(pc.filter(pc.utf8_trim(pc.struct_field(label, "data"), "\r\n"), kept).combine_chunks())
+    rows = pa.concat_arrays(replies) if replies else pa.array([], pa.string())
+    if not len(rows):
+        raise DatasetError("the captured data holds no CSV replies to measure")
+    if not label_keys:
+        raise DatasetError("there are no ground truth labels to measure the replies against")
+    table = _csv_bytes(_joined(rows), "captured replies").append_column("_key", pa.concat_arrays(keys))
+    truth = pa.table({"_key": pa.concat_arrays(label_keys), GROUND_TRUTH: pa.concat_arrays(label_values)})
+    truth = truth.group_by("_key", use_threads=False).aggregate([(GROUND_TRUTH, "last")]).rename_columns(["_key", GROUND_TRUTH])
+    joined = table.join(truth, "_key", join_type="inner").drop_columns(["_key"])
+    if not joined.num_rows:
+        raise DatasetError("no captured reply has a ground truth label with its inferenceId (or eventId)")
+    return joined
+
+
+def _joined(rows: pa.Array) -> pa.Buffer:
+    """The rows as one text, a line each (large: a window may pass 2 GiB of text)."""
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(rows)], pa.int64()), rows.cast(pa.large_string()))
+    joined = pc.binary_join(whole, pa.scalar("\n", pa.large_string()))
+    return joined[0].as_buffer()
+
+
+def _csv_texts(payload: Any, kept: Any, keys: Any = None) -> tuple[pa.Array, pa.Array]:
+    """The kept payloads that hold CSV text (as text, or base64 of a CSV content type that decodes as UTF-8), and
+    the same records' `keys`."""
+    encoding, data = pc.struct_field(payload, "encoding"), pc.struct_field(payload, "data")
+    keys = pa.nulls(len(data), pa.string()) if keys is None else keys
+    plain = pc.and_(kept, pc.equal(encoding, "CSV"))
+    texts, keyed = [pc.filter(data, plain).combine_chunks()], [pc.filter(keys, plain).combine_chunks()]
+    csv_type = pc.match_substring(pc.utf8_lower(pc.struct_field(payload, "observedContentType")), "csv")
+    encoded = pc.and_(kept, pc.and_(pc.equal(encoding, "BASE64"), csv_type))
+    pairs = [
+        (text, key)
+        for text, key in zip(
+            map(_decoded, pc.filter(data, encoded).to_pylist()), pc.filter(keys, encoded).to_pylist(), strict=True
+        )
+        if text is not None
+    ]  # rare in data quality (CSV is usually captured as text); model replies without CaptureContentTypeHeader
+    if pairs:
+        texts.append(pa.array([t for t, _ in pairs], pa.string()))
+        keyed.append(pa.array([k for _, k in pairs], pa.string()))
+    return pa.concat_arrays(texts), pa.concat_arrays(keyed)
+
+
+def _records(paths: list[Path], schema: pa.Schema, what: str) -> list[tuple[Path, pa.Table]]:
+    """Each non-empty file's JSON Lines, parsed by Arrow to `schema` (other fields ignored)."""
+    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    found = []
+    for path in paths:
+        if path.stat().st_size == 0:
+            continue
+        try:
+            records = pajson.read_json(
+                path, read_options=pajson.ReadOptions(block_size=16 << 20), parse_options=options
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DatasetError(f"{path.name} is not {what}: {exc}") from None
+        found.append((path, records))
+    return found
+
+
+def _bounds(window: tuple[str, str] | None) -> list[pa.Scalar] | None:
+    try:
+        return (
+            None if window is None else [pa.scalar(_moment(t, w), _MOMENT) for t, w in zip(window, BOUNDS, strict=True)]
+        )
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _inside(path: Path, metadata: pa.ChunkedArray, bounds: list[pa.Scalar] | None) -> Any:
+    """Which records' inferenceTime falls in the window (all, without one)."""
+    if bounds is None:
+        return pa.scalar(True)
+    try:
+        moment = pc.cast(pc.struct_field(metadata, "inferenceTime"), _MOMENT)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DatasetError(f"{path.name} has an inferenceTime that is not ISO 8601: {exc}") from None
+    return pc.and_(pc.greater_equal(moment, bounds[0]), pc.less(moment, bounds[1]))
 
 
 def _moment(text: str, what: str) -> datetime:

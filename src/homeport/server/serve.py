@@ -67,7 +67,7 @@ from homeport.services.log_tailer import LogTailer
 from homeport.services.logs import LogService
 from homeport.services.metrics import MetricService, valid_period
 from homeport.services.models import ModelService
-from homeport.services.monitoring_definitions import DataQualityJobDefinitionService
+from homeport.services.monitoring_definitions import JobDefinitionService
 from homeport.services.monitoring_executions import MonitoringExecutionService
 from homeport.services.monitoring_schedules import MonitoringScheduleService
 from homeport.services.processing_jobs import ProcessingJobService, is_monitoring
@@ -95,7 +95,8 @@ class Services:
     logs: LogService
     training_jobs: TrainingJobService
     processing_jobs: ProcessingJobService
-    data_quality_job_definitions: DataQualityJobDefinitionService
+    data_quality_job_definitions: JobDefinitionService
+    model_quality_job_definitions: JobDefinitionService
     monitoring_schedules: MonitoringScheduleService
 
 
@@ -105,7 +106,7 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
     endpoints = EndpointService(ctx, models, configs)
     alarms = AlarmService(ctx)
     processing = ProcessingJobService(ctx)
-    definitions = DataQualityJobDefinitionService(ctx)
+    definitions = {kind: JobDefinitionService(ctx, kind) for kind in ("DataQuality", "ModelQuality")}
     return Services(
         models,
         configs,
@@ -119,8 +120,9 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
         LogService(ctx, tailer),
         TrainingJobService(ctx),
         processing,
-        definitions,
-        MonitoringScheduleService(ctx, definitions, MonitoringExecutionService(ctx, processing)),
+        definitions["DataQuality"],
+        definitions["ModelQuality"],
+        MonitoringScheduleService(ctx, MonitoringExecutionService(ctx, processing)),
     )
 
 

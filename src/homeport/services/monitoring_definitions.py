@@ -1,9 +1,10 @@
-"""CreateDataQualityJobDefinition, Describe…, List…, Delete…; and the checks every monitoring job definition passes,
-inline in a schedule or named.
+"""Create…, Describe…, List… and Delete… of data quality and model quality job definitions; and the checks every
+monitoring job definition passes, inline in a schedule or named.
 
-A data quality job definition is a monitoring job definition in other words: `as_monitoring` turns it into the
-inline `MonitoringJobDefinition` shape, which is what an execution runs. homeport runs endpoint inputs (captured
-data) with Model Monitor's analyzer image, or with a ContainerEntrypoint of your own (bring your own container).
+Either kind is a monitoring job definition in other words: `as_monitoring` turns it into the inline
+`MonitoringJobDefinition` shape, which is what an execution runs (a model quality one keeps its ProblemType in the
+environment, as `problem_type`, and its `GroundTruthS3Input`). homeport runs endpoint inputs (captured data) with
+Model Monitor's analyzer image, or with a ContainerEntrypoint of your own (bring your own container).
 """
 
 from __future__ import annotations
@@ -20,46 +21,49 @@ from homeport.services.processing_jobs import PROCESSING_ROOT, is_analyzer
 from homeport.store import Kind
 from homeport.store.db import Duplicate
 
-KIND = Kind.DATA_QUALITY_JOB_DEFINITION
-KEPT = (
-    "DataQualityBaselineConfig",
-    "DataQualityAppSpecification",
-    "DataQualityJobInput",
-    "DataQualityJobOutputConfig",
-    "JobResources",
-    "NetworkConfig",
-    "RoleArn",
-    "StoppingCondition",
-)
+KINDS = {"DataQuality": Kind.DATA_QUALITY_JOB_DEFINITION, "ModelQuality": Kind.MODEL_QUALITY_JOB_DEFINITION}
+SHARED = ("JobResources", "NetworkConfig", "RoleArn", "StoppingCondition")
+OWN = ("BaselineConfig", "AppSpecification", "JobInput", "JobOutputConfig")  # each after its kind's prefix
 SUMMARY = ("MonitoringJobDefinitionName", "MonitoringJobDefinitionArn", "CreationTime", "EndpointName")
 DEFAULT_MAX_RUNTIME_S = 3600  # what SageMaker gives a monitoring job that names none (its cap on hourly schedules)
 
 
-class DataQualityJobDefinitionService:
-    def __init__(self, ctx: Context) -> None:
+class JobDefinitionService:
+    """The job definitions of one MonitoringType: "DataQuality" or "ModelQuality"."""
+
+    def __init__(self, ctx: Context, monitoring_type: str) -> None:
         self.ctx = ctx
+        self.type = monitoring_type
+        self.kind = KINDS[monitoring_type]
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["JobDefinitionName"]
-        check(as_monitoring(params))
-        definition_arn = arn(self.ctx.settings, "data-quality-job-definition", name)
+        if self.type == "ModelQuality" and "ProblemType" not in params["ModelQualityAppSpecification"]:
+            raise ValidationError(
+                "ModelQualityAppSpecification.ProblemType is required: Regression, BinaryClassification or "
+                "MulticlassClassification."
+            )
+        check(as_monitoring(params, self.type))
+        resource = "".join(f"-{c.lower()}" if c.isupper() else c for c in self.type).lstrip("-")
+        definition_arn = arn(self.ctx.settings, f"{resource}-job-definition", name)
+        kept = [f"{self.type}{field}" for field in OWN] + list(SHARED)
         doc = {
             "JobDefinitionName": name,
             "JobDefinitionArn": definition_arn,
             "CreationTime": self.ctx.clock.now(),
-            **{k: params[k] for k in KEPT if k in params},
+            **{k: params[k] for k in kept if k in params},
         }
         store = self.ctx.store
         with store.transaction() as conn:
             try:
-                store.insert(conn, KIND, doc, name=name, arn=definition_arn)
+                store.insert(conn, self.kind, doc, name=name, arn=definition_arn)
             except Duplicate:
                 raise ResourceInUse(f"Job definition {name} already exists ({definition_arn}).") from None
             store.put_tags(conn, definition_arn, params.get("Tags", []))
         return {"JobDefinitionArn": definition_arn}
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
-        doc = self.ctx.store.get(conn, KIND, name)
+        doc = self.ctx.store.get(conn, self.kind, name)
         if doc is None:
             raise ResourceNotFound(f"Job definition {name} does not exist.")
         return doc
@@ -70,13 +74,13 @@ class DataQualityJobDefinitionService:
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.ctx.store.reading() as conn:
-            docs = self.ctx.store.all(conn, KIND)
+            docs = self.ctx.store.all(conn, self.kind)
         summaries = [
             {
                 "MonitoringJobDefinitionName": d["JobDefinitionName"],
                 "MonitoringJobDefinitionArn": d["JobDefinitionArn"],
                 "CreationTime": d["CreationTime"],
-                "EndpointName": endpoint_of(as_monitoring(d)) or "",
+                "EndpointName": endpoint_of(as_monitoring(d, self.type)) or "",
             }
             for d in docs
         ]
@@ -92,34 +96,40 @@ class DataQualityJobDefinitionService:
                 s["MonitoringScheduleName"]
                 for s in store.all(conn, Kind.MONITORING_SCHEDULE)
                 if s["MonitoringScheduleConfig"].get("MonitoringJobDefinitionName") == name
+                and s["MonitoringScheduleConfig"].get("MonitoringType") == self.type
             ]
             if users:
                 raise ResourceInUse(
                     f"Job definition {name} is used by the monitoring schedule {users[0]}; delete the schedule first."
                 )
-            store.delete(conn, KIND, name)
+            store.delete(conn, self.kind, name)
         return {}
 
 
-def as_monitoring(definition: dict[str, Any]) -> dict[str, Any]:
-    """A data quality job definition (request or record) in the inline MonitoringJobDefinition shape."""
-    app = dict(definition["DataQualityAppSpecification"])
-    environment = app.pop("Environment", {})
+def as_monitoring(definition: dict[str, Any], monitoring_type: str) -> dict[str, Any]:
+    """A data or model quality job definition (request or record) in the inline MonitoringJobDefinition shape."""
+    own = {field: definition.get(f"{monitoring_type}{field}") for field in OWN}
+    app = dict(own["AppSpecification"] or {})
+    environment = dict(app.pop("Environment", {}))
+    if "ProblemType" in app:
+        environment.setdefault("problem_type", app.pop("ProblemType"))
+    job_input = dict(own["JobInput"] or {})
+    ground_truth = job_input.pop("GroundTruthS3Input", None)
     shaped: dict[str, Any] = {
-        "MonitoringInputs": [definition["DataQualityJobInput"]],
-        "MonitoringOutputConfig": definition["DataQualityJobOutputConfig"],
+        "MonitoringInputs": [job_input],
+        "MonitoringOutputConfig": own["JobOutputConfig"],
         "MonitoringResources": definition["JobResources"],
         "MonitoringAppSpecification": app,
         "RoleArn": definition["RoleArn"],
         "Environment": environment,
     }
-    for source, target in (
-        ("DataQualityBaselineConfig", "BaselineConfig"),
-        ("StoppingCondition", "StoppingCondition"),
-        ("NetworkConfig", "NetworkConfig"),
-    ):
-        if source in definition:
-            shaped[target] = definition[source]
+    if ground_truth is not None:
+        shaped["GroundTruthS3Input"] = ground_truth
+    if own["BaselineConfig"] is not None:
+        shaped["BaselineConfig"] = own["BaselineConfig"]
+    for field in ("StoppingCondition", "NetworkConfig"):
+        if field in definition:
+            shaped[field] = definition[field]
     return shaped
 
 
@@ -171,6 +181,9 @@ def check(definition: dict[str, Any]) -> None:
         uri = definition.get("BaselineConfig", {}).get(key, {}).get("S3Uri")
         if uri is not None and not uri.startswith("s3://"):
             raise ValidationError(f"BaselineConfig.{key}.S3Uri {uri!r} must be an s3:// URI.")
+    ground_truth = definition.get("GroundTruthS3Input", {}).get("S3Uri")
+    if "GroundTruthS3Input" in definition and not (ground_truth or "").startswith("s3://"):
+        raise ValidationError("GroundTruthS3Input.S3Uri must be the s3:// URI your ground truth labels are under.")
     runtime = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
     if not 1 <= runtime <= 86_400:
         raise ValidationError("StoppingCondition.MaxRuntimeInSeconds must be between 1 and 86400.")

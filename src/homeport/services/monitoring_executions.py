@@ -29,6 +29,12 @@ ENDED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
 CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
 INPUT_ROOT = "/opt/ml/processing/input/endpoint"
 BASELINE_ROOT = "/opt/ml/processing/baseline"
+GROUND_TRUTH_ROOT = "/opt/ml/processing/groundtruth"
+ATTRIBUTES = (  # a model quality job's EndpointInput fields, as the analyzer's environment names them
+    ("inference_attribute", "InferenceAttribute"),
+    ("probability_attribute", "ProbabilityAttribute"),
+    ("probability_threshold_attribute", "ProbabilityThresholdAttribute"),
+)
 SUMMARY = (
     "MonitoringScheduleName",
     "ScheduledTime",
@@ -142,6 +148,12 @@ class MonitoringExecutionService:
             file_name = uri.rsplit("/", 1)[-1]
             inputs.append(_input(key, uri, f"{BASELINE_ROOT}/{key}"))
             environment[f"baseline_{key}"] = f"{BASELINE_ROOT}/{key}/{file_name}"
+        if "GroundTruthS3Input" in definition:
+            inputs += self._labels(definition["GroundTruthS3Input"]["S3Uri"], span, start)
+            environment.update(analysis_type="MODEL_QUALITY", ground_truth_source=GROUND_TRUTH_ROOT)
+            for key, field in ATTRIBUTES:
+                if field in endpoint_input:
+                    environment.setdefault(key, str(endpoint_input[field]))
         app = definition["MonitoringAppSpecification"]
         return {
             "ProcessingJobName": job_name,
@@ -162,6 +174,21 @@ class MonitoringExecutionService:
             "RoleArn": definition["RoleArn"],
             "StoppingCondition": definition.get("StoppingCondition", {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S}),
         }
+
+    def _labels(self, uri: str, span: Window, start: str) -> list[dict[str, Any]]:
+        """The ground truth folders (`yyyy/mm/dd/hh`, by when the labels were collected) from the window's start up
+        to now: labels come after the inferences they are for."""
+        root = uri.rstrip("/")
+        found: list[dict[str, Any]] = []
+        for hour in hours(Window(span.start, max(span.end, self.ctx.clock.now()))):
+            folder = f"{datetime.fromtimestamp(hour, UTC):%Y/%m/%d/%H}"
+            if self.ctx.objects.list_prefix(f"{root}/{folder}/"):
+                found.append(
+                    _input(f"groundtruth-{len(found) + 1}", f"{root}/{folder}/", f"{GROUND_TRUTH_ROOT}/{folder}")
+                )
+        if not found:
+            raise NoData(f"Job inputs had no ground truth: there are no labels under {root}/ since {start}.")
+        return found
 
     def _baseline(self, conn: Any, baseline: dict[str, Any]) -> dict[str, str]:
         """The baseline's files: those it names, or the outputs of the baselining job it names."""

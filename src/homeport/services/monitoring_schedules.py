@@ -15,12 +15,7 @@ from homeport.core.schedules import ScheduleError
 from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
 from homeport.services import listing
 from homeport.services.context import Context, public
-from homeport.services.monitoring_definitions import (
-    DataQualityJobDefinitionService,
-    as_monitoring,
-    check,
-    endpoint_of,
-)
+from homeport.services.monitoring_definitions import KINDS, as_monitoring, check, endpoint_of
 from homeport.services.monitoring_executions import MonitoringExecutionService
 from homeport.store import Kind
 from homeport.store.db import Duplicate
@@ -36,18 +31,12 @@ SUMMARY = (
     "MonitoringJobDefinitionName",
     "MonitoringType",
 )
-SUPPORTED_TYPES = ("DataQuality",)
+SUPPORTED_TYPES = ("DataQuality", "ModelQuality")
 
 
 class MonitoringScheduleService:
-    def __init__(
-        self,
-        ctx: Context,
-        definitions: DataQualityJobDefinitionService,
-        executions: MonitoringExecutionService,
-    ) -> None:
+    def __init__(self, ctx: Context, executions: MonitoringExecutionService) -> None:
         self.ctx = ctx
-        self.definitions = definitions
         self.executions = executions
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +81,13 @@ class MonitoringScheduleService:
             )
         if kind not in SUPPORTED_TYPES:
             raise ValidationError(
-                f"homeport runs DataQuality monitoring schedules; {kind} is not supported yet (see docs/not-yet.md)."
+                f"homeport runs DataQuality and ModelQuality monitoring schedules; {kind} is not supported yet (see "
+                "docs/not-yet.md)."
+            )
+        if inline is not None and kind != "DataQuality":
+            raise ValidationError(
+                "An inline MonitoringJobDefinition is a DataQuality job; for ModelQuality, create a model quality job "
+                "definition and name it."
             )
         definition = self.definition(conn, config)
         if inline is not None:
@@ -122,10 +117,11 @@ class MonitoringScheduleService:
         named = config.get("MonitoringJobDefinitionName")
         if named is None:
             return dict(config["MonitoringJobDefinition"])
-        doc = self.ctx.store.get(conn, Kind.DATA_QUALITY_JOB_DEFINITION, named)
+        kind = config.get("MonitoringType", "DataQuality")
+        doc = self.ctx.store.get(conn, KINDS[kind], named) if kind in KINDS else None
         if doc is None:
-            raise ValidationError(f"The data quality job definition {named} does not exist.")
-        return as_monitoring(doc)
+            raise ValidationError(f"The {kind} job definition {named} does not exist.")
+        return as_monitoring(doc, kind)
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
         doc = self.ctx.store.get(conn, KIND, name)

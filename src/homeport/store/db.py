@@ -44,6 +44,7 @@ class Kind(StrEnum):
     PROCESSING_JOB = "processing_jobs"
     INFERENCE_EXPERIMENT = "inference_experiments"
     DATA_QUALITY_JOB_DEFINITION = "data_quality_job_definitions"
+    MODEL_QUALITY_JOB_DEFINITION = "model_quality_job_definitions"
     MONITORING_SCHEDULE = "monitoring_schedules"
     MONITORING_EXECUTION = "monitoring_executions"  # named and keyed by its processing job
 
