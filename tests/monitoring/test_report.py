@@ -42,3 +42,14 @@ def test_a_feature_missing_from_the_current_data() -> None:
 def test_two_distributions_share_one_scale() -> None:
     assert bars([0.5, 0.5], [1.0, 0.0]) == "▅▅ → █▁"
     assert bars([0.25, 0.75], []) == "▃█"
+
+
+def test_model_metrics_beside_their_constraints() -> None:
+    from homeport.monitoring.report import model_metrics
+
+    current = {"regression_metrics": {"mae": {"value": 0.25, "standard_deviation": 0.01}, "r2": {"value": 0.9}}}
+    held = {"regression_constraints": {"mae": {"threshold": 0.1, "comparison_operator": "GreaterThanThreshold"}}}
+    mae, r2 = model_metrics(current, held, {"violations": [{"metric_name": "mae"}]})
+    assert (mae.value, mae.standard_deviation, mae.threshold, mae.operator, mae.violated) == (
+        0.25, 0.01, 0.1, "GreaterThanThreshold", True)  # fmt: skip
+    assert (r2.threshold, r2.violated) == (None, False)

@@ -38,12 +38,24 @@ def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
     executions = sm.list_monitoring_executions(
         EndpointName=args.endpoint, SortBy="ScheduledTime", SortOrder="Descending", MaxResults=max(1, args.executions)
     )["MonitoringExecutionSummaries"]
-    latest = next((e for e in executions if e["MonitoringExecutionStatus"] in COMPLETED), None)
+    done = [e for e in executions if e["MonitoringExecutionStatus"] in COMPLETED]
+    latest = next((e for e in done if e.get("MonitoringType", "DataQuality") == "DataQuality"), None)
+    judged = next((e for e in done if e.get("MonitoringType") == "ModelQuality"), None)
     features = _features(sm, clients("s3"), latest) if latest else []
+    metrics = _model_metrics(sm, clients("s3"), judged) if judged else []
     if args.json:
-        print_json({"schedules": schedules, "executions": executions, "features": [asdict(f) for f in features]})
+        print_json(
+            {
+                "schedules": schedules,
+                "executions": executions,
+                "features": [asdict(f) for f in features],
+                "model_metrics": [asdict(m) for m in metrics],
+            }
+        )
         return 0
     _show(args.endpoint, schedules, executions, latest, features)
+    if judged:
+        _show_metrics(judged, metrics)
     if args.png and features:
         _save_png(
             args.png, f"{args.endpoint}: baseline and {when(latest['ScheduledTime']) if latest else ''}", features
@@ -52,13 +64,29 @@ def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
     return 0
 
 
+def _files(sm: Any, execution: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The S3 URIs of the execution's job's inputs, by name, and of its report."""
+    job = sm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job.get("ProcessingInputs", [])}
+    return inputs, job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+
+
+def _model_metrics(sm: Any, s3: Any, execution: dict[str, Any]) -> list[Any]:
+    from homeport.monitoring.report import model_metrics
+
+    inputs, report = _files(sm, execution)
+    return model_metrics(
+        _read(s3, f"{report}/statistics.json"),
+        _read(s3, inputs["constraints"]) if "constraints" in inputs else {},
+        _read(s3, f"{report}/constraint_violations.json"),
+    )
+
+
 def _features(sm: Any, s3: Any, execution: dict[str, Any]) -> list[Any]:
     """The execution's report against its baseline, from the files its processing job read and wrote."""
     from homeport.monitoring.report import features
 
-    job = sm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job.get("ProcessingInputs", [])}
-    report = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    inputs, report = _files(sm, execution)
     if "statistics" not in inputs:
         return []
     return features(
@@ -113,7 +141,7 @@ def _show(
         )
     console.print(table)
     if latest is None:
-        console.print("No execution has completed yet: no features to compare.")
+        console.print("No data quality execution has completed yet: no features to compare.")
         return
     table = Table(title=f"Features at {when(latest['ScheduledTime'])} ({latest['MonitoringScheduleName']})")
     for column in ("Feature", "Type", "Baseline", "Current", "Non-null", "Drift", "Distribution", "Violations"):
@@ -134,6 +162,20 @@ def _show(
         )
     console.print(table)
     console.print("Distribution: the baseline's buckets, then the current data's share of each (one scale).")
+
+
+def _show_metrics(execution: dict[str, Any], metrics: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Model quality at {when(execution['ScheduledTime'])} ({execution['MonitoringScheduleName']})")
+    for column in ("Metric", "Value", "Constraint", "Violation"):
+        table.add_column(column)
+    for m in metrics:
+        spread = "" if m.standard_deviation is None else f" ± {m.standard_deviation:.3g}"
+        rule = f"{m.operator} {m.threshold:.4g}" if m.threshold is not None else ""
+        table.add_row(m.name, f"{m.value:.4g}{spread}", rule, "[red]violated[/]" if m.violated else "")
+    Console().print(table)
 
 
 def bars(first: list[float], second: list[float]) -> str:

@@ -141,7 +141,11 @@ def merged(captures: list[Path], labels: list[Path], window: tuple[str, str] | N
         raise DatasetError("there are no ground truth labels to measure the replies against")
     table = _csv_bytes(_joined(rows), "captured replies").append_column("_key", pa.concat_arrays(keys))
     truth = pa.table({"_key": pa.concat_arrays(label_keys), GROUND_TRUTH: pa.concat_arrays(label_values)})
-    truth = truth.group_by("_key", use_threads=False).aggregate([(GROUND_TRUTH, "last")]).rename_columns(["_key", GROUND_TRUTH])
+    truth = (
+        truth.group_by("_key", use_threads=False)
+        .aggregate([(GROUND_TRUTH, "last")])
+        .rename_columns(["_key", GROUND_TRUTH])
+    )
     joined = table.join(truth, "_key", join_type="inner").drop_columns(["_key"])
     if not joined.num_rows:
         raise DatasetError("no captured reply has a ground truth label with its inferenceId (or eventId)")

@@ -96,3 +96,39 @@ def _distributions(report: FeatureReport, base: dict[str, Any], mine: dict[str, 
         report.baseline_shares = [c / sum(base_table.values()) for c in base_table.values()]
         total = sum(current_table.values()) or 1.0
         report.current_shares = [current_table.get(v, 0.0) / total for v in base_table]
+
+
+@dataclass
+class MetricReport:
+    """One model quality metric of an execution, against its constraint."""
+
+    name: str
+    value: float
+    standard_deviation: float | None
+    threshold: float | None
+    operator: str  # the constraint's comparison_operator ("" without one)
+    violated: bool
+
+
+def model_metrics(
+    current: dict[str, Any], constraints: dict[str, Any], violations: dict[str, Any]
+) -> list[MetricReport]:
+    section = next((v for k, v in current.items() if k.endswith("_metrics") and isinstance(v, dict)), {})
+    held = next((v for k, v in constraints.items() if k.endswith("_constraints") and isinstance(v, dict)), {})
+    broken = {v.get("metric_name") for v in violations.get("violations", [])}
+    reports = []
+    for name, entry in section.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            continue  # the confusion matrix and the curves
+        rule = held.get(name, {})
+        reports.append(
+            MetricReport(
+                name,
+                float(entry["value"]),
+                entry.get("standard_deviation"),
+                rule.get("threshold"),
+                rule.get("comparison_operator", ""),
+                name in broken,
+            )
+        )
+    return reports
