@@ -97,3 +97,18 @@ def test_type_and_domain_shares() -> None:
     assert type_share(pa.chunked_array([[1, 2]]), "Fractional") == 1.0
     assert type_share(pa.chunked_array([[None, None]], pa.string()), "Integral") == 1.0
     assert domain_share(pa.chunked_array([["a", "b", "z", None]]), ["a", "b"]) == pytest.approx(2 / 3)
+
+
+def test_a_features_overrides_apply_to_it_alone() -> None:
+    base = table(x=[float(i) for i in range(1000)], y=[float(i) for i in range(1000)])
+    stats, suggested = baseline_files(base)
+    moved = table(x=[float(i) + 300 for i in range(1000)], y=[float(i) + 300 for i in range(1000)])
+    features = suggested["features"]  # type: ignore[index]
+    features[0]["monitoringConfigOverrides"] = {"comparison_threshold": 0.5}  # x tolerates more drift
+    features[1]["string_constraints"] = {"monitoring_config_overrides": {"perform_comparison": "Disabled"}}
+    outcome = check(suggested, stats, moved, statistics(moved))
+    assert outcome.violations == []
+    assert outcome.features["x"].drift is not None and 0.0 < outcome.features["x"].drift < 0.5
+    assert outcome.features["y"].drift is None
+    del features[0]["monitoringConfigOverrides"]
+    assert {v["feature_name"] for v in check(suggested, stats, moved, statistics(moved)).violations} == {"x"}

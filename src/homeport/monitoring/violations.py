@@ -11,6 +11,7 @@ The checks and their `constraint_check_type`, as SageMaker names them:
   `comparison_threshold` (numeric features) or `categorical_comparison_threshold` (string ones).
 
 With `evaluate_constraints` Disabled nothing is a violation; with `perform_comparison` Disabled there is no drift check.
+A feature's `monitoringConfigOverrides` (thresholds, comparison method, perform_comparison) apply to it alone.
 """
 
 from __future__ import annotations
@@ -84,15 +85,18 @@ def check(
         values = FeatureValues(completeness=present / items)
         features[name] = values
         column = current.column(name)
+        overrides = _overrides(constraint)
+        feature_config = {**config, **overrides}
+        feature_comparison = {**comparison, **{k: v for k, v in overrides.items() if k in DISTRIBUTION}}
         share = type_share(column, constraint["inferred_type"])
-        if share < config.get("datatype_check_threshold", 1.0):
+        if share < feature_config.get("datatype_check_threshold", 1.0):
             violation(name, "data_type_check", _unmet(share))
         if values.completeness < constraint.get("completeness", 0.0):
             violation(name, "completeness_check", _unmet(values.completeness))
         domains = constraint.get("string_constraints", {}).get("domains")
         if domains is not None:
             inside = domain_share(column, domains)
-            if inside < config.get("domain_content_threshold", 1.0):
+            if inside < feature_config.get("domain_content_threshold", 1.0):
                 violation(name, "categorical_values_check", _unmet(inside))
         numbers = current_stats.get("numerical_statistics")
         if numbers is not None:
@@ -102,9 +106,9 @@ def check(
                 "Minimum": numbers["min"],
                 "Maximum": numbers["max"],
             }
-        if comparison.get("perform_comparison", "Enabled") != "Enabled" or name not in base:
+        if feature_comparison.get("perform_comparison", "Enabled") != "Enabled" or name not in base:
             continue
-        distance, threshold = drift(base[name], current_stats, comparison)
+        distance, threshold = drift(base[name], current_stats, feature_comparison)
         if distance is None:
             continue
         values.drift = distance
@@ -113,6 +117,18 @@ def check(
                 name, "baseline_drift_check", f"Baseline drift distance: {distance} exceeds threshold: {threshold}"
             )
     return Outcome(found, features)
+
+
+DISTRIBUTION = ("perform_comparison", "comparison_threshold", "comparison_method", "categorical_comparison_threshold")
+
+
+def _overrides(constraint: dict[str, Any]) -> dict[str, Any]:
+    """A feature's own monitoring settings: `monitoringConfigOverrides` (as the guide writes it), or
+    `monitoring_config_overrides` inside its string constraints (as an SDK fixture does)."""
+    found = constraint.get("monitoringConfigOverrides") or constraint.get("string_constraints", {}).get(
+        "monitoring_config_overrides"
+    )
+    return found if isinstance(found, dict) else {}
 
 
 def _unmet(value: float) -> str:
