@@ -1,8 +1,8 @@
 """CreateMonitoringSchedule, Describe…, List…, Update…, Delete…, Start…, Stop….
 
 A schedule is recorded Pending; the monitoring controller makes it Scheduled and starts its executions when they
-are due (`controllers/monitoring`). Its job is a data quality job definition it names (what the SDK sends) or an
-inline MonitoringJobDefinition. The endpoint it watches must exist and capture data.
+are due (`controllers/monitoring`). Its job is a data or model quality job definition it names (what the SDK
+sends) or an inline MonitoringJobDefinition. The endpoint it watches must exist and capture data.
 """
 
 from __future__ import annotations
