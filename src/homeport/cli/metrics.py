@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from homeport.cli.output import when
+from homeport.cli.output import has_matplotlib, when
 from homeport.cli.scaling import NAMESPACE, Clients, number, resource_id
 from homeport.dataplane.meters import INSTANCES, SAGEMAKER
 
@@ -194,12 +194,8 @@ def cmd_metrics(args: argparse.Namespace, clients: Clients) -> int:
     if args.minutes <= 0 or args.period <= 0:
         print("homeport: --minutes and --period must be positive", file=sys.stderr)
         return 1
-    if args.png:
-        try:
-            import matplotlib  # noqa: F401  (before any request: a missing plotter is no reason to wait)
-        except ImportError:
-            print("homeport: --png needs matplotlib: pip install 'homeport[example]'", file=sys.stderr)
-            return 1
+    if args.png and not has_matplotlib():
+        return 1
     sm = clients("sagemaker")
     doc = sm.describe_endpoint(EndpointName=args.endpoint)
     kind = endpoint_kind(doc)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from typing import Any
 
 from homeport.cli.metrics import LEVELS
-from homeport.cli.output import print_json, when
+from homeport.cli.output import has_matplotlib, print_json, when
 from homeport.cli.scaling import Clients
 
 COMPLETED = ("Completed", "CompletedWithViolations")
@@ -24,12 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
-    if args.png:
-        try:
-            import matplotlib  # noqa: F401  (before any request: a missing plotter is no reason to wait)
-        except ImportError:
-            print("homeport: --png needs matplotlib: pip install 'homeport[example]'", file=sys.stderr)
-            return 1
+    if args.png and not has_matplotlib():
+        return 1
     sm = clients("sagemaker")
     schedules = []
     for page in sm.get_paginator("list_monitoring_schedules").paginate(EndpointName=args.endpoint):

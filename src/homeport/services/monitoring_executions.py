@@ -266,17 +266,22 @@ class MonitoringExecutionService:
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.ctx.store.reading() as conn:
             docs = self.of(conn, params.get("MonitoringScheduleName"))
-        for key, field in (
-            ("EndpointName", "EndpointName"),
-            ("MonitoringJobDefinitionName", "MonitoringJobDefinitionName"),
-            ("MonitoringTypeEquals", "MonitoringType"),
-        ):
-            if key in params:
-                docs = [d for d in docs if d.get(field) == params[key]]
-        summaries = [self.summary(public(d)) for d in docs]
+        summaries = matching([self.summary(public(d)) for d in docs], params)
         return listing.filtered_reply(
             summaries, params, "MonitoringExecutionSummaries", "MonitoringScheduleName", "MonitoringExecutionStatus"
         )
+
+
+def matching(summaries: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summaries a List call's EndpointName, MonitoringJobDefinitionName and MonitoringTypeEquals keep."""
+    for key, field in (
+        ("EndpointName", "EndpointName"),
+        ("MonitoringJobDefinitionName", "MonitoringJobDefinitionName"),
+        ("MonitoringTypeEquals", "MonitoringType"),
+    ):
+        if key in params:
+            summaries = [s for s in summaries if s.get(field) == params[key]]
+    return summaries
 
 
 def _iso(when: float) -> str:

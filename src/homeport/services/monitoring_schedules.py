@@ -16,7 +16,7 @@ from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
 from homeport.services import listing
 from homeport.services.context import Context, public
 from homeport.services.monitoring_definitions import KINDS, as_monitoring, check, endpoint_of
-from homeport.services.monitoring_executions import MonitoringExecutionService
+from homeport.services.monitoring_executions import MonitoringExecutionService, matching
 from homeport.store import Kind
 from homeport.store.db import Duplicate
 
@@ -149,13 +149,7 @@ class MonitoringScheduleService:
             }
             for d in docs
         ]  # fmt: skip
-        for key, field in (
-            ("EndpointName", "EndpointName"),
-            ("MonitoringJobDefinitionName", "MonitoringJobDefinitionName"),
-            ("MonitoringTypeEquals", "MonitoringType"),
-        ):
-            if key in params:
-                summaries = [s for s in summaries if s.get(field) == params[key]]
+        summaries = matching(summaries, params)
         return listing.filtered_reply(
             summaries, params, "MonitoringScheduleSummaries", "MonitoringScheduleName", "MonitoringScheduleStatus"
         )
