@@ -110,7 +110,7 @@ def test_captured_requests_as_a_table(tmp_path: Path) -> None:
     lines = [
         capture_line("1,2.5\n3,4.5\n"),  # a request of two rows
         capture_line(base64.b64encode(b"5,6.5").decode(), "BASE64"),
-        capture_line('{"a": 1}', "JSON", "application/json"),  # not CSV: counted out
+        capture_line("AAEC", "BASE64", "application/octet-stream"),  # neither CSV nor JSON: counted out
         capture_line(base64.b64encode(b"\xff\xfe").decode(), "BASE64"),  # not text: counted out
     ]
     source = write_csv(tmp_path / "in", "".join(lines), "a.jsonl")
@@ -123,8 +123,8 @@ def test_captured_requests_as_a_table(tmp_path: Path) -> None:
     write_csv(tmp_path / "bad", "not json\n", "b.jsonl")
     with pytest.raises(DatasetError, match="not data capture's JSON Lines"):
         read(tmp_path / "bad", {"sagemakerCaptureJson": {}})
-    write_csv(tmp_path / "none", capture_line('{"a": 1}', "JSON", "application/json"), "c.jsonl")
-    with pytest.raises(DatasetError, match="no CSV requests"):
+    write_csv(tmp_path / "none", capture_line("AAEC", "BASE64", "application/x-npy"), "c.jsonl")
+    with pytest.raises(DatasetError, match="no CSV or JSON requests"):
         read(tmp_path / "none", {"sagemakerCaptureJson": {}})
 
 
@@ -146,3 +146,31 @@ def test_a_monitoring_run_writes_violations(tmp_path: Path) -> None:
     assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [("x", "baseline_drift_check")]
     assert not (tmp_path / "run" / "constraints.json").exists()
     assert analyzer.main({**run, "baseline_constraints": str(tmp_path / "missing.json")}) == 255
+
+
+def test_captured_json_requests_as_rows(tmp_path: Path) -> None:
+    import base64
+
+    lines = [
+        capture_line(
+            '{"instances": [{"length": 0.5, "sex": "M"}, {"length": 0.7, "sex": "F"}]}', "JSON", "application/json"
+        ),
+        capture_line(base64.b64encode(b'{"instances": [[0.9, "I"]]}').decode(), "BASE64", "application/json"),
+        capture_line('{"instances": "not rows"}', "JSON", "application/json"),  # a scalar: one row of nothing
+        capture_line("[" * 100_000, "JSON", "application/json"),  # nested past the stack: counted out
+        capture_line("0.1,M\n"),  # CSV beside it
+    ]
+    source = write_csv(tmp_path / "in", "".join(lines), "a.jsonl")
+    table = read(source, {"sagemakerCaptureJson": {}}, features="$.instances")
+
+    def rows(found: list[dict[str, object]]) -> list[str]:
+        return sorted(repr(sorted(r.items())) for r in found)
+
+    assert rows(table.to_pylist()) == rows(
+        [
+            {"_c0": 0.1, "_c1": "M", "length": None, "sex": None},  # the CSV request
+            {"_c0": None, "_c1": None, "length": 0.5, "sex": "M"},
+            {"_c0": None, "_c1": None, "length": 0.7, "sex": "F"},
+            {"_c0": 0.9, "_c1": "I", "length": None, "sex": None},
+        ]
+    )

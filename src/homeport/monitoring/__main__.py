@@ -65,7 +65,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                 defaults["inference_attribute"] = "0"  # the reply's first column: the prediction
             env = {**defaults, **env}
             return model_quality(env, table, output)
-        table = read(Path(source), dataset_format, window)
+        table = read(Path(source), dataset_format, window, env.get("features_attribute"))
         if analysis == "MODEL_QUALITY":
             return model_quality(env, table, output)
         baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))

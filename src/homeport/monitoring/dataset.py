@@ -42,7 +42,9 @@ def files(source: Path) -> list[Path]:
     return found
 
 
-def read(source: Path, dataset_format: dict[str, Any], window: tuple[str, str] | None = None) -> pa.Table:
+def read(
+    source: Path, dataset_format: dict[str, Any], window: tuple[str, str] | None = None, features: str | None = None
+) -> pa.Table:
     """Every file of the data set as one table; captured records only from the `window` (ISO 8601 start and end),
     when one is given."""
     ((kind, options),) = dataset_format.items()
@@ -52,7 +54,7 @@ def read(source: Path, dataset_format: dict[str, Any], window: tuple[str, str] |
     elif kind == "json":
         tables = [_json(path) for path in files(source)]
     elif kind == "sagemakerCaptureJson":
-        return captured(files(source), window)
+        return captured(files(source), window, features)
     else:
         raise DatasetError(f"homeport's analyzer reads csv and json data sets, not {kind}")
     try:
@@ -71,24 +73,74 @@ _RECORD = pa.schema(
 _MOMENT = pa.timestamp("ms", tz="UTC")
 
 
-def captured(paths: list[Path], window: tuple[str, str] | None = None) -> pa.Table:
-    """Data capture's records (`{"sagemakerCaptureJson": …}`): each record's request (`endpointInput`), as the CSV
-    rows it holds, in columns `_c0`, `_c1`, … A record without its input, one whose input is not CSV (JSON, or
-    base64 that is not UTF-8 CSV text), or one whose inferenceTime is outside the window, is counted out.
+def captured(paths: list[Path], window: tuple[str, str] | None = None, features: str | None = None) -> pa.Table:
+    """Data capture's records (`{"sagemakerCaptureJson": …}`): each record's request (`endpointInput`) as rows.
+    CSV requests (as text, or base64 of a CSV content type) give columns `_c0`, `_c1`, … JSON requests give a row
+    per object (its keys the columns) or per list of values (`_c0`, …): the request itself, or the part of it that
+    `features` names (`instances`, `$.data.features`). A record without its input, of another content, or whose
+    inferenceTime is outside the window, is counted out.
 
     Arrow parses the JSON Lines (only the fields read here, in C++ threads), keeps the window's CSV payloads with
     its compute kernels, and reads them as one CSV text: a third of the time of json.loads line by line."""
     bounds = _bounds(window)
     parts: list[pa.Array] = []
+    documents: list[Any] = []
     for path, records in _records(paths, _RECORD, "data capture's JSON Lines"):
         request = pc.struct_field(records.column("captureData"), "endpointInput")
-        texts, _ = _csv_texts(request, _inside(path, records.column("eventMetadata"), bounds))
+        inside = _inside(path, records.column("eventMetadata"), bounds)
+        texts, _ = _csv_texts(request, inside)
         parts.append(texts)
+        documents += _json_documents(request, inside)
     rows = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
-    if not len(rows):
+    tables = [_csv_bytes(_joined(rows), "captured data")] if len(rows) else []
+    from_json = _json_rows(documents, features) if documents else None
+    if from_json is not None and from_json.num_rows:
+        tables.append(from_json)
+    if not tables or not sum(t.num_rows for t in tables):
         during = f" between {window[0]} and {window[1]}" if window else ""
-        raise DatasetError(f"the captured data holds no CSV requests to analyze{during}")
-    return _csv_bytes(_joined(rows), "captured data")
+        raise DatasetError(f"the captured data holds no CSV or JSON requests to analyze{during}")
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"the captured CSV and JSON requests do not have the same columns: {exc}") from None
+
+
+def _json_documents(payload: Any, kept: Any) -> list[Any]:
+    """The kept payloads that hold JSON (as text, or base64 of a JSON content type), parsed; what does not parse is
+    counted out."""
+    encoding, data = pc.struct_field(payload, "encoding"), pc.struct_field(payload, "data")
+    json_type = pc.match_substring(pc.utf8_lower(pc.struct_field(payload, "observedContentType")), "json")
+    texts = pc.filter(data, pc.and_(kept, pc.equal(encoding, "JSON"))).to_pylist()
+    encoded = pc.filter(data, pc.and_(kept, pc.and_(pc.equal(encoding, "BASE64"), json_type))).to_pylist()
+    found = []
+    for text in [*texts, *map(_decoded, encoded)]:
+        try:
+            found.append(json.loads(text or ""))
+        except (ValueError, RecursionError):  # not JSON, or nested past the interpreter's stack
+            continue
+    return found
+
+
+def _json_rows(documents: list[Any], features: str | None) -> pa.Table:
+    """Rows of JSON requests: objects by their keys, lists of values as `_c0`, `_c1`, …"""
+    path = [p for p in (features or "").removeprefix("$").split(".") if p]
+    objects: list[dict[str, Any]] = []
+    for document in documents:
+        for key in path:
+            document = document.get(key) if isinstance(document, dict) else None
+        items = (
+            document if isinstance(document, list) and document and isinstance(document[0], dict | list) else [document]
+        )
+        for item in items:
+            if isinstance(item, dict):
+                objects.append({k: v for k, v in item.items() if not isinstance(v, dict | list)})
+            elif isinstance(item, list):
+                objects.append({f"_c{i}": v for i, v in enumerate(item) if not isinstance(v, dict | list)})
+    names = list(dict.fromkeys(k for o in objects for k in o))  # every key of any row, in the order they came
+    try:
+        return pa.table({name: [o.get(name) for o in objects] for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"the captured JSON requests' values do not have one type per key: {exc}") from None
 
 
 BOUNDS = ("start_time", "end_time")

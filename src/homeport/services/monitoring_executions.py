@@ -148,6 +148,8 @@ class MonitoringExecutionService:
             file_name = uri.rsplit("/", 1)[-1]
             inputs.append(_input(key, uri, f"{BASELINE_ROOT}/{key}"))
             environment[f"baseline_{key}"] = f"{BASELINE_ROOT}/{key}/{file_name}"
+        if "FeaturesAttribute" in endpoint_input:
+            environment.setdefault("features_attribute", endpoint_input["FeaturesAttribute"])
         if "GroundTruthS3Input" in definition:
             inputs += self._labels(definition["GroundTruthS3Input"]["S3Uri"], span, start)
             environment.update(analysis_type="MODEL_QUALITY", ground_truth_source=GROUND_TRUTH_ROOT)
