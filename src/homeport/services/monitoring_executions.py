@@ -17,6 +17,7 @@ from typing import Any
 
 from homeport.core.arns import arn
 from homeport.core.monitoring_schedule import Window, hours
+from homeport.errors import HomeportError
 from homeport.objects.locations import UnreachableObject
 from homeport.services import listing
 from homeport.services.context import Context, public
@@ -83,11 +84,12 @@ class MonitoringExecutionService:
         store = self.ctx.store
         try:
             params = self._job(conn, job_name, schedule, definition, span, stamp)
-        except NoData as exc:
-            doc.update(MonitoringExecutionStatus="Failed", FailureReason=str(exc)[:1024])
+            job = self.jobs.insert(conn, params)
+        except (NoData, HomeportError) as exc:  # recorded, so that the schedule moves on to its next run
+            reason = exc.message if isinstance(exc, HomeportError) else str(exc)
+            doc.update(MonitoringExecutionStatus="Failed", FailureReason=reason[:1024])
             execution_arn = arn(self.ctx.settings, "processing-job", job_name)
         else:
-            job = self.jobs.insert(conn, params)
             execution_arn = doc["ProcessingJobArn"] = job["ProcessingJobArn"]
             doc["_job"] = job_name
             doc["_report"] = params["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
