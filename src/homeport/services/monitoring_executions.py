@@ -231,8 +231,6 @@ class MonitoringExecutionService:
                 status, reason = "Failed", "The analyzer wrote no readable constraint_violations.json."
             elif violations:
                 status = "CompletedWithViolations"
-        elif status == "Stopping":
-            status = "Stopping"
         with store.transaction() as conn:
             doc = store.get(conn, KIND, name)
             if doc is None or doc["MonitoringExecutionStatus"] in ENDED:
