@@ -160,3 +160,30 @@ def test_replies_are_joined_to_their_labels_by_inference_id_or_event_id(tmp_path
     labels.write_text("not json\n")
     with pytest.raises(DatasetError, match="not ground truth's JSON Lines"):
         merged([captures], [labels])
+
+
+def test_stamped_transform_outputs_are_joined_to_their_labels_by_their_inference_id(tmp_path: Path) -> None:
+    from homeport.monitoring.dataset import DatasetError, parse_format, read, stamped_merged
+
+    outputs, labels = tmp_path / "out", tmp_path / "labels.jsonl"
+    outputs.mkdir()
+    (outputs / "a.csv.out").write_text("0.5,id-1,2026-12-05T10:00:00Z\n0.7,id-2,2026-12-05T10:00:00Z\n")
+    (outputs / "b.csv.out").write_text("0.9,id-3,2026-12-05T10:00:00Z\n")
+    labels.write_text(label("id-1", "1") + label("id-3", "0") + label("id-3", "1") + label("other", "0"))
+    table = stamped_merged(read(outputs, parse_format('{"csv": {"header": false}}')), [labels])
+    assert table.column_names == ["_c0", "groundTruth"]
+    assert sorted(zip(table.column("_c0").to_pylist(), table.column("groundTruth").to_pylist(), strict=True)) == [
+        (0.5, "1"),
+        (0.9, "1"),
+    ]
+
+    (outputs / "a.csv.out").unlink()
+    (outputs / "b.csv.out").write_text(
+        '{"score": 0.25, "SageMakerInferenceId": "id-1", "SageMakerInferenceTime": "2026-12-05T10:00:00Z"}\n'
+    )
+    table = stamped_merged(read(outputs, parse_format('{"json": {"lines": true}}')), [labels])
+    assert table.column_names == ["score", "groundTruth"] and table.column("score").to_pylist() == [0.25]
+
+    (outputs / "b.csv.out").write_text("0.5\n0.7\n")  # not stamped
+    with pytest.raises(DatasetError, match="GenerateInferenceId"):
+        stamped_merged(read(outputs, parse_format('{"csv": {"header": false}}')), [labels])

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from homeport.monitoring import __main__ as analyzer
@@ -72,9 +74,23 @@ def test_json_lines_and_several_files(tmp_path: Path) -> None:
     assert b["string_statistics"]["distinct_count"] == 2.0
 
 
+def test_parquet(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    pq.write_table(pa.table({"a": [1.0, 2.0, 4.0], "b": ["x", "y", "x"]}), source / "part-0.parquet")
+    a, b = statistics(read(source, parse_format('{"parquet": {}}')))["features"]
+    assert a["inferred_type"] == "Fractional" and a["numerical_statistics"]["sum"] == 7.0
+    assert b["string_statistics"]["distinct_count"] == 2.0
+
+
 @pytest.mark.parametrize(
     ("raw", "words"),
-    [(None, "dataset_format is not set"), ("{", "not JSON"), ('{"parquet": {}}', "not parquet")],
+    [
+        (None, "dataset_format is not set"),
+        ("{", "not JSON"),
+        ('{"avro": {}}', "not avro"),
+        ('{"parquet": {}}', "not a Parquet file"),  # the file is CSV
+    ],
 )
 def test_formats_it_cannot_read(tmp_path: Path, raw: str | None, words: str) -> None:
     source = write_csv(tmp_path / "in", "1\n")

@@ -23,6 +23,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from homeport.batch.capture import BatchCapture, manifests, output_format, stamped
 from homeport.batch.dataprocessing import DataProcessing, RecordError
 from homeport.batch.plan import Limits, PlanError, inputs, plan_files, resolve_limits
 from homeport.batch.records import FramingError, MiniBatch, SplitType, line_range, mini_batches, split_lines
@@ -95,6 +96,7 @@ class TransformJobRun:
         self._crashes = [0] * count  # per slot: exits since its last good reply
         self._alone = [False] * count  # per slot: one request at a time, since an instance of it died
         self._one_at_a_time = [asyncio.Lock() for _ in range(count)]
+        self.capture: BatchCapture | None = None  # DataCaptureConfig, once the job has started
 
     # --- the whole job -----------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class TransformJobRun:
     async def _run(self) -> None:
         if "TransformStartTime" not in self.doc:
             self._update(TransformStartTime=self.ctx.clock.now())
+        self.capture = BatchCapture.of(self.doc)
         with self.ctx.store.transaction() as conn:
             saved = progress.load_plan(conn, self.name)
         refs = None
@@ -150,6 +153,7 @@ class TransformJobRun:
             with self.ctx.store.transaction() as conn:
                 progress.save_plan(conn, self.name, saved)
         self.files = saved
+        await self._record("input")
         await self._queue_work()
         log.info(
             "transform job %s: %d files, %d ranges to do, %d instances x %d concurrent requests",
@@ -165,6 +169,7 @@ class TransformJobRun:
                     group.create_task(self._serve(slot))
         except* JobFailed as failures:
             raise failures.exceptions[0] from None
+        await self._record("output")
         failed = [f for f in self.files if f.state is FileState.FAILED]
         if failed:
             more = (
@@ -415,9 +420,11 @@ class TransformJobRun:
             reply = await self._invoke(slot, body, where)
             if processing.changes_output:
                 outputs = processing.split_response(reply, len(records))
-                return b"".join(processing.finish_output(records, outputs))
+                reply = b"".join(processing.finish_output(records, outputs))
         except RecordError as exc:
             raise FileFailed(f"{where}: {exc}") from None
+        if self.capture and self.capture.generate_id:
+            reply = stamped(reply, output_format(self.accept), self.capture.stamp)
         if self.assemble_lines and reply and not reply.endswith(b"\n"):
             reply += b"\n"
         return reply
@@ -492,6 +499,20 @@ class TransformJobRun:
         with self.ctx.store.transaction() as conn:
             progress.set_file_state(conn, self.name, file.number, FileState.DONE)
         shutil.rmtree(self.workdir / str(file.number), ignore_errors=True)
+
+    async def _record(self, direction: str) -> None:
+        """DataCaptureConfig: the manifest of the objects the job reads, or of the `.out` objects it wrote."""
+        if self.capture is None or not self.files:
+            return
+        done = [f for f in self.files if f.state is FileState.DONE]
+        if direction == "output" and not done:
+            return
+        manifest = manifests(self.files, self.doc["TransformOutput"]["S3OutputPath"], done)[direction]
+        url = self.capture.manifest_url(direction, self.name)
+        try:
+            await asyncio.to_thread(self.ctx.objects.put_bytes, url, manifest, "application/json")
+        except (UnreachableObject, OSError) as exc:
+            raise JobFailed(f"ClientError: cannot write the data capture manifest {url}: {exc}") from None
 
     def _fail_file(self, file: FilePlan, reason: str) -> None:
         if file.state is not FileState.PENDING:

@@ -65,13 +65,14 @@ def parse_offset(text: str, what: str) -> float:
 
 
 def offsets(config: dict[str, Any], endpoint_input: dict[str, Any] | None) -> tuple[float, float] | None:
-    """The window's (start, end) offsets from the scheduled time, if the schedule or its input sets them; checked."""
+    """The window's (start, end) offsets from the scheduled time, if the schedule or its input (EndpointInput or
+    BatchTransformInput) sets them; checked."""
     if "DataAnalysisStartTime" in config or "DataAnalysisEndTime" in config:
         pair = config.get("DataAnalysisStartTime"), config.get("DataAnalysisEndTime")
         names = "ScheduleConfig.DataAnalysisStartTime", "ScheduleConfig.DataAnalysisEndTime"
     elif endpoint_input and ("StartTimeOffset" in endpoint_input or "EndTimeOffset" in endpoint_input):
         pair = endpoint_input.get("StartTimeOffset"), endpoint_input.get("EndTimeOffset")
-        names = "EndpointInput.StartTimeOffset", "EndpointInput.EndTimeOffset"
+        names = "the input's StartTimeOffset", "EndTimeOffset"
     else:
         if config["ScheduleExpression"] == NOW:
             raise ScheduleError(

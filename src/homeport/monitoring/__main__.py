@@ -14,7 +14,8 @@ writes SageMaker's per-feature metrics for CloudWatch (unless `publish_cloudwatc
 With `analysis_type` MODEL_QUALITY it measures a model instead: the data set's `inference_attribute` (or
 `probability_attribute`) against its `ground_truth_attribute` (columns by name or index), as the `problem_type`'s
 metrics in statistics.json, with suggested constraints, or checked against `baseline_constraints`. Over captured
-data, the replies are measured against the labels in `ground_truth_source`, joined by inferenceId (or eventId).
+data, the replies are measured against the labels in `ground_truth_source`, joined by inferenceId (or eventId); over
+a transform job's outputs, by the inference id that its DataCaptureConfig GenerateInferenceId stamped them with.
 
 If it cannot do any of these, it writes the reason to standard error (the job's FailureReason quotes it) and exits 255,
 as the analyzer does.
@@ -35,7 +36,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from homeport.monitoring import METRICS_DIR, cloudwatch, quality
-from homeport.monitoring.dataset import GROUND_TRUTH, DatasetError, files, merged, parse_format, read
+from homeport.monitoring.dataset import (
+    GROUND_TRUTH,
+    DatasetError,
+    files,
+    merged,
+    parse_format,
+    read,
+    stamped_merged,
+)
 from homeport.monitoring.statistics import constraints, statistics
 from homeport.monitoring.violations import check
 
@@ -66,6 +75,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             env = {**defaults, **env}
             return model_quality(env, table, output)
         table = read(Path(source), dataset_format, window, env.get("features_attribute"))
+        if analysis == "MODEL_QUALITY" and env.get("ground_truth_source"):  # a transform job's stamped outputs
+            table = stamped_merged(table, files(Path(env["ground_truth_source"])))
+            env = {"ground_truth_attribute": GROUND_TRUTH, "inference_attribute": "0", **env}
         if analysis == "MODEL_QUALITY":
             return model_quality(env, table, output)
         baseline = _load(env.get("baseline_constraints")), _load(env.get("baseline_statistics"))
@@ -146,17 +158,21 @@ def _numpy(column: pa.ChunkedArray, problem: str) -> Any:
 
 
 def _stamp(env: Mapping[str, str]) -> tuple[list[dict[str, str]], str]:
-    """A scheduled execution's metrics' dimensions and time (the end of its window)."""
-    dimensions = [
-        {"Name": "EndpointName", "Value": env["sagemaker_endpoint_name"]},
-        {"Name": "ScheduleName", "Value": env["sagemaker_monitoring_schedule_name"]},
-    ]
+    """A scheduled execution's metrics' dimensions (an endpoint's, or a batch transform schedule's) and time (the end
+    of its window)."""
+    schedule = env["sagemaker_monitoring_schedule_name"]
+    dimensions = [{"Name": "MonitoringSchedule", "Value": schedule}]
+    if env.get("sagemaker_endpoint_name"):
+        dimensions = [
+            {"Name": "EndpointName", "Value": env["sagemaker_endpoint_name"]},
+            {"Name": "ScheduleName", "Value": schedule},
+        ]
     return dimensions, env.get("end_time") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _publishing(env: Mapping[str, str]) -> bool:
     """Whether a scheduled execution publishes its metrics (as it does unless told not to)."""
-    scheduled = env.get("sagemaker_endpoint_name") and env.get("sagemaker_monitoring_schedule_name")
+    scheduled = env.get("sagemaker_monitoring_schedule_name")
     return bool(scheduled) and env.get("publish_cloudwatch_metrics", "Enabled") != "Disabled"
 
 

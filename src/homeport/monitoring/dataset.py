@@ -2,7 +2,8 @@
 
 CSV files (`{"csv": {"header": true}}`): columns named by the header, or `_c0`, `_c1`, … without one (Spark's
 names, which SageMaker's statistics show). JSON Lines (`{"json": {"lines": true}}`): one object per line, its keys
-the columns. Every file under the source directory is read, in name order, and the tables joined.
+the columns. Parquet (`{"parquet": {}}`). Every file under the source directory is read, in name order, and the tables
+joined.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from homeport.core.inference_stamps import ID_KEY, TIME_KEY
 
 
 class DatasetError(Exception):
@@ -31,7 +35,7 @@ def parse_format(raw: str | None) -> dict[str, Any]:
     except ValueError:
         raise DatasetError(f"dataset_format is not JSON: {raw[:200]!r}") from None
     if not isinstance(value, dict) or len(value) != 1:
-        raise DatasetError(f"dataset_format must name one format (csv or json), not {raw[:200]!r}")
+        raise DatasetError(f"dataset_format must name one format (csv, json or parquet), not {raw[:200]!r}")
     return value
 
 
@@ -53,10 +57,12 @@ def read(
         tables = [_csv(path, bool(options.get("header", False))) for path in files(source)]
     elif kind == "json":
         tables = [_json(path) for path in files(source)]
+    elif kind == "parquet":
+        tables = [_parquet(path) for path in files(source)]
     elif kind == "sagemakerCaptureJson":
         return captured(files(source), window, features)
     else:
-        raise DatasetError(f"homeport's analyzer reads csv and json data sets, not {kind}")
+        raise DatasetError(f"homeport's analyzer reads csv, json and parquet data sets, not {kind}")
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -179,6 +185,35 @@ def merged(captures: list[Path], labels: list[Path], window: tuple[str, str] | N
         one_row = pc.invert(pc.match_substring(texts, "\n"))  # a reply of several rows has no one label
         replies.append(pc.filter(texts, one_row))
         keys.append(pc.filter(keyed, one_row))
+    rows = pa.concat_arrays(replies) if replies else pa.array([], pa.string())
+    if not len(rows):
+        raise DatasetError("the captured data holds no CSV replies to measure")
+    table = _csv_bytes(_joined(rows), "captured replies").append_column("_key", pa.concat_arrays(keys))
+    return _with_truth(table, labels, "no captured reply has a ground truth label with its inferenceId (or eventId)")
+
+
+def stamped_merged(outputs: pa.Table, labels: list[Path]) -> pa.Table:
+    """A transform job's outputs that GenerateInferenceId stamped (CSV: the id and the time as the last two columns;
+    JSON: the keys SageMakerInferenceId and SageMakerInferenceTime), each beside its ground truth label, joined on
+    the id; the stamps are dropped."""
+    names = outputs.column_names
+    if ID_KEY in names:
+        key = ID_KEY
+        kept = [n for n in names if n not in (ID_KEY, TIME_KEY)]
+    elif len(names) >= 3 and names == [f"_c{i}" for i in range(len(names))]:
+        key = names[-2]
+        kept = names[:-2]
+    else:
+        raise DatasetError(
+            "the transform job's outputs carry no inference ids to join the ground truth on: run it with "
+            "DataCaptureConfig GenerateInferenceId true (and a CSV output without a header, or JSON)"
+        )
+    table = outputs.select(kept).append_column("_key", pc.cast(outputs.column(key), pa.string()))
+    return _with_truth(table, labels, "no transform output has a ground truth label with its inference id")
+
+
+def _with_truth(table: pa.Table, labels: list[Path], none: str) -> pa.Table:
+    """`table` (keyed by `_key`) joined with the labels' (by their eventId), the last label of an id counting."""
     label_keys, label_values = [], []
     for _, records in _records(labels, _LABEL, "ground truth's JSON Lines"):
         label = records.column("groundTruthData")
@@ -186,12 +221,8 @@ def merged(captures: list[Path], labels: list[Path], window: tuple[str, str] | N
         kept = pc.and_(pc.equal(pc.struct_field(label, "encoding"), "CSV"), pc.is_valid(key))
         label_keys.append(pc.filter(key, kept).combine_chunks())
         label_values.append(pc.filter(pc.utf8_trim(pc.struct_field(label, "data"), "\r\n"), kept).combine_chunks())
-    rows = pa.concat_arrays(replies) if replies else pa.array([], pa.string())
-    if not len(rows):
-        raise DatasetError("the captured data holds no CSV replies to measure")
     if not label_keys:
         raise DatasetError("there are no ground truth labels to measure the replies against")
-    table = _csv_bytes(_joined(rows), "captured replies").append_column("_key", pa.concat_arrays(keys))
     truth = pa.table({"_key": pa.concat_arrays(label_keys), GROUND_TRUTH: pa.concat_arrays(label_values)})
     truth = (
         truth.group_by("_key", use_threads=False)
@@ -200,7 +231,7 @@ def merged(captures: list[Path], labels: list[Path], window: tuple[str, str] | N
     )
     joined = table.join(truth, "_key", join_type="inner").drop_columns(["_key"])
     if not joined.num_rows:
-        raise DatasetError("no captured reply has a ground truth label with its inferenceId (or eventId)")
+        raise DatasetError(none)
     return joined
 
 
@@ -312,3 +343,10 @@ def _json(path: Path) -> pa.Table:
         return pajson.read_json(path)
     except pa.ArrowInvalid as exc:
         raise DatasetError(f"{path.name} is not JSON Lines as the data set's format says: {exc}") from None
+
+
+def _parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path.name} is not a Parquet file: {exc}") from None

@@ -228,12 +228,16 @@ def _async_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def _capture_config(config: dict[str, Any]) -> dict[str, Any]:
     """DataCaptureConfig as SageMaker takes it: captures go to an s3:// prefix."""
-    destination = config["DestinationS3Uri"]
+    check_capture_destination(config["DestinationS3Uri"])
+    return {"EnableCapture": True, **config}
+
+
+def check_capture_destination(destination: str) -> None:
+    """An endpoint's or a transform job's DataCaptureConfig.DestinationS3Uri: an s3:// prefix."""
     if not destination.startswith("s3://") or len(destination) <= len("s3://"):
         raise ValidationError(
             f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI (s3://bucket/prefix), not {destination!r}."
         )
-    return {"EnableCapture": True, **config}
 
 
 def _is_webhook(url: str) -> bool:

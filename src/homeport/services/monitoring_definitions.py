@@ -137,22 +137,49 @@ def endpoint_of(definition: dict[str, Any]) -> str | None:
     return definition["MonitoringInputs"][0].get("EndpointInput", {}).get("EndpointName")
 
 
+def data_input(definition: dict[str, Any]) -> dict[str, Any]:
+    """The job's EndpointInput or BatchTransformInput: what it reads, and its window's offsets."""
+    source = definition["MonitoringInputs"][0]
+    found: dict[str, Any] = source.get("EndpointInput") or source.get("BatchTransformInput") or {}
+    return found
+
+
+def dataset_format(batch_input: dict[str, Any]) -> dict[str, Any]:
+    """A BatchTransformInput's DatasetFormat as the analyzer's `dataset_format`."""
+    given = batch_input["DatasetFormat"]
+    if len(given) != 1:
+        raise ValidationError("BatchTransformInput.DatasetFormat must name one format: Csv, Json or Parquet.")
+    ((kind, options),) = given.items()
+    if kind == "Csv":
+        return {"csv": {"header": bool(options.get("Header", False))}}
+    if kind == "Json":
+        return {"json": {"lines": bool(options.get("Line", False))}}
+    return {"parquet": {}}
+
+
 def check(definition: dict[str, Any]) -> None:
     """What a monitoring job definition must hold for homeport to run it; ValidationError saying what to change."""
     (source,) = definition["MonitoringInputs"]
-    if "BatchTransformInput" in source:
+    fields = [field for field in ("EndpointInput", "BatchTransformInput") if field in source]
+    if len(fields) != 1:
         raise ValidationError(
-            "homeport monitors endpoints' captured data (EndpointInput); BatchTransformInput is not supported yet, "
-            "because transform jobs do not capture data yet."
+            "The monitoring job's input needs one of EndpointInput (an endpoint's captured data) or "
+            "BatchTransformInput (what transform jobs captured)."
         )
-    endpoint_input = source.get("EndpointInput")
-    if endpoint_input is None:
-        raise ValidationError("The monitoring job's input needs an EndpointInput: the endpoint whose data to analyze.")
-    _under_root(endpoint_input["LocalPath"], "EndpointInput.LocalPath")
-    if endpoint_input.get("S3InputMode") == "Pipe":
-        raise ValidationError("EndpointInput.S3InputMode Pipe is not supported; use File.")
+    (field,) = fields
+    given = source[field]
+    _under_root(given["LocalPath"], f"{field}.LocalPath")
+    if given.get("S3InputMode") == "Pipe":
+        raise ValidationError(f"{field}.S3InputMode Pipe is not supported; use File.")
+    if field == "BatchTransformInput":
+        if not given["DataCapturedDestinationS3Uri"].startswith("s3://"):
+            raise ValidationError(
+                "BatchTransformInput.DataCapturedDestinationS3Uri must be the s3:// URI the transform jobs' "
+                "DataCaptureConfig.DestinationS3Uri names."
+            )
+        dataset_format(given)
     try:
-        offsets({"ScheduleExpression": "cron(0 * ? * * *)"}, endpoint_input)
+        offsets({"ScheduleExpression": "cron(0 * ? * * *)"}, given)
     except ScheduleError as exc:
         raise ValidationError(str(exc)) from None
     outputs = definition["MonitoringOutputConfig"]["MonitoringOutputs"]

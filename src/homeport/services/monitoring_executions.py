@@ -3,8 +3,10 @@ ListMonitoringExecutions.
 
 An execution's processing job reads the window's capture folders (`<endpoint>/<variant>/yyyy/mm/dd/hh`, one input
 each, as SageMaker lays them out under `/opt/ml/processing/input/endpoint`) and the baseline's files, and writes its
-report under `<output S3Uri>/<endpoint>/<schedule>/yyyy/mm/dd/hh`. The execution takes its job's status when the job
-ends: Completed, or CompletedWithViolations when the report lists violations.
+report under `<output S3Uri>/<endpoint>/<schedule>/yyyy/mm/dd/hh`. Over a BatchTransformInput it reads, instead, the
+objects listed by the manifests that transform jobs started in the window's hours captured (their inputs, or for model
+quality their outputs), and reports under `<output S3Uri>/<schedule>/yyyy/mm/dd/hh`. The execution takes its job's
+status when the job ends: Completed, or CompletedWithViolations when the report lists violations.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from homeport.errors import HomeportError
 from homeport.objects.locations import UnreachableObject
 from homeport.services import listing
 from homeport.services.context import Context, public
-from homeport.services.monitoring_definitions import DEFAULT_MAX_RUNTIME_S, endpoint_of
+from homeport.services.monitoring_definitions import (
+    DEFAULT_MAX_RUNTIME_S,
+    data_input,
+    dataset_format,
+    endpoint_of,
+)
 from homeport.services.processing_jobs import ProcessingJobService
 from homeport.store import Kind
 
 KIND = Kind.MONITORING_EXECUTION
 ENDED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
 CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
-INPUT_ROOT = "/opt/ml/processing/input/endpoint"
 BASELINE_ROOT = "/opt/ml/processing/baseline"
 GROUND_TRUTH_ROOT = "/opt/ml/processing/groundtruth"
 ATTRIBUTES = (  # a model quality job's EndpointInput fields, as the analyzer's environment names them
@@ -66,7 +72,7 @@ class MonitoringExecutionService:
         execution with no data to read is recorded Failed, saying so."""
         now = self.ctx.clock.now()
         name = schedule["MonitoringScheduleName"]
-        endpoint = endpoint_of(definition) or ""
+        endpoint = endpoint_of(definition)
         stamp = datetime.fromtimestamp(scheduled, UTC)
         job_name = f"monitoring-{name[:26].rstrip('-')}-{stamp:%Y%m%d%H%M}-{secrets.token_hex(3)}"
         doc: dict[str, Any] = {
@@ -75,7 +81,7 @@ class MonitoringExecutionService:
             "CreationTime": now,
             "LastModifiedTime": now,
             "MonitoringExecutionStatus": "InProgress",
-            "EndpointName": endpoint,
+            **({"EndpointName": endpoint} if endpoint else {}),
             "MonitoringType": schedule["MonitoringType"],
             "_key": job_name,
         }
@@ -106,58 +112,44 @@ class MonitoringExecutionService:
         stamp: datetime,
     ) -> dict[str, Any]:
         """The CreateProcessingJob request that runs one execution."""
-        store = self.ctx.store
-        endpoint_input = definition["MonitoringInputs"][0]["EndpointInput"]
-        endpoint_name = endpoint_input["EndpointName"]
-        endpoint = store.get(conn, Kind.ENDPOINT, endpoint_name)
-        config = endpoint and store.get(conn, Kind.ENDPOINT_CONFIG, endpoint["EndpointConfigName"])
-        capture = (config or {}).get("DataCaptureConfig")
-        if endpoint is None or not capture:
-            raise NoData(f"The endpoint {endpoint_name} does not exist or does not capture data.")
-        destination = capture["DestinationS3Uri"].rstrip("/")
-        variants = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
-        variants += [v["VariantName"] for v in endpoint.get("ShadowProductionVariants", [])]
-        local = endpoint_input["LocalPath"].rstrip("/")
-        inputs: list[dict[str, Any]] = []
-        for variant in variants:
-            for hour in hours(span):
-                folder = f"{endpoint_name}/{variant}/{datetime.fromtimestamp(hour, UTC):%Y/%m/%d/%H}"
-                uri = f"{destination}/{folder}/"
-                if self.ctx.objects.list_prefix(uri):
-                    inputs.append(_input(f"endpoint-{len(inputs) + 1}", uri, f"{local}/{folder}"))
+        given = data_input(definition)
+        local = given["LocalPath"].rstrip("/")
         # Whole seconds, as inferenceTime has them: the end rounds up, so that what came in its last second counts.
         start, end = (_iso(t) for t in (math.floor(span.start), math.ceil(span.end)))
-        if not inputs:
-            raise NoData(
-                f"Job inputs had no data: the endpoint {endpoint_name} captured nothing between {start} and {end}."
-            )
+        name = schedule["MonitoringScheduleName"]
         output = definition["MonitoringOutputConfig"]["MonitoringOutputs"][0]["S3Output"]
-        report = (
-            f"{output['S3Uri'].rstrip('/')}/{endpoint_name}/{schedule['MonitoringScheduleName']}/{stamp:%Y/%m/%d/%H}"
-        )
         environment = {
-            "dataset_format": json.dumps(CAPTURE_FORMAT),
             "dataset_source": local,
             "output_path": output["LocalPath"],
             "start_time": start,
             "end_time": end,
-            "sagemaker_endpoint_name": endpoint_name,
-            "sagemaker_monitoring_schedule_name": schedule["MonitoringScheduleName"],
-            "sagemaker_endpoint_datacapture_prefix": f"{destination}/{endpoint_name}",
-            **definition.get("Environment", {}),
+            "sagemaker_monitoring_schedule_name": name,
         }
+        endpoint_name = endpoint_of(definition)
+        if endpoint_name is None:
+            model_quality = "GroundTruthS3Input" in definition
+            inputs = self._captured_batches(given, span, local, "output" if model_quality else "input")
+            report = f"{output['S3Uri'].rstrip('/')}/{name}/{stamp:%Y/%m/%d/%H}"
+            environment.update(dataset_format=json.dumps(dataset_format(given)))
+            environment.update(monitoring_input_type="BATCH_TRANSFORM_INPUT")
+        else:
+            inputs, destination = self._captured(conn, endpoint_name, span, local, (start, end))
+            report = f"{output['S3Uri'].rstrip('/')}/{endpoint_name}/{name}/{stamp:%Y/%m/%d/%H}"
+            environment.update(dataset_format=json.dumps(CAPTURE_FORMAT), sagemaker_endpoint_name=endpoint_name)
+            environment.update(sagemaker_endpoint_datacapture_prefix=f"{destination}/{endpoint_name}")
+        environment.update(definition.get("Environment", {}))
         for key, uri in self._baseline(conn, definition.get("BaselineConfig", {})).items():
             file_name = uri.rsplit("/", 1)[-1]
             inputs.append(_input(key, uri, f"{BASELINE_ROOT}/{key}"))
             environment[f"baseline_{key}"] = f"{BASELINE_ROOT}/{key}/{file_name}"
-        if "FeaturesAttribute" in endpoint_input:
-            environment.setdefault("features_attribute", endpoint_input["FeaturesAttribute"])
+        if "FeaturesAttribute" in given:
+            environment.setdefault("features_attribute", given["FeaturesAttribute"])
         if "GroundTruthS3Input" in definition:
             inputs += self._labels(definition["GroundTruthS3Input"]["S3Uri"], span, start)
             environment.update(analysis_type="MODEL_QUALITY", ground_truth_source=GROUND_TRUTH_ROOT)
             for key, field in ATTRIBUTES:
-                if field in endpoint_input:
-                    environment.setdefault(key, str(endpoint_input[field]))
+                if field in given:
+                    environment.setdefault(key, str(given[field]))
         app = definition["MonitoringAppSpecification"]
         return {
             "ProcessingJobName": job_name,
@@ -178,6 +170,55 @@ class MonitoringExecutionService:
             "RoleArn": definition["RoleArn"],
             "StoppingCondition": definition.get("StoppingCondition", {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S}),
         }
+
+    def _captured(
+        self, conn: Any, endpoint_name: str, span: Window, local: str, bounds: tuple[str, str]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The endpoint's capture folders of the window, one input each, and its capture destination."""
+        store = self.ctx.store
+        endpoint = store.get(conn, Kind.ENDPOINT, endpoint_name)
+        config = endpoint and store.get(conn, Kind.ENDPOINT_CONFIG, endpoint["EndpointConfigName"])
+        capture = (config or {}).get("DataCaptureConfig")
+        if endpoint is None or not capture:
+            raise NoData(f"The endpoint {endpoint_name} does not exist or does not capture data.")
+        destination = capture["DestinationS3Uri"].rstrip("/")
+        variants = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
+        variants += [v["VariantName"] for v in endpoint.get("ShadowProductionVariants", [])]
+        inputs: list[dict[str, Any]] = []
+        for variant in variants:
+            for hour in hours(span):
+                folder = f"{endpoint_name}/{variant}/{datetime.fromtimestamp(hour, UTC):%Y/%m/%d/%H}"
+                uri = f"{destination}/{folder}/"
+                if self.ctx.objects.list_prefix(uri):
+                    inputs.append(_input(f"endpoint-{len(inputs) + 1}", uri, f"{local}/{folder}"))
+        if not inputs:
+            raise NoData(
+                f"Job inputs had no data: the endpoint {endpoint_name} captured nothing between {bounds[0]} and "
+                f"{bounds[1]}."
+            )
+        return inputs, destination
+
+    def _captured_batches(
+        self, batch_input: dict[str, Any], span: Window, local: str, direction: str
+    ) -> list[dict[str, Any]]:
+        """The manifests that transform jobs started in the window's hours wrote (of their inputs, or for model
+        quality of their outputs), one ManifestFile input each."""
+        root = batch_input["DataCapturedDestinationS3Uri"].rstrip("/")
+        inputs: list[dict[str, Any]] = []
+        for hour in hours(span):
+            folder = f"{datetime.fromtimestamp(hour, UTC):%Y/%m/%d/%H}"
+            for ref in self.ctx.objects.list_prefix(f"{root}/{direction}/{folder}/"):
+                if ref.url.endswith(".manifest"):
+                    job = ref.url.rsplit("/", 1)[1][: -len(".manifest")]
+                    entry = _input(f"batch-{len(inputs) + 1}", ref.url, f"{local}/{folder}/{job}")
+                    entry["S3Input"]["S3DataType"] = "ManifestFile"
+                    inputs.append(entry)
+        if not inputs:
+            raise NoData(
+                f"Job inputs had no data: no transform job captured its {direction} under {root}/{direction}/ in "
+                f"the hours of {_iso(span.start)} to {_iso(span.end)}."
+            )
+        return inputs
 
     def _labels(self, uri: str, span: Window, start: str) -> list[dict[str, Any]]:
         """The ground truth folders (`yyyy/mm/dd/hh`, by when the labels were collected) from the window's start up

@@ -2,7 +2,8 @@
 
 A schedule is recorded Pending; the monitoring controller makes it Scheduled and starts its executions when they
 are due (`controllers/monitoring`). Its job is a data or model quality job definition it names (what the SDK
-sends) or an inline MonitoringJobDefinition. The endpoint it watches must exist and capture data.
+sends) or an inline MonitoringJobDefinition. The endpoint it watches must exist and capture data; a BatchTransformInput
+reads what transform jobs captured instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from homeport.core.schedules import ScheduleError
 from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
 from homeport.services import listing
 from homeport.services.context import Context, public
-from homeport.services.monitoring_definitions import KINDS, as_monitoring, check, endpoint_of
+from homeport.services.monitoring_definitions import KINDS, as_monitoring, check, data_input, endpoint_of
 from homeport.services.monitoring_executions import MonitoringExecutionService, matching
 from homeport.store import Kind
 from homeport.store.db import Duplicate
@@ -55,7 +56,7 @@ class MonitoringScheduleService:
                 "CreationTime": now,
                 "LastModifiedTime": now,
                 "MonitoringScheduleConfig": config,
-                "EndpointName": endpoint,
+                **({"EndpointName": endpoint} if endpoint else {}),
                 "_after": now,  # executions are due at the schedule's times after this one
             }
             try:
@@ -66,8 +67,9 @@ class MonitoringScheduleService:
         self.ctx.wake()
         return {"MonitoringScheduleArn": schedule_arn}
 
-    def _checked(self, conn: Any, config: dict[str, Any]) -> tuple[str, str]:
-        """The schedule's MonitoringType and endpoint, once its configuration is one homeport can run."""
+    def _checked(self, conn: Any, config: dict[str, Any]) -> tuple[str, str | None]:
+        """The schedule's MonitoringType and endpoint (None for a BatchTransformInput), once its configuration is one
+        homeport can run."""
         named, inline = config.get("MonitoringJobDefinitionName"), config.get("MonitoringJobDefinition")
         if (named is None) == (inline is None):
             raise ValidationError(
@@ -97,10 +99,12 @@ class MonitoringScheduleService:
             raise ValidationError("MonitoringScheduleConfig.ScheduleConfig is required: when the executions run.")
         try:
             parse_expression(schedule["ScheduleExpression"])
-            offsets(schedule, definition["MonitoringInputs"][0].get("EndpointInput"))
+            offsets(schedule, data_input(definition))
         except ScheduleError as exc:
             raise ValidationError(str(exc)) from None
-        endpoint = endpoint_of(definition) or ""
+        endpoint = endpoint_of(definition)
+        if endpoint is None:
+            return kind, None  # a BatchTransformInput: what transform jobs captured
         doc = self.ctx.store.get(conn, Kind.ENDPOINT, endpoint)
         if doc is None:
             raise ValidationError(f"Could not find endpoint {endpoint!r}: create it before monitoring it.")
@@ -166,13 +170,15 @@ class MonitoringScheduleService:
             doc.update(
                 MonitoringScheduleConfig=config,
                 MonitoringType=kind,
-                EndpointName=endpoint,
                 MonitoringScheduleStatus="Pending",
                 LastModifiedTime=now,
                 _after=now,
             )
             doc.pop("FailureReason", None)
             doc.pop("_ran", None)
+            doc.pop("EndpointName", None)
+            if endpoint:
+                doc["EndpointName"] = endpoint
             store.replace(conn, KIND, name, doc, status="Pending")
         self.ctx.wake()
         return {"MonitoringScheduleArn": doc["MonitoringScheduleArn"]}
@@ -235,8 +241,8 @@ class MonitoringScheduleService:
             if doc.get("_ran") if expression == NOW else scheduled <= doc["_after"]:
                 return  # already started
             definition = self.definition(conn, config)
-            endpoint_input = definition["MonitoringInputs"][0].get("EndpointInput")
-            span = window(parse_expression(expression), scheduled, offsets(config["ScheduleConfig"], endpoint_input))
+            given = offsets(config["ScheduleConfig"], data_input(definition))
+            span = window(parse_expression(expression), scheduled, given)
             self.executions.start(conn, doc, definition, scheduled, span)
             doc.update(_after=scheduled, _ran=True)
             store.replace(conn, KIND, name, doc, status=doc["MonitoringScheduleStatus"])

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeport.batch.capture import CaptureError, output_format
 from homeport.batch.dataprocessing import DataProcessing, DataProcessingError
 from homeport.core.arns import arn
 from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus, move
 from homeport.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
 from homeport.services import listing
 from homeport.services.context import Context, public
+from homeport.services.endpoint_configs import check_capture_destination
 from homeport.services.models import ModelService, deployable
 from homeport.store import Kind
 from homeport.store import transform_progress as progress
@@ -67,6 +69,7 @@ class TransformJobService:
                         "TransformOutput",
                         "TransformResources",
                         "DataProcessing",
+                        "DataCaptureConfig",
                         "ExperimentConfig",
                     )
                     if k in params
@@ -148,12 +151,15 @@ def check_request(params: dict[str, Any], max_instances: int) -> None:
             f"TransformResources.InstanceCount is {count}; this server allows at most {max_instances} "
             "instances per job (HOMEPORT_MAX_INSTANCES_PER_VARIANT)."
         )
-    if "DataCaptureConfig" in params:
-        raise ValidationError(
-            "homeport does not support DataCaptureConfig for transform jobs yet; leave it out (capture comes "
-            "with model monitoring)."
-        )
     transform_input, output = params["TransformInput"], params["TransformOutput"]
+    capture = params.get("DataCaptureConfig")
+    if capture is not None:
+        check_capture_destination(capture["DestinationS3Uri"])
+        if capture.get("GenerateInferenceId"):
+            try:
+                output_format(output.get("Accept"))
+            except CaptureError as exc:
+                raise ValidationError(str(exc)) from None
     if not output["S3OutputPath"].startswith("s3://"):
         # Inputs may be local paths (as ModelDataUrl may); outputs may not, so a client cannot write files outside
         # the object store.
