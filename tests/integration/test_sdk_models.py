@@ -375,6 +375,72 @@ def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
     assert sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"] == []
 
 
+def test_batch_capture_and_a_schedule_over_it_as_the_sdk_makes_them(
+    session: Any, sm: Any, tmp_path: Path, xgb_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`transform(batch_data_capture_config=…)` captures a job's input and stamps its output with inference ids;
+    `create_monitoring_schedule(batch_transform_input=…)` checks what it captured against a baseline."""
+    from sagemaker.inputs import BatchDataCaptureConfig
+    from sagemaker.model import Model
+    from sagemaker.model_monitor import BatchTransformInput, CronExpressionGenerator, DefaultModelMonitor
+    from sagemaker.model_monitor.dataset_format import DatasetFormat, MonitoringDatasetFormat
+
+    from tests.integration.test_lifecycle import until
+
+    shorter_sdk_sleeps(monkeypatch)
+    bucket = session.default_bucket()
+    s3 = session.boto_session.client("s3")
+    x = xgb_model["x"]
+    baseline = tmp_path / "baseline.csv"
+    baseline.write_text("a,b,c,d\n" + csv_rows(x[:200]).decode() + "\n")
+    monitor = DefaultModelMonitor(
+        role=ROLE, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session, max_runtime_in_seconds=600
+    )
+    monitor.suggest_baseline(
+        baseline_dataset=str(baseline),
+        dataset_format=DatasetFormat.csv(header=True),
+        output_s3_uri=f"s3://{bucket}/baseline",
+        wait=True,
+        logs=False,
+    )
+    s3.put_object(Bucket=bucket, Key="batch/in/rows.csv", Body=csv_rows(x[200:260] + 3.0))  # shifted rows
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    transformer = model.transformer(
+        instance_count=1, instance_type="ml.m5.large", output_path=f"s3://{bucket}/batch/out/", accept="text/csv"
+    )
+    transformer.transform(
+        f"s3://{bucket}/batch/in/",
+        content_type="text/csv",
+        split_type="Line",
+        batch_data_capture_config=BatchDataCaptureConfig(f"s3://{bucket}/batch-capture", generate_inference_id=True),
+        logs=False,
+    )
+    out = s3.get_object(Bucket=bucket, Key="batch/out/rows.csv.out")["Body"].read().decode().splitlines()
+    assert len(out) == 60 and all(len(line.split(",")) == 3 for line in out)  # prediction, inference id, time
+
+    monitor.create_monitoring_schedule(
+        batch_transform_input=BatchTransformInput(
+            f"s3://{bucket}/batch-capture", "/opt/ml/processing/input", MonitoringDatasetFormat.csv(header=False)
+        ),
+        output_s3_uri=f"s3://{bucket}/reports",
+        statistics=monitor.baseline_statistics(),
+        constraints=monitor.suggested_constraints(),
+        schedule_cron_expression=CronExpressionGenerator.now(),
+        data_analysis_start_time="-PT1H",
+        data_analysis_end_time="-PT0H",
+    )
+    until(lambda: "CompletedWithViolations" in str(monitor.describe_schedule()), timeout=60)
+    violations = monitor.latest_monitoring_constraint_violations().body_dict["violations"]
+    assert {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"} == {
+        "a",
+        "b",
+        "c",
+        "d",
+    }
+    assert monitor.latest_monitoring_statistics().body_dict["dataset"]["item_count"] == 60.0
+    monitor.delete_monitoring_schedule()
+
+
 def test_a_model_quality_baseline_as_the_sdk_asks_for_it(session: Any, tmp_path: Path) -> None:
     """`ModelQualityMonitor.suggest_baseline` of a binary classifier's probabilities against its labels: SageMaker's
     metrics and constraints, which `baseline_statistics()` and `suggested_constraints()` read."""
