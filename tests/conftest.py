@@ -203,3 +203,14 @@ def probe_wheel(folder: Path, value: int = 42) -> str:
         for path, data in files.items():
             wheel.writestr(path, data)
     return name
+
+
+@pytest.fixture
+def webhook() -> Iterator[Any]:
+    """A receiver of notifications and alarm actions (`Webhook`), for one test."""
+    from tests.integration.test_async_notifications import Webhook
+
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -58,14 +57,6 @@ class Webhook:
                 for r in self.received
                 if r["path"] == path and r["message"]["eventName"] == event and r["answer"] == answer
             ]
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
 
 
 def test_results_and_failures_are_posted_to_their_topics(

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, boto_client, synthetic_regression, unique
+from tests.integration.test_async_notifications import Webhook
 from tests.integration.test_cli import homeport
 from tests.integration.test_data_capture import capture_config, deploy, refused
 from tests.integration.test_lifecycle import until
@@ -102,7 +103,7 @@ def finished(sm: Any, name: str) -> dict[str, Any]:
 
 
 def test_a_now_schedule_checks_the_window_and_publishes_metrics_an_alarm_fires_on(
-    fsm: Any, fs3: Any, cw: Any, monitored: dict[str, Any]
+    fsm: Any, fs3: Any, cw: Any, monitored: dict[str, Any], webhook: Webhook
 ) -> None:
     bucket, baseline = monitored["bucket"], monitored["baseline"]
     outcomes = {}
@@ -164,12 +165,27 @@ def test_a_now_schedule_checks_the_window_and_publishes_metrics_an_alarm_fires_o
         Threshold=0.1,
         ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
+        AlarmActions=[f"{webhook.url}/retrain", "arn:aws:sns:us-east-1:000000000000:not-a-webhook"],
     )
 
     def fired() -> bool:
         return cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
 
     until(fired, timeout=30)
+    # The alarm's webhook is called with CloudWatch's alarm message; it refuses the first try, and gets it again.
+    webhook.failures = 1
+
+    def delivered() -> list[dict[str, Any]]:
+        with webhook.lock:
+            return [r for r in webhook.received if r["path"] == "/retrain" and r["answer"] == 204]
+
+    until(lambda: bool(delivered()), timeout=30)
+    ((received,),) = (delivered(),)
+    message = received["message"]
+    assert (message["AlarmName"], message["OldStateValue"], message["NewStateValue"]) == (alarm, "OK", "ALARM")
+    assert message["Trigger"]["MetricName"] == "feature_baseline_drift_f0" and message["Trigger"]["Threshold"] == 0.1
+    assert {"value": shifted_name, "name": "ScheduleName"} in message["Trigger"]["Dimensions"]
+    assert received["headers"]["X-Homeport-Notification-Id"]
 
 
 def test_an_hourly_schedule_from_pending_to_stopped_updated_and_deleted(fsm: Any, monitored: dict[str, Any]) -> None:

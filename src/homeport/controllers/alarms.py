@@ -81,7 +81,14 @@ class AlarmEvaluator:
             if current is None or current["StateValue"] != doc["StateValue"]:
                 return False  # deleted, or set by SetAlarmState, meanwhile
             record_state(
-                conn, current, result.state, result.reason, json.dumps(result.reason_data, separators=(",", ":")), now
+                conn,
+                self.ctx,
+                current,
+                result.state,
+                result.reason,
+                json.dumps(result.reason_data, separators=(",", ":")),
+                now,
             )
         log.info("alarm %s: %s -> %s", doc["AlarmName"], doc["StateValue"], result.state)
+        self.ctx.wake()  # the notifier, when the new state has webhooks to call
         return True

@@ -109,7 +109,7 @@ class Notifier:
             attempts = item.attempts + 1
             retry_at = None if attempts >= MAX_ATTEMPTS else self.ctx.clock.now() + retry_delay(attempts)
             (log.warning if retry_at is None else log.info)(
-                "notification %s (%s) for endpoint %s, attempt %d: %s%s",
+                "notification %s (%s) from %s, attempt %d: %s%s",
                 item.id,
                 item.event,
                 item.endpoint,

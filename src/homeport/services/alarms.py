@@ -16,6 +16,7 @@ from homeport.errors import (
     LimitExceeded,
     MissingParameter,
 )
+from homeport.services import alarm_actions
 from homeport.services.context import Context
 from homeport.services.metrics import check_period, check_statistic, page_offset
 from homeport.store import alarms
@@ -183,13 +184,17 @@ class AlarmService:
             doc = alarms.get(conn, name)
             if doc is None:
                 raise AlarmNotFound(f"No alarm named {name}.")
-            record_state(conn, doc, params["StateValue"], params["StateReason"], reason_data, self.ctx.clock.now())
+            now = self.ctx.clock.now()
+            record_state(conn, self.ctx, doc, params["StateValue"], params["StateReason"], reason_data, now)
         self.ctx.wake()
         return {}
 
 
-def record_state(conn: Any, doc: dict[str, Any], state: str, reason: str, reason_data: str | None, now: float) -> None:
-    """Move an alarm to `state`, with its history item, in `conn`'s transaction."""
+def record_state(
+    conn: Any, ctx: Context, doc: dict[str, Any], state: str, reason: str, reason_data: str | None, now: float
+) -> None:
+    """Move an alarm to `state`, with its history item and the webhook calls of its actions, in `conn`'s
+    transaction."""
     old_state, old_reason = doc["StateValue"], doc["StateReason"]
     doc["StateValue"], doc["StateReason"], doc["StateUpdatedTimestamp"] = state, reason, now
     if reason_data is None:
@@ -215,6 +220,7 @@ def record_state(conn: Any, doc: dict[str, Any], state: str, reason: str, reason
             },
         },
     )
+    alarm_actions.notify(conn, doc, old_state, ctx.settings, now)
 
 
 def _validated(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Async-inference notifications: an outbox, and the event log the CLI shows.
+"""Async-inference notifications and alarm actions: an outbox, and the event log the CLI shows.
 
-A notification is written in the same transaction that ends its request (or creates or updates its endpoint),
+A notification is written in the same transaction that ends its request (or creates or updates its endpoint, or
+changes an alarm's state),
 so none is lost to a crash; the notifier then POSTs it to its topic URL until it is delivered or given up.
 Delivery is at least once: a crash after the POST and before it is marked delivered sends it again, with the
 same `X-Homeport-Notification-Id`.
@@ -46,7 +47,7 @@ async_notifications = Table(
     Column("id", String(36), primary_key=True),
     Column("endpoint", String(63), nullable=False, index=True),
     Column("topic", Text, nullable=False),
-    Column("event", String(32), nullable=False),  # InferenceResult or TestNotification
+    Column("event", String(32), nullable=False),  # InferenceResult, TestNotification or AlarmStateChange
     Column("inference_id", String(64)),
     Column("status", String(16)),  # the invocation's: Completed or Failed
     Column("message", Text, nullable=False),
@@ -101,14 +102,16 @@ def add(
     topic: str,
     message: dict[str, Any],
     now: float,
+    event: str | None = None,
 ) -> str:
+    """Queue `message` for `topic`; `endpoint` is its source (an endpoint, or `alarm/<name>`)."""
     notification_id = str(uuid.uuid4())
     conn.execute(
         async_notifications.insert().values(
             id=notification_id,
             endpoint=endpoint,
             topic=topic,
-            event=message["eventName"],
+            event=event or message["eventName"],
             inference_id=message.get("inferenceId"),
             status=message.get("invocationStatus"),
             message=json.dumps(message, separators=(",", ":")),
