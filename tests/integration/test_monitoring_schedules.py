@@ -448,9 +448,12 @@ def test_homeport_monitor_shows_the_schedules_executions_and_drift_per_feature(
     assert sum(f0["current_shares"]) < 0.5  # shifted by 3: most of it lies beyond the baseline's buckets
 
     monkeypatch.setenv("COLUMNS", "200")  # rich's width: a whole row on one line
-    png = tmp_path / "drift.png"
-    shown = homeport("monitor", endpoint, "--png", str(png), url=fast.url)
+    png, html = tmp_path / "drift.png", tmp_path / "drift.html"
+    shown = homeport("monitor", endpoint, "--png", str(png), "--html", str(html), url=fast.url)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if line.lstrip("│ ").startswith("f0 "))
     assert "Fractional" in row and "baseline_drift_check" in row and "→" in row
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = html.read_text()
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 4  # a chart per feature
+    assert f"<td>{name}</td>" in page and "<span class='bad'>baseline_drift_check</span>" in page

@@ -1,6 +1,7 @@
 """`homeport monitor ENDPOINT`: an endpoint's monitoring schedules, their recent executions and, from the latest
 one that completed, each feature's baseline against its current distribution, the drift distance and the checks
-that failed. `--png FILE` draws the two distributions of every feature side by side."""
+that failed. `--png FILE` draws the two distributions of every feature side by side; `--html FILE` writes the whole
+report as one page."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("endpoint")
     p.add_argument("--executions", type=int, default=10, help="how many recent executions to list (default 10)")
     p.add_argument("--png", metavar="FILE", help="also save the distributions as a PNG (needs matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page")
 
 
 def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
@@ -51,6 +53,12 @@ def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
     _show(args.endpoint, schedules, executions, latest, features)
     if judged:
         _show_metrics(judged, metrics)
+    if args.html:
+        from homeport.cli.monitor_html import page
+
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(page(args.endpoint, schedules, executions, latest, features, judged, metrics))
+        print(f"saved {args.html}")
     if args.png and features:
         _save_png(
             args.png, f"{args.endpoint}: baseline and {when(latest['ScheduledTime']) if latest else ''}", features
