@@ -115,7 +115,7 @@ def test_what_batch_capture_cannot_do_is_refused_saying_what_to_change(fsm: Any,
         assert code == "ValidationException" and fragment in message, message
 
 
-def batch_definition(sm: Any, bucket: str, capture: str, baseline: str) -> str:
+def batch_definition(sm: Any, bucket: str, capture: str, baseline: str, destination: str | None = None) -> str:
     name = unique("dqb")
     sm.create_data_quality_job_definition(
         JobDefinitionName=name,
@@ -126,7 +126,7 @@ def batch_definition(sm: Any, bucket: str, capture: str, baseline: str) -> str:
         DataQualityAppSpecification={"ImageUri": ANALYZER},
         DataQualityJobInput={
             "BatchTransformInput": {
-                "DataCapturedDestinationS3Uri": f"s3://{bucket}/{capture}",
+                "DataCapturedDestinationS3Uri": destination or f"s3://{bucket}/{capture}",
                 "DatasetFormat": {"Csv": {"Header": False}},
                 "LocalPath": "/opt/ml/processing/input",
             }
@@ -191,6 +191,9 @@ def test_data_quality_over_what_transform_jobs_captured(
     assert (
         execution["MonitoringExecutionStatus"] == "Failed" and "no transform job captured" in execution["FailureReason"]
     )
+    nowhere = batch_definition(fsm, bucket, "", baseline, destination="s3://no-such-bucket/capture")
+    execution = finished(fsm, now_schedule(fsm, nowhere))
+    assert execution["MonitoringExecutionStatus"] == "Failed" and "no bucket" in execution["FailureReason"]
 
 
 def test_model_quality_joins_ground_truth_on_the_stamped_inference_ids(

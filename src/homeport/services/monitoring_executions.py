@@ -91,7 +91,7 @@ class MonitoringExecutionService:
         try:
             params = self._job(conn, job_name, schedule, definition, span, stamp)
             job = self.jobs.insert(conn, params)
-        except (NoData, HomeportError) as exc:  # recorded, so that the schedule moves on to its next run
+        except (NoData, HomeportError, UnreachableObject) as exc:  # recorded: the schedule moves on to its next run
             reason = exc.message if isinstance(exc, HomeportError) else str(exc)
             doc.update(MonitoringExecutionStatus="Failed", FailureReason=reason[:1024])
             execution_arn = arn(self.ctx.settings, "processing-job", job_name)
