@@ -1,7 +1,7 @@
 """Batch transform data capture with boto3 against a real `homeport serve`: the manifests a transform job's
 DataCaptureConfig writes, the inference ids GenerateInferenceId stamps its outputs with, each refusal, and monitoring
-schedules over what transform jobs captured (BatchTransformInput): data quality against a baseline, with its metrics,
-and model quality with ground truth joined on the stamped ids.
+schedules over what transform jobs captured (BatchTransformInput): data quality against a baseline, with its metrics
+and `homeport monitor SCHEDULE`, and model quality with ground truth joined on the stamped ids.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROLE, unique
+from tests.integration.test_cli import homeport
 from tests.integration.test_data_capture import refused
 from tests.integration.test_model_monitor import ANALYZER, baseline_job, read_json, to_csv
 from tests.integration.test_monitoring_schedules import finished
@@ -157,7 +158,7 @@ def now_schedule(sm: Any, job_definition: str, kind: str = "DataQuality") -> str
 
 
 def test_data_quality_over_what_transform_jobs_captured(
-    fsm: Any, fs3: Any, cw: Any, fast_xgb: str, xgb_model: dict[str, Any], bucket: str
+    fast: Any, fsm: Any, fs3: Any, cw: Any, fast_xgb: str, xgb_model: dict[str, Any], bucket: str
 ) -> None:
     x = xgb_model["x"]
     fs3.put_object(Bucket=bucket, Key="train/train.csv", Body=("f0,f1,f2,f3\n" + to_csv(x[:200])).encode())
@@ -183,6 +184,12 @@ def test_data_quality_over_what_transform_jobs_captured(
             dimensions = [{"Name": "MonitoringSchedule", "Value": schedule_name}]
             published = cw.list_metrics(Namespace="/aws/sagemaker/ModelMonitoring/data-metric", Dimensions=dimensions)
             assert "feature_baseline_drift_f0" in {m["MetricName"] for m in published["Metrics"]}
+            # `homeport monitor` takes the schedule's name, as there is no endpoint.
+            shown = homeport("monitor", schedule_name, "--json", url=fast.url)
+            assert shown.returncode == 0, shown.stderr
+            doc = json.loads(shown.stdout)
+            assert [s["MonitoringScheduleName"] for s in doc["schedules"]] == [schedule_name]
+            assert next(f for f in doc["features"] if f["name"] == "f0")["violations"] == ["baseline_drift_check"]
     assert outcomes["normal"]["MonitoringExecutionStatus"] == "Completed", outcomes["normal"].get("FailureReason")
     assert outcomes["shifted"]["MonitoringExecutionStatus"] == "CompletedWithViolations"
 

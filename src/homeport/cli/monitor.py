@@ -1,11 +1,12 @@
-"""`homeport monitor ENDPOINT`: an endpoint's monitoring schedules, their recent executions and, from the latest
-one that completed, each feature's baseline against its current distribution, the drift distance and the checks
-that failed. `--png FILE` draws the two distributions of every feature side by side; `--html FILE` writes the whole
-report as one page."""
+"""`homeport monitor ENDPOINT`: an endpoint's monitoring schedules (or one schedule, by its name), their recent
+executions and, from the latest one that completed, each feature's baseline against its current distribution, the
+drift distance and the checks that failed. `--png FILE` draws the two distributions of every feature side by side;
+`--html FILE` writes the whole report as one page."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from dataclasses import asdict
 from typing import Any
@@ -18,13 +19,15 @@ COMPLETED = ("Completed", "CompletedWithViolations")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("endpoint")
+    p.add_argument("endpoint", help="an endpoint, or a monitoring schedule's name (for one over transform jobs)")
     p.add_argument("--executions", type=int, default=10, help="how many recent executions to list (default 10)")
     p.add_argument("--png", metavar="FILE", help="also save the distributions as a PNG (needs matplotlib)")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page")
 
 
 def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
+    from botocore.exceptions import ClientError
+
     if args.png and not has_matplotlib():
         return 1
     sm = clients("sagemaker")
@@ -32,8 +35,13 @@ def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
     for page in sm.get_paginator("list_monitoring_schedules").paginate(EndpointName=args.endpoint):
         for summary in page["MonitoringScheduleSummaries"]:
             schedules.append(sm.describe_monitoring_schedule(MonitoringScheduleName=summary["MonitoringScheduleName"]))
+    scope = {"EndpointName": args.endpoint}
+    if not schedules:  # a schedule's name: one with no endpoint, over what transform jobs captured
+        with contextlib.suppress(ClientError):
+            schedules = [sm.describe_monitoring_schedule(MonitoringScheduleName=args.endpoint)]
+            scope = {"MonitoringScheduleName": args.endpoint}
     executions = sm.list_monitoring_executions(
-        EndpointName=args.endpoint, SortBy="ScheduledTime", SortOrder="Descending", MaxResults=max(1, args.executions)
+        **scope, SortBy="ScheduledTime", SortOrder="Descending", MaxResults=max(1, args.executions)
     )["MonitoringExecutionSummaries"]
     done = [e for e in executions if e["MonitoringExecutionStatus"] in COMPLETED]
     latest = next((e for e in done if e.get("MonitoringType", "DataQuality") == "DataQuality"), None)
