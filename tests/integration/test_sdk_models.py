@@ -307,18 +307,13 @@ def test_deploy_with_data_capture_writes_sagemaker_records(
     assert record["captureData"]["endpointOutput"]["data"].encode() == reply
 
 
-def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
-    session: Any, sm: Any, s3: Any, tmp_path: Path, xgb_model: dict[str, Any]
-) -> None:
-    """`DefaultModelMonitor.suggest_baseline` runs the analyzer image as a processing job; `baseline_statistics()` and
-    `suggested_constraints()` read what homeport wrote; `create_monitoring_schedule` checks a capturing endpoint's
-    requests against them, and the SDK reads the execution's report."""
+def suggested_baseline(session: Any, tmp_path: Path, rows: np.ndarray) -> Any:
+    """A DefaultModelMonitor whose baseline (`suggest_baseline`) is `rows`, as columns a, b, c, d."""
     from sagemaker.model_monitor import DefaultModelMonitor
     from sagemaker.model_monitor.dataset_format import DatasetFormat
 
-    x = xgb_model["x"][:200]
     baseline = tmp_path / "baseline.csv"
-    baseline.write_text("a,b,c,d\n" + csv_rows(x).decode() + "\n")
+    baseline.write_text("a,b,c,d\n" + csv_rows(rows).decode() + "\n")
     monitor = DefaultModelMonitor(
         role=ROLE, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session, max_runtime_in_seconds=600
     )
@@ -329,6 +324,18 @@ def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
         wait=True,
         logs=False,
     )
+    return monitor
+
+
+def test_a_baseline_and_a_monitoring_schedule_as_the_sdk_makes_them(
+    session: Any, sm: Any, s3: Any, tmp_path: Path, xgb_model: dict[str, Any]
+) -> None:
+    """`DefaultModelMonitor.suggest_baseline` runs the analyzer image as a processing job; `baseline_statistics()` and
+    `suggested_constraints()` read what homeport wrote; `create_monitoring_schedule` checks a capturing endpoint's
+    requests against them, and the SDK reads the execution's report."""
+
+    x = xgb_model["x"][:200]
+    monitor = suggested_baseline(session, tmp_path, x)
     stats = monitor.baseline_statistics().body_dict
     assert stats["dataset"]["item_count"] == 200.0
     first = stats["features"][0]
@@ -382,8 +389,8 @@ def test_batch_capture_and_a_schedule_over_it_as_the_sdk_makes_them(
     `create_monitoring_schedule(batch_transform_input=…)` checks what it captured against a baseline."""
     from sagemaker.inputs import BatchDataCaptureConfig
     from sagemaker.model import Model
-    from sagemaker.model_monitor import BatchTransformInput, CronExpressionGenerator, DefaultModelMonitor
-    from sagemaker.model_monitor.dataset_format import DatasetFormat, MonitoringDatasetFormat
+    from sagemaker.model_monitor import BatchTransformInput, CronExpressionGenerator
+    from sagemaker.model_monitor.dataset_format import MonitoringDatasetFormat
 
     from tests.integration.test_lifecycle import until
 
@@ -391,18 +398,7 @@ def test_batch_capture_and_a_schedule_over_it_as_the_sdk_makes_them(
     bucket = session.default_bucket()
     s3 = session.boto_session.client("s3")
     x = xgb_model["x"]
-    baseline = tmp_path / "baseline.csv"
-    baseline.write_text("a,b,c,d\n" + csv_rows(x[:200]).decode() + "\n")
-    monitor = DefaultModelMonitor(
-        role=ROLE, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session, max_runtime_in_seconds=600
-    )
-    monitor.suggest_baseline(
-        baseline_dataset=str(baseline),
-        dataset_format=DatasetFormat.csv(header=True),
-        output_s3_uri=f"s3://{bucket}/baseline",
-        wait=True,
-        logs=False,
-    )
+    monitor = suggested_baseline(session, tmp_path, x[:200])
     s3.put_object(Bucket=bucket, Key="batch/in/rows.csv", Body=csv_rows(x[200:260] + 3.0))  # shifted rows
     model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
     transformer = model.transformer(
