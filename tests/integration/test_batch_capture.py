@@ -157,13 +157,19 @@ def now_schedule(sm: Any, job_definition: str, kind: str = "DataQuality") -> str
     return name
 
 
+@pytest.fixture(scope="module")
+def baseline(fsm: Any, fs3: Any, xgb_model: dict[str, Any], bucket: str) -> str:
+    """A baseline of the first 200 rows, columns f0 … f3."""
+    fs3.put_object(Bucket=bucket, Key="train/train.csv", Body=("f0,f1,f2,f3\n" + to_csv(xgb_model["x"][:200])).encode())
+    job = baseline_job(fsm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
+    assert wait(fsm, job)["ProcessingJobStatus"] == "Completed"
+    return job
+
+
 def test_data_quality_over_what_transform_jobs_captured(
-    fast: Any, fsm: Any, fs3: Any, cw: Any, fast_xgb: str, xgb_model: dict[str, Any], bucket: str
+    fsm: Any, fs3: Any, cw: Any, fast_xgb: str, xgb_model: dict[str, Any], bucket: str, baseline: str
 ) -> None:
     x = xgb_model["x"]
-    fs3.put_object(Bucket=bucket, Key="train/train.csv", Body=("f0,f1,f2,f3\n" + to_csv(x[:200])).encode())
-    baseline = baseline_job(fsm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
-    assert wait(fsm, baseline)["ProcessingJobStatus"] == "Completed"
     outcomes = {}
     for label, rows in (("normal", x[200:]), ("shifted", x[200:] + 3.0)):
         transform(fsm, fs3, fast_xgb, bucket, rows, f"capture-{label}")
@@ -184,12 +190,6 @@ def test_data_quality_over_what_transform_jobs_captured(
             dimensions = [{"Name": "MonitoringSchedule", "Value": schedule_name}]
             published = cw.list_metrics(Namespace="/aws/sagemaker/ModelMonitoring/data-metric", Dimensions=dimensions)
             assert "feature_baseline_drift_f0" in {m["MetricName"] for m in published["Metrics"]}
-            # `homeport monitor` takes the schedule's name, as there is no endpoint.
-            shown = homeport("monitor", schedule_name, "--json", url=fast.url)
-            assert shown.returncode == 0, shown.stderr
-            doc = json.loads(shown.stdout)
-            assert [s["MonitoringScheduleName"] for s in doc["schedules"]] == [schedule_name]
-            assert next(f for f in doc["features"] if f["name"] == "f0")["violations"] == ["baseline_drift_check"]
     assert outcomes["normal"]["MonitoringExecutionStatus"] == "Completed", outcomes["normal"].get("FailureReason")
     assert outcomes["shifted"]["MonitoringExecutionStatus"] == "CompletedWithViolations"
 
@@ -201,6 +201,20 @@ def test_data_quality_over_what_transform_jobs_captured(
     nowhere = batch_definition(fsm, bucket, "", baseline, destination="s3://no-such-bucket/capture")
     execution = finished(fsm, now_schedule(fsm, nowhere))
     assert execution["MonitoringExecutionStatus"] == "Failed" and "no bucket" in execution["FailureReason"]
+
+
+def test_homeport_monitor_takes_a_schedule_name(
+    fast: Any, fsm: Any, fs3: Any, fast_xgb: str, xgb_model: dict[str, Any], bucket: str, baseline: str
+) -> None:
+    """A schedule over transform jobs has no endpoint: `homeport monitor` shows it by its name."""
+    transform(fsm, fs3, fast_xgb, bucket, xgb_model["x"][200:] + 3.0, "capture-cli")
+    schedule_name = now_schedule(fsm, batch_definition(fsm, bucket, "capture-cli", baseline))
+    assert finished(fsm, schedule_name)["MonitoringExecutionStatus"] == "CompletedWithViolations"
+    shown = homeport("monitor", schedule_name, "--json", url=fast.url)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert [s["MonitoringScheduleName"] for s in doc["schedules"]] == [schedule_name]
+    assert next(f for f in doc["features"] if f["name"] == "f0")["violations"] == ["baseline_drift_check"]
 
 
 def test_model_quality_joins_ground_truth_on_the_stamped_inference_ids(

@@ -612,3 +612,43 @@ def test_predict_stream_yields_the_parts_as_they_come(session: Any, sm: Any, tmp
     got = list(predictor.predict_stream(b"alpha beta gamma", iterator=ByteIterator))
     assert b"".join(got) == b"alpha:0 beta:1 gamma:2 " and len(got) >= 2
     predictor.delete_endpoint()
+
+
+def test_register_approve_and_deploy_from_the_registry(
+    session: Any, sm: Any, xgb_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Model.register()` makes version 1 of a group (PendingManualApproval, as the SDK asks); after approval,
+    `ModelPackage(...).deploy()` serves it."""
+    from sagemaker import ModelPackage
+    from sagemaker.model import Model
+    from sagemaker.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import CSVSerializer
+
+    shorter_sdk_sleeps(monkeypatch)
+    group = unique("sdk-registry")
+    model = Model(image_uri=XGBOOST_IMAGE, model_data=xgb_model["url"], role=ROLE, sagemaker_session=session)
+    report = f"s3://{session.default_bucket()}/evaluation.json"
+    metrics = ModelMetrics(model_statistics=MetricsSource(content_type="application/json", s3_uri=report))
+    registered = model.register(
+        content_types=["text/csv"],
+        response_types=["text/csv"],
+        inference_instances=["ml.m5.large"],
+        transform_instances=["ml.m5.large"],
+        model_package_group_name=group,
+        model_metrics=metrics,
+    )
+    arn = registered.model_package_arn
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert (described["ModelPackageVersion"], described["ModelApprovalStatus"]) == (1, "PendingManualApproval")
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == report
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    endpoint = unique("from-registry")
+    ModelPackage(role=ROLE, model_package_arn=arn, sagemaker_session=session).deploy(
+        1, "ml.m5.large", endpoint_name=endpoint
+    )
+    x = xgb_model["x"][:3]
+    reply = Predictor(endpoint, sagemaker_session=session, serializer=CSVSerializer()).predict(csv_rows(x).decode())
+    np.testing.assert_allclose(
+        np.array(reply.split(), dtype=np.float32), xgb_model["booster"].inplace_predict(x), rtol=1e-6
+    )

@@ -200,6 +200,7 @@ def sagemaker_handlers(services: Any) -> Handlers:
         "UpdateInferenceExperiment": x.update,
         "DeleteInferenceExperiment": lambda p: x.delete(p["Name"]),
         **monitoring_handlers(services),
+        **registry_handlers(services),
         "AddTags": lambda p: t.add(p["ResourceArn"], p["Tags"]),
         "ListTags": lambda p: t.list(p["ResourceArn"], p.get("MaxResults", 50), p.get("NextToken")),
         "DeleteTags": lambda p: t.delete(p["ResourceArn"], p["TagKeys"]),
@@ -231,6 +232,22 @@ def monitoring_handlers(services: Any) -> Handlers:
         "StartMonitoringSchedule": lambda p: s.start(p["MonitoringScheduleName"]),
         "StopMonitoringSchedule": lambda p: s.stop(p["MonitoringScheduleName"]),
         "ListMonitoringExecutions": s.executions.list,
+    }
+
+
+def registry_handlers(services: Any) -> Handlers:
+    """The model registry: model package groups and their versions."""
+    g, m = services.model_package_groups, services.model_packages
+    return {
+        "CreateModelPackageGroup": g.create,
+        "DescribeModelPackageGroup": lambda p: g.describe(p["ModelPackageGroupName"]),
+        "ListModelPackageGroups": g.list,
+        "DeleteModelPackageGroup": lambda p: g.delete(p["ModelPackageGroupName"]),
+        "CreateModelPackage": m.create,
+        "DescribeModelPackage": lambda p: m.describe(p["ModelPackageName"]),
+        "ListModelPackages": m.list,
+        "UpdateModelPackage": m.update,
+        "DeleteModelPackage": lambda p: m.delete(p["ModelPackageName"]),
     }
 
 

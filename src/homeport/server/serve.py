@@ -66,6 +66,8 @@ from homeport.services.inference_experiments import InferenceExperimentService
 from homeport.services.log_tailer import LogTailer
 from homeport.services.logs import LogService
 from homeport.services.metrics import MetricService, valid_period
+from homeport.services.model_package_groups import ModelPackageGroupService
+from homeport.services.model_packages import ModelPackageService
 from homeport.services.models import ModelService
 from homeport.services.monitoring_definitions import JobDefinitionService
 from homeport.services.monitoring_executions import MonitoringExecutionService
@@ -98,10 +100,14 @@ class Services:
     data_quality_job_definitions: JobDefinitionService
     model_quality_job_definitions: JobDefinitionService
     monitoring_schedules: MonitoringScheduleService
+    model_package_groups: ModelPackageGroupService
+    model_packages: ModelPackageService
 
 
 def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
-    models = ModelService(ctx)
+    groups = ModelPackageGroupService(ctx)
+    packages = ModelPackageService(ctx, groups)
+    models = ModelService(ctx, packages)
     configs = EndpointConfigService(ctx, models)
     endpoints = EndpointService(ctx, models, configs)
     alarms = AlarmService(ctx)
@@ -123,6 +129,8 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
         definitions["DataQuality"],
         definitions["ModelQuality"],
         MonitoringScheduleService(ctx, MonitoringExecutionService(ctx, processing)),
+        groups,
+        packages,
     )
 
 

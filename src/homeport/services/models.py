@@ -11,17 +11,20 @@ from homeport.objects.locations import UnreachableObject
 from homeport.runtime import images
 from homeport.services import listing
 from homeport.services.context import Context, insert_new, public
+from homeport.services.model_packages import ModelPackageService
 from homeport.store import Kind
 
-UNSUPPORTED_CONTAINER_KEYS = ("ModelPackageName", "InferenceSpecificationName", "ModelDataSource")
+UNSUPPORTED_CONTAINER_KEYS = ("InferenceSpecificationName", "ModelDataSource")
 
 
 class ModelService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, packages: ModelPackageService | None = None) -> None:
         self.ctx = ctx
+        self.packages = packages
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ModelName"]
+        params = self._from_packages(params)
         containers = _containers(params)
         for container in containers:
             images.runtime_for(container.get("Image", ""))
@@ -56,6 +59,21 @@ class ModelService:
                 self.ctx, conn, Kind.MODEL, doc, name=name, arn=model_arn, label="model", tags=params.get("Tags", [])
             )
         return {"ModelArn": model_arn}
+
+    def _from_packages(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The request with each container that names a model package (ModelPackageName) replaced by the package's
+        containers: one stays a PrimaryContainer, several become Containers."""
+        given = [params["PrimaryContainer"]] if params.get("PrimaryContainer") else list(params.get("Containers") or [])
+        if self.packages is None or not any("ModelPackageName" in c for c in given):
+            return params
+        with self.ctx.store.reading() as conn:
+            resolved = [
+                r for c in given for r in (self.packages.containers(conn, c) if "ModelPackageName" in c else [c])
+            ]
+        params = {k: v for k, v in params.items() if k not in ("PrimaryContainer", "Containers")}
+        if len(resolved) == 1 and len(given) == 1:
+            return {**params, "PrimaryContainer": resolved[0]}
+        return {**params, "Containers": resolved}
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
         doc = self.ctx.store.get(conn, Kind.MODEL, name)

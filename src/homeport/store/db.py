@@ -47,6 +47,8 @@ class Kind(StrEnum):
     MODEL_QUALITY_JOB_DEFINITION = "model_quality_job_definitions"
     MONITORING_SCHEDULE = "monitoring_schedules"
     MONITORING_EXECUTION = "monitoring_executions"  # named and keyed by its processing job
+    MODEL_PACKAGE_GROUP = "model_package_groups"
+    MODEL_PACKAGE = "model_packages"  # keyed by its ARN's resource part: `group/version` (lower case), or its name
 
 
 def _resource_table(name: str) -> Table:

@@ -1,0 +1,174 @@
+"""The model registry with boto3 against a real `homeport serve`: groups, numbered versions with their metrics and
+approval, updates, deletes, every refusal, and an endpoint deployed from a registered version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROLE, XGBOOST_IMAGE, assert_scores, csv_rows, unique
+from tests.integration.test_data_capture import deploy, refused
+
+
+def spec(xgb_model: dict[str, Any], **environment: str) -> dict[str, Any]:
+    container: dict[str, Any] = {"Image": XGBOOST_IMAGE, "ModelDataUrl": xgb_model["url"]}
+    if environment:
+        container["Environment"] = environment
+    return {
+        "Containers": [container],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+        "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+        "SupportedTransformInstanceTypes": ["ml.m5.large"],
+    }
+
+
+METRICS = {
+    "ModelQuality": {
+        "Statistics": {"ContentType": "application/json", "S3Uri": "s3://reports/quality/statistics.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://reports/quality/constraints.json"},
+    }
+}
+
+
+@pytest.fixture
+def group(fsm: Any) -> str:
+    name = unique("abalone")
+    fsm.create_model_package_group(ModelPackageGroupName=name, ModelPackageGroupDescription="Abalone age")
+    return name
+
+
+def test_a_group_holds_numbered_versions_with_their_metrics_and_approval(
+    fsm: Any, group: str, xgb_model: dict[str, Any]
+) -> None:
+    described = fsm.describe_model_package_group(ModelPackageGroupName=group)
+    assert described["ModelPackageGroupStatus"] == "Completed"
+    assert described["ModelPackageGroupDescription"] == "Abalone age"
+    assert described["ModelPackageGroupArn"].endswith(f":model-package-group/{group}")
+    listed = fsm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]
+    assert [g["ModelPackageGroupName"] for g in listed] == [group]
+
+    first = fsm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription="first",
+        InferenceSpecification=spec(xgb_model),
+        ModelMetrics=METRICS,
+        CustomerMetadataProperties={"rmse": "2.1", "data": "v1"},
+        ClientToken="token-1",
+    )["ModelPackageArn"]
+    assert first.endswith(f":model-package/{group}/1")
+    again = fsm.create_model_package(
+        ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model), ClientToken="token-1"
+    )
+    assert again["ModelPackageArn"] == first  # the same request again: the same version
+    second = fsm.create_model_package(
+        ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model), ModelApprovalStatus="Approved"
+    )["ModelPackageArn"]
+    assert second.endswith(f"/{group}/2")
+
+    package = fsm.describe_model_package(ModelPackageName=first)
+    assert (package["ModelPackageGroupName"], package["ModelPackageVersion"]) == (group, 1)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"  # what the SDK registers by default too
+    assert package["ModelPackageStatus"] == "Completed" and package["ModelMetrics"] == METRICS
+    assert package["InferenceSpecification"]["Containers"][0]["Image"] == XGBOOST_IMAGE
+
+    def versions(**filters: Any) -> list[int]:
+        found = fsm.list_model_packages(ModelPackageGroupName=group, **filters)["ModelPackageSummaryList"]
+        return [p["ModelPackageVersion"] for p in found]
+
+    assert versions() == [1, 2]
+    assert versions(ModelApprovalStatus="Approved") == [2]
+    assert versions(SortBy="CreationTime", SortOrder="Descending") == [2, 1]
+
+    fsm.update_model_package(
+        ModelPackageArn=first,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription="passed the staging checks",
+        CustomerMetadataProperties={"rmse": "2.0"},
+        CustomerMetadataPropertiesToRemove=["data"],
+    )
+    package = fsm.describe_model_package(ModelPackageName=first)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ApprovalDescription"] == "passed the staging checks"
+    assert package["CustomerMetadataProperties"] == {"rmse": "2.0"}
+    assert package["LastModifiedTime"] >= package["CreationTime"]
+
+    assert refused(fsm.delete_model_package_group, ModelPackageGroupName=group)[0] == "ValidationException"
+    fsm.delete_model_package(ModelPackageName=second)
+    third = fsm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))
+    assert third["ModelPackageArn"].endswith(f"/{group}/3")  # numbers are never reused
+    for arn in (first, third["ModelPackageArn"]):
+        fsm.delete_model_package(ModelPackageName=arn)
+    fsm.delete_model_package_group(ModelPackageGroupName=group)
+    code, message = refused(fsm.describe_model_package_group, ModelPackageGroupName=group)
+    assert code == "ValidationException" and "does not exist" in message
+
+
+def test_unversioned_packages_are_listed_apart(fsm: Any, group: str, xgb_model: dict[str, Any]) -> None:
+    name = unique("standalone")
+    arn = fsm.create_model_package(ModelPackageName=name, InferenceSpecification=spec(xgb_model))["ModelPackageArn"]
+    fsm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))
+    assert fsm.describe_model_package(ModelPackageName=name)["ModelPackageArn"] == arn
+    names = [p["ModelPackageName"] for p in fsm.list_model_packages()["ModelPackageSummaryList"]]
+    assert name in names and group not in names  # Unversioned by default
+    both = fsm.list_model_packages(ModelPackageType="Both", MaxResults=100)["ModelPackageSummaryList"]
+    assert {name, group} <= {p["ModelPackageName"] for p in both}
+    fsm.delete_model_package(ModelPackageName=name)
+
+
+def test_an_endpoint_deployed_from_a_registered_version(
+    fsm: Any, frt: Any, group: str, xgb_model: dict[str, Any]
+) -> None:
+    arn = fsm.create_model_package(
+        ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model, FROM="package", SHARED="package")
+    )["ModelPackageArn"]
+    model = unique("registered")
+    fsm.create_model(
+        ModelName=model,
+        PrimaryContainer={"ModelPackageName": arn, "Environment": {"SHARED": "model"}},
+        ExecutionRoleArn=ROLE,
+    )
+    container = fsm.describe_model(ModelName=model)["PrimaryContainer"]
+    assert container["ModelPackageName"] == arn and container["Image"] == XGBOOST_IMAGE
+    assert container["Environment"] == {"FROM": "package", "SHARED": "model"}  # the model's own wins
+    endpoint = deploy(fsm, model, None)
+    x = xgb_model["x"][:5]
+    reply = frt.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(x), ContentType="text/csv")
+    assert_scores(reply["Body"].read(), xgb_model, x)
+
+
+def test_what_the_registry_refuses(fsm: Any, group: str, xgb_model: dict[str, Any]) -> None:
+    code, message = refused(fsm.create_model_package_group, ModelPackageGroupName=group)
+    assert code == "ValidationException" and "already existing" in message
+    for params, fragment in (
+        ({"ModelPackageGroupName": group, "ModelPackageName": "x"}, "not both"),
+        ({}, "not both"),
+        ({"ModelPackageGroupName": group}, "InferenceSpecification is required"),
+        ({"ModelPackageGroupName": group, "Tags": [{"Key": "k", "Value": "v"}]}, "group's tags"),
+        ({"ModelPackageGroupName": unique("nogroup")}, "does not exist"),
+    ):
+        if "InferenceSpecification is required" not in fragment and "Tags" not in params:
+            params = {"InferenceSpecification": spec(xgb_model), **params}
+        code, message = refused(fsm.create_model_package, **params)
+        assert code == "ValidationException" and fragment in message, message
+    code, message = refused(
+        fsm.create_model_package,
+        ModelPackageGroupName=group,
+        InferenceSpecification={
+            "Containers": [{"Image": ""}],
+            "SupportedContentTypes": [],
+            "SupportedResponseMIMETypes": [],
+        },
+    )
+    assert code == "ValidationException"
+    missing = f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{group}/9"
+    for call, params in (
+        (fsm.describe_model_package, {"ModelPackageName": missing}),
+        (fsm.update_model_package, {"ModelPackageArn": missing, "ModelApprovalStatus": "Approved"}),
+        (fsm.delete_model_package, {"ModelPackageName": missing}),
+        (fsm.create_model, {"ModelName": unique("m"), "PrimaryContainer": {"ModelPackageName": missing},
+                            "ExecutionRoleArn": ROLE}),
+    ):  # fmt: skip
+        code, message = refused(call, **params)
+        assert code == "ValidationException" and "does not exist" in message, message
