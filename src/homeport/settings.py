@@ -57,6 +57,9 @@ class Settings:
     # How long InvokeEndpoint waits for a multi-model endpoint's model to load before ModelNotReadyException
     # (the load goes on); SageMaker's 60 s.
     model_load_wait_s: float = 60.0
+    # The model registry's gate: only versions whose ModelApprovalStatus is Approved may be deployed (CreateModel,
+    # CreateEndpoint, UpdateEndpoint, CreateTransformJob of a model made from a model package).
+    require_approved_models: bool = False
     log_level: str = "info"
     # A reply that acknowledges a write (an object stored, a resource created, an async request accepted) leaves
     # after the write is on disk: SQLite syncs its log at each commit, the object store its files and directories.

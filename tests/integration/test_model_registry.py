@@ -1,13 +1,14 @@
 """The model registry with boto3 against a real `homeport serve`: groups, numbered versions with their metrics and
-approval, updates, deletes, every refusal, and an endpoint deployed from a registered version."""
+approval, updates, deletes, every refusal, an endpoint deployed from a registered version, and the approval gate."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, XGBOOST_IMAGE, assert_scores, csv_rows, unique
+from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique
 from tests.integration.test_data_capture import deploy, refused
 
 
@@ -172,3 +173,49 @@ def test_what_the_registry_refuses(fsm: Any, group: str, xgb_model: dict[str, An
     ):  # fmt: skip
         code, message = refused(call, **params)
         assert code == "ValidationException" and "does not exist" in message, message
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server that deploys only Approved versions."""
+    from homeport.server.process import ServerProcess
+
+    env = {"HOMEPORT_REQUIRE_APPROVED_MODELS": "true", "HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    with ServerProcess(tmp_path_factory.mktemp("gated"), env=env) as proc:
+        yield proc
+
+
+def test_the_approval_gate_deploys_only_approved_versions(gated: Any, xgb_model: dict[str, Any]) -> None:
+    sm = boto_client("sagemaker", gated.url)
+    group = unique("gated")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    arn = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))[
+        "ModelPackageArn"
+    ]
+    model = {"PrimaryContainer": {"ModelPackageName": arn}, "ExecutionRoleArn": ROLE}
+    code, message = refused(sm.create_model, ModelName=unique("m"), **model)
+    assert code == "ValidationException" and "PendingManualApproval" in message and "only Approved" in message
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    name = unique("approved")
+    sm.create_model(ModelName=name, **model)
+    endpoint = deploy(sm, name, None)
+
+    # Rejected later: what serves it keeps serving it, and nothing new deploys it.
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
+    variant = {"VariantName": "v2", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    config = unique("again")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    for call, params in (
+        (sm.create_endpoint, {"EndpointName": unique("e"), "EndpointConfigName": config}),
+        (sm.update_endpoint, {"EndpointName": endpoint, "EndpointConfigName": config}),
+    ):
+        code, message = refused(call, **params)
+        assert code == "ValidationException" and "Rejected" in message, message
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    runtime = boto_client("sagemaker-runtime", gated.url)
+    x = xgb_model["x"][:2]
+    assert_scores(
+        runtime.invoke_endpoint(EndpointName=endpoint, Body=csv_rows(x), ContentType="text/csv")["Body"].read(),
+        xgb_model,
+        x,
+    )

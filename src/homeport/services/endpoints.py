@@ -303,7 +303,7 @@ class EndpointService:
     ) -> dict[str, Any]:
         """One variant of a config as the controller deploys it; `old`: the live variant whose count and weight
         an update retains."""
-        model = self.models.get(conn, spec["ModelName"])
+        model = self.models.deployable_model(conn, spec["ModelName"])
         container, runtime = deployable(model)
         if "ServerlessConfig" in spec:  # no instances to count: the controller sizes it by its traffic
             return {

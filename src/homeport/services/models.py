@@ -67,6 +67,7 @@ class ModelService:
         if self.packages is None or not any("ModelPackageName" in c for c in given):
             return params
         with self.ctx.store.reading() as conn:
+            self._check_approved(conn, given)
             resolved = [
                 r for c in given for r in (self.packages.containers(conn, c) if "ModelPackageName" in c else [c])
             ]
@@ -74,6 +75,27 @@ class ModelService:
         if len(resolved) == 1 and len(given) == 1:
             return {**params, "PrimaryContainer": resolved[0]}
         return {**params, "Containers": resolved}
+
+    def deployable_model(self, conn: Any, name: str) -> dict[str, Any]:
+        """The model, to deploy now: with HOMEPORT_REQUIRE_APPROVED_MODELS, each model package it was made from must
+        be Approved at this moment (an endpoint already serving it keeps serving it)."""
+        doc = self.get(conn, name)
+        self._check_approved(conn, [doc["PrimaryContainer"]] if doc.get("PrimaryContainer") else doc["Containers"])
+        return doc
+
+    def _check_approved(self, conn: Any, containers: list[dict[str, Any]]) -> None:
+        if not self.ctx.settings.require_approved_models or self.packages is None:
+            return
+        for container in containers:
+            if "ModelPackageName" not in container:
+                continue
+            package = self.packages.get(conn, container["ModelPackageName"])
+            if package["ModelApprovalStatus"] != "Approved":
+                raise ValidationError(
+                    f"Model package {package['ModelPackageArn']} is {package['ModelApprovalStatus']}: this server "
+                    "deploys only Approved versions (HOMEPORT_REQUIRE_APPROVED_MODELS). Approve it with "
+                    "UpdateModelPackage ModelApprovalStatus=Approved first."
+                )
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
         doc = self.ctx.store.get(conn, Kind.MODEL, name)

@@ -46,7 +46,7 @@ class TransformJobService:
         store = self.ctx.store
         now = self.ctx.clock.now()
         with store.transaction() as conn:
-            model = self.models.get(conn, params["ModelName"])
+            model = self.models.deployable_model(conn, params["ModelName"])
             container, runtime = deployable(model)
             if container.get("Mode") == "MultiModel":
                 raise ValidationError(
