@@ -36,7 +36,9 @@ METRICS = {
 @pytest.fixture
 def group(fsm: Any) -> str:
     name = unique("abalone")
-    fsm.create_model_package_group(ModelPackageGroupName=name, ModelPackageGroupDescription="Abalone age")
+    fsm.create_model_package_group(
+        ModelPackageGroupName=name, ModelPackageGroupDescription="Abalone age", Tags=[{"Key": "team", "Value": "ml"}]
+    )
     return name
 
 
@@ -73,6 +75,7 @@ def test_a_group_holds_numbered_versions_with_their_metrics_and_approval(
     assert package["ModelApprovalStatus"] == "PendingManualApproval"  # what the SDK registers by default too
     assert package["ModelPackageStatus"] == "Completed" and package["ModelMetrics"] == METRICS
     assert package["InferenceSpecification"]["Containers"][0]["Image"] == XGBOOST_IMAGE
+    assert fsm.list_tags(ResourceArn=first)["Tags"] == [{"Key": "team", "Value": "ml"}]  # the group's
 
     def versions(**filters: Any) -> list[int]:
         found = fsm.list_model_packages(ModelPackageGroupName=group, **filters)["ModelPackageSummaryList"]

@@ -89,6 +89,7 @@ class ModelPackageService:
                     if existing.get("_token") == token:
                         return {"ModelPackageArn": existing["ModelPackageArn"]}
             doc: dict[str, Any] = {k: params[k] for k in KEPT if k in params}
+            tags = params.get("Tags", [])
             if group_name is not None:
                 group = self.groups.get(conn, group_name)
                 version = group["_versions"] + 1
@@ -97,6 +98,7 @@ class ModelPackageService:
                 name = group["ModelPackageGroupName"]
                 key = f"{name.lower()}/{version}"
                 doc.update(ModelPackageGroupName=name, ModelPackageVersion=version)
+                tags = store.get_tags(conn, group["ModelPackageGroupArn"])  # a version takes its group's tags
             else:
                 assert name is not None
                 key = name.lower()
@@ -121,7 +123,7 @@ class ModelPackageService:
                 name=key,
                 arn=package_arn,
                 label="model package",
-                tags=params.get("Tags", []),
+                tags=tags,
                 status="Completed",
             )
         return {"ModelPackageArn": package_arn}
