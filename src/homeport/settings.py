@@ -60,6 +60,8 @@ class Settings:
     # The model registry's gate: only versions whose ModelApprovalStatus is Approved may be deployed (CreateModel,
     # CreateEndpoint, UpdateEndpoint, CreateTransformJob of a model made from a model package).
     require_approved_models: bool = False
+    # Webhooks (comma-separated http(s) URLs) that get SageMaker's state-change events, as EventBridge sends them.
+    event_webhooks: str = ""
     log_level: str = "info"
     # A reply that acknowledges a write (an object stored, a resource created, an async request accepted) leaves
     # after the write is on disk: SQLite syncs its log at each commit, the object store its files and directories.

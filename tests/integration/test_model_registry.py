@@ -1,5 +1,6 @@
 """The model registry with boto3 against a real `homeport serve`: groups, numbered versions with their metrics and
-approval, updates, deletes, every refusal, an endpoint deployed from a registered version, and the approval gate."""
+approval, updates, deletes, every refusal, an endpoint deployed from a registered version, the approval gate, and
+the state-change events at a webhook."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique
 from tests.integration.test_data_capture import deploy, refused
+from tests.integration.test_lifecycle import until
 
 
 def spec(xgb_model: dict[str, Any], **environment: str) -> dict[str, Any]:
@@ -179,13 +181,62 @@ def test_what_the_registry_refuses(fsm: Any, group: str, xgb_model: dict[str, An
 
 
 @pytest.fixture(scope="module")
-def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A server that deploys only Approved versions."""
+def receiver() -> Iterator[Any]:
+    """A webhook for the gated server's events."""
+    from tests.integration.test_async_notifications import Webhook
+
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Any]:
+    """A server that deploys only Approved versions, and sends its events to `receiver`."""
     from homeport.server.process import ServerProcess
 
-    env = {"HOMEPORT_REQUIRE_APPROVED_MODELS": "true", "HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    env = {
+        "HOMEPORT_REQUIRE_APPROVED_MODELS": "true",
+        "HOMEPORT_EVENT_WEBHOOKS": f"{receiver.url}/events",
+        "HOMEPORT_LOG_LEVEL": "warning",
+        **KEYS,
+    }
     with ServerProcess(tmp_path_factory.mktemp("gated"), env=env) as proc:
         yield proc
+
+
+def test_versions_created_and_approved_are_events_at_the_webhook(
+    gated: Any, receiver: Any, xgb_model: dict[str, Any]
+) -> None:
+    """SageMaker's "Model Package State Change" events, on create and on approval, delivered at least once to a
+    receiver that refuses the first attempt."""
+    sm = boto_client("sagemaker", gated.url)
+    group = unique("evented")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    receiver.failures = 1
+    arn = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))[
+        "ModelPackageArn"
+    ]
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    sm.update_model_package(ModelPackageArn=arn, ApprovalDescription="no change of approval: no event")
+
+    def events() -> list[dict[str, Any]]:
+        with receiver.lock:
+            return [r for r in receiver.received if r["path"] == "/events" and r["message"]["resources"] == [arn]]
+
+    until(lambda: len([e for e in events() if e["answer"] == 204]) == 2, timeout=30)
+    # In no promised order (the refused one came later), as from EventBridge: its detail's times order them.
+    delivered = sorted(
+        (e["message"] for e in events() if e["answer"] == 204), key=lambda m: m["detail"]["LastModifiedTime"]
+    )
+    assert [e["detail"]["ModelApprovalStatus"] for e in delivered] == ["PendingManualApproval", "Approved"]
+    first = delivered[0]
+    assert first["detail-type"] == "SageMaker Model Package State Change" and first["source"] == "aws.sagemaker"
+    assert first["detail"]["ModelPackageVersion"] == 1 and first["detail"]["ModelPackageGroupName"] == group
+    assert isinstance(first["detail"]["CreationTime"], int) and first["time"].endswith("Z")
+    refused_once = [e["message"]["id"] for e in events() if e["answer"] == 503]
+    assert refused_once == [first["id"]]  # the retry repeated the same event
 
 
 def test_the_approval_gate_deploys_only_approved_versions(gated: Any, xgb_model: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from homeport.core.arns import arn
 from homeport.errors import ValidationError
-from homeport.services import listing
+from homeport.services import events, listing
 from homeport.services.context import Context, insert_new, public
 from homeport.services.model_package_groups import ModelPackageGroupService
 from homeport.store import Kind
@@ -126,6 +126,8 @@ class ModelPackageService:
                 tags=tags,
                 status="Completed",
             )
+            events.model_package(conn, self.ctx.settings, doc, now)
+        self.ctx.wake()  # the notifier, for the event
         return {"ModelPackageArn": package_arn}
 
     def _check_spec(self, spec: dict[str, Any]) -> None:
@@ -186,7 +188,7 @@ class ModelPackageService:
         store = self.ctx.store
         with store.transaction() as conn:
             doc = self.get(conn, params["ModelPackageArn"])
-            approval = params.get("ModelApprovalStatus")
+            approval, before = params.get("ModelApprovalStatus"), doc["ModelApprovalStatus"]
             if approval is not None:
                 doc["ModelApprovalStatus"] = approval
             for key in UPDATABLE:
@@ -208,8 +210,11 @@ class ModelPackageService:
                     *doc.get("AdditionalInferenceSpecifications", []),
                     *additional,
                 ]
-            doc["LastModifiedTime"] = self.ctx.clock.now()
+            now = doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, KIND, doc["ModelPackageArn"].rsplit(":model-package/", 1)[1], doc, status="Completed")
+            if approval is not None and approval != before:
+                events.model_package(conn, self.ctx.settings, doc, now)
+        self.ctx.wake()
         return {"ModelPackageArn": doc["ModelPackageArn"]}
 
     def delete(self, name: str) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""State-change events, as SageMaker sends them to EventBridge, delivered to the webhooks in
+HOMEPORT_EVENT_WEBHOOKS.
+
+Each event is EventBridge's envelope (`version`, `id`, `detail-type`, `source` `aws.sagemaker`, `account`, `time`,
+`region`, `resources`, `detail`) and goes to the notifications outbox in the transaction that makes the change, so
+none is lost to a crash; the notifier delivers it at least once, with retries. EventBridge may deliver an event more
+than once too: a receiver drops repeats by the envelope's `id`, which every attempt repeats.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from homeport.settings import Settings
+from homeport.store import notifications
+
+SOURCE = "events"  # the outbox's source column
+MODEL_PACKAGE = "SageMaker Model Package State Change"
+PACKAGE_DETAIL = (
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "CreationTime",
+    "InferenceSpecification",
+    "ModelPackageStatus",
+    "ModelPackageStatusDetails",
+    "CertifyForMarketplace",
+    "ModelApprovalStatus",
+    "MetadataProperties",
+    "ModelMetrics",
+    "LastModifiedTime",
+)
+
+
+def webhooks(settings: Settings) -> list[str]:
+    return [url.strip() for url in settings.event_webhooks.split(",") if url.strip()]
+
+
+def envelope(settings: Settings, detail_type: str, resource: str, detail: dict[str, Any], now: float) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.sagemaker",
+        "account": settings.account_id,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "region": settings.region,
+        "resources": [resource],
+        "detail": detail,
+    }
+
+
+def publish(conn: Any, settings: Settings, detail_type: str, resource: str, detail: dict[str, Any], now: float) -> None:
+    """Queue the event for every webhook, in `conn`'s transaction."""
+    urls = webhooks(settings)
+    if not urls:
+        return
+    event = envelope(settings, detail_type, resource, detail, now)
+    for url in urls:
+        notifications.add(conn, SOURCE, url, event, now, event=detail_type[len("SageMaker ") :][:32])
+
+
+def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
+    """A version was created, or its approval changed."""
+    detail = {k: doc[k] for k in PACKAGE_DETAIL if k in doc}
+    for key in ("CreationTime", "LastModifiedTime"):
+        if key in detail:
+            detail[key] = int(detail[key] * 1000)  # EventBridge's examples give epoch milliseconds
+    publish(conn, settings, MODEL_PACKAGE, doc["ModelPackageArn"], detail, now)
