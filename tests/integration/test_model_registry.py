@@ -4,12 +4,14 @@ the state-change events at a webhook."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client, csv_rows, unique
+from tests.integration.test_cli import homeport
 from tests.integration.test_data_capture import deploy, refused
 from tests.integration.test_lifecycle import until
 
@@ -273,3 +275,34 @@ def test_the_approval_gate_deploys_only_approved_versions(gated: Any, xgb_model:
         xgb_model,
         x,
     )
+
+
+def test_homeport_registry_lists_groups_and_a_groups_versions(
+    fast: Any, fsm: Any, group: str, xgb_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for approval in ("Approved", "PendingManualApproval"):
+        fsm.create_model_package(
+            ModelPackageGroupName=group,
+            InferenceSpecification=spec(xgb_model),
+            ModelApprovalStatus=approval,
+            ModelMetrics=METRICS,
+            ModelPackageDescription=f"v {approval}",
+        )
+    groups = json.loads(homeport("registry", "--json", url=fast.url).stdout)
+    mine = next(g for g in groups if g["ModelPackageGroupName"] == group)
+    assert (mine["Newest"]["ModelPackageVersion"], mine["Newest"]["ModelApprovalStatus"]) == (
+        2,
+        "PendingManualApproval",
+    )
+    versions = json.loads(homeport("registry", group, "--json", url=fast.url).stdout)
+    assert [(v["ModelPackageVersion"], v["ModelApprovalStatus"]) for v in versions] == [
+        (1, "Approved"),
+        (2, "PendingManualApproval"),
+    ]
+    monkeypatch.setenv("COLUMNS", "200")
+    shown = homeport("registry", group, url=fast.url)
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "v Approved" in line)
+    assert "Approved" in row and "ModelQuality.Statistics s3://reports/quality/statistics.json" in shown.stdout
+    missing = homeport("registry", unique("nogroup"), url=fast.url)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr

@@ -113,6 +113,12 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     return monitor(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.registry import cmd_registry as registry
+
+    return registry(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     from homeport.cli.logs import run
 
@@ -314,6 +320,13 @@ def parser() -> argparse.ArgumentParser:
 
     monitor_arguments(monitor)
     monitor.set_defaults(func=cmd_monitor)
+    registry = client_command(
+        "registry", "the model registry: groups and their newest versions; for one, every version"
+    )
+    from homeport.cli.registry import add_arguments as registry_arguments
+
+    registry_arguments(registry)
+    registry.set_defaults(func=cmd_registry)
     scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
     scaling.add_argument("endpoint")
     scaling.set_defaults(func=cmd_scaling)
