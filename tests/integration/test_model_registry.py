@@ -14,6 +14,7 @@ from tests.conftest import KEYS, ROLE, XGBOOST_IMAGE, assert_scores, boto_client
 from tests.integration.test_cli import homeport
 from tests.integration.test_data_capture import deploy, refused
 from tests.integration.test_lifecycle import until
+from tests.integration.test_transform_jobs import run_job
 
 
 def spec(xgb_model: dict[str, Any], **environment: str) -> dict[str, Any]:
@@ -306,3 +307,34 @@ def test_homeport_registry_lists_groups_and_a_groups_versions(
     assert "Approved" in row and "ModelQuality.Statistics s3://reports/quality/statistics.json" in shown.stdout
     missing = homeport("registry", unique("nogroup"), url=fast.url)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_a_transform_jobs_state_changes_are_events_too(gated: Any, receiver: Any, xgb_model: dict[str, Any]) -> None:
+    sm, s3 = boto_client("sagemaker", gated.url), boto_client("s3", gated.url)
+    bucket = unique("events")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/rows.csv", Body=csv_rows(xgb_model["x"][:3]))
+    model = unique("plain")  # not from a package: the gate does not apply
+    sm.create_model(
+        ModelName=model,
+        PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": xgb_model["url"]},
+        ExecutionRoleArn=ROLE,
+    )
+    job = run_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/")
+    assert job["TransformJobStatus"] == "Completed"
+
+    def statuses() -> list[str]:
+        with receiver.lock:
+            return [
+                r["message"]["detail"]["TransformJobStatus"]
+                for r in receiver.received
+                if r["answer"] == 204 and r["message"]["resources"] == [job["TransformJobArn"]]
+            ]
+
+    until(lambda: sorted(statuses()) == ["Completed", "InProgress"], timeout=30)
+    with receiver.lock:
+        event = next(r["message"] for r in receiver.received if r["message"]["resources"] == [job["TransformJobArn"]])
+    assert event["detail-type"] == "SageMaker Transform Job State Change"
+    assert event["detail"]["TransformJobName"] == job["TransformJobName"] and event["detail"]["CreationTime"].endswith(
+        "Z"
+    )

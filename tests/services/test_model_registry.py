@@ -7,3 +7,4 @@ del test_the_approval_gate_deploys_only_approved_versions  # noqa: F821
 del test_versions_created_and_approved_are_events_at_the_webhook  # noqa: F821
 # It runs the CLI.
 del test_homeport_registry_lists_groups_and_a_groups_versions  # noqa: F821
+del test_a_transform_jobs_state_changes_are_events_too  # noqa: F821

@@ -33,6 +33,7 @@ from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, Inst
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.engines.base import Engine
 from homeport.objects.locations import UnreachableObject
+from homeport.services import events
 from homeport.services.context import Context
 from homeport.store import Kind
 from homeport.store import transform_progress as progress
@@ -541,11 +542,14 @@ class TransformJobRun:
             doc = store.get(conn, Kind.TRANSFORM_JOB, self.name)
             if doc is None:
                 return
+            before = doc["TransformJobStatus"]
             if status is not None:
                 move(doc, "TransformJobStatus", status)
             doc.update(changes)
-            doc["LastModifiedTime"] = self.ctx.clock.now()
+            now = doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.TRANSFORM_JOB, self.name, doc, status=doc["TransformJobStatus"])
+            if doc["TransformJobStatus"] != before:
+                events.transform_job(conn, self.ctx.settings, doc, now)
             self.doc = doc
 
     def _end(self, status: TransformJobStatus, reason: str | None) -> None:

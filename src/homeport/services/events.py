@@ -18,6 +18,8 @@ from homeport.store import notifications
 
 SOURCE = "events"  # the outbox's source column
 MODEL_PACKAGE = "SageMaker Model Package State Change"
+TRANSFORM_JOB = "SageMaker Transform Job State Change"
+TRANSFORM_TIMES = ("CreationTime", "TransformStartTime", "TransformEndTime", "LastModifiedTime")
 PACKAGE_DETAIL = (
     "ModelPackageGroupName",
     "ModelPackageVersion",
@@ -69,3 +71,13 @@ def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float
         if key in detail:
             detail[key] = int(detail[key] * 1000)  # EventBridge's examples give epoch milliseconds
     publish(conn, settings, MODEL_PACKAGE, doc["ModelPackageArn"], detail, now)
+
+
+def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
+    """A transform job entered a status: its DescribeTransformJob shape, times in ISO 8601 (as EventBridge's
+    example has them)."""
+    detail = {k: v for k, v in doc.items() if not k.startswith("_")}
+    for key in TRANSFORM_TIMES:
+        if key in detail:
+            detail[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(detail[key]))
+    publish(conn, settings, TRANSFORM_JOB, doc["TransformJobArn"], detail, now)

@@ -13,7 +13,7 @@ from homeport.batch.dataprocessing import DataProcessing, DataProcessingError
 from homeport.core.arns import arn
 from homeport.core.states import TRANSFORM_JOB_ENDED, TransformJobStatus, move
 from homeport.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
-from homeport.services import listing
+from homeport.services import events, listing
 from homeport.services.context import Context, public
 from homeport.services.endpoint_configs import check_capture_destination
 from homeport.services.models import ModelService, deployable
@@ -88,6 +88,7 @@ class TransformJobService:
                     f'with the name "{name}" already exists ({job_arn}). Choose another TransformJobName.'
                 ) from None
             store.put_tags(conn, job_arn, params.get("Tags", []))
+            events.transform_job(conn, self.ctx.settings, doc, now)
         self.ctx.wake()
         return {"TransformJobArn": job_arn}
 
@@ -122,8 +123,9 @@ class TransformJobService:
                 )
             if status is TransformJobStatus.IN_PROGRESS:
                 move(doc, "TransformJobStatus", TransformJobStatus.STOPPING)
-                doc["LastModifiedTime"] = self.ctx.clock.now()
+                now = doc["LastModifiedTime"] = self.ctx.clock.now()
                 store.replace(conn, Kind.TRANSFORM_JOB, name, doc, status=doc["TransformJobStatus"])
+                events.transform_job(conn, self.ctx.settings, doc, now)
         self.ctx.wake()
         return {}
 
