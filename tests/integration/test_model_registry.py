@@ -242,7 +242,7 @@ def test_versions_created_and_approved_are_events_at_the_webhook(
     assert refused_once == [first["id"]]  # the retry repeated the same event
 
 
-def test_the_approval_gate_deploys_only_approved_versions(gated: Any, xgb_model: dict[str, Any]) -> None:
+def test_the_approval_gate_deploys_only_approved_versions(gated: Any, receiver: Any, xgb_model: dict[str, Any]) -> None:
     sm = boto_client("sagemaker", gated.url)
     group = unique("gated")
     sm.create_model_package_group(ModelPackageGroupName=group)
@@ -269,6 +269,18 @@ def test_the_approval_gate_deploys_only_approved_versions(gated: Any, xgb_model:
         code, message = refused(call, **params)
         assert code == "ValidationException" and "Rejected" in message, message
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    # The endpoint's statuses were events: Creating, then InService, spelled as EventBridge spells them.
+    endpoint_arn = sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+
+    def statuses() -> list[str]:
+        with receiver.lock:
+            return [
+                r["message"]["detail"]["EndpointStatus"]
+                for r in receiver.received
+                if r["answer"] == 204 and r["message"]["resources"] == [endpoint_arn]
+            ]
+
+    until(lambda: sorted(statuses()) == ["CREATING", "IN_SERVICE"], timeout=30)
     runtime = boto_client("sagemaker-runtime", gated.url)
     x = xgb_model["x"][:2]
     assert_scores(

@@ -33,6 +33,7 @@ from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router, VariantRoute
 from homeport.engines.base import Engine, spread
+from homeport.services import events
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
 from homeport.store import Kind, alarms
@@ -86,6 +87,7 @@ class EndpointController:
                 if doc["EndpointStatus"] == S.IN_SERVICE.value:
                     move(doc, "EndpointStatus", EndpointStatus.SYSTEM_UPDATING)
                     store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+                    events.endpoint(conn, self.ctx.settings, doc, self.ctx.clock.now())
 
     async def run_forever(self) -> None:
         await self.loop.run(self.run_once, self._delay)
@@ -207,9 +209,12 @@ class EndpointController:
             # Deleted, or being deleted since this tick's plan was made: the decision is stale, and deletion wins.
             if doc is None or doc["EndpointStatus"] == EndpointStatus.DELETING:
                 return
+            before = doc["EndpointStatus"]
             change(doc)
-            doc["LastModifiedTime"] = self.ctx.clock.now()
+            now = doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+            if doc["EndpointStatus"] != before:
+                events.endpoint(conn, self.ctx.settings, doc, now)
 
     def _start(self, action: StartInstance) -> None:
         variant = action.variant

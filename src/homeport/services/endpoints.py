@@ -14,7 +14,7 @@ from typing import Any
 from homeport.core.arns import arn
 from homeport.core.states import REDEPLOYABLE, UPDATABLE, EndpointStatus, move
 from homeport.errors import ResourceLimitExceeded, ValidationError
-from homeport.services import deployments, listing
+from homeport.services import deployments, events, listing
 from homeport.services import notifications as messages
 from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context, insert_new, public
@@ -75,6 +75,7 @@ class EndpointService:
                 tags=params.get("Tags", []),
                 status=doc["EndpointStatus"],
             )
+            events.endpoint(conn, self.ctx.settings, doc, now)
         self.ctx.wake()
         return {"EndpointArn": endpoint_arn}
 
@@ -116,8 +117,9 @@ class EndpointService:
         with store.transaction() as conn:
             doc = self.get(conn, name)
             move(doc, "EndpointStatus", EndpointStatus.DELETING)
-            doc["LastModifiedTime"] = self.ctx.clock.now()
+            now = doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+            events.endpoint(conn, self.ctx.settings, doc, now)
         self.ctx.wake()
         return {}
 
@@ -250,9 +252,10 @@ class EndpointService:
 
     def _mark_updating(self, conn: Any, doc: dict[str, Any]) -> None:
         move(doc, "EndpointStatus", EndpointStatus.UPDATING)
-        doc["LastModifiedTime"] = self.ctx.clock.now()
+        now = doc["LastModifiedTime"] = self.ctx.clock.now()
         doc.pop("FailureReason", None)
         self.ctx.store.replace(conn, Kind.ENDPOINT, doc["EndpointName"], doc, status=doc["EndpointStatus"])
+        events.endpoint(conn, self.ctx.settings, doc, now)
 
     def _check_count(self, variant: str, count: int) -> None:
         limit = self.ctx.settings.max_instances_per_variant

@@ -9,6 +9,7 @@ than once too: a receiver drops repeats by the envelope's `id`, which every atte
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -19,6 +20,8 @@ from homeport.store import notifications
 SOURCE = "events"  # the outbox's source column
 MODEL_PACKAGE = "SageMaker Model Package State Change"
 TRANSFORM_JOB = "SageMaker Transform Job State Change"
+ENDPOINT = "SageMaker Endpoint State Change"
+ENDPOINT_DETAIL = ("EndpointName", "EndpointArn", "EndpointConfigName", "ProductionVariants", "FailureReason")
 TRANSFORM_TIMES = ("CreationTime", "TransformStartTime", "TransformEndTime", "LastModifiedTime")
 PACKAGE_DETAIL = (
     "ModelPackageGroupName",
@@ -81,3 +84,13 @@ def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float
         if key in detail:
             detail[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(detail[key]))
     publish(conn, settings, TRANSFORM_JOB, doc["TransformJobArn"], detail, now)
+
+
+def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
+    """An endpoint entered a status, spelled as EventBridge's example spells it (IN_SERVICE, not InService)."""
+    detail = {k: doc[k] for k in ENDPOINT_DETAIL if k in doc}
+    detail["EndpointStatus"] = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", doc["EndpointStatus"]).upper()
+    for key in ("CreationTime", "LastModifiedTime"):
+        if key in doc:
+            detail[key] = int(doc[key] * 1000)
+    publish(conn, settings, ENDPOINT, doc["EndpointArn"], detail, now)
