@@ -69,6 +69,8 @@ def publish(conn: Any, settings: Settings, detail_type: str, resource: str, deta
 
 def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """A version was created, or its approval changed."""
+    if not webhooks(settings):
+        return
     detail = {k: doc[k] for k in PACKAGE_DETAIL if k in doc}
     for key in ("CreationTime", "LastModifiedTime"):
         if key in detail:
@@ -79,6 +81,8 @@ def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float
 def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """A transform job entered a status: its DescribeTransformJob shape, times in ISO 8601 (as EventBridge's
     example has them)."""
+    if not webhooks(settings):
+        return
     detail = {k: v for k, v in doc.items() if not k.startswith("_")}
     for key in TRANSFORM_TIMES:
         if key in detail:
@@ -88,6 +92,8 @@ def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float
 
 def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """An endpoint entered a status, spelled as EventBridge's example spells it (IN_SERVICE, not InService)."""
+    if not webhooks(settings):
+        return
     detail = {k: doc[k] for k in ENDPOINT_DETAIL if k in doc}
     detail["EndpointStatus"] = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", doc["EndpointStatus"]).upper()
     for key in ("CreationTime", "LastModifiedTime"):
