@@ -98,6 +98,7 @@ class TransformJobRun:
         self._alone = [False] * count  # per slot: one request at a time, since an instance of it died
         self._one_at_a_time = [asyncio.Lock() for _ in range(count)]
         self.capture: BatchCapture | None = None  # DataCaptureConfig, once the job has started
+        self.stamp_as = ""  # with GenerateInferenceId: "csv" or "json", how its output records are stamped
 
     # --- the whole job -----------------------------------------------------------------------------
 
@@ -130,6 +131,8 @@ class TransformJobRun:
         if "TransformStartTime" not in self.doc:
             self._update(TransformStartTime=self.ctx.clock.now())
         self.capture = BatchCapture.of(self.doc)
+        if self.capture and self.capture.generate_id:
+            self.stamp_as = output_format(self.accept)  # checked at CreateTransformJob; worked out once, here
         with self.ctx.store.transaction() as conn:
             saved = progress.load_plan(conn, self.name)
         refs = None
@@ -424,8 +427,9 @@ class TransformJobRun:
                 reply = b"".join(processing.finish_output(records, outputs))
         except RecordError as exc:
             raise FileFailed(f"{where}: {exc}") from None
-        if self.capture and self.capture.generate_id:
-            reply = stamped(reply, output_format(self.accept), self.capture.stamp)
+        if self.stamp_as:
+            assert self.capture is not None
+            reply = stamped(reply, self.stamp_as, self.capture.stamp)
         if self.assemble_lines and reply and not reply.endswith(b"\n"):
             reply += b"\n"
         return reply

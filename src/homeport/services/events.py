@@ -50,7 +50,7 @@ def envelope(settings: Settings, detail_type: str, resource: str, detail: dict[s
         "detail-type": detail_type,
         "source": "aws.sagemaker",
         "account": settings.account_id,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "time": _iso(now),
         "region": settings.region,
         "resources": [resource],
         "detail": detail,
@@ -72,9 +72,7 @@ def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float
     if not webhooks(settings):
         return
     detail = {k: doc[k] for k in PACKAGE_DETAIL if k in doc}
-    for key in ("CreationTime", "LastModifiedTime"):
-        if key in detail:
-            detail[key] = int(detail[key] * 1000)  # EventBridge's examples give epoch milliseconds
+    _millis(detail, doc)
     publish(conn, settings, MODEL_PACKAGE, doc["ModelPackageArn"], detail, now)
 
 
@@ -86,7 +84,7 @@ def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float
     detail = {k: v for k, v in doc.items() if not k.startswith("_")}
     for key in TRANSFORM_TIMES:
         if key in detail:
-            detail[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(detail[key]))
+            detail[key] = _iso(detail[key])
     publish(conn, settings, TRANSFORM_JOB, doc["TransformJobArn"], detail, now)
 
 
@@ -96,7 +94,17 @@ def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> 
         return
     detail = {k: doc[k] for k in ENDPOINT_DETAIL if k in doc}
     detail["EndpointStatus"] = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", doc["EndpointStatus"]).upper()
+    _millis(detail, doc)
+    publish(conn, settings, ENDPOINT, doc["EndpointArn"], detail, now)
+
+
+def _iso(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+def _millis(detail: dict[str, Any], doc: dict[str, Any]) -> None:
+    """The document's creation and change times in `detail` as epoch milliseconds, as EventBridge's examples give
+    them for model packages and endpoints."""
     for key in ("CreationTime", "LastModifiedTime"):
         if key in doc:
             detail[key] = int(doc[key] * 1000)
-    publish(conn, settings, ENDPOINT, doc["EndpointArn"], detail, now)
