@@ -257,3 +257,36 @@ def test_model_quality_joins_ground_truth_on_the_stamped_inference_ids(
     stats = read_json(fs3, bucket, f"{report}/statistics.json")
     assert stats["dataset"]["item_count"] == 30
     assert abs(stats["regression_metrics"]["mae"]["value"] - 0.5) < 1e-4
+
+
+def test_what_a_batch_transform_input_cannot_be_is_refused(fsm: Any, bucket: str) -> None:
+    def create(batch_input: dict[str, Any]) -> tuple[str, str]:
+        return refused(
+            fsm.create_data_quality_job_definition,
+            JobDefinitionName=unique("badb"),
+            DataQualityAppSpecification={"ImageUri": ANALYZER},
+            DataQualityJobInput={"BatchTransformInput": batch_input},
+            DataQualityJobOutputConfig={
+                "MonitoringOutputs": [
+                    {"S3Output": {"S3Uri": f"s3://{bucket}/reports", "LocalPath": "/opt/ml/processing/output"}}
+                ]
+            },
+            JobResources=CLUSTER,
+            RoleArn=ROLE,
+        )
+
+    good = {
+        "DataCapturedDestinationS3Uri": f"s3://{bucket}/capture",
+        "DatasetFormat": {"Csv": {"Header": False}},
+        "LocalPath": "/opt/ml/processing/input",
+    }
+    for change, fragment in (
+        ({"DataCapturedDestinationS3Uri": "https://example.com/capture"}, "DataCaptureConfig.DestinationS3Uri"),
+        ({"DatasetFormat": {}}, "one format"),
+        ({"DatasetFormat": {"Csv": {}, "Json": {"Line": True}}}, "one format"),
+        ({"LocalPath": "/tmp/elsewhere"}, "must be a path under"),
+        ({"S3InputMode": "Pipe"}, "Pipe is not supported"),
+        ({"StartTimeOffset": "-PT1H"}, "or neither"),
+    ):
+        code, message = create({**good, **change})
+        assert code == "ValidationException" and fragment in message, message

@@ -101,6 +101,10 @@ def test_a_group_holds_numbered_versions_with_their_metrics_and_approval(
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["ApprovalDescription"] == "passed the staging checks"
     assert package["CustomerMetadataProperties"] == {"rmse": "2.0"}
+    extra = {"Name": "gpu", "Containers": [{"Image": XGBOOST_IMAGE, "ModelDataUrl": xgb_model["url"]}]}
+    fsm.update_model_package(ModelPackageArn=first, AdditionalInferenceSpecificationsToAdd=[extra])
+    added = fsm.describe_model_package(ModelPackageName=first)["AdditionalInferenceSpecifications"]
+    assert [a["Name"] for a in added] == ["gpu"]
     assert package["LastModifiedTime"] >= package["CreationTime"]
 
     assert refused(fsm.delete_model_package_group, ModelPackageGroupName=group)[0] == "ValidationException"
