@@ -242,8 +242,9 @@ def test_versions_created_and_approved_are_events_at_the_webhook(
     assert first["detail-type"] == "SageMaker Model Package State Change" and first["source"] == "aws.sagemaker"
     assert first["detail"]["ModelPackageVersion"] == 1 and first["detail"]["ModelPackageGroupName"] == group
     assert isinstance(first["detail"]["CreationTime"], int) and first["time"].endswith("Z")
+    # Either event may reach the receiver first and be the one refused; its retry repeats the same event id.
     refused_once = [e["message"]["id"] for e in events() if e["answer"] == 503]
-    assert refused_once == [first["id"]]  # the retry repeated the same event
+    assert len(refused_once) == 1 and refused_once[0] in {m["id"] for m in delivered}
 
 
 def test_the_approval_gate_deploys_only_approved_versions(gated: Any, receiver: Any, xgb_model: dict[str, Any]) -> None:
