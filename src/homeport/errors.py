@@ -201,6 +201,14 @@ class LogResourceNotFound(HomeportError):
     sender_fault = True
 
 
+class CloudWatchResourceNotFound(HomeportError):
+    """CloudWatch's tag operations name an alarm by ARN; an unknown one is this, not DeleteAlarms' ResourceNotFound."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+    sender_fault = True
+
+
 class ResourceAlreadyExists(HomeportError):
     code = "ResourceAlreadyExistsException"
     status = 400

@@ -295,6 +295,44 @@ def test_bad_alarms_are_refused_and_a_failed_delete_deletes_nothing(cw: Any) -> 
     cw.delete_alarms(AlarmNames=[kept])
 
 
+def test_alarm_tags_are_set_at_creation_and_by_tag_resource(cw: Any) -> None:
+    name = unique("tagged")
+    alarm = {
+        "AlarmName": name,
+        "Namespace": NS,
+        "MetricName": "m",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cw.put_metric_alarm(**alarm, Tags=[{"Key": "team", "Value": "ml"}])
+    arn = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    cw.put_metric_alarm(**alarm, Tags=[{"Key": "team", "Value": "ops"}])  # as in CloudWatch: ignored on update
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    cw.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "ops"}, {"Key": "tier", "Value": "1"}])
+    cw.untag_resource(ResourceARN=arn, TagKeys=["tier"])
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "ops"}]
+    with pytest.raises(ClientError) as raised:
+        cw.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": ""} for i in range(50)])
+    assert code(raised) == "InvalidParameterValue"
+    assert len(cw.list_tags_for_resource(ResourceARN=arn)["Tags"]) == 1  # the refused call changed nothing
+    cw.delete_alarms(AlarmNames=[name])
+    for call in (
+        lambda: cw.list_tags_for_resource(ResourceARN=arn),  # deleted
+        lambda: cw.untag_resource(ResourceARN=arn, TagKeys=["team"]),
+        lambda: cw.tag_resource(ResourceARN="arn:aws:sns:us-east-1:000000000000:topic", Tags=[]),
+    ):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert code(raised) == "ResourceNotFoundException"
+    cw.put_metric_alarm(**alarm)  # a new alarm of the same name starts with none of the old one's tags
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+    cw.delete_alarms(AlarmNames=[name])
+
+
 def test_endpoint_metrics_are_recorded_per_variant(fast: ServerProcess, cw: Any, xgb_model: dict[str, Any]) -> None:
     sm, runtime = boto_client("sagemaker", fast.url), boto_client("sagemaker-runtime", fast.url)
     started = now() - timedelta(seconds=1)

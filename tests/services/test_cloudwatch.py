@@ -4,6 +4,7 @@ the integration tier only."""
 
 from tests.integration.test_cloudwatch import (  # noqa: F401
     test_a_refused_put_writes_nothing,
+    test_alarm_tags_are_set_at_creation_and_by_tag_resource,
     test_bad_alarms_are_refused_and_a_failed_delete_deletes_nothing,
     test_bad_metric_requests_get_the_cloudwatch_error,
     test_large_put_metric_data_arrives_gzipped_and_whole,

@@ -265,6 +265,9 @@ def cloudwatch_handlers(services: Any) -> Handlers:
         "DescribeAlarmHistory": alarms.history,
         "DeleteAlarms": alarms.delete,
         "SetAlarmState": alarms.set_state,
+        "TagResource": alarms.tag,
+        "UntagResource": alarms.untag,
+        "ListTagsForResource": alarms.list_tags,
     }
 
 

@@ -119,6 +119,18 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     return registry(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.stacks import cmd_plan as plan
+
+    return plan(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.stacks import cmd_apply as apply
+
+    return apply(args, lambda service: _client(settings, args.endpoint_url, service))
+
+
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     from homeport.cli.logs import run
 
@@ -327,6 +339,17 @@ def parser() -> argparse.ArgumentParser:
 
     registry_arguments(registry)
     registry.set_defaults(func=cmd_registry)
+    from homeport.cli.stacks import add_arguments as stack_arguments
+
+    plan = client_command("plan", "what `apply -f FILE` would change on the server, without changing it")
+    stack_arguments(plan)
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes to make")
+    plan.set_defaults(func=cmd_plan)
+    apply = client_command("apply", "make the server match a deployment file: models, endpoints, scaling, alarms")
+    stack_arguments(apply)
+    apply.add_argument("--no-wait", action="store_true", help="make the calls without waiting for endpoints")
+    apply.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for endpoints (default 1800)")
+    apply.set_defaults(func=cmd_apply)
     scaling = client_command("scaling", "an endpoint's capacity: variants, scalable targets, policies, activities")
     scaling.add_argument("endpoint")
     scaling.set_defaults(func=cmd_scaling)

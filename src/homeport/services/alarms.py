@@ -1,5 +1,6 @@
 """CloudWatch metric alarms: PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric, DescribeAlarmHistory,
-DeleteAlarms, SetAlarmState. The alarm evaluator (controllers/alarms.py) moves them between states."""
+DeleteAlarms, SetAlarmState, and their tags (TagResource, UntagResource, ListTagsForResource).
+The alarm evaluator (controllers/alarms.py) moves them between states."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from homeport.core.datapoints import dimensions
 from homeport.core.states import AlarmState
 from homeport.errors import (
     AlarmNotFound,
+    CloudWatchResourceNotFound,
     InvalidParameterCombination,
     InvalidParameterValue,
     LimitExceeded,
@@ -23,6 +25,7 @@ from homeport.store import alarms
 from homeport.store.db import encode_token
 
 MAX_ALARMS = 5000
+MAX_TAGS = 50
 DAY_S = 86400  # Period x EvaluationPeriods may not exceed a day
 COMPARISONS = (
     "GreaterThanOrEqualToThreshold",
@@ -68,7 +71,10 @@ class AlarmService:
         with self.ctx.store.transaction() as conn:
             if alarms.get(conn, params["AlarmName"]) is None and alarms.count(conn) >= MAX_ALARMS:
                 raise LimitExceeded(f"This server keeps at most {MAX_ALARMS} alarms; delete some first.")
+            new = alarms.get(conn, params["AlarmName"]) is None
             self.create_managed(conn, params, self.ctx.clock.now())
+            if new:  # as in CloudWatch, Tags apply when an alarm is created and are ignored when it is updated
+                self._tag(conn, self.arn(params["AlarmName"]), params.get("Tags", []))
         self.ctx.wake()
         return {}
 
@@ -169,7 +175,37 @@ class AlarmService:
             if missing:
                 raise AlarmNotFound(f"No alarm named {', '.join(missing)}: nothing was deleted.")
             alarms.delete_alarms(conn, names)
+            for name in names:
+                arn = self.arn(name)
+                self.ctx.store.remove_tags(conn, arn, [t["Key"] for t in self.ctx.store.get_tags(conn, arn)])
         return {}
+
+    # --- TagResource, UntagResource, ListTagsForResource -----------------------------------------
+
+    def _alarm_arn(self, conn: Any, arn: str) -> str:
+        name = arn.removeprefix(self.arn(""))
+        if name == arn or alarms.get(conn, name) is None:
+            raise CloudWatchResourceNotFound(f'No alarm has the ARN "{arn}". Check the ResourceARN.')
+        return arn
+
+    def _tag(self, conn: Any, arn: str, tags: list[dict[str, str]]) -> None:
+        self.ctx.store.put_tags(conn, arn, tags)
+        if len(self.ctx.store.get_tags(conn, arn)) > MAX_TAGS:
+            raise InvalidParameterValue(f"An alarm can have at most {MAX_TAGS} tags; remove some first.")
+
+    def tag(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            self._tag(conn, self._alarm_arn(conn, params["ResourceARN"]), params["Tags"])
+        return {}
+
+    def untag(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.transaction() as conn:
+            self.ctx.store.remove_tags(conn, self._alarm_arn(conn, params["ResourceARN"]), params["TagKeys"])
+        return {}
+
+    def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.reading() as conn:
+            return {"Tags": self.ctx.store.get_tags(conn, self._alarm_arn(conn, params["ResourceARN"]))}
 
     def set_state(self, params: dict[str, Any]) -> dict[str, Any]:
         """Sets the state until the next evaluation decides again, as CloudWatch's SetAlarmState does."""
