@@ -473,7 +473,13 @@ def server_url(endpoint_url: str | None) -> Iterator[Target]:
         ) from e
     # The serverless endpoint goes idle within the run, captured requests are written every second, and alarms
     # are evaluated every second (the drift alarm fires within seconds of its metric).
-    idle = {"HOMEPORT_SERVERLESS_IDLE_S": "2", "HOMEPORT_CAPTURE_FLUSH_S": "1", "HOMEPORT_METRIC_PERIOD_SECONDS": "1"}
+    # Only approved registry versions deploy (registry.py shows the refusal of one that is not).
+    idle = {
+        "HOMEPORT_SERVERLESS_IDLE_S": "2",
+        "HOMEPORT_CAPTURE_FLUSH_S": "1",
+        "HOMEPORT_METRIC_PERIOD_SECONDS": "1",
+        "HOMEPORT_REQUIRE_APPROVED_MODELS": "true",
+    }
     with (
         tempfile.TemporaryDirectory(prefix="homeport-abalone-") as data_dir,
         ServerProcess(Path(data_dir), env=idle) as server,
@@ -588,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor import expected_drift, run_monitoring
             from multi_model import run_multi_model  # (these import this module's functions)
             from pipeline import run_pipeline
+            from registry import run_registry
             from serverless import run_serverless
 
             by_sex = run_multi_model(sm, runtime, s3, splits, f"{names.endpoint}-by-sex", keep=args.keep)
@@ -599,6 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             cw = client(target, "cloudwatch")
             monitored = run_monitoring(sm, runtime, s3, cw, splits, names.model, f"{names.endpoint}-monitor", args.keep)
+            registered = run_registry(
+                target, (sm, runtime, s3), splits, tarball, validation_rmse, f"{names.endpoint}-registry", args.keep
+            )
         finally:
             if args.keep:
                 print(f"kept endpoint {names.endpoint}, endpoint config {names.endpoint_config}, model {names.model}")
@@ -642,6 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or by_sex > TOLERANCE
         or piped > TOLERANCE
         or serverless > TOLERANCE
+        or registered > TOLERANCE
         or not np.array_equal(batch_actual, actual)
     ):
         print(f"FAIL: the server's RMSE differs from the in-process model's by more than {TOLERANCE}", file=sys.stderr)
@@ -649,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"multi-model endpoint: largest per-row difference from the per-sex models in-process {by_sex:.2e}")
     print(f"inference pipeline (endpoint and batch transform): largest per-row difference {piped:.2e}")
     print(f"serverless endpoint: largest per-row difference {serverless:.2e}")
+    print(f"registry version 2 rolled out by homeport apply: largest per-row difference {registered:.2e}")
     if monitored["normal"] or not expected_drift() <= set(monitored["drifted"]):
         print(
             f"FAIL: model monitoring found {monitored}, expected drift in {sorted(expected_drift())} only",

@@ -109,18 +109,18 @@ def test_an_empty_server_gets_everything_in_dependency_order_tagged_with_the_sta
     assert [c.operation for c in changes] == [
         "CreateModel",
         "CreateEndpointConfig",
+        "PutMetricAlarm",  # before the endpoint: its deployment's rollback alarms must exist
         "CreateEndpoint",
         "RegisterScalableTarget",
         "PutScalingPolicy",
-        "PutMetricAlarm",
         "CreateMonitoringSchedule",
     ]
-    model, config, endpoint = changes[0].params, changes[1].params, changes[2].params
+    model, config, endpoint = changes[0].params, changes[1].params, changes[3].params
     assert config["ProductionVariants"][0]["ModelName"] == model["ModelName"]  # references follow the digest
     assert endpoint["EndpointConfigName"] == config["EndpointConfigName"]
-    for params in (model, config, endpoint, changes[5].params, changes[6].params):
+    for params in (model, config, endpoint, changes[2].params, changes[6].params):
         assert {"Key": STACK_TAG, "Value": "s"} in params["Tags"]
-    assert changes[3].params["ServiceNamespace"] == "sagemaker"
+    assert changes[4].params["ServiceNamespace"] == "sagemaker"
 
 
 def test_what_the_server_already_has_plans_nothing() -> None:
@@ -216,10 +216,10 @@ def test_deletes_come_in_reverse_order_and_touch_only_the_stack() -> None:
     }
     assert summary({}, seen) == [
         ("delete", "monitoring schedule", "DeleteMonitoringSchedule"),
-        ("delete", "alarm", "DeleteAlarms"),
         ("delete", "scaling policy", "DeleteScalingPolicy"),
         ("delete", "scalable target", "DeregisterScalableTarget"),
         ("delete", "endpoint", "DeleteEndpoint"),
+        ("delete", "alarm", "DeleteAlarms"),
     ]  # the config and model go once the endpoint has
     assert summary({}, seen, stack="t") == [("delete", "alarm", "DeleteAlarms")]
 
@@ -235,12 +235,12 @@ def test_changed_scaling_alarm_and_schedule_are_updates() -> None:
     changed["MonitoringSchedules"][0]["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"] = "e"
     steps = plan(parse(changed, "s"), seen).changes
     assert [(c.action, c.operation) for c in steps] == [
+        ("update", "PutMetricAlarm"),
         ("update", "RegisterScalableTarget"),
         ("update", "PutScalingPolicy"),
-        ("update", "PutMetricAlarm"),
         ("update", "UpdateMonitoringSchedule"),
     ]
-    assert "Tags" not in steps[2].params
+    assert "Tags" not in steps[0].params
     assert steps[3].params == {
         "MonitoringScheduleName": "drift",
         "MonitoringScheduleConfig": changed["MonitoringSchedules"][0]["MonitoringScheduleConfig"],

@@ -81,8 +81,8 @@ def load(path: str | Path, variables: Mapping[str, str] | None = None, stack: st
         raise StackError(f"{path} is neither YAML nor JSON: {e}") from None
     if not isinstance(doc, dict):
         raise StackError(f"{path} must hold a mapping of sections (Models, EndpointConfigs, Endpoints, …).")
-    lookup = {**os.environ, **(variables or {})}
-    return parse(substitute(doc, lookup), stack or doc.get("Stack") or path.stem)
+    doc = substitute(doc, {**os.environ, **(variables or {})})
+    return parse(doc, stack or doc.get("Stack") or path.stem)
 
 
 def substitute(value: Any, lookup: Mapping[str, str], where: str = "") -> Any:

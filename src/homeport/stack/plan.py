@@ -34,7 +34,8 @@ class Plan:
 
 
 def plan(stack: Stack, seen: Observed) -> Plan:
-    """Creates and updates first, in the order resources depend on each other; deletes after, in reverse."""
+    """Creates and updates first, in the order resources depend on each other (an endpoint's deployment names
+    the alarms that roll it back, so they come before it); deletes after, in reverse."""
     result = Plan()
     tag = {"Key": STACK_TAG, "Value": stack.name}
     endpoints = stack.section("Endpoints")
@@ -49,6 +50,23 @@ def plan(stack: Stack, seen: Observed) -> Plan:
             if name not in have:
                 tags = [*params.get("Tags", []), tag, {"Key": NAME_TAG, "Value": stack.declared[name]}]
                 result.add(Change(CREATE, kind, name, "sagemaker", operation, {**params, "Tags": tags}))
+
+    for name, params in stack.section("Alarms").items():
+        old = seen.alarms.get(name)
+        config = {k: v for k, v in params.items() if k != "Tags"}
+        if old is None:
+            result.add(
+                Change(
+                    CREATE,
+                    "alarm",
+                    name,
+                    "cloudwatch",
+                    "PutMetricAlarm",
+                    {**params, "Tags": [*params.get("Tags", []), tag]},
+                )
+            )
+        elif _differs(config, old):
+            result.add(Change(UPDATE, "alarm", name, "cloudwatch", "PutMetricAlarm", config))
 
     for name, params in endpoints.items():
         _endpoint(result, name, params, seen.endpoints.get(name), tag)
@@ -84,22 +102,6 @@ def plan(stack: Stack, seen: Observed) -> Plan:
                     params.get("PolicyType", ""),
                 )
             )
-    for name, params in stack.section("Alarms").items():
-        old = seen.alarms.get(name)
-        config = {k: v for k, v in params.items() if k != "Tags"}
-        if old is None:
-            result.add(
-                Change(
-                    CREATE,
-                    "alarm",
-                    name,
-                    "cloudwatch",
-                    "PutMetricAlarm",
-                    {**params, "Tags": [*params.get("Tags", []), tag]},
-                )
-            )
-        elif _differs(config, old):
-            result.add(Change(UPDATE, "alarm", name, "cloudwatch", "PutMetricAlarm", config))
     for name, params in stack.section("MonitoringSchedules").items():
         old = seen.schedules.get(name)
         if old is None:
@@ -206,9 +208,6 @@ def _deletes(result: Plan, stack: Stack, seen: Observed, ours: set[str]) -> None
                     {"MonitoringScheduleName": name},
                 )
             )
-    for name, doc in seen.alarms.items():
-        if owned(doc) and name not in stack.section("Alarms"):
-            result.add(Change(DELETE, "alarm", name, "cloudwatch", "DeleteAlarms", {"AlarmNames": [name]}))
     for key, doc in seen.policies.items():
         if on_ours(doc["ResourceId"]) and key not in stack.section("ScalingPolicies"):
             result.add(
@@ -236,6 +235,9 @@ def _deletes(result: Plan, stack: Stack, seen: Observed, ours: set[str]) -> None
     for name, doc in seen.endpoints.items():
         if owned(doc) and name not in stack.section("Endpoints"):
             result.add(Change(DELETE, "endpoint", name, "sagemaker", "DeleteEndpoint", {"EndpointName": name}))
+    for name, doc in seen.alarms.items():
+        if owned(doc) and name not in stack.section("Alarms"):
+            result.add(Change(DELETE, "alarm", name, "cloudwatch", "DeleteAlarms", {"AlarmNames": [name]}))
     # An endpoint config or model stays while an endpoint serves from it or moves to it: a rollback needs it.
     serving = {c for e in seen.endpoints.values() for c in in_use(e)}
     kept_configs = set(stack.section("EndpointConfigs")) | serving
