@@ -157,6 +157,8 @@ def test_apply_creates_then_changes_nothing_then_rolls_out_a_change_then_deletes
     again = run("plan", path, url, model_url, "--detailed-exitcode")
     assert again.returncode == 0 and "no changes" in again.stdout, again.stdout + again.stderr
     assert "no changes" in run("apply", path, url, model_url).stdout
+    as_data = json.loads(run("plan", path, url, model_url, "--json").stdout)
+    assert as_data == {"Stack": name, "Changes": [], "UnderWay": {}}
 
     # A changed model: a new model and config, an UpdateEndpoint with the file's blue/green deployment, and the
     # old ones deleted.
@@ -201,8 +203,14 @@ def test_apply_creates_then_changes_nothing_then_rolls_out_a_change_then_deletes
     )
     assert cw.describe_alarms(AlarmNames=[f"{name}-errors"])["MetricAlarms"] == []
     path = write(tmp_path, {"Stack": name}, yaml_file=False)  # JSON too
-    applied = run("apply", path, url, model_url)
+    applied = run("apply", path, url, model_url, "--json")
     assert applied.returncode == 0, applied.stderr
+    made = json.loads(applied.stdout)
+    assert [(c["Action"], c["Kind"]) for c in made["Changes"]] == [
+        ("delete", "endpoint"),
+        ("delete", "endpoint config"),
+        ("delete", "model"),
+    ] and made["Rounds"] == 2  # the endpoint first; what it used once it is gone
     assert sm.list_endpoints(NameContains=name)["Endpoints"] == []
     assert ours(sm, name) == ([], [])
 
@@ -267,6 +275,8 @@ def test_bad_files_and_refused_calls_say_what_to_fix(
     assert broken.returncode == 1 and "neither YAML nor JSON" in broken.stderr
     missing = homeport("plan", "-f", str(tmp_path / "absent.yaml"), url=server.url)
     assert missing.returncode == 1 and "Cannot read" in missing.stderr
+    unpaired = homeport("plan", "-f", str(tmp_path / "broken.yaml"), "--var", "NO_VALUE", url=server.url)
+    assert unpaired.returncode == 1 and '--var "NO_VALUE" must be NAME=VALUE' in unpaired.stderr
 
     # The server's refusal stops the apply at that call, with the API's code and message.
     doc = {"Stack": name, "Endpoints": [{"EndpointName": name, "EndpointConfigName": "no-such-config"}]}

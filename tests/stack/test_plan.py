@@ -298,3 +298,20 @@ def test_differs_counts_only_what_the_file_declares() -> None:
     assert _differs({"a": [1, 2]}, {"a": [1]})
     assert _differs({"a": {"b": 1}}, {"a": 5})
     assert _differs({"a": 1}, {})
+
+
+def test_a_file_is_read_with_its_variables_and_named_by_its_stack(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homeport.stack.document import load
+
+    monkeypatch.setenv("FROM_ENV", "env")
+    path = tmp_path / "prod.json"
+    path.write_text('{"Stack": "web-${STAGE}", "Alarms": [{"AlarmName": "${FROM_ENV}-${STAGE}"}]}')
+    stack = load(path, {"STAGE": "prod"})
+    assert stack.name == "web-prod" and list(stack.section("Alarms")) == ["env-prod"]
+    path.write_text("Alarms: []\n")
+    assert load(path).name == "prod" and load(path, stack="other").name == "other"
+    path.write_text("- a list\n")
+    with pytest.raises(StackError, match="must hold a mapping"):
+        load(path)
