@@ -355,3 +355,55 @@ def test_a_transform_jobs_state_changes_are_events_too(gated: Any, receiver: Any
     assert event["detail"]["TransformJobName"] == job["TransformJobName"] and event["detail"]["CreationTime"].endswith(
         "Z"
     )
+
+
+def test_every_event_is_kept_in_a_log_group_that_homeport_events_reads(
+    server: Any, sm: Any, xgb_model: dict[str, Any]
+) -> None:
+    """With no webhook at all: the events are in CloudWatch Logs (as an EventBridge rule with a log-group target
+    keeps them), for boto3's FilterLogEvents and `homeport events`, which can follow them as they happen."""
+    import itertools
+    import os
+    import subprocess
+    import sys
+
+    group = unique("logged")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    arn = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))[
+        "ModelPackageArn"
+    ]
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+
+    logs = boto_client("logs", server.url)
+    found = logs.filter_log_events(
+        logGroupName="/aws/events/homeport", logStreamNames=["model-package-state-change"], filterPattern=f'"{arn}"'
+    )["events"]
+    kept = [json.loads(e["message"]) for e in found]
+    assert [e["detail"]["ModelApprovalStatus"] for e in kept] == ["PendingManualApproval", "Approved"]
+    assert {e["detail-type"] for e in kept} == {"SageMaker Model Package State Change"}
+
+    shown = homeport("events", "--kind", "model-package", "--resource", arn, url=server.url)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[1].endswith(f"Model Package State Change  {group}/1  Approved"), lines
+    as_json = homeport("events", "--resource", arn, "--json", url=server.url)
+    assert [json.loads(line)["id"] for line in as_json.stdout.splitlines()] == [e["id"] for e in kept]
+    bad = homeport("events", "--since", "yesterday", url=server.url)
+    assert bad.returncode != 0 and "not a duration" in bad.stderr
+
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "homeport", "events", "--follow", "--interval", "0.2", "--resource", group,
+         "--endpoint-url", server.url],
+        env={**os.environ, **KEYS},
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        second = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec(xgb_model))
+        assert follow.stdout is not None
+        followed = list(itertools.takewhile(lambda line: f"{group}/2" not in line, iter(follow.stdout.readline, "")))
+        assert len(followed) == 2  # the two that were there, then the new one as it happened
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    sm.delete_model_package(ModelPackageName=second["ModelPackageArn"])

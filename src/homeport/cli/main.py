@@ -131,6 +131,12 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     return apply(args, lambda service: _client(settings, args.endpoint_url, service))
 
 
+def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
+    from homeport.cli.events import cmd_events as events
+
+    return events(args, _client(settings, args.endpoint_url, "logs"))
+
+
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     from homeport.cli.logs import run
 
@@ -339,6 +345,11 @@ def parser() -> argparse.ArgumentParser:
 
     registry_arguments(registry)
     registry.set_defaults(func=cmd_registry)
+    events = client_command("events", "state changes of endpoints, model versions and jobs; --follow for new ones")
+    from homeport.cli.events import add_arguments as event_arguments
+
+    event_arguments(events)
+    events.set_defaults(func=cmd_events)
     from homeport.cli.stacks import add_arguments as stack_arguments
 
     plan = client_command("plan", "what `apply -f FILE` would change on the server, without changing it")

@@ -1,22 +1,26 @@
-"""State-change events, as SageMaker sends them to EventBridge, delivered to the webhooks in
-HOMEPORT_EVENT_WEBHOOKS.
+"""State-change events, as SageMaker sends them to EventBridge: kept in a CloudWatch Logs group, and delivered to
+the webhooks in HOMEPORT_EVENT_WEBHOOKS.
 
 Each event is EventBridge's envelope (`version`, `id`, `detail-type`, `source` `aws.sagemaker`, `account`, `time`,
-`region`, `resources`, `detail`) and goes to the notifications outbox in the transaction that makes the change, so
-none is lost to a crash; the notifier delivers it at least once, with retries. EventBridge may deliver an event more
-than once too: a receiver drops repeats by the envelope's `id`, which every attempt repeats.
+`region`, `resources`, `detail`), written in the transaction that makes the change, so none is lost to a crash:
+to the log group LOG_GROUP (one stream per detail type, as an EventBridge rule with a CloudWatch Logs target would
+keep them; `homeport events` reads it), and to the notifications outbox, from which the notifier delivers it to
+each webhook at least once, with retries. EventBridge may deliver an event more than once too: a receiver drops
+repeats by the envelope's `id`, which every attempt repeats.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from typing import Any
 
 from homeport.settings import Settings
-from homeport.store import notifications
+from homeport.store import log_events, notifications
 
+LOG_GROUP = "/aws/events/homeport"
 SOURCE = "events"  # the outbox's source column
 MODEL_PACKAGE = "SageMaker Model Package State Change"
 TRANSFORM_JOB = "SageMaker Transform Job State Change"
@@ -57,20 +61,25 @@ def envelope(settings: Settings, detail_type: str, resource: str, detail: dict[s
     }
 
 
+def stream_name(detail_type: str) -> str:
+    """The log stream of a detail type: "SageMaker Endpoint State Change" -> "endpoint-state-change"."""
+    return detail_type.removeprefix("SageMaker ").lower().replace(" ", "-")
+
+
 def publish(conn: Any, settings: Settings, detail_type: str, resource: str, detail: dict[str, Any], now: float) -> None:
-    """Queue the event for every webhook, in `conn`'s transaction."""
-    urls = webhooks(settings)
-    if not urls:
-        return
+    """Log the event and queue it for every webhook, in `conn`'s transaction."""
     event = envelope(settings, detail_type, resource, detail, now)
-    for url in urls:
+    ms = int(now * 1000)
+    log_events.add_group(conn, LOG_GROUP, ms)
+    stream = log_events.stream(conn, LOG_GROUP, stream_name(detail_type))
+    stream_id = stream["id"] if stream else log_events.add_stream(conn, LOG_GROUP, stream_name(detail_type), ms)
+    log_events.append(conn, stream_id, [(ms, json.dumps(event, separators=(",", ":")))], ms)
+    for url in webhooks(settings):
         notifications.add(conn, SOURCE, url, event, now, event=detail_type[len("SageMaker ") :][:32])
 
 
 def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """A version was created, or its approval changed."""
-    if not webhooks(settings):
-        return
     detail = {k: doc[k] for k in PACKAGE_DETAIL if k in doc}
     _millis(detail, doc)
     publish(conn, settings, MODEL_PACKAGE, doc["ModelPackageArn"], detail, now)
@@ -79,8 +88,6 @@ def model_package(conn: Any, settings: Settings, doc: dict[str, Any], now: float
 def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """A transform job entered a status: its DescribeTransformJob shape, times in ISO 8601 (as EventBridge's
     example has them)."""
-    if not webhooks(settings):
-        return
     detail = {k: v for k, v in doc.items() if not k.startswith("_")}
     for key in TRANSFORM_TIMES:
         if key in detail:
@@ -90,8 +97,6 @@ def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float
 
 def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
     """An endpoint entered a status, spelled as EventBridge's example spells it (IN_SERVICE, not InService)."""
-    if not webhooks(settings):
-        return
     detail = {k: doc[k] for k in ENDPOINT_DETAIL if k in doc}
     detail["EndpointStatus"] = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", doc["EndpointStatus"]).upper()
     _millis(detail, doc)
