@@ -20,6 +20,7 @@ def controller_with(tmp_path: Path, status: str) -> tuple[EndpointController, St
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     doc = {
         "EndpointName": "ep",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep",
         "EndpointStatus": status,
         "CreationTime": 0.0,
         "LastModifiedTime": 0.0,
