@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,15 @@ def bucket(s3: Any) -> str:
     name = unique("bucket")
     s3.create_bucket(Bucket=name)
     return name
+
+
+def state_events(logs: Any, kind: str, key: str, name: str) -> list[dict[str, Any]]:
+    """The state-change events of the `kind` ("training-job", …) whose detail's `key` is `name`, in order, from the
+    server's event log (services/events.py)."""
+    found = logs.filter_log_events(
+        logGroupName="/aws/events/homeport", logStreamNames=[f"{kind}-state-change"], filterPattern=f'"{name}"'
+    )["events"]
+    return [e for e in (json.loads(f["message"]) for f in found) if e["detail"].get(key) == name]
 
 
 def wait_in_service(sm: Any, name: str) -> dict[str, Any]:

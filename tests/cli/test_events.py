@@ -33,6 +33,11 @@ def test_each_kind_of_event_is_one_line() -> None:
         "detail-type": "SageMaker Transform Job State Change",
         "detail": {"TransformJobName": "j", "TransformJobStatus": "Completed"},
     }
+    training = {
+        "detail-type": "SageMaker Training Job State Change",
+        "detail": {"TrainingJobName": "t", "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"},
+    }
+    assert line(training, 0).endswith("  Training Job State Change  t  InProgress (Training)")
     other = {"detail-type": "SageMaker Something Else", "resources": ["arn:x"], "detail": {}}
     assert line(endpoint, 0).endswith("  Endpoint State Change  web  IN_SERVICE")
     assert line(job, 0).endswith("  Transform Job State Change  j  Completed")

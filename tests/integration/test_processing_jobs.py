@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import ROLE, SKLEARN_IMAGE, boto_client, unique
+from tests.conftest import ROLE, SKLEARN_IMAGE, boto_client, state_events, unique
 from tests.integration.test_lifecycle import until
 
 PREPROCESS = r"""
@@ -124,6 +124,10 @@ def test_the_command_runs_on_its_inputs_and_its_outputs_land_in_s3(sm: Any, s3: 
     assert [e["message"] for e in events] == ["processed 3 rows"]
     listed = sm.list_processing_jobs(NameContains=name)["ProcessingJobSummaries"]
     assert [(j["ProcessingJobName"], j["ProcessingJobStatus"]) for j in listed] == [(name, "Completed")]
+    changes = state_events(logs, "processing-job", "ProcessingJobName", name)
+    assert [e["detail"]["ProcessingJobStatus"] for e in changes] == ["InProgress", "Completed"]
+    assert changes[-1]["detail-type"] == "SageMaker Processing Job State Change"
+    assert abs(changes[-1]["detail"]["ProcessingEndTime"] - job["ProcessingEndTime"].timestamp() * 1000) <= 1
 
 
 def test_a_failing_command_fails_the_job_with_its_output(sm: Any, s3: Any, bucket: str) -> None:
@@ -135,11 +139,13 @@ def test_a_failing_command_fails_the_job_with_its_output(sm: Any, s3: Any, bucke
     assert job["ProcessingJobStatus"] == "Failed" and "not installed" in job["FailureReason"]
 
 
-def test_stop_and_timeout_end_the_job(sm: Any, s3: Any, bucket: str) -> None:
+def test_stop_and_timeout_end_the_job(sm: Any, s3: Any, logs: Any, bucket: str) -> None:
     name = create(sm, s3, bucket, ["--sleep", "60"])
     until(lambda: "ProcessingStartTime" in sm.describe_processing_job(ProcessingJobName=name))
     sm.stop_processing_job(ProcessingJobName=name)
     assert wait(sm, name)["ProcessingJobStatus"] == "Stopped"
+    changes = state_events(logs, "processing-job", "ProcessingJobName", name)
+    assert [e["detail"]["ProcessingJobStatus"] for e in changes] == ["InProgress", "Stopping", "Stopped"]
     with pytest.raises(ClientError) as err:
         sm.stop_processing_job(ProcessingJobName=name)
     assert err.value.response["Error"]["Code"] == "ValidationException"

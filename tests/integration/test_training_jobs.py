@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, boto_client, csv_rows, synthetic_regression, unique
+from tests.conftest import (
+    ROLE,
+    SKLEARN_IMAGE,
+    XGBOOST_IMAGE,
+    boto_client,
+    csv_rows,
+    state_events,
+    synthetic_regression,
+    unique,
+)
 
 TRAIN_SCRIPT = r"""
 import argparse
@@ -153,6 +162,19 @@ def test_xgboost_trains_as_the_built_in_algorithm(
 
     listed = sm.list_training_jobs(NameContains=name, StatusEquals="Completed")["TrainingJobSummaries"]
     assert [j["TrainingJobName"] for j in listed] == [name] and listed[0]["SecondaryStatus"] == "Completed"
+
+    # "SageMaker Training Job State Change" on each status and secondary status, times as epoch-ms strings.
+    changes = state_events(logs, "training-job", "TrainingJobName", name)
+    assert [(e["detail"]["TrainingJobStatus"], e["detail"]["SecondaryStatus"]) for e in changes] == [
+        ("InProgress", "Starting"),
+        ("InProgress", "Downloading"),
+        ("InProgress", "Training"),
+        ("InProgress", "Uploading"),
+        ("Completed", "Completed"),
+    ]
+    last = changes[-1]
+    assert last["detail-type"] == "SageMaker Training Job State Change" and last["resources"] == [job["TrainingJobArn"]]
+    assert last["detail"]["TrainingEndTime"].isdigit() and last["detail"]["FinalMetricDataList"]
 
 
 def test_libsvm_is_the_default_content_type(sm: Any, s3: Any, bucket: str, regression: dict[str, Any]) -> None:

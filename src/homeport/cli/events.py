@@ -13,9 +13,9 @@ from typing import Any
 from homeport.cli.logs import events, since_ms
 from homeport.cli.output import when
 
-KINDS = ("endpoint", "model-package", "transform-job")
-STATUS = ("EndpointStatus", "ModelApprovalStatus", "TransformJobStatus")
-NAMES = ("EndpointName", "TransformJobName")
+KINDS = ("endpoint", "model-package", "transform-job", "training-job", "processing-job")
+STATUS = ("EndpointStatus", "ModelApprovalStatus", "TransformJobStatus", "TrainingJobStatus", "ProcessingJobStatus")
+NAMES = ("EndpointName", "TransformJobName", "TrainingJobName", "ProcessingJobName")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +59,8 @@ def line(event: dict[str, Any], timestamp: int) -> str:
     if name is None and "ModelPackageGroupName" in detail:
         name = f"{detail['ModelPackageGroupName']}/{detail.get('ModelPackageVersion', '')}"
     status = next((detail[k] for k in STATUS if k in detail), "")
+    if "SecondaryStatus" in detail:
+        status += f" ({detail['SecondaryStatus']})"
     stamp = when(datetime.fromtimestamp(timestamp / 1000, UTC))
     kind = event.get("detail-type", "").removeprefix("SageMaker ")
     return f"{stamp}  {kind}  {name or ', '.join(event.get('resources', []))}  {status}"

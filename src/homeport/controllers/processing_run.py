@@ -24,6 +24,7 @@ from homeport.engines.jobs import JobSpec
 from homeport.errors import HomeportError
 from homeport.monitoring import METRICS_DIR
 from homeport.objects.locations import UnreachableObject
+from homeport.services import events
 from homeport.services.metrics import MetricService
 from homeport.services.processing_jobs import PROCESSING_ROOT, is_analyzer, local_path
 from homeport.store import Kind
@@ -153,11 +154,14 @@ class ProcessingJobRun(job_process.JobRun):
             doc = store.get(conn, Kind.PROCESSING_JOB, self.name)
             if doc is None:
                 return
+            before = doc["ProcessingJobStatus"]
             if status is not None:
                 move(doc, "ProcessingJobStatus", status)
             doc.update(changes)
-            doc["LastModifiedTime"] = self.ctx.clock.now()
+            now = doc["LastModifiedTime"] = self.ctx.clock.now()
             store.replace(conn, Kind.PROCESSING_JOB, self.name, doc, status=doc["ProcessingJobStatus"])
+            if doc["ProcessingJobStatus"] != before:
+                events.ml_job(conn, self.ctx.settings, "ProcessingJob", doc, now)
             self.doc = doc
 
     def _end(self, status: ProcessingJobStatus, reason: str | None = None, exit_message: str | None = None) -> None:

@@ -31,6 +31,7 @@ from homeport.engines.base import Engine
 from homeport.engines.jobs import JobSpec
 from homeport.objects import archives
 from homeport.objects.locations import UnreachableObject
+from homeport.services import events
 from homeport.services.context import Context
 from homeport.services.training_jobs import enter, is_script_mode
 from homeport.store import Kind
@@ -230,6 +231,7 @@ class TrainingJobRun(job_process.JobRun):
             doc = store.get(conn, Kind.TRAINING_JOB, self.name)
             if doc is None:
                 return
+            before = (doc["TrainingJobStatus"], doc.get("SecondaryStatus"))
             if status is not None:
                 move(doc, "TrainingJobStatus", status)
             if secondary is not None:
@@ -237,6 +239,8 @@ class TrainingJobRun(job_process.JobRun):
             doc.update(changes)
             doc["LastModifiedTime"] = now
             store.replace(conn, Kind.TRAINING_JOB, self.name, doc, status=doc["TrainingJobStatus"])
+            if (doc["TrainingJobStatus"], doc.get("SecondaryStatus")) != before:
+                events.ml_job(conn, self.ctx.settings, "TrainingJob", doc, now)
             self.doc = doc
 
     def _end(

@@ -24,6 +24,10 @@ LOG_GROUP = "/aws/events/homeport"
 SOURCE = "events"  # the outbox's source column
 MODEL_PACKAGE = "SageMaker Model Package State Change"
 TRANSFORM_JOB = "SageMaker Transform Job State Change"
+ML_JOBS = {
+    "TrainingJob": "SageMaker Training Job State Change",
+    "ProcessingJob": "SageMaker Processing Job State Change",
+}
 ENDPOINT = "SageMaker Endpoint State Change"
 ENDPOINT_DETAIL = ("EndpointName", "EndpointArn", "EndpointConfigName", "ProductionVariants", "FailureReason")
 TRANSFORM_TIMES = ("CreationTime", "TransformStartTime", "TransformEndTime", "LastModifiedTime")
@@ -93,6 +97,23 @@ def transform_job(conn: Any, settings: Settings, doc: dict[str, Any], now: float
         if key in detail:
             detail[key] = _iso(detail[key])
     publish(conn, settings, TRANSFORM_JOB, doc["TransformJobArn"], detail, now)
+
+
+def ml_job(conn: Any, settings: Settings, label: str, doc: dict[str, Any], now: float) -> None:
+    """A training job entered a status or a secondary status, or a processing job a status: its Describe shape,
+    its times in epoch milliseconds (strings for a training job, as EventBridge's example has them)."""
+    detail = {k: _job_millis(k, v, label) for k, v in doc.items() if not k.startswith("_")}
+    if "SecondaryStatusTransitions" in detail:
+        detail["SecondaryStatusTransitions"] = [
+            {k: _job_millis(k, v, label) for k, v in step.items()} for step in detail["SecondaryStatusTransitions"]
+        ]
+    publish(conn, settings, ML_JOBS[label], doc[f"{label}Arn"], detail, now)
+
+
+def _job_millis(key: str, value: Any, label: str) -> Any:
+    if not key.endswith("Time") or not isinstance(value, int | float):
+        return value
+    return str(int(value * 1000)) if label == "TrainingJob" else int(value * 1000)
 
 
 def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:

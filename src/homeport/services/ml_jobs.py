@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from homeport.core.arns import arn
 from homeport.core.states import ProcessingJobStatus, TrainingJobStatus, move
 from homeport.errors import ResourceInUse, ResourceNotFound, ValidationError
-from homeport.services import listing
+from homeport.services import events, listing
 from homeport.services.context import Context, public
 from homeport.store import Kind
 from homeport.store.db import Duplicate
@@ -70,6 +70,7 @@ class JobService:
                 f"{self.noun} with this name already exists ({job_arn})."
             ) from None
         store.put_tags(conn, job_arn, params.get("Tags", []))
+        events.ml_job(conn, self.ctx.settings, self.label, doc, now)
         return doc
 
     def get(self, conn: Any, name: str) -> dict[str, Any]:
@@ -102,5 +103,6 @@ class JobService:
                 self.stopping(doc, now)
                 doc["LastModifiedTime"] = now
                 store.replace(conn, self.kind, name, doc, status=doc[key])
+                events.ml_job(conn, self.ctx.settings, self.label, doc, now)
         self.ctx.wake()
         return {}
