@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from homeport.server.process import ServerProcess
-from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, unique, wait_in_service
+from tests.conftest import ROLE, XGBOOST_IMAGE, boto_client, csv_rows, deploy, state_events, unique, wait_in_service
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +146,17 @@ def test_a_canary_deployment_moves_traffic_in_steps_with_no_failed_request(
     dims = [{"Name": "EndpointConfigName", "Value": green}, {"Name": "EndpointName", "Value": endpoint}]
     listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims)["Metrics"]
     assert [m["Dimensions"] for m in listed] == [[*dims, {"Name": "VariantName", "Value": "v1"}]]
+    # "SageMaker Endpoint Deployment State Change" at each step: launching the new fleet, the canary's bake, the
+    # full fleet's bake, each with that step's PendingDeploymentSummary.
+    steps = state_events(boto_client("logs", fast.url), "endpoint-deployment", "EndpointName", endpoint)
+    statuses = [
+        s["Status"] for e in steps for v in e["detail"]["PendingDeploymentSummary"]["ProductionVariants"]
+        for s in v["VariantStatus"]
+    ]  # fmt: skip
+    assert statuses == ["Creating", "Baking", "Baking"], statuses
+    assert all(e["detail"]["EndpointStatus"] == "UPDATING" for e in steps)
+    summary = steps[1]["detail"]["PendingDeploymentSummary"]
+    assert summary["EndpointConfigName"] == green and isinstance(summary["StartTime"], int)
 
 
 def test_an_alarm_rolls_a_linear_deployment_back_to_blue(

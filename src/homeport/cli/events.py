@@ -13,7 +13,7 @@ from typing import Any
 from homeport.cli.logs import events, since_ms
 from homeport.cli.output import when
 
-KINDS = ("endpoint", "model-package", "transform-job", "training-job", "processing-job")
+KINDS = ("endpoint", "endpoint-deployment", "model-package", "transform-job", "training-job", "processing-job")
 STATUS = ("EndpointStatus", "ModelApprovalStatus", "TransformJobStatus", "TrainingJobStatus", "ProcessingJobStatus")
 NAMES = ("EndpointName", "TransformJobName", "TrainingJobName", "ProcessingJobName")
 

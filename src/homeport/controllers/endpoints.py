@@ -305,17 +305,21 @@ class EndpointController:
                         self._shadow_routes(name, serving),
                         CaptureConfig.from_api(serving.get("capture")),
                     )
+                pending = self._pending(doc)
                 shown = {
                     "ProductionVariants": self._summaries(doc),
                     "ShadowProductionVariants": self._summaries(doc, "shadows"),
-                    "PendingDeploymentSummary": self._pending(doc),
+                    "PendingDeploymentSummary": pending,
                 }
                 if any(doc.get(key) != value for key, value in shown.items()):
+                    step = _step(doc.get("PendingDeploymentSummary"))
                     for key, value in shown.items():
                         doc.pop(key, None)
                         if value:  # an endpoint without shadows or a deployment shows neither
                             doc[key] = value
                     store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
+                    if _step(pending) not in ((), step):  # a deployment's next step
+                        events.endpoint(conn, self.ctx.settings, doc, self.ctx.clock.now(), deployment=True)
         self.router.publish(routes)
         for gone in [k for k in self._loaders if k[:2] not in deployed]:  # the endpoint or its config is gone
             self._spawn(asyncio.to_thread(self._loaders.pop(gone).files.close))  # gigabytes, maybe: off the loop
@@ -408,6 +412,12 @@ class EndpointController:
             if variants:
                 summary[key] = variants
         return summary
+
+
+def _step(pending: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """Where a deployment is: its new fleet's variant statuses (Creating, Baking … with SageMaker's messages)."""
+    variants = (pending or {}).get("ProductionVariants", [])
+    return tuple((s["Status"], s.get("StatusMessage", "")) for v in variants for s in v.get("VariantStatus", []))
 
 
 def _shift(doc: dict[str, Any], action: Shift) -> None:

@@ -29,6 +29,7 @@ ML_JOBS = {
     "ProcessingJob": "SageMaker Processing Job State Change",
 }
 ENDPOINT = "SageMaker Endpoint State Change"
+ENDPOINT_DEPLOYMENT = "SageMaker Endpoint Deployment State Change"
 ENDPOINT_DETAIL = ("EndpointName", "EndpointArn", "EndpointConfigName", "ProductionVariants", "FailureReason")
 TRANSFORM_TIMES = ("CreationTime", "TransformStartTime", "TransformEndTime", "LastModifiedTime")
 PACKAGE_DETAIL = (
@@ -116,12 +117,24 @@ def _job_millis(key: str, value: Any, label: str) -> Any:
     return str(int(value * 1000)) if label == "TrainingJob" else int(value * 1000)
 
 
-def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float) -> None:
-    """An endpoint entered a status, spelled as EventBridge's example spells it (IN_SERVICE, not InService)."""
+def endpoint(conn: Any, settings: Settings, doc: dict[str, Any], now: float, *, deployment: bool = False) -> None:
+    """An endpoint entered a status, spelled as EventBridge's example spells it (IN_SERVICE, not InService); or,
+    with `deployment`, its deployment moved to its next step, with the PendingDeploymentSummary of that step."""
     detail = {k: doc[k] for k in ENDPOINT_DETAIL if k in doc}
     detail["EndpointStatus"] = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", doc["EndpointStatus"]).upper()
     _millis(detail, doc)
-    publish(conn, settings, ENDPOINT, doc["EndpointArn"], detail, now)
+    if deployment:
+        detail["PendingDeploymentSummary"] = _all_millis(doc["PendingDeploymentSummary"])
+    publish(conn, settings, ENDPOINT_DEPLOYMENT if deployment else ENDPOINT, doc["EndpointArn"], detail, now)
+
+
+def _all_millis(value: Any, key: str = "") -> Any:
+    """Every time (a key ending in Time) in a document as epoch milliseconds."""
+    if isinstance(value, dict):
+        return {k: _all_millis(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_all_millis(v) for v in value]
+    return int(value * 1000) if key.endswith("Time") and isinstance(value, int | float) else value
 
 
 def _iso(when: float) -> str:
