@@ -283,3 +283,59 @@ def test_bad_files_and_refused_calls_say_what_to_fix(
     refused = run("apply", write(tmp_path, doc), server.url, xgb_model["url"])
     assert refused.returncode == 1 and f"create endpoint {name}: ValidationException" in refused.stderr, refused.stderr
     assert sm.list_endpoints(NameContains=name)["Endpoints"] == []
+
+
+def test_a_monitoring_schedule_is_created_updated_and_deleted_with_the_file(
+    server: Any, sm: Any, bucket: str, xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    name = f"{unique('watched')}-x"
+    doc = document(name, scaling=False, alarm=False)
+    doc["EndpointConfigs"][0]["DataCaptureConfig"] = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{bucket}/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    url, model_url = server.url, xgb_model["url"]
+    assert run("apply", write(tmp_path, doc), url, model_url).returncode == 0
+    definition = f"{name}-dq"  # job definitions are created with their own call (docs/deployments-as-code.md)
+    sm.create_data_quality_job_definition(
+        JobDefinitionName=definition,
+        DataQualityAppSpecification={
+            "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+        },
+        DataQualityJobInput={"EndpointInput": {"EndpointName": name, "LocalPath": "/opt/ml/processing/input"}},
+        DataQualityJobOutputConfig={
+            "MonitoringOutputs": [
+                {"S3Output": {"S3Uri": f"s3://{bucket}/reports", "LocalPath": "/opt/ml/processing/output"}}
+            ]
+        },
+        JobResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
+        RoleArn=ROLE,
+    )
+    config = {
+        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+        "MonitoringJobDefinitionName": definition,
+        "MonitoringType": "DataQuality",
+    }
+    doc["MonitoringSchedules"] = [{"MonitoringScheduleName": name, "MonitoringScheduleConfig": config}]
+    applied = run("apply", write(tmp_path, doc), url, model_url)
+    assert applied.returncode == 0 and f"+ monitoring schedule {name}" in applied.stdout, (
+        applied.stdout + applied.stderr
+    )
+    described = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
+    assert described["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    tags = sm.list_tags(ResourceArn=described["MonitoringScheduleArn"])["Tags"]
+    assert {"Key": "homeport:stack", "Value": name} in tags
+
+    config["ScheduleConfig"]["ScheduleExpression"] = "cron(0 */6 ? * * *)"
+    applied = run("apply", write(tmp_path, doc), url, model_url)
+    assert applied.returncode == 0 and f"~ monitoring schedule {name}" in applied.stdout, applied.stdout
+    described = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
+    assert described["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 */6 ? * * *)"
+
+    applied = run("apply", write(tmp_path, {"Stack": name}), url, model_url)
+    assert applied.returncode == 0 and f"- monitoring schedule {name}" in applied.stdout, applied.stdout
+    assert sm.list_monitoring_schedules(NameContains=name)["MonitoringScheduleSummaries"] == []
+    assert sm.list_endpoints(NameContains=name)["Endpoints"] == []
+    sm.delete_data_quality_job_definition(JobDefinitionName=definition)
