@@ -28,7 +28,7 @@ def apply(
     wait: bool = True,
     timeout: float = 1800.0,
     report: Callable[[Change], None] = lambda change: None,
-    poll: float = 1.0,
+    poll: float = 0.25,
 ) -> Applied:
     done = Applied()
     for _ in range(MAX_ROUNDS):
