@@ -9,6 +9,7 @@ UpdateEndpoint, and an unchanged one is recognized by its name alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -145,12 +146,18 @@ def _defaults(section: Section, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _validate(section: Section, params: dict[str, Any], where: str) -> None:
+@functools.cache
+def _service_model(service: str) -> Any:
     import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)  # loading one takes a tenth of a second
+
+
+def _validate(section: Section, params: dict[str, Any], where: str) -> None:
     from botocore.exceptions import ParamValidationError
     from botocore.validate import validate_parameters
 
-    model = botocore.session.get_session().get_service_model(section.service)
+    model = _service_model(section.service)
     shape = model.operation_model(section.operation).input_shape
     checked = {k: v for k, v in params.items() if not (section.key == "Endpoints" and k in ENDPOINT_EXTRAS)}
     if section.key == "Endpoints":
