@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+class ConfigurationError(Exception):
+    """The server cannot start as configured (a setting names something not installed or not reachable)."""
+
+
 class HomeportError(Exception):
     code: ClassVar[str] = "InternalFailure"
     status: ClassVar[int] = 500

@@ -80,10 +80,14 @@ class Settings:
     s3_region: str = ""  # defaults to `region`
     s3_access_key_id: str = ""  # empty: s3fs/botocore's own credential chain (AWS_* variables, profiles)
     s3_secret_access_key: str = ""
+    # Where the state is: a SQLAlchemy URL, postgresql+psycopg://user:password@host/db for PostgreSQL (the
+    # `postgres` extra). Empty: SQLite, homeport.db in the data directory.
+    database_url: str = ""
 
     @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'homeport.db'}"
+    def database(self) -> str:
+        """The SQLAlchemy URL of the state's database."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'homeport.db'}"
 
     @property
     def objects_dir(self) -> Path:

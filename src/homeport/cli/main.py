@@ -272,6 +272,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080, HOMEPORT_PORT; 0 picks a free one)")
     serve.add_argument("--data-dir", help="state directory (default ~/.homeport, HOMEPORT_DATA_DIR)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--database-url",
+        help="the state's database: postgresql+psycopg://user:password@host/db (HOMEPORT_DATABASE_URL; "
+        "default SQLite in the data directory)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -378,7 +383,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level")}
+    overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level", "database_url")}
     try:
         settings = Settings.load(**overrides)
     except ValueError as exc:
@@ -389,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from homeport.errors import ConfigurationError
+
+        if isinstance(exc, ConfigurationError):
+            print(f"homeport: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, ClientError | BotoCoreError):
             print(f"homeport: {exc}", file=sys.stderr)
             return 1

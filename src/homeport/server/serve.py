@@ -199,7 +199,7 @@ class Server:
         self.settings = settings
         self.keys, self.generated_key = access_keys(settings)
         durable = settings.durable_commits
-        self.store = Store(settings.database_url, durable=durable)
+        self.store = Store(settings.database, durable=durable)
         self.meters = Meters()
         clock = clock or SystemClock()
         external = external_store(settings)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from homeport.errors import ConfigurationError
 from homeport.store.sqlite import SqliteFile
 
 metadata = MetaData()
@@ -118,10 +119,18 @@ def decode_token(token: str) -> int:
     return offset
 
 
+WRITE_LOCK = 0x686F6D65  # PostgreSQL: the advisory lock every writing transaction holds ("home")
+
+
 class Store:
     def __init__(self, url: str, *, durable: bool = True) -> None:
         self.file = SqliteFile(url, durable=durable) if url.startswith("sqlite") else None
-        self.engine = self.file.writer if self.file else create_engine(url)
+        try:
+            self.engine = self.file.writer if self.file else create_engine(url, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise ConfigurationError(
+                f"The database URL needs the {exc.name} module: pip install 'homeport[postgres]'."
+            ) from None
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -135,7 +144,10 @@ class Store:
         """A transaction that may write: serializable with every other one (SQLite: it holds the write lock).
         Its commit is durable, unless `relaxed`: only for work a power loss may repeat (see `sqlite`)."""
         if self.file is None:
+            # One writer at a time, as with SQLite: the services check-then-write (a name free, a limit not
+            # reached) and rely on no other write coming between. Readers do not wait for it.
             with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 yield conn
         else:
             with self.file.writing(synced=not relaxed) as conn:
@@ -146,6 +158,7 @@ class Store:
         """A read-only transaction: one snapshot, never waiting for writers."""
         if self.file is None:
             with self.engine.begin() as conn:
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield conn
         else:
             with self.file.reading() as conn:

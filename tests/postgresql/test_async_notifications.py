@@ -1,0 +1,3 @@
+"""tests/services/test_async_notifications.py with the server's state in PostgreSQL."""
+
+from tests.services.test_async_notifications import *  # noqa: F403

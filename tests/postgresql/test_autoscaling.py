@@ -1,0 +1,3 @@
+"""tests/services/test_autoscaling.py with the server's state in PostgreSQL."""
+
+from tests.services.test_autoscaling import *  # noqa: F403

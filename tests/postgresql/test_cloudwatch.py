@@ -1,0 +1,3 @@
+"""tests/services/test_cloudwatch.py with the server's state in PostgreSQL."""
+
+from tests.services.test_cloudwatch import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""tests/services/test_control_plane.py with the server's state in PostgreSQL."""
+
+from tests.services.test_control_plane import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""tests/services/test_model_registry.py with the server's state in PostgreSQL."""
+
+from tests.services.test_model_registry import *  # noqa: F403
