@@ -315,3 +315,21 @@ def test_a_file_is_read_with_its_variables_and_named_by_its_stack(
     path.write_text("- a list\n")
     with pytest.raises(StackError, match="must hold a mapping"):
         load(path)
+
+
+def test_a_resource_deleted_between_a_listing_and_its_read_is_skipped_not_an_error() -> None:
+    from botocore.exceptions import ClientError
+
+    from homeport.stack.observed import _unless_gone
+
+    def gone(code: str, message: str) -> Any:
+        def read(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": code, "Message": message}}, "Describe")
+
+        return read
+
+    assert _unless_gone(gone("ValidationException", 'Could not find endpoint "e".')) is None
+    assert _unless_gone(gone("ResourceNotFound", "Monitoring schedule s does not exist.")) is None
+    assert _unless_gone(lambda **p: p, Name="x") == {"Name": "x"}
+    with pytest.raises(ClientError):
+        _unless_gone(gone("ThrottlingException", "slow down"))

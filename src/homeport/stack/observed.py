@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from homeport.stack.document import NAMESPACE, STACK_TAG, Stack
 
+T = TypeVar("T")
 Clients = Callable[[str], Any]  # a service's name -> a boto3 client aimed at the server
 DIGESTED = re.compile(r".+-[0-9a-f]{8}$")  # the names apply gives models and endpoint configs
 TRACKING_ALARM = "TargetTracking-"  # alarms a target-tracking policy owns: the policy is what the file declares
@@ -35,22 +36,26 @@ def observe(clients: Clients, stack: Stack) -> Observed:
         return tags.get(STACK_TAG) == stack.name
 
     for e in _all(sm, "list_endpoints", "Endpoints"):
-        doc = sm.describe_endpoint(EndpointName=e["EndpointName"])
-        seen.endpoints[e["EndpointName"]] = {**doc, "Tags": _tags(sm, doc["EndpointArn"])}
+        doc = _unless_gone(sm.describe_endpoint, EndpointName=e["EndpointName"])
+        tags = _unless_gone(_tags, sm, doc["EndpointArn"]) if doc else None
+        if doc is not None and tags is not None:
+            seen.endpoints[e["EndpointName"]] = {**doc, "Tags": tags}
     serving = {c for e in seen.endpoints.values() for c in in_use(e)}
 
     for c in _all(sm, "list_endpoint_configs", "EndpointConfigs"):
         name = c["EndpointConfigName"]
         if name in stack.section("EndpointConfigs") or name in serving or DIGESTED.match(name):
-            tags = _tags(sm, c["EndpointConfigArn"])
-            if name in stack.section("EndpointConfigs") or name in serving or owned(tags):
-                seen.configs[name] = {**sm.describe_endpoint_config(EndpointConfigName=name), "Tags": tags}
+            tags = _unless_gone(_tags, sm, c["EndpointConfigArn"])
+            if tags is not None and (name in stack.section("EndpointConfigs") or name in serving or owned(tags)):
+                doc = _unless_gone(sm.describe_endpoint_config, EndpointConfigName=name)
+                if doc is not None:
+                    seen.configs[name] = {**doc, "Tags": tags}
 
     for m in _all(sm, "list_models", "Models"):
         name = m["ModelName"]
         if name in stack.section("Models") or DIGESTED.match(name):
-            tags = _tags(sm, m["ModelArn"])
-            if name in stack.section("Models") or owned(tags):
+            tags = _unless_gone(_tags, sm, m["ModelArn"])
+            if tags is not None and (name in stack.section("Models") or owned(tags)):
                 seen.models[name] = {"ModelName": name, "Tags": tags}
 
     for t in _all(aas, "describe_scalable_targets", "ScalableTargets", ServiceNamespace=NAMESPACE):
@@ -61,15 +66,18 @@ def observe(clients: Clients, stack: Stack) -> Observed:
     for a in _all(cw, "describe_alarms", "MetricAlarms"):
         if a["AlarmName"].startswith(TRACKING_ALARM):
             continue
-        tags = {t["Key"]: t["Value"] for t in cw.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"]}
-        if a["AlarmName"] in stack.section("Alarms") or owned(tags):
+        listed = _unless_gone(cw.list_tags_for_resource, ResourceARN=a["AlarmArn"])
+        tags = {t["Key"]: t["Value"] for t in (listed or {}).get("Tags", [])}
+        if listed is not None and (a["AlarmName"] in stack.section("Alarms") or owned(tags)):
             seen.alarms[a["AlarmName"]] = {**a, "Tags": tags}
 
     for s in _all(sm, "list_monitoring_schedules", "MonitoringScheduleSummaries"):
         name = s["MonitoringScheduleName"]
-        tags = _tags(sm, s["MonitoringScheduleArn"])
-        if name in stack.section("MonitoringSchedules") or owned(tags):
-            seen.schedules[name] = {**sm.describe_monitoring_schedule(MonitoringScheduleName=name), "Tags": tags}
+        tags = _unless_gone(_tags, sm, s["MonitoringScheduleArn"])
+        if tags is not None and (name in stack.section("MonitoringSchedules") or owned(tags)):
+            doc = _unless_gone(sm.describe_monitoring_schedule, MonitoringScheduleName=name)
+            if doc is not None:
+                seen.schedules[name] = {**doc, "Tags": tags}
     return seen
 
 
@@ -77,6 +85,19 @@ def in_use(endpoint: dict[str, Any]) -> list[str]:
     """The endpoint configs an endpoint serves from or is moving to."""
     names = [endpoint.get("EndpointConfigName"), endpoint.get("PendingDeploymentSummary", {}).get("EndpointConfigName")]
     return [n for n in names if n]
+
+
+def _unless_gone(read: Callable[..., T], *args: Any, **params: Any) -> T | None:
+    """A read of something a listing just named, or None when it was deleted since (a listing is not a snapshot)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return read(*args, **params)
+    except ClientError as e:
+        code, message = e.response["Error"]["Code"], e.response["Error"].get("Message", "")
+        if code in ("ResourceNotFound", "ResourceNotFoundException") or "Could not find" in message:
+            return None
+        raise
 
 
 def _tags(sm: Any, arn: str) -> dict[str, str]:
