@@ -333,3 +333,54 @@ def test_a_resource_deleted_between_a_listing_and_its_read_is_skipped_not_an_err
     assert _unless_gone(lambda **p: p, Name="x") == {"Name": "x"}
     with pytest.raises(ClientError):
         _unless_gone(gone("ThrottlingException", "slow down"))
+
+
+class Server:
+    """Just enough of a server for apply: no resources until CreateEndpoint, then DescribeEndpoint says `then`."""
+
+    def __init__(self, then: dict[str, Any]) -> None:
+        self.then, self.calls = then, []
+
+    def __call__(self, service: str) -> Any:
+        return self
+
+    def get_paginator(self, operation: str) -> Any:
+        key = {"list_endpoints": "Endpoints"}.get(operation)
+        pages = [{"Endpoints": [{"EndpointName": "web"}]}] if key and "CreateEndpoint" in self.calls else [{}]
+        return type("P", (), {"paginate": lambda _, **p: [{k: [] for k in KEYS} | page for page in pages]})()
+
+    def __getattr__(self, name: str) -> Any:
+        from botocore import xform_name
+
+        def call(**params: Any) -> Any:
+            if name == "describe_endpoint":
+                return {"EndpointArn": "arn:web", **self.then}
+            if name == "list_tags":
+                return {"Tags": [{"Key": STACK_TAG, "Value": "s"}]}
+            self.calls.append(next(op for op in OPERATIONS if xform_name(op) == name))
+            return {}
+
+        return call
+
+
+KEYS = ("Endpoints", "EndpointConfigs", "Models", "ScalableTargets", "ScalingPolicies", "MetricAlarms",
+        "MonitoringScheduleSummaries", "Tags")  # fmt: skip
+OPERATIONS = ("CreateModel", "CreateEndpointConfig", "CreateEndpoint")
+
+
+def test_apply_refuses_an_endpoint_that_failed_or_was_rolled_back_and_no_wait_returns_after_the_calls() -> None:
+    from homeport.stack.apply import apply
+
+    stack = parse(file(), "s")
+    config = next(iter(stack.section("EndpointConfigs")))
+    failed = Server({"EndpointStatus": "Failed", "EndpointConfigName": config, "FailureReason": "no /ping"})
+    with pytest.raises(StackError, match="Endpoint web failed creating it: no /ping"):
+        apply(failed, stack, poll=0)
+    assert failed.calls == list(OPERATIONS)
+    other = Server({"EndpointStatus": "InService", "EndpointConfigName": "web-old", "FailureReason": "alarm"})
+    with pytest.raises(StackError, match="Endpoint web rolled back to web-old creating it: alarm"):
+        apply(other, stack, poll=0)
+    moving = Server({"EndpointStatus": "Creating", "EndpointConfigName": config})
+    assert [c.operation for c in apply(moving, stack, wait=False).changes] == list(OPERATIONS)
+    with pytest.raises(StackError, match="still not settled after 0s"):
+        apply(Server({"EndpointStatus": "Creating", "EndpointConfigName": config}), stack, timeout=0, poll=0)
