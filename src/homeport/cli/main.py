@@ -278,6 +278,12 @@ def parser() -> argparse.ArgumentParser:
         "default SQLite in the data directory)",
     )
     serve.set_defaults(func=cmd_serve)
+    from homeport.cli.db import add_arguments as db_arguments
+    from homeport.cli.db import cmd_db
+
+    db = sub.add_parser("db", help="the state's database: its schema revision; migrate it to PostgreSQL")
+    db_arguments(db)
+    db.set_defaults(func=cmd_db)
 
     def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)

@@ -1,5 +1,5 @@
-"""The metadata store: SQLite in the data directory. `Store` takes an SQLAlchemy engine URL, but no setting
-reaches it yet: the server always opens `DATA_DIR/homeport.db` (PostgreSQL wiring is issue 24).
+"""The metadata store: SQLite in the data directory by default, or PostgreSQL (`HOMEPORT_DATABASE_URL`), its
+schema kept by the migrations in `migrations/`.
 
 Each resource is kept as the document SageMaker's Describe call returns, beside the columns that lists
 filter and sort on. One write is one transaction, so a refused request leaves nothing behind.
@@ -28,9 +28,11 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from homeport.errors import ConfigurationError
+from homeport.store import migrations
 from homeport.store.sqlite import SqliteFile
 
 metadata = MetaData()
@@ -131,7 +133,17 @@ class Store:
             raise ConfigurationError(
                 f"The database URL needs the {exc.name} module: pip install 'homeport[postgres]'."
             ) from None
-        metadata.create_all(self.engine)
+        except ArgumentError:
+            raise ConfigurationError(
+                f"{url!r} is not a database URL: give sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB."
+            ) from None
+        try:
+            with self.transaction() as conn:
+                migrations.upgrade(conn)
+        except OperationalError as exc:
+            self.close()
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise ConfigurationError(f"Cannot open the database {shown}: {exc.orig}".strip()) from None
 
     def close(self) -> None:
         if self.file:
