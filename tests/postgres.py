@@ -43,8 +43,9 @@ def new_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a cluster; yield a SQLAlchemy URL of an empty database on it; stop and remove it."""
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """Start a cluster; yield a SQLAlchemy URL of an empty database on it; stop and remove it. Tests run it
+    without fsync; `durable` (benchmarks) keeps PostgreSQL's defaults, so its commits cost what they would."""
     bindir = binaries()
     if bindir is None:
         pytest.skip("PostgreSQL's server binaries are not installed (Debian: apt-get install postgresql)")
@@ -61,7 +62,8 @@ def postgres_server() -> Iterator[str]:
 
     data, port = home / "data", _free_port()
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    options += "" if durable else " -c fsync=off"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start")
     try:
         run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "homeport")

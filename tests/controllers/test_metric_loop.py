@@ -35,3 +35,28 @@ def test_a_changed_alarm_wakes_the_controllers(tmp_path: Path, changed: list[str
     loop = MetricLoop(ctx, Collector(), Alarms(changed), [])  # type: ignore[arg-type]
     asyncio.run(loop.run_once(10.0))
     assert len(woken) == wakes
+
+
+def test_a_follower_front_door_stores_its_metrics_and_leaves_alarms_and_scaling_to_the_leader(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Recording(Collector):
+        async def run_once(self, now: float) -> None:
+            seen.append("collect")
+
+    class Evaluator(Alarms):
+        def run_once(self, now: float) -> list[str]:
+            seen.append("alarms")
+            return []
+
+    async def scale(now: float) -> None:
+        seen.append("scale")
+
+    leading = [False]
+    ctx = Context(Settings(data_dir=tmp_path), Store(f"sqlite:///{tmp_path / 'db.sqlite'}"), ManualClock())
+    loop = MetricLoop(ctx, Recording(), Evaluator([]), [scale], leading=lambda: leading[0])  # type: ignore[arg-type]
+    asyncio.run(loop.run_once(10.0))
+    assert seen == ["collect"]
+    leading[0] = True  # took the lease over
+    asyncio.run(loop.run_once(20.0))
+    assert seen == ["collect", "collect", "alarms", "scale"]

@@ -363,6 +363,12 @@ class RuntimeApi:
         status = self.endpoint_status(endpoint)
         if status is None:
             return RuntimeValidationError(f"Endpoint {endpoint} of account {self.settings.account_id} not found.")
+        if status == "InService":  # in service, but not from here: a follower front door, or a leader taking over
+            return ServiceUnavailable(
+                f"Endpoint {endpoint} is in service, but this front door does not run its instances (another "
+                "homeport front door runs the controllers, or this one is taking over and starting them); retry, "
+                "or send the request to the front door that runs the controllers."
+            )
         return RuntimeValidationError(
             f"Endpoint {endpoint} is not in service (status {status}); wait until it is InService."
         )

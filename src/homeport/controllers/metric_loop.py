@@ -1,5 +1,6 @@
 """What happens at each metric period boundary, in order: the period's metrics are stored, then alarms are
-evaluated on them, then the autoscaler acts on the alarms."""
+evaluated on them, then the autoscaler acts on the alarms. Every front door stores its own metrics (they add up
+when read); only the one that runs the controllers evaluates alarms and scales."""
 
 from __future__ import annotations
 
@@ -17,11 +18,19 @@ Step = Callable[[float], Awaitable[None]]
 
 
 class MetricLoop:
-    def __init__(self, ctx: Context, collector: MetricCollector, alarms: AlarmEvaluator, after: list[Step]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        collector: MetricCollector,
+        alarms: AlarmEvaluator,
+        after: list[Step],
+        leading: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.ctx = ctx
         self.collector = collector
         self.alarms = alarms
         self.after = after  # what acts on alarm states (the autoscaler)
+        self.leading = leading
         self.loop = Loop("metric loop")
 
     def wake(self) -> None:
@@ -30,6 +39,8 @@ class MetricLoop:
     async def run_once(self, now: float | None = None) -> None:
         now = self.ctx.clock.now() if now is None else now
         await self.collector.run_once(now)
+        if not self.leading():
+            return
         if await asyncio.to_thread(self.alarms.run_once, now):
             self.ctx.wake()  # an alarm that changed state may roll a deployment back: the endpoint controller looks now
         for step in self.after:

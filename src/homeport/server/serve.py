@@ -79,6 +79,7 @@ from homeport.services.training_jobs import TrainingJobService
 from homeport.services.transform_jobs import TransformJobService
 from homeport.settings import Settings
 from homeport.store import Kind, Store
+from homeport.store.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class Server:
         self.keys, self.generated_key = access_keys(settings)
         durable = settings.durable_commits
         self.store = Store(settings.database, durable=durable)
+        self.lease = Lease(settings.database)
         self.meters = Meters()
         clock = clock or SystemClock()
         external = external_store(settings)
@@ -233,6 +235,7 @@ class Server:
             MetricCollector(self.ctx, self.meters, self.router, lambda: self.controller.instances.values()),
             AlarmEvaluator(self.ctx, self.services.metrics),
             [Autoscaler(self.ctx, self.services.scaling, self.services.endpoints, self.services.metrics).run_once],
+            leading=lambda: self.lease.held,
         )
         self.ctx.wake = self._wake
         self._tasks: list[asyncio.Task[None]] = []
@@ -246,7 +249,7 @@ class Server:
                 ServiceApi("sts", {}, RuntimeValidationError, callers=sts_callers(settings.account_id)),
             ],
             RuntimeApi(
-                settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self.async_worker.wake)
+                settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self._wake_async)
             ),
             S3Api(self.objects) if self.objects else ExternalS3Notice(settings.s3_endpoint_url),
             Authenticator(self.keys, clock),
@@ -255,6 +258,8 @@ class Server:
             exposition(self.meters, self.router),
         )
         self.url = ""
+        self.stepped_down = False
+        self._uvicorn: uvicorn.Server | None = None
 
     def _wake(self) -> None:
         self.controller.wake()
@@ -265,6 +270,11 @@ class Server:
         self.notifier.wake()
         self.experiments.wake()
         self.monitoring.wake()
+        self.lease.poke()  # a follower's write: the leading front door's controllers look now
+
+    def _wake_async(self) -> None:
+        self.async_worker.wake()
+        self.lease.poke()
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.reading() as conn:
@@ -280,6 +290,26 @@ class Server:
                 f"  aws_access_key_id = {key.access_key_id}\n  aws_secret_access_key = {key.secret_access_key}",
                 flush=True,
             )
+        loop = asyncio.get_running_loop()
+        # Every front door serves the API and stores its own metrics and captures.
+        self._tasks = [loop.create_task(self.metric_loop.run_forever()), loop.create_task(self.capture.run_forever())]
+        if self.lease.try_acquire():
+            self._lead()
+        else:
+            log.info("another front door runs the controllers; this one takes over if it stops")
+        self.lease.watch(
+            on_lead=lambda: _call_soon(loop, self._lead),
+            on_wake=lambda: _call_soon(loop, self._wake),
+            on_lost=lambda: _call_soon(loop, self._step_down),
+        )
+        print(f"{READY_PREFIX}{self.url}", flush=True)
+        self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU
+        threading.Thread(target=_warm_imports, name="homeport-warm", daemon=True).start()
+
+    def _lead(self) -> None:
+        """Run the controllers: pick up every endpoint, job and queue where the last leader left them."""
+        if self.lease.shared:
+            log.warning("this front door now runs the controllers")
         self.controller.restore()
         self.transforms.restore(resume=True)
         self.trainings.restore(resume=False)  # a training run cannot pick up where it was: it ends, saying why
@@ -287,22 +317,28 @@ class Server:
         self.async_worker.restore()
         loop = asyncio.get_running_loop()
         self.engine.watch(lambda: _call_soon(loop, self.controller.wake))
-        self._tasks = [
+        self._tasks += [
             loop.create_task(self.controller.run_forever()),
             loop.create_task(self.transforms.run_forever()),
             loop.create_task(self.trainings.run_forever()),
             loop.create_task(self.processings.run_forever()),
             loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
-            loop.create_task(self.metric_loop.run_forever()),
             loop.create_task(self.experiments.run_forever()),
             loop.create_task(self.monitoring.run_forever()),
             loop.create_task(self.log_shipper.run_forever()),
-            loop.create_task(self.capture.run_forever()),
         ]
-        print(f"{READY_PREFIX}{self.url}", flush=True)
-        self.engine.warm()  # its template process, now that the server's own start no longer needs the CPU
-        threading.Thread(target=_warm_imports, name="homeport-warm", daemon=True).start()
+
+    def _step_down(self) -> None:
+        """The lease is lost, so another front door may already be starting instances for the same endpoints:
+        stop acting now, and stop the process (its instances with it); a supervisor starts it again as a
+        follower."""
+        for task in self._tasks:
+            task.cancel()
+        self.stepped_down = True
+        log.critical("stopping: this front door lost the controller lease")
+        if self._uvicorn is not None:  # else embedded (tests): whoever runs the app stops it
+            self._uvicorn.should_exit = True  # a graceful stop: requests in flight answered, instances stopped
 
     async def shutdown(self) -> None:
         log.info("stopping: shutting down every instance")
@@ -316,6 +352,7 @@ class Server:
         await self.controller.shutdown()
         await self.capture.flush()  # every request answered is in: nothing captured is lost on a graceful stop
         self.engine.close()
+        self.lease.release()
         self.store.close()
         if self.objects:
             self.objects.close()
@@ -340,7 +377,8 @@ class Server:
             log_level=self.settings.log_level,
             timeout_graceful_shutdown=int(self.settings.model_timeout_s) + 5,
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn.run(sockets=[sock])
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
@@ -350,7 +388,10 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
 
 def run(settings: Settings, **_: Any) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Server(settings).serve()
+    server = Server(settings)
+    server.serve()
+    if server.stepped_down:  # a failure for a supervisor, which starts it again: it rejoins as a follower
+        sys.exit("homeport: stopped because this front door lost the controller lease")
 
 
 def _warm_imports() -> None:

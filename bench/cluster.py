@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""State in PostgreSQL and several front doors, against the embedded default, on this machine.
+
+    .venv/bin/python bench/cluster.py               # about 2 minutes
+    .venv/bin/python bench/cluster.py --ops 400 --kills 5
+
+Needs the Debian `postgresql` package's binaries (tests/postgres.py starts a cluster in a temporary directory,
+on loopback, with PostgreSQL's durable defaults: fsync on, as SQLite's commits are synced here).
+
+- control plane: CreateModel, DescribeModel, ListModels and DeleteModel against one real `homeport serve`, by one
+  client and by 4 at once, with the state in SQLite and then in PostgreSQL: operations per second, PostgreSQL ÷
+  SQLite, and the database transactions each operation costs on PostgreSQL (pg_stat_database).
+- failover: two front doors on one database, an endpoint of the worked example's Abalone model; the leader killed
+  with SIGKILL. The lease's takeover time (until another session holds the leader's advisory lock) against the
+  followers' retry interval (its floor), and the time until the endpoint answers again through the follower,
+  against a cold CreateEndpoint → first answer measured in the same run.
+- idle cost: transactions per second the database sees from a leader and a follower with that endpoint and
+  nothing to do, the base load a fleet of front doors puts on it.
+
+Results in bench/results/cluster-<time>.json. Async requests per second with two front doors on one queue are not
+measured yet: followers do not route requests to the leader's instances (docs/postgresql.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from invoke import IMAGE, ROLE, ROOT, build_model
+
+from batch import say, write_results  # bench/ is on sys.path: this file runs beside them
+
+sys.path.insert(0, str(ROOT))  # tests/postgres.py: the PostgreSQL cluster the tests start
+THREADS = 4
+ENV = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_HEALTH_INTERVAL_S": "0.1"}
+
+
+def client(server: Any, service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=THREADS * 2),
+    )
+
+
+def transactions(url: str) -> int:
+    """Commits and rollbacks the database has seen so far."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def control_plane(sm: Any, ops: int, threads: int, prefix: str) -> float:
+    """Operations per second: each of `ops` rounds is Create, Describe, List and Delete of one model."""
+
+    def one(i: int) -> None:
+        name = f"{prefix}-{i}"
+        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+        sm.describe_model(ModelName=name)
+        sm.list_models(MaxResults=10, NameContains=prefix)
+        sm.delete_model(ModelName=name)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(ops)))
+    return 4 * ops / (time.perf_counter() - started)
+
+
+def until(check: Callable[[], bool], timeout: float = 120.0, every: float = 0.01) -> float:
+    started = time.perf_counter()
+    while not check():
+        if time.perf_counter() - started > timeout:
+            raise SystemExit("timed out")
+        time.sleep(every)
+    return time.perf_counter() - started
+
+
+def lease_holder(url: str) -> int | None:
+    import psycopg
+
+    from homeport.store.lease import LEADER_LOCK
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", (LEADER_LOCK,)
+        ).fetchone()
+    return int(row[0]) if row else None
+
+
+def answers(runtime: Any, endpoint: str, body: bytes) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+    except ClientError:
+        return False
+    return True
+
+
+def kill_leader(leader: Any, follower: Any, database: str, body: bytes) -> tuple[float, float]:
+    """SIGKILL the leader; seconds until another session holds the lease, and until the follower answers."""
+    holder = lease_holder(database)
+    runtime = client(follower, "sagemaker-runtime")
+    leader.stop(signal.SIGKILL)
+    killed = time.perf_counter()
+    until(lambda: lease_holder(database) not in (None, holder))
+    took = time.perf_counter() - killed
+    until(lambda: answers(runtime, "abalone", body), every=0.05)
+    return took, time.perf_counter() - killed
+
+
+def deploy(sm: Any, name: str, url: str) -> None:
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": url})
+    variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.postgres import binaries, new_database, postgres_server
+
+    from homeport.server.process import ServerProcess
+
+    if binaries() is None:
+        raise SystemExit("bench/cluster.py needs PostgreSQL's server binaries: apt-get install postgresql")
+    work = Path(tempfile.mkdtemp(prefix="homeport-clusterbench-"))
+    _, tarball, _, body = build_model(work)
+    url = tarball.as_uri()
+    results: dict[str, Any] = {"ops_rounds": args.ops, "threads": THREADS}
+    takeovers: list[float] = []
+    serving: list[float] = []
+    with postgres_server(durable=True) as server_url:
+        for db in ("sqlite", "postgresql"):
+            database = new_database(server_url, f"ops_{db}") if db == "postgresql" else ""
+            env = {"HOMEPORT_DATABASE_URL": database} if database else {}
+            with ServerProcess(work / f"ops-{db}", env={**ENV, **env}) as door:
+                sm = client(door, "sagemaker")
+                control_plane(sm, 20, 1, "warm")  # connections, imports, caches
+                before = transactions(database) if database else 0
+                one = control_plane(sm, args.ops, 1, "one")
+                spent = transactions(database) - before if database else 0
+                many = control_plane(sm, args.ops, THREADS, "many")
+            results[db] = {"ops_per_s_1_client": round(one, 1), f"ops_per_s_{THREADS}_clients": round(many, 1)}
+            if database:
+                results[db]["transactions_per_op"] = round(spent / (4 * args.ops), 2)
+            say(f"{db}: {one:.0f} ops/s by 1 client, {many:.0f} by {THREADS}")
+        for key in ("ops_per_s_1_client", f"ops_per_s_{THREADS}_clients"):
+            results[f"postgresql_over_sqlite_{key}"] = round(results["postgresql"][key] / results["sqlite"][key], 2)
+
+        database = new_database(server_url, "failover")
+        env = {**ENV, "HOMEPORT_DATABASE_URL": database}
+        leader = ServerProcess(work / "door-0", env=env).start()
+        try:
+            deploy(client(leader, "sagemaker"), "abalone", url)
+            cold = until(lambda: answers(client(leader, "sagemaker-runtime"), "abalone", body), every=0.05)
+            results["cold_create_to_first_answer_s"] = round(cold, 2)
+            say(f"cold: CreateEndpoint to a first answer in {cold:.2f} s")
+            follower = ServerProcess(work / "door-1", env=env).start()
+            idle_before, idle_at = transactions(database), time.perf_counter()
+            time.sleep(args.idle)
+            idle = (transactions(database) - idle_before) / (time.perf_counter() - idle_at)
+            results["idle_transactions_per_s_leader_and_follower"] = round(idle, 1)
+            for kill in range(args.kills):
+                took, answering = kill_leader(leader, follower, database, body)
+                takeovers.append(took)
+                serving.append(answering)
+                say(f"kill {kill + 1}: lease taken after {took:.2f} s, answering again after {answering:.2f} s")
+                leader, follower = follower, ServerProcess(work / f"door-{kill + 2}", env=env).start()
+        finally:
+            for door in (leader, follower):
+                door.stop()
+
+    from homeport.store.lease import RETRY_S
+
+    results["lease_takeover_s"] = {"median": round(statistics.median(takeovers), 3), "all": takeovers}
+    results["lease_takeover_over_retry_interval"] = round(statistics.median(takeovers) / RETRY_S, 2)
+    results["answering_again_s"] = {"median": round(statistics.median(serving), 2), "all": serving}
+    results["answering_again_over_cold_start"] = round(statistics.median(serving) / cold, 2)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ops", type=int, default=200, help="control-plane rounds per database and concurrency")
+    parser.add_argument("--kills", type=int, default=3, help="leaders killed (default 3)")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle load measured (default 10)")
+    args = parser.parse_args(argv)
+    results = measure(args)
+    write_results("cluster", results)
+    print(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

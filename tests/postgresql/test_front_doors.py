@@ -1,0 +1,132 @@
+"""Several front doors on one PostgreSQL database: every one serves the API, exactly one runs the controllers
+(store/lease.py), a write on a follower wakes the leader's controllers at once, and when the leader goes another
+front door takes over and picks up every endpoint where it was."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, wait_in_service
+from tests.inprocess import InProcessServer
+
+KEY_PAIR = {"access_key_id": KEYS["HOMEPORT_ACCESS_KEY_ID"], "secret_access_key": KEYS["HOMEPORT_SECRET_ACCESS_KEY"]}
+# Controllers that only look every minute: an endpoint created on a follower is deployed quickly only if the
+# follower's wake-up reaches the leader.
+SLOW_TICKS = {"health_interval_s": 60.0}
+
+
+def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "not within the deadline"
+        time.sleep(0.05)
+
+
+def invoke(url: str, endpoint: str, model: dict[str, Any]) -> None:
+    x = model["x"][:3]
+    reply = boto_client("sagemaker-runtime", url).invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Body=csv_rows(x)
+    )
+    assert_scores(reply["Body"].read(), model, x)
+
+
+def test_one_front_door_leads_a_follower_write_wakes_it_and_a_follower_takes_over(
+    database: Callable[[str], dict[str, str]], xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    shared = {**database("doors"), **KEY_PAIR, **SLOW_TICKS}
+    b = InProcessServer(tmp_path / "b", **shared).__enter__()
+    b_running = True
+    try:
+        with InProcessServer(tmp_path / "a", **shared) as a:
+            # b started first and leads; a serves the API but runs no controller.
+            assert b.server.lease.held and not a.server.lease.held
+            sm_a = boto_client("sagemaker", a.url)
+            names = deploy(sm_a, xgb_model["url"], wait=False)
+            # Created on the follower; in service within seconds only because the follower woke the leader.
+            until(lambda: sm_a.describe_endpoint(EndpointName=names["endpoint"])["EndpointStatus"] == "InService")
+            invoke(b.url, names["endpoint"], xgb_model)
+            assert b.engine.instances and not a.engine.instances
+            # A follower has no routes to the leader's instances yet: it says so, as a retryable 503.
+            with pytest.raises(ClientError) as refused:
+                invoke(a.url, names["endpoint"], xgb_model)
+            assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
+            assert "this front door does not run its instances" in str(refused.value)
+
+            # b stops (its lease freed, its instances stopped); a takes over and restores the endpoint.
+            b.__exit__(None, None, None)
+            b_running = False
+            until(lambda: a.server.lease.held)
+            assert wait_in_service(sm_a, names["endpoint"])["EndpointConfigName"] == names["config"]
+            until(lambda: bool(a.engine.instances))
+            invoke(a.url, names["endpoint"], xgb_model)
+    finally:
+        if b_running:
+            b.__exit__(None, None, None)
+
+
+def test_a_follower_takes_over_from_a_killed_leader_within_seconds(
+    database: Callable[[str], dict[str, str]], xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    """Real `homeport serve` processes: the leader killed with SIGKILL (no goodbye: its connection's end frees the
+    lease, its instances die with it); the follower takes the lease and serves the endpoint from instances of its
+    own."""
+    from homeport.server.process import ServerProcess
+
+    env = {"HOMEPORT_DATABASE_URL": database("killed")["database_url"], "HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    with (
+        ServerProcess(tmp_path / "leader", env=env) as leader,
+        ServerProcess(tmp_path / "follower", env=env) as follower,
+    ):
+        sm = boto_client("sagemaker", follower.url)
+        names = deploy(sm, xgb_model["url"])
+        invoke(leader.url, names["endpoint"], xgb_model)
+        assert leader.instance_pids() and not follower.instance_pids()
+        leader.stop(signal.SIGKILL)
+        until(lambda: bool(follower.instance_pids()), timeout=30.0)
+        until(lambda: _serves(follower.url, names["endpoint"], xgb_model), timeout=60.0)
+        assert sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointStatus"] == "InService"
+
+
+def _serves(url: str, endpoint: str, model: dict[str, Any]) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        invoke(url, endpoint, model)
+    except ClientError:
+        return False
+    return True
+
+
+def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
+    database: Callable[[str], dict[str, str]], xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    """The leader's lease connection cut by the database (as a network partition or an administrator would): the
+    leader stops acting and exits with an error, since another front door may already be running its endpoints."""
+    import psycopg
+
+    from homeport.server.process import ServerProcess
+    from homeport.store.lease import LEADER_LOCK
+
+    url = database("cut")["database_url"]
+    env = {"HOMEPORT_DATABASE_URL": url, "HOMEPORT_LOG_LEVEL": "warning", **KEYS}
+    with (
+        ServerProcess(tmp_path / "leader", env=env) as leader,
+        ServerProcess(tmp_path / "follower", env=env) as follower,
+    ):
+        names = deploy(boto_client("sagemaker", leader.url), xgb_model["url"])
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                (LEADER_LOCK,),
+            ).fetchall()
+        assert cut == [(True,)]
+        assert leader.proc is not None
+        assert leader.proc.wait(30) == 1
+        until(lambda: _serves(follower.url, names["endpoint"], xgb_model), timeout=60.0)
