@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, wait_in_service
@@ -19,7 +20,7 @@ from tests.inprocess import InProcessServer
 KEY_PAIR = {"access_key_id": KEYS["HOMEPORT_ACCESS_KEY_ID"], "secret_access_key": KEYS["HOMEPORT_SECRET_ACCESS_KEY"]}
 # Controllers that only look every minute: an endpoint created on a follower is deployed quickly only if the
 # follower's wake-up reaches the leader.
-SLOW_TICKS = {"health_interval_s": 60.0}
+SLOW_TICKS = {"health_interval_s": 60.0, "metric_period_seconds": 1}
 
 
 def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -29,12 +30,27 @@ def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+ANSWERED: Counter[str] = Counter()  # successful invocations, per front door URL
+
+
 def invoke(url: str, endpoint: str, model: dict[str, Any]) -> None:
     x = model["x"][:3]
     reply = boto_client("sagemaker-runtime", url).invoke_endpoint(
         EndpointName=endpoint, ContentType="text/csv", Body=csv_rows(x)
     )
     assert_scores(reply["Body"].read(), model, x)
+    ANSWERED[url] += 1
+
+
+def invocations(url: str, endpoint: str) -> float:
+    """The endpoint's Invocations metric over the last ten minutes, as CloudWatch on `url` sums it."""
+    now = datetime.now(UTC)
+    points = boto_client("cloudwatch", url).get_metric_statistics(
+        Namespace="AWS/SageMaker", MetricName="Invocations", StartTime=now - timedelta(minutes=10), EndTime=now,
+        Period=600, Statistics=["Sum"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}],
+    )["Datapoints"]  # fmt: skip
+    return sum(p["Sum"] for p in points)
 
 
 def test_one_front_door_leads_a_follower_write_wakes_it_and_a_follower_takes_over(
@@ -53,11 +69,15 @@ def test_one_front_door_leads_a_follower_write_wakes_it_and_a_follower_takes_ove
             until(lambda: sm_a.describe_endpoint(EndpointName=names["endpoint"])["EndpointStatus"] == "InService")
             invoke(b.url, names["endpoint"], xgb_model)
             assert b.engine.instances and not a.engine.instances
-            # A follower has no routes to the leader's instances yet: it says so, as a retryable 503.
-            with pytest.raises(ClientError) as refused:
+            # The follower routes to the leader's instances, from the routes it published in the database.
+            until(lambda: _serves(a.url, names["endpoint"], xgb_model))
+            for _ in range(5):
                 invoke(a.url, names["endpoint"], xgb_model)
-            assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
-            assert "this front door does not run its instances" in str(refused.value)
+            # Each front door stores the metrics of the requests it answered; read through either, they add up.
+            answered = ANSWERED[a.url] + ANSWERED[b.url]
+            assert ANSWERED[a.url] >= 5 and ANSWERED[b.url] >= 1
+            until(lambda: invocations(a.url, names["endpoint"]) == answered)
+            assert invocations(b.url, names["endpoint"]) == answered
 
             # b stops (its lease freed, its instances stopped); a takes over and restores the endpoint.
             b.__exit__(None, None, None)
@@ -95,7 +115,6 @@ def test_a_follower_takes_over_from_a_killed_leader_within_seconds(
 
 
 def _serves(url: str, endpoint: str, model: dict[str, Any]) -> bool:
-    from botocore.exceptions import ClientError
 
     try:
         invoke(url, endpoint, model)

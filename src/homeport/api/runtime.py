@@ -363,11 +363,11 @@ class RuntimeApi:
         status = self.endpoint_status(endpoint)
         if status is None:
             return RuntimeValidationError(f"Endpoint {endpoint} of account {self.settings.account_id} not found.")
-        if status == "InService":  # in service, but not from here: a follower front door, or a leader taking over
+        if status == "InService":  # in service, but not from here: starting or following instances, or a follower
             return ServiceUnavailable(
-                f"Endpoint {endpoint} is in service, but this front door does not run its instances (another "
-                "homeport front door runs the controllers, or this one is taking over and starting them); retry, "
-                "or send the request to the front door that runs the controllers."
+                f"Endpoint {endpoint} is in service, but this front door has no route to its instances yet (it is "
+                "starting them or following another front door's; multi-model and serverless endpoints are served "
+                "only by the front door that runs the controllers); retry, or send the request to that front door."
             )
         return RuntimeValidationError(
             f"Endpoint {endpoint} is not in service (status {status}); wait until it is InService."

@@ -7,6 +7,8 @@ import itertools
 import logging
 from typing import Any
 
+from sqlalchemy import Connection
+
 from homeport.controllers.endpoint_plan import (
     AbortUpdate,
     Action,
@@ -23,20 +25,22 @@ from homeport.controllers.endpoint_plan import (
 )
 from homeport.controllers.loop import Loop
 from homeport.controllers.provisioning import ping, provision, socket_dir
+from homeport.controllers.routes import healthy_among, route_for
 from homeport.controllers.serverless_gates import Gates
 from homeport.controllers.serverless_plan import Policy
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
-from homeport.core.states import TAKING_REQUESTS, EndpointStatus, move
-from homeport.dataplane.capture import CaptureConfig
+from homeport.core.states import EndpointStatus, move
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.multi_model import Loader, ModelFiles
-from homeport.dataplane.router import Route, Router, VariantRoute
+from homeport.dataplane.router import Route, Router
+from homeport.dataplane.serverless import Gate
 from homeport.engines.base import Engine, spread
 from homeport.services import events
 from homeport.services.context import Context
 from homeport.services.endpoints import variant_summary
-from homeport.store import Kind, alarms
+from homeport.store import Kind, alarms, instance_routes
+from homeport.store.instance_routes import InstanceRoute
 
 log = logging.getLogger(__name__)
 S = EndpointStatus
@@ -62,6 +66,10 @@ class EndpointController:
         self._wake_at: float | None = None  # the earliest Wake of the last plan (a bake ending)
         self._loaders: dict[tuple[str, str, str], Loader] = {}  # multi-model variants': (endpoint, config, variant)
         self._gates = Gates(ctx.settings.serverless_idle_s, ctx.clock.now, self.wake)  # serverless variants'
+        # Other front doors may share the database (PostgreSQL): they route from the healthy instances published
+        # there. None until the first publish, which replaces what a previous leader left.
+        self.share_routes = not ctx.settings.database.startswith("sqlite")
+        self._shared: frozenset[InstanceRoute] | None = None
 
     def wake(self) -> None:
         self.loop.wake()
@@ -110,6 +118,9 @@ class EndpointController:
         finally:
             self.engine.kill_all()
             self.instances.clear()
+            if self.share_routes and self._shared:  # gone: followers stop routing to them
+                with self.ctx.store.transaction() as conn:
+                    instance_routes.replace(conn, ())
 
     # --- one tick --------------------------------------------------------------------------------------
 
@@ -276,35 +287,11 @@ class EndpointController:
         deployed: set[tuple[str, str]] = set()  # (endpoint, config) of what serves or is being deployed
         with store.transaction() as conn:
             for doc in store.all(conn, Kind.ENDPOINT):
-                serving, target = doc["_serving"], doc["_target"]
-                share = (doc.get("_deployment") or {}).get("share", 0.0)
                 name = doc["EndpointName"]
-                deployed.update((name, d["config"]) for d in (serving, target) if d)
-                if serving and EndpointStatus(doc["EndpointStatus"]) in TAKING_REQUESTS:
-                    routes[name] = Route(
-                        name,
-                        [
-                            VariantRoute(
-                                v["VariantName"],
-                                v["Weight"],
-                                self._healthy(name, serving, v),
-                                self._healthy(name, target, v) if share else [],
-                                share,
-                                self._loader(name, serving["config"], v),
-                                self._loader(name, target["config"], _variant(target, v)) if share else None,
-                                *_containers(v),
-                                serverless=self._gates.publish(
-                                    (name, serving["config"], v["VariantName"]),
-                                    v.get("Serverless"),
-                                    self._healthy(name, serving, v),
-                                ),
-                            )
-                            for v in serving["variants"]
-                        ],
-                        serving.get("async"),
-                        self._shadow_routes(name, serving),
-                        CaptureConfig.from_api(serving.get("capture")),
-                    )
+                deployed.update((name, d["config"]) for d in (doc["_serving"], doc["_target"]) if d)
+                route = route_for(doc, self._healthy, self._loader, self._gate)
+                if route is not None:
+                    routes[name] = route
                 pending = self._pending(doc)
                 shown = {
                     "ProductionVariants": self._summaries(doc),
@@ -320,10 +307,22 @@ class EndpointController:
                     store.replace(conn, Kind.ENDPOINT, name, doc, status=doc["EndpointStatus"])
                     if _step(pending) not in ((), step):  # a deployment's next step
                         events.endpoint(conn, self.ctx.settings, doc, self.ctx.clock.now(), deployment=True)
+            if self.share_routes:
+                self._share(conn)
         self.router.publish(routes)
         for gone in [k for k in self._loaders if k[:2] not in deployed]:  # the endpoint or its config is gone
             self._spawn(asyncio.to_thread(self._loaders.pop(gone).files.close))  # gigabytes, maybe: off the loop
         self._gates.keep(deployed)
+
+    def _share(self, conn: Connection) -> None:
+        shared = frozenset(
+            InstanceRoute(i.id, i.endpoint, i.config, i.variant, f"unix:{i.socket_path}", i.zone)
+            for i in self.instances.values()
+            if i.state == InstanceState.HEALTHY
+        )
+        if shared != self._shared:
+            instance_routes.replace(conn, shared)
+            self._shared = shared
 
     def _loader(self, endpoint: str, config: str, variant: dict[str, Any]) -> Loader | None:
         """A multi-model variant's loader, kept while the variant serves (its models' files with it)."""
@@ -347,23 +346,11 @@ class EndpointController:
         return loader
 
     def _healthy(self, endpoint: str, deployment: dict[str, Any], variant: dict[str, Any]) -> list[Instance]:
-        return [
-            i
-            for i in self.instances.values()
-            if i.endpoint == endpoint
-            and i.config == deployment["config"]
-            and i.variant == variant["VariantName"]
-            and i.state == InstanceState.HEALTHY
-        ]
+        return healthy_among(self.instances.values())(endpoint, deployment, variant)
 
-    def _shadow_routes(self, name: str, serving: dict[str, Any]) -> list[VariantRoute]:
-        """Each shadow variant's route; its weight over the production variants' is the share of requests it gets
-        a copy of (at most all of them), as SageMaker's shadow tests sample."""
-        production = sum(v["Weight"] for v in serving["variants"]) or 1.0
-        return [
-            VariantRoute(v["VariantName"], min(1.0, v["Weight"] / production), self._healthy(name, serving, v))
-            for v in serving.get("shadows", [])
-        ]
+    def _gate(self, name: str, serving: dict[str, Any], variant: dict[str, Any]) -> Gate | None:
+        key = (name, serving["config"], variant["VariantName"])
+        return self._gates.publish(key, variant.get("Serverless"), self._healthy(name, serving, variant))
 
     def _summaries(self, doc: dict[str, Any], kind: str = "variants") -> list[dict[str, Any]]:
         target, serving = doc["_target"], doc["_serving"]
@@ -488,14 +475,3 @@ def _abort(doc: dict[str, Any], reason: str, now: float) -> None:
     doc["_target"] = doc["_serving"]
     move(doc, "EndpointStatus", EndpointStatus.IN_SERVICE)
     doc["FailureReason"] = reason[:1024]
-
-
-def _variant(deployment: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
-    """The variant of `deployment` with the name of `like` (`like` itself when it has none)."""
-    return next((v for v in deployment["variants"] if v["VariantName"] == like["VariantName"]), like)
-
-
-def _containers(variant: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
-    """A multi-container variant's hostnames, and whether they are invoked directly."""
-    pipeline = variant["Container"].get("Pipeline", [])
-    return tuple(c["Hostname"] for c in pipeline), variant["Container"].get("ExecutionMode") == "Direct"

@@ -45,6 +45,7 @@ from homeport.controllers.monitoring import MonitoringController
 from homeport.controllers.notifier import Notifier
 from homeport.controllers.processing_run import ProcessingJobRun
 from homeport.controllers.provisioning import socket_dir
+from homeport.controllers.route_follower import RouteFollower
 from homeport.controllers.training_run import TrainingJobRun
 from homeport.controllers.transform_run import TransformJobRun
 from homeport.core.clock import Clock, SystemClock
@@ -211,6 +212,8 @@ class Server:
         self.router = Router(self.meters, self.capture)
         self.engine = engine = engine or default_engine(settings)
         self.controller = EndpointController(self.ctx, engine, self.router)
+        self.follower = RouteFollower(self.ctx, self.router)  # routes while another front door runs the instances
+        self._following: asyncio.Task[None] | None = None
         sockets = socket_dir(settings)
         self.transforms = JobRunner(
             self.ctx, Kind.TRANSFORM_JOB, "TransformJob", lambda doc: TransformJobRun(self.ctx, engine, doc, sockets)
@@ -296,7 +299,10 @@ class Server:
         if self.lease.try_acquire():
             self._lead()
         else:
-            log.info("another front door runs the controllers; this one takes over if it stops")
+            log.info(
+                "another front door runs the controllers; this one routes to its instances and takes over if it stops"
+            )
+            self._following = loop.create_task(self.follower.run_forever())
         self.lease.watch(
             on_lead=lambda: _call_soon(loop, self._lead),
             on_wake=lambda: _call_soon(loop, self._wake),
@@ -310,6 +316,9 @@ class Server:
         """Run the controllers: pick up every endpoint, job and queue where the last leader left them."""
         if self.lease.shared:
             log.warning("this front door now runs the controllers")
+        if self._following is not None:
+            self._following.cancel()
+            self.follower.stop()
         self.controller.restore()
         self.transforms.restore(resume=True)
         self.trainings.restore(resume=False)  # a training run cannot pick up where it was: it ends, saying why
@@ -342,8 +351,9 @@ class Server:
 
     async def shutdown(self) -> None:
         log.info("stopping: shutting down every instance")
-        for task in self._tasks:
+        for task in [*self._tasks, *filter(None, [self._following])]:
             task.cancel()
+        self.follower.stop()
         await self.transforms.shutdown()
         await self.trainings.shutdown()
         await self.processings.shutdown()
