@@ -9,6 +9,7 @@ directory (or use `--endpoint-url`), set the environment the notebook reads, and
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import runpy
 import sys
@@ -23,7 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint-url", help="a homeport server to use (default: start one for the run)")
     parser.add_argument("--output", type=Path, default=HERE / "output", help="where the notebook writes")
+    parser.add_argument(
+        "--sdk-poll",
+        type=float,
+        default=1.0,
+        help="seconds between the SDK's status checks (default 1; the SDK's own: 5 to 30)",
+    )
     args = parser.parse_args(argv)
+    quicker_polls(args.sdk_poll)
     # The SDK's telemetry calls an AWS host after each fit, deploy and transform; opt out (machines here have no
     # internet, and the call would only fail).
     config = args.output / "sagemaker-config.yaml"
@@ -46,6 +54,27 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="homeport-chapter-") as data_dir, ServerProcess(Path(data_dir)) as server:
         print(f"started homeport at {server.url}", flush=True)
         return run({**wiring, "AWS_ENDPOINT_URL": server.url}, server.access_key_id, server.secret_access_key)
+
+
+def quicker_polls(seconds: float) -> None:
+    """The SDK's waits sleep before each look, 30 s for an endpoint and 5 to 10 s for a job: sized for AWS, where
+    each takes minutes. homeport's take a second or two, so at the SDK's own intervals the notebook would spend
+    most of its time asleep. Only the defaults of `poll` change; the notebook's code and calls stay as for AWS."""
+    from sagemaker import session
+
+    waits = [
+        getattr(session.Session, name) for name in dir(session.Session) if name.startswith(("wait_for", "logs_for"))
+    ]
+    for fn in [*waits, session._wait_until, session._wait_until_training_done]:
+        positional = [
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.default is not p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if "poll" in positional:
+            defaults = list(fn.__defaults__ or ())
+            defaults[positional.index("poll")] = seconds
+            fn.__defaults__ = tuple(defaults)
 
 
 def run(env: dict[str, str], key_id: str | None, secret: str | None) -> int:

@@ -8,6 +8,7 @@ baseline's tables and no `alembic_version`: they are stamped with the baseline f
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +19,9 @@ from sqlalchemy import Connection, inspect
 
 BASELINE = "0001"
 _HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+# Alembic says which dialect it found each time a store opens; what matters is an upgrade, logged below.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def config(conn: Connection | None = None) -> Config:
@@ -43,6 +47,9 @@ def upgrade(conn: Connection) -> None:
     if now == head():
         return
     cfg = config(conn)
-    if now is None and inspect(conn).has_table("models"):
+    existing = now is not None or inspect(conn).has_table("models")
+    if now is None and existing:
         command.stamp(cfg, BASELINE)  # made by create_all before migrations existed: the baseline's tables
     command.upgrade(cfg, "head")
+    if existing:  # a new store is simply made
+        log.info("upgraded the store's schema from revision %s to %s", now or BASELINE, head())
