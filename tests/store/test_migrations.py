@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from homeport.cli.main import main
 from homeport.store import Kind, Store, migrations
@@ -44,8 +45,9 @@ def test_a_new_store_is_at_the_newest_revision_with_exactly_the_declared_tables(
 def test_a_store_made_before_migrations_is_stamped_and_keeps_its_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    metadata.create_all(engine)  # what every version before migrations did
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the baseline's tables with no record of a revision: as create_all made them
+        command.upgrade(migrations.config(conn), migrations.BASELINE)
+        conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(TABLES[Kind.MODEL].insert().values(name="m", arn="arn:m", creation_time=1.0,
                                                          last_modified_time=1.0, doc='{"ModelName": "m"}'))  # fmt: skip
     engine.dispose()
