@@ -21,7 +21,7 @@ BASELINE = "0001"
 _HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 # Alembic says which dialect it found each time a store opens; what matters is an upgrade, logged below.
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+logging.getLogger(MigrationContext.__module__).setLevel(logging.WARNING)
 
 
 def config(conn: Connection | None = None) -> Config:
