@@ -101,7 +101,9 @@ def lease_holder(url: str) -> int | None:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", (LEADER_LOCK,)
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LEADER_LOCK,),
         ).fetchone()
     return int(row[0]) if row else None
 

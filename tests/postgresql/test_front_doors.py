@@ -142,7 +142,9 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
         names = deploy(boto_client("sagemaker", leader.url), xgb_model["url"])
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
             cut = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                # Advisory locks belong to a database: this test's, not the other tests' on the same server.
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 (LEADER_LOCK,),
             ).fetchall()
         assert cut == [(True,)]
