@@ -127,7 +127,8 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
     database: Callable[[str], dict[str, str]], xgb_model: dict[str, Any], tmp_path: Path
 ) -> None:
     """The leader's lease connection cut by the database (as a network partition or an administrator would): the
-    leader stops acting and exits with an error, since another front door may already be running its endpoints."""
+    leader stops acting and exits with an error, since another front door may already be running its endpoints.
+    It leaves the published routes alone on its way out: a third front door routes to the new leader's instances."""
     import psycopg
 
     from homeport.server.process import ServerProcess
@@ -138,8 +139,10 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
     with (
         ServerProcess(tmp_path / "leader", env=env) as leader,
         ServerProcess(tmp_path / "follower", env=env) as follower,
+        ServerProcess(tmp_path / "third", env=env) as third,
     ):
         names = deploy(boto_client("sagemaker", leader.url), xgb_model["url"])
+        until(lambda: _serves(third.url, names["endpoint"], xgb_model))
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
             cut = conn.execute(
                 # Advisory locks belong to a database: this test's, not the other tests' on the same server.
@@ -151,3 +154,5 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
         assert leader.proc is not None
         assert leader.proc.wait(30) == 1
         until(lambda: _serves(follower.url, names["endpoint"], xgb_model), timeout=60.0)
+        assert follower.instance_pids() and not third.instance_pids()
+        until(lambda: _serves(third.url, names["endpoint"], xgb_model))

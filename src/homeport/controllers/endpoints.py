@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from homeport.controllers.endpoint_plan import (
     AbortUpdate,
@@ -107,7 +108,8 @@ class EndpointController:
             delay = min(delay, max(0.0, self._wake_at - self.ctx.clock.now()))
         return delay
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, unpublish: bool = True) -> None:
+        """Stop every instance; `unpublish` (while this front door still holds the lease) tells followers too."""
         for task in list(self._tasks):
             task.cancel()
         stops = [self.engine.stop(i.handle, STOP_GRACE_S) for i in self.instances.values() if i.handle is not None]
@@ -118,9 +120,12 @@ class EndpointController:
         finally:
             self.engine.kill_all()
             self.instances.clear()
-            if self.share_routes and self._shared:  # gone: followers stop routing to them
-                with self.ctx.store.transaction() as conn:
-                    instance_routes.replace(conn, ())
+            if unpublish and self.share_routes and self._shared:  # gone: followers stop routing to them
+                try:
+                    with self.ctx.store.transaction() as conn:
+                        instance_routes.replace(conn, ())
+                except SQLAlchemyError as exc:  # followers find them unreachable and retry elsewhere
+                    log.warning("could not withdraw this front door's instances from the routes: %s", exc)
 
     # --- one tick --------------------------------------------------------------------------------------
 

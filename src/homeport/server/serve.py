@@ -359,7 +359,8 @@ class Server:
         await self.processings.shutdown()
         await self.async_worker.shutdown()
         await self.notifier.shutdown()
-        await self.controller.shutdown()
+        # A front door that lost the lease leaves the routes alone: they may be its successor's already.
+        await self.controller.shutdown(unpublish=not self.stepped_down)
         await self.capture.flush()  # every request answered is in: nothing captured is lost on a graceful stop
         self.engine.close()
         self.lease.release()
