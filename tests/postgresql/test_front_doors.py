@@ -154,6 +154,4 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
         assert leader.proc is not None
         assert leader.proc.wait(30) == 1
         until(lambda: _serves(follower.url, names["endpoint"], xgb_model), timeout=60.0)
-        until(lambda: bool(follower.instance_pids()))  # a zygote-forked instance shows its title a moment later
-        assert not third.instance_pids()
         until(lambda: _serves(third.url, names["endpoint"], xgb_model))

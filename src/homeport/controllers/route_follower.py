@@ -60,7 +60,11 @@ class RouteFollower:
     def _follow(self, published: list[InstanceRoute]) -> None:
         """Keep an Instance (and its pooled connections) per published instance; close the gone ones'."""
         wanted = {r.id: r for r in published if r.address.startswith("unix:")}
-        for gone in [i for i in self.instances if i not in wanted]:
+        # A new leader numbers its instances from 1 again: the same id at a new address is a new instance.
+        moved = [
+            i for i, inst in self.instances.items() if i in wanted and f"unix:{inst.socket_path}" != wanted[i].address
+        ]
+        for gone in [i for i in self.instances if i not in wanted] + moved:
             self.instances.pop(gone).client.close()
         for r in wanted.values():
             if r.id not in self.instances:
