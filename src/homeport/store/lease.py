@@ -50,9 +50,7 @@ class Lease:
         import psycopg
 
         try:
-            if self._conn is None:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE)  # type: ignore[arg-type]
-            if self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
+            if self._connection().execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
                 self._conn.execute(f"LISTEN {CHANNEL}")
                 self.held = True
         except psycopg.OperationalError as exc:
@@ -101,12 +99,18 @@ class Lease:
         import psycopg
 
         try:
-            if self._conn is None:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE)  # type: ignore[arg-type]
-            self._conn.execute(f"NOTIFY {CHANNEL}")
+            self._connection().execute(f"NOTIFY {CHANNEL}")
         except psycopg.OperationalError as exc:
             log.warning("cannot wake the leading front door: %s", exc)
             self._drop()
+
+    def _connection(self) -> Any:
+        """The lease's own connection (the lock lives as long as it does), opened when first needed."""
+        import psycopg
+
+        if self._conn is None:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE)  # type: ignore[arg-type]
+        return self._conn
 
     def release(self) -> None:
         self._stop.set()
