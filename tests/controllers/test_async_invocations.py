@@ -16,9 +16,11 @@ from homeport.services.async_invocations import backlog_metrics
 from homeport.services.context import Context
 from homeport.services.notifications import Result
 from homeport.settings import Settings
-from homeport.store import Store
+from homeport.store import Store, doors
 from homeport.store import async_queue as queue
 from homeport.store.async_queue import AsyncRequest, RequestState
+
+DOOR = 7  # the front door claiming, in tests of one door
 
 
 def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_path: Path) -> None:
@@ -49,7 +51,7 @@ def test_a_request_past_its_ttl_fails_as_expired_without_reaching_a_model(tmp_pa
     clock.advance(61)
     worker = AsyncWorker(ctx, router, notify=lambda: None)
     with store.transaction() as conn:
-        (claimed,) = queue.claim(conn, "ep", 1)
+        (claimed,) = queue.claim(conn, "ep", 1, DOOR)
     ended = asyncio.run(worker._process(route, claimed))
     assert ended is not None and ended.status == "Failed" and ended.location == "s3://results/r1.out-error"
     _, stream = objects.open("results", "r1.out-error")
@@ -81,25 +83,26 @@ def test_claims_are_oldest_first_and_a_restart_queues_what_was_running(tmp_path:
                     900.0,
                 ),
             )
-        assert [r.id for r in queue.claim(conn, "ep", 2)] == ["r1", "r2"]
+        assert [r.id for r in queue.claim(conn, "ep", 2, DOOR)] == ["r1", "r2"]
         stats = queue.stats(conn, "ep")
         assert (stats.queued, stats.running, stats.oldest) == (1, 2, 10.0)
         metrics = backlog_metrics(stats, instances=2, now=25.0)
         assert metrics["ApproximateBacklogSize"] == 3 and metrics["ApproximateBacklogSizePerInstance"] == 1.5
         assert metrics["ApproximateAgeOfOldestRequest"] == 15.0 and metrics["HasBacklogWithoutCapacity"] == 0
         assert backlog_metrics(stats, instances=0, now=25.0)["HasBacklogWithoutCapacity"] == 1
-        assert queue.requeue_running(conn) == 2
-        again = queue.claim(conn, "ep", 3)
+        # The server's next run is another door: what the last one was running is queued again.
+        assert queue.requeue_orphans(conn, lambda c, door: doors.alive(c, door, DOOR + 1)) == 2
+        again = queue.claim(conn, "ep", 3, DOOR)
         assert [r.id for r in again] == ["r1", "r2", "r0"] and [r.attempts for r in again] == [2, 2, 1]
-        queue.release(conn, "r1", count_attempt=False)
-        assert [r.attempts for r in queue.claim(conn, "ep", 1)] == [2]  # a try that never reached a model
-        queue.release(conn, "r1", count_attempt=False)
+        queue.release(conn, "r1", DOOR, count_attempt=False)
+        assert [r.attempts for r in queue.claim(conn, "ep", 1, DOOR)] == [2]  # a try that never reached a model
+        queue.release(conn, "r1", DOOR, count_attempt=False)
         assert queue.queued_endpoints(conn) == {"ep"}
         # received + 60 s: r1 (10 s) and r2 (20 s) are past their TTL at 75 s; r2 is running, so r1 alone.
-        assert [r.id for r in queue.claim_expired(conn, 75.0, 10)] == ["r1"]
+        assert [r.id for r in queue.claim_expired(conn, 75.0, 10, DOOR)] == ["r1"]
         assert queue.queued_endpoints(conn) == set()
-        queue.finish(conn, "r1", RequestState.FAILED)
-        queue.finish(conn, "r2", RequestState.DONE)
+        assert queue.finish(conn, "r1", RequestState.FAILED, DOOR)
+        assert queue.finish(conn, "r2", RequestState.DONE, DOOR)
         assert queue.prune(conn, ended_before=15.0) == 1  # r1 (received at 10) alone: r2 is newer, r0 running
         stats = queue.stats(conn, "ep")
         assert (stats.running, stats.done, stats.failed) == (1, 1, 0)
@@ -163,7 +166,7 @@ def test_ending_a_request_hands_its_slot_the_next_one_while_the_endpoint_has_roo
                     f"r{i}", "ep", f"i{i}", "s3://b/in", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
                 ),
             )
-        (first,) = queue.claim(conn, "ep", 1)
+        (first,) = queue.claim(conn, "ep", 1, 0)
     done = Result("Completed", "s3://b/o", "text/csv", b"1")
     worker.in_flight["ep"] = 1
     assert worker._serving("ep") is not None  # its own slot: room for it to go on
@@ -187,3 +190,55 @@ def test_claims_on_postgresql_skip_the_rows_another_server_is_claiming() -> None
 
     assert "FOR UPDATE SKIP LOCKED" in str(queue._CLAIM.compile(dialect=postgresql.dialect()))
     assert "FOR UPDATE" not in str(queue._CLAIM.compile(dialect=sqlite.dialect()))  # one writer at a time there
+
+
+class _Door(AsyncWorker):
+    """A front door's worker that records what it starts on instead of sending it."""
+
+    def __init__(self, ctx: Context, door: int, config: dict[str, object]) -> None:
+        router = Router()  # the one instance both doors route to (published by the leader)
+        router.publish({"ep": Route("ep", [VariantRoute("v", 1.0, [SimpleNamespace()])], config)})
+        super().__init__(ctx, router, lambda: None, door=door, leading=lambda: False)
+        self.started: list[str] = []
+
+    async def _handle(self, route: Route, request: AsyncRequest) -> None:
+        self.started.append(request.id)
+
+
+def test_front_doors_share_the_endpoints_room_and_end_only_what_they_hold(tmp_path: Path) -> None:
+    """Two workers on one queue, as two front doors on one PostgreSQL: together they keep within the endpoint's
+    room; a door taken for gone has its requests queued again for the other, and if it comes back after all it
+    ends nothing (so no request ends, nor is notified, twice)."""
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    ctx = Context(Settings(data_dir=tmp_path), store, ManualClock())
+    config = {"OutputConfig": {"S3OutputPath": "s3://b/"}, "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2}}
+    a, b = _Door(ctx, 1, config), _Door(ctx, 2, config)
+    with store.transaction() as conn:
+        for i in range(4):
+            queue.enqueue(
+                conn,
+                AsyncRequest(
+                    f"r{i}", "ep", f"i{i}", "s3://b/i", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
+                ),
+            )
+
+    async def tick(*workers: _Door) -> None:
+        for worker in workers:
+            worker.run_once()
+        await asyncio.sleep(0)  # the started handlers run
+
+    asyncio.run(tick(a, b))
+    assert (a.started, b.started) == (["r0", "r1"], [])  # a took the endpoint's whole room (2 per instance)
+    with store.transaction() as conn:
+        assert not queue.finish(conn, "r0", RequestState.DONE, 2)  # b does not hold r0: nothing ends
+        assert queue.requeue_orphans(conn, lambda c, door: door == 2) == 2  # a is gone: its two queued again
+    asyncio.run(tick(b))
+    assert b.started == ["r0", "r1"]
+    r0 = AsyncRequest("r0", "ep", "i0", "s3://b/i", "s3://b/o", "s3://b/f", None, None, None, 0.0, 99.0, 9.0)
+    done = Result("Completed", "s3://b/o", "text/csv", b"1")
+    with store.transaction() as conn:
+        assert a._finish(conn, r0, config, done, True) == (False, None)  # a, back, ends and claims nothing
+        assert b._finish(conn, r0, config, done, False) == (False, None)  # b ends it (no topic: no notification)
+        stats = queue.stats(conn, "ep")
+    assert (stats.queued, stats.running, stats.done) == (2, 1, 1)
+    store.close()

@@ -7,11 +7,12 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, wait_in_service
@@ -155,3 +156,143 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
         assert leader.proc.wait(30) == 1
         until(lambda: _serves(follower.url, names["endpoint"], xgb_model), timeout=60.0)
         until(lambda: _serves(third.url, names["endpoint"], xgb_model))
+
+
+# Async requests: every front door claims from the one queue in the database, so they need one object store
+# they all read inputs from and write outputs to: moto's S3 server stands in for it, on loopback.
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[str]:
+    server_mod = pytest.importorskip("moto.server")
+    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        yield f"http://127.0.0.1:{moto._server.server_port}"
+    finally:
+        moto.stop()
+
+
+def _s3_settings(remote: str) -> dict[str, str]:
+    return {"s3_endpoint_url": remote, "s3_access_key_id": "remote-key", "s3_secret_access_key": "remote-secret"}
+
+
+def _submit(url: str, endpoint: str, bucket: str, i: int) -> str:
+    """Request i (its input's first field is i), through the front door at `url`; its OutputLocation."""
+    reply = boto_client("sagemaker-runtime", url).invoke_endpoint_async(
+        EndpointName=endpoint, InputLocation=f"s3://{bucket}/in/{i}.csv", ContentType="text/csv", InferenceId=f"r{i}"
+    )
+    return str(reply["OutputLocation"])
+
+
+def _inputs(s3: Any, bucket: str, count: int) -> None:
+    s3.create_bucket(Bucket=bucket)
+    for i in range(count):
+        s3.put_object(Bucket=bucket, Key=f"in/{i}.csv", Body=f"{i},0\n".encode())
+
+
+def _each_answered_once(s3: Any, outputs: list[str], ended: Callable[[], list[tuple[str, int]]]) -> None:
+    """Every output written with its own request's answer, and every request ended (notified) exactly once."""
+    from tests.integration.test_async_inference import object_at
+
+    until(lambda: all(object_at(s3, out) is not None for out in outputs), timeout=60.0)
+    for i, out in enumerate(outputs):
+        assert (object_at(s3, out) or b"").split(b",")[0] == str(i).encode()
+    assert sorted(ended()) == sorted((f"r{i}", 1) for i in range(len(outputs)))
+
+
+def _probe(tmp_path: Path) -> str:
+    from tests.integration.conftest import PROBE, code_only_model
+
+    return code_only_model(tmp_path, PROBE)
+
+
+def test_two_front_doors_work_on_one_async_queue_and_each_request_ends_once(
+    database: Callable[[str], dict[str, str]], remote: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from homeport.store.async_queue import async_requests
+    from homeport.store.notifications import async_notifications
+    from tests.integration.test_async_inference import deploy_async
+
+    shared = {**database("async-doors"), **KEY_PAIR, **_s3_settings(remote)}
+    s3 = boto_client("s3", remote)
+    _inputs(s3, "queue", 40)
+    with InProcessServer(tmp_path / "a", **shared) as a, InProcessServer(tmp_path / "b", **shared) as b:
+        follower = b if a.server.lease.held else a
+        endpoint = deploy_async(
+            boto_client("sagemaker", follower.url),
+            _probe(tmp_path),
+            "queue",
+            env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "0.05"},
+            per_instance=4,
+            notification={"SuccessTopic": "http://127.0.0.1:9/done"},  # refused: the notification stays queued
+        )
+        until(lambda: endpoint in follower.server.router.routes)  # the follower routes to the leader's instance
+        outputs = [_submit((a, b)[i % 2].url, endpoint, "queue", i) for i in range(40)]
+
+        def ended() -> list[tuple[str, int]]:
+            with a.server.store.reading() as conn:
+                n = async_notifications.c
+                rows = conn.execute(
+                    select(n.inference_id, func.count()).where(n.event == "InferenceResult").group_by(n.inference_id)
+                ).all()
+            return [(str(inference_id), int(count)) for inference_id, count in rows]
+
+        _each_answered_once(s3, outputs, ended)
+        with a.server.store.reading() as conn:
+            owners = set(conn.execute(select(async_requests.c.owner).distinct()).scalars())
+        assert owners == {a.server.lease.door, b.server.lease.door}  # both front doors worked on the queue
+
+
+def test_a_killed_leaders_async_backlog_and_deployment_are_taken_over_and_nothing_ends_twice(
+    database: Callable[[str], dict[str, str]], remote: str, xgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    """The leader SIGKILLed with an async backlog queued, requests running on its instance and an endpoint still
+    being created: the follower takes the lease, queues again what the dead door was running, deploys what it
+    was deploying, and works through the backlog. Every request is answered, and ends exactly once."""
+    import psycopg
+
+    from homeport.server.process import ServerProcess
+    from tests.integration.test_async_inference import deploy_async, object_at
+
+    url = database("async-killed")["database_url"]
+    env = {
+        "HOMEPORT_DATABASE_URL": url,
+        "HOMEPORT_LOG_LEVEL": "warning",
+        "HOMEPORT_S3_ENDPOINT_URL": remote,
+        "HOMEPORT_S3_ACCESS_KEY_ID": "remote-key",
+        "HOMEPORT_S3_SECRET_ACCESS_KEY": "remote-secret",
+        **KEYS,
+    }
+    s3 = boto_client("s3", remote)
+    _inputs(s3, "backlog", 24)
+    with (
+        ServerProcess(tmp_path / "leader", env=env) as leader,
+        ServerProcess(tmp_path / "follower", env=env) as follower,
+    ):
+        sm = boto_client("sagemaker", follower.url)
+        endpoint = deploy_async(
+            sm,
+            _probe(tmp_path),
+            "backlog",
+            env={"PROBE_MODE": "sleep", "PROBE_SLEEP": "0.3"},
+            notification={"SuccessTopic": "http://127.0.0.1:9/done"},
+        )
+        outputs = [_submit((leader, follower)[i % 2].url, endpoint, "backlog", i) for i in range(24)]
+        until(lambda: sum(object_at(s3, out) is not None for out in outputs) >= 3)
+        realtime = deploy(sm, xgb_model["url"], wait=False)  # Creating when the leader dies
+        leader.stop(signal.SIGKILL)
+
+        def ended() -> list[tuple[str, int]]:
+            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+                rows = conn.execute(
+                    "SELECT inference_id, count(*) FROM async_notifications WHERE event = 'InferenceResult' "
+                    "GROUP BY inference_id"
+                )
+                return [(str(inference_id), int(count)) for inference_id, count in rows]
+
+        _each_answered_once(s3, outputs, ended)
+        assert wait_in_service(sm, realtime["endpoint"])["EndpointStatus"] == "InService"
+        until(lambda: _serves(follower.url, realtime["endpoint"], xgb_model))

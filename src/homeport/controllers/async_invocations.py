@@ -11,6 +11,10 @@ failure location:
 The request ends, and its notification is queued for the notifier, in one transaction. A request past its
 RequestTTLSeconds fails as expired; one whose instance dies before replying is queued again (at least once to
 the model, exactly one result object). An endpoint with work queued and no instance gets one.
+
+Every front door runs a worker, claiming from the one queue in the database in its own name; together they keep
+within the endpoint's capacity. The leading door's worker also ends expired requests, starts instances for
+endpoints at zero, and queues again what doors that ended had claimed.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from homeport.objects.locations import UnreachableObject
 from homeport.services import notifications as messages
 from homeport.services.context import Context
 from homeport.services.notifications import Result
-from homeport.store import Kind, notifications
+from homeport.store import Kind, doors, notifications
 from homeport.store import async_queue as queue
 from homeport.store.async_queue import AsyncRequest, RequestState
 from homeport.store.lane import Lane
@@ -72,8 +76,12 @@ class AsyncWorker:
         router: Router,
         notify: Callable[[], None],
         scale_from_zero: Callable[[str], bool] = lambda _: False,
+        door: int = 0,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ctx = ctx
+        self.door = door  # this front door's number (store/doors.py), in whose name it claims
+        self.leading = leading
         self.router = router
         self.notify = notify  # wakes the notifier
         self.scale_from_zero = scale_from_zero  # gives an endpoint at zero instances one
@@ -88,10 +96,11 @@ class AsyncWorker:
         self.wake = self.loop.wake
 
     def restore(self) -> None:
+        """Queue again what front doors that are gone were running (on SQLite: the server's previous run)."""
         with self.ctx.store.transaction() as conn:
-            count = queue.requeue_running(conn)
+            count = queue.requeue_orphans(conn, lambda c, door: doors.alive(c, door, self.door))
         if count:
-            log.info("%d asynchronous requests were running when the server stopped; queued again", count)
+            log.info("%d asynchronous requests were running at a front door that stopped; queued again", count)
 
     async def run_forever(self) -> None:
         await self.loop.run(self.run_once, lambda: FAST_TICK_S if self.waiting else TICK_S)
@@ -99,21 +108,26 @@ class AsyncWorker:
     def run_once(self) -> None:
         """Claim what each async endpoint has room for, and start on it."""
         self.waiting = False
-        if self.ctx.clock.now() >= self._next_sweep:
+        leading = self.leading()
+        if leading and self.ctx.clock.now() >= self._next_sweep:
             self._sweep()
         for route in list(self.router.routes.values()):
             if route.asynchronous is None:
                 continue
             healthy = sum(len(v.instances) for v in route.variants)
             if healthy == 0:
-                self._without_instances(route.endpoint)
+                if leading:
+                    self._without_instances(route.endpoint)
                 continue
             self._next_start.pop(route.endpoint, None)
-            room = self._capacity(route) - self.in_flight.get(route.endpoint, 0)
+            capacity = self._capacity(route)
+            room = capacity - self.in_flight.get(route.endpoint, 0)
             if room <= 0:
                 continue
             with self.ctx.store.transaction(relaxed=True) as conn:  # a claim lost to a power cut is claimed again
-                claimed = queue.claim(conn, route.endpoint, room)
+                # Other front doors' requests in flight take the endpoint's room too.
+                room = min(room, capacity - queue.running(conn, route.endpoint))
+                claimed = queue.claim(conn, route.endpoint, room, self.door)
             for request in claimed:
                 self.in_flight[route.endpoint] = self.in_flight.get(route.endpoint, 0) + 1
                 self._spawn(self._handle(route, request))
@@ -139,7 +153,8 @@ class AsyncWorker:
         routes = self.router.routes
         ended: list[tuple[AsyncRequest, str, int]] = []
         with self.ctx.store.transaction() as conn:
-            for request in queue.claim_expired(conn, now, SWEEP_BATCH):
+            requeued = queue.requeue_orphans(conn, lambda c, door: doors.alive(c, door, self.door))
+            for request in queue.claim_expired(conn, now, SWEEP_BATCH, self.door):
                 ended.append((request, _expired(request), 400))
             for endpoint in queue.queued_endpoints(conn):
                 route = routes.get(endpoint)
@@ -149,7 +164,9 @@ class AsyncWorker:
                     why = f"The endpoint {endpoint} was updated to a real-time config before this request ran."
                 else:
                     continue
-                ended.extend((request, why, 410) for request in queue.claim(conn, endpoint, SWEEP_BATCH))
+                ended.extend((request, why, 410) for request in queue.claim(conn, endpoint, SWEEP_BATCH, self.door))
+        if requeued:
+            log.warning("%d asynchronous requests were running at a front door that is gone; queued again", requeued)
         for request, why, status in ended:
             self._spawn(self._end(request, why, status))
         if now >= self._next_prune:
@@ -239,11 +256,15 @@ class AsyncWorker:
         topic = messages.topics(config).get(result.status)
         now = self.ctx.clock.now()
         ended = RequestState.DONE if result.status == messages.COMPLETED else RequestState.FAILED
-        queue.finish(conn, request.id, ended)
+        if not queue.finish(conn, request.id, ended, self.door):
+            # This door was taken for gone (its database connection failed) and the request was queued again:
+            # whoever runs it now ends and notifies it.
+            log.warning("async request %s was queued again while this front door worked on it", request.id)
+            return False, None
         if topic:
             message = messages.inference_result(config or {}, self.ctx.settings.region, request, result, now)
             notifications.add(conn, request.endpoint, topic, message, now)
-        following = queue.claim(conn, request.endpoint, 1) if claim else []
+        following = queue.claim(conn, request.endpoint, 1, self.door) if claim else []
         return bool(topic), following[0] if following else None
 
     async def _process(self, route: Route, request: AsyncRequest) -> Result | None:
@@ -359,7 +380,7 @@ class AsyncWorker:
         self.ctx.wake()  # the endpoint controller looks at its instances now, and replaces a dead one
         await asyncio.sleep(REQUEUE_PAUSE_S)  # rather than retrying at once on an instance that is going away
         with self.ctx.store.transaction() as conn:
-            queue.release(conn, request.id, count_attempt=reached_model)
+            queue.release(conn, request.id, self.door, count_attempt=reached_model)
 
     async def _fail(self, request: AsyncRequest, reason: str, status: int) -> Result:
         document = json.dumps(

@@ -231,7 +231,12 @@ class Server:
         self.experiments = ExperimentController(self.ctx, self.services.inference_experiments)
         self.monitoring = MonitoringController(self.ctx, self.services.monitoring_schedules)
         self.async_worker = AsyncWorker(
-            self.ctx, self.router, self.notifier.wake, self.services.endpoints.scale_from_zero
+            self.ctx,
+            self.router,
+            self._wake_notifier,
+            self.services.endpoints.scale_from_zero,
+            door=self.lease.door,
+            leading=lambda: self.lease.held,
         )
         self.metric_loop = MetricLoop(
             self.ctx,
@@ -275,6 +280,10 @@ class Server:
         self.monitoring.wake()
         self.lease.poke()  # a follower's write: the leading front door's controllers look now
 
+    def _wake_notifier(self) -> None:
+        self.notifier.wake()
+        self.lease.poke()  # on a follower: the leader's notifier delivers what the follower's worker queued
+
     def _wake_async(self) -> None:
         self.async_worker.wake()
         self.lease.poke()
@@ -294,8 +303,12 @@ class Server:
                 flush=True,
             )
         loop = asyncio.get_running_loop()
-        # Every front door serves the API and stores its own metrics and captures.
-        self._tasks = [loop.create_task(self.metric_loop.run_forever()), loop.create_task(self.capture.run_forever())]
+        # Every front door serves the API, works on the async queue, and stores its own metrics and captures.
+        self._tasks = [
+            loop.create_task(self.metric_loop.run_forever()),
+            loop.create_task(self.capture.run_forever()),
+            loop.create_task(self.async_worker.run_forever()),
+        ]
         if self.lease.try_acquire():
             self._lead()
         else:
@@ -331,7 +344,6 @@ class Server:
             loop.create_task(self.transforms.run_forever()),
             loop.create_task(self.trainings.run_forever()),
             loop.create_task(self.processings.run_forever()),
-            loop.create_task(self.async_worker.run_forever()),
             loop.create_task(self.notifier.run_forever()),
             loop.create_task(self.experiments.run_forever()),
             loop.create_task(self.monitoring.run_forever()),

@@ -2,17 +2,22 @@
 
 A request is `queued` when accepted, `running` while an instance works on it, and `done` or `failed` once its
 output or failure object is written. Claiming moves the oldest queued requests to `running` in one
-transaction (FIFO on a best-effort basis, as SageMaker's queue is); after a crash, `running` requests go back to
-`queued`, so every accepted request ends with an output or a failure object.
+transaction (FIFO on a best-effort basis, as SageMaker's queue is), in the name of the front door that claims
+them (`owner`, its door number: store/doors.py). The requests of a front door that ended (crashed, killed, cut
+off) go back to `queued`, so every accepted request ends with an output or a failure object. A request ends
+only in the name of the door that holds its claim: one that lost it (its requests were given to another door)
+ends nothing, so no request is ended, nor notified, twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Float,
@@ -23,7 +28,9 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    false,
     func,
+    or_,
     select,
     update,
 )
@@ -55,6 +62,7 @@ async_requests = Table(
     Column("timeout_s", Float, nullable=False),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("owner", BigInteger),  # the front door whose claim it is, while running (revision 0003)
     # A claim reads an endpoint's oldest queued requests straight off this index, however long the queue.
     Index("ix_async_requests_claim", "endpoint", "state", "received"),
     Index("ix_async_requests_expiry", "state", "expires"),
@@ -85,7 +93,9 @@ class AsyncRequest:
 # running it on SQLite.
 _t = async_requests.c
 _INSERT = async_requests.insert()
-_FINISH = update(async_requests).where(_t.id == bindparam("rid")).values(state=bindparam("new_state"))
+_HELD = (_t.owner == bindparam("b_owner")) & (_t.state == RequestState.RUNNING.value)
+_FINISH = update(async_requests).where(_t.id == bindparam("rid"), _HELD).values(state=bindparam("new_state"))
+_RUNNING = select(func.count()).where(_t.endpoint == bindparam("b_endpoint"), _t.state == RequestState.RUNNING.value)
 
 
 def _claim_statement(where: Any) -> Any:
@@ -103,7 +113,7 @@ def _claim_statement(where: Any) -> Any:
     return (
         update(async_requests)
         .where(_t.id.in_(oldest))
-        .values(state=RequestState.RUNNING.value, attempts=_t.attempts + 1)
+        .values(state=RequestState.RUNNING.value, attempts=_t.attempts + 1, owner=bindparam("b_owner"))
         .returning(*async_requests.c)
     )
 
@@ -116,14 +126,23 @@ def enqueue(conn: Connection, request: AsyncRequest) -> None:
     conn.execute(_INSERT, request.row())
 
 
-def claim(conn: Connection, endpoint: str, count: int) -> list[AsyncRequest]:
-    """The `count` oldest queued requests of `endpoint`, now running."""
-    return _claimed(conn.execute(_CLAIM, {"b_endpoint": endpoint, "b_count": count}).all()) if count > 0 else []
+def claim(conn: Connection, endpoint: str, count: int, owner: int) -> list[AsyncRequest]:
+    """The `count` oldest queued requests of `endpoint`, now running in `owner`'s name."""
+    if count <= 0:
+        return []
+    return _claimed(conn.execute(_CLAIM, {"b_endpoint": endpoint, "b_count": count, "b_owner": owner}).all())
 
 
-def claim_expired(conn: Connection, now: float, count: int) -> list[AsyncRequest]:
+def claim_expired(conn: Connection, now: float, count: int, owner: int) -> list[AsyncRequest]:
     """Queued requests past their RequestTTLSeconds, now running (to be ended as expired)."""
-    return _claimed(conn.execute(_CLAIM_EXPIRED, {"b_now": now, "b_count": count}).all()) if count > 0 else []
+    if count <= 0:
+        return []
+    return _claimed(conn.execute(_CLAIM_EXPIRED, {"b_now": now, "b_count": count, "b_owner": owner}).all())
+
+
+def running(conn: Connection, endpoint: str) -> int:
+    """How many of the endpoint's requests are running, at every front door together."""
+    return int(conn.execute(_RUNNING, {"b_endpoint": endpoint}).scalar_one())
 
 
 def queued_endpoints(conn: Connection) -> set[str]:
@@ -153,24 +172,34 @@ def _claimed(rows: Any) -> list[AsyncRequest]:
     return sorted(requests, key=lambda r: r.received)  # RETURNING keeps no order
 
 
-def release(conn: Connection, request_id: str, *, count_attempt: bool) -> None:
-    """Back to the queue; an attempt that never reached the model does not count."""
-    values: dict[str, Any] = {"state": RequestState.QUEUED.value}
+def release(conn: Connection, request_id: str, owner: int, *, count_attempt: bool) -> None:
+    """Back to the queue (if `owner` still holds it); an attempt that never reached the model does not count."""
+    values: dict[str, Any] = {"state": RequestState.QUEUED.value, "owner": None}
     if not count_attempt:
         values["attempts"] = _t.attempts - 1
-    conn.execute(update(async_requests).where(_t.id == request_id).values(**values))
+    conn.execute(update(async_requests).where(_t.id == request_id, _HELD).values(**values), {"b_owner": owner})
 
 
-def finish(conn: Connection, request_id: str, state: RequestState) -> None:
-    conn.execute(_FINISH, {"rid": request_id, "new_state": state.value})
+def finish(conn: Connection, request_id: str, state: RequestState, owner: int) -> bool:
+    """End the request; False when `owner` no longer holds it (it was queued again for another front door)."""
+    return bool(conn.execute(_FINISH, {"rid": request_id, "new_state": state.value, "b_owner": owner}).rowcount)
 
 
-def requeue_running(conn: Connection) -> int:
-    """After a restart: what was running when the server stopped is queued again."""
+def requeue_orphans(conn: Connection, alive: Callable[[Connection, int], bool]) -> int:
+    """Queue again what front doors that are not `alive` were running (a door that crashed, was killed, or was
+    cut off from the database; on SQLite, the server's previous run). Claims older than owners count as
+    orphans."""
+    owners = conn.execute(select(_t.owner).where(_t.state == RequestState.RUNNING.value).distinct()).scalars()
+    gone = [owner for owner in owners if owner is None or not alive(conn, owner)]
+    if not gone:
+        return 0
+    owned_by_gone = or_(
+        _t.owner.in_([g for g in gone if g is not None]), _t.owner.is_(None) if None in gone else false()
+    )
     result = conn.execute(
         update(async_requests)
-        .where(async_requests.c.state == RequestState.RUNNING.value)
-        .values(state=RequestState.QUEUED.value)
+        .where(_t.state == RequestState.RUNNING.value, owned_by_gone)
+        .values(state=RequestState.QUEUED.value, owner=None)
     )
     return int(result.rowcount or 0)
 

@@ -9,6 +9,9 @@ The same connection carries wake-ups between front doors: a write on a follower 
 lease, which sends a NOTIFY; the leader, LISTENing on its lease connection, wakes its controllers at once instead
 of at their next tick.
 
+The connection also holds the door's own lock (store/doors.py), by which the leader tells whether a door that
+claimed asynchronous requests is still there.
+
 On SQLite there is one front door: it always leads.
 """
 
@@ -20,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
+
+from homeport.store.doors import new_door
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ class Lease:
     def __init__(self, url: str) -> None:
         self._conninfo = None if url.startswith("sqlite") else _conninfo(url)
         self.held = self._conninfo is None
+        self.door = new_door()  # this front door's number, in its claims
         self._conn: Any = None  # psycopg.Connection, imported only for PostgreSQL
         self._poked = threading.Event()
         self._stop = threading.Event()
@@ -105,11 +111,14 @@ class Lease:
             self._drop()
 
     def _connection(self) -> Any:
-        """The lease's own connection (the lock lives as long as it does), opened when first needed."""
+        """The lease's own connection (the locks live as long as it does), opened when first needed, holding the
+        door's lock."""
         import psycopg
 
         if self._conn is None:
-            self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE)  # type: ignore[arg-type]
+            conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE)  # type: ignore[arg-type]
+            conn.execute("SELECT pg_advisory_lock(%s)", (self.door,))
+            self._conn = conn
         return self._conn
 
     def release(self) -> None:
