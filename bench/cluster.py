@@ -17,8 +17,11 @@ on loopback, with PostgreSQL's durable defaults: fsync on, as SQLite's commits a
 - idle cost: transactions per second the database sees from a leader and a follower with that endpoint and
   nothing to do, the base load a fleet of front doors puts on it.
 
-Results in bench/results/cluster-<time>.json. Async requests per second with two front doors on one queue are not
-measured yet: followers do not route requests to the leader's instances (docs/postgresql.md).
+- async: InvokeEndpointAsync requests per second (submitted until every output is written) to an endpoint of 2
+  instances, through one front door and then through two on one queue (requests alternating between them), the
+  front doors sharing one S3 store (a third `homeport serve`'s S3 face stands in for it): two ÷ one.
+
+Results in bench/results/cluster-<time>.json.
 """
 
 from __future__ import annotations
@@ -130,11 +133,73 @@ def kill_leader(leader: Any, follower: Any, database: str, body: bytes) -> tuple
     return took, time.perf_counter() - killed
 
 
-def deploy(sm: Any, name: str, url: str) -> None:
+def deploy(sm: Any, name: str, url: str, count: int = 1, **config: Any) -> None:
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": url})
-    variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(
+        EndpointConfigName=name, ProductionVariants=[{**variant, "InitialInstanceCount": count}], **config
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def async_rate(doors: list[Any], s3: Any, requests: int) -> float:
+    """InvokeEndpointAsync requests per second through `doors` (alternating), until every output is written."""
+    runtimes = [client(door, "sagemaker-runtime") for door in doors]
+    outputs = f"out-{len(doors)}/"
+
+    def written() -> int:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="async", Prefix=outputs)
+        return sum(page.get("KeyCount", 0) for page in pages)
+
+    def submit(i: int) -> None:
+        runtimes[i % len(runtimes)].invoke_endpoint_async(
+            EndpointName=f"async-{len(doors)}", InputLocation="s3://async/in.csv", ContentType="text/csv"
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(submit, range(requests)))
+    until(lambda: written() >= requests, every=0.05)
+    return requests / (time.perf_counter() - started)
+
+
+def async_doors(server_url: str, work: Path, url: str, body: bytes, requests: int) -> dict[str, Any]:
+    """Async requests per second through one front door, then through two on one queue."""
+    from tests.postgres import new_database
+
+    from homeport.server.process import ServerProcess
+
+    rates: dict[str, Any] = {}
+    with ServerProcess(work / "s3", env=ENV) as store:
+        s3 = client(store, "s3")
+        s3.create_bucket(Bucket="async")
+        s3.put_object(Bucket="async", Key="in.csv", Body=body)
+        shared = {
+            "HOMEPORT_S3_ENDPOINT_URL": store.url,
+            "HOMEPORT_S3_ACCESS_KEY_ID": store.access_key_id,
+            "HOMEPORT_S3_SECRET_ACCESS_KEY": store.secret_access_key,
+        }
+        for count in (1, 2):
+            env = {**ENV, **shared, "HOMEPORT_DATABASE_URL": new_database(server_url, f"async_{count}")}
+            doors = [ServerProcess(work / f"async-{count}-{i}", env=env).start() for i in range(count)]
+            try:
+                name = f"async-{count}"
+                deploy(client(doors[0], "sagemaker"), name, url, count=2, AsyncInferenceConfig={
+                    "OutputConfig": {"S3OutputPath": f"s3://async/out-{count}/"},
+                    "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4},
+                })  # fmt: skip
+                client(doors[0], "sagemaker").get_waiter("endpoint_in_service").wait(
+                    EndpointName=name, WaiterConfig={"Delay": 1}
+                )
+                time.sleep(1.0)  # the follower's routes (read every 0.25 s)
+                rate = async_rate(doors, s3, requests)
+            finally:
+                for door in doors:
+                    door.stop()
+            rates[f"requests_per_s_{count}_front_doors"] = round(rate, 1)
+            say(f"async: {rate:.0f} requests/s through {count} front door(s)")
+    rates["two_over_one"] = round(rates["requests_per_s_2_front_doors"] / rates["requests_per_s_1_front_doors"], 2)
+    return rates
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +232,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             say(f"{db}: {one:.0f} ops/s by 1 client, {many:.0f} by {THREADS}")
         for key in ("ops_per_s_1_client", f"ops_per_s_{THREADS}_clients"):
             results[f"postgresql_over_sqlite_{key}"] = round(results["postgresql"][key] / results["sqlite"][key], 2)
+
+        results["async"] = async_doors(server_url, work, url, body, args.requests)
 
         database = new_database(server_url, "failover")
         env = {**ENV, "HOMEPORT_DATABASE_URL": database}
@@ -204,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=200, help="control-plane rounds per database and concurrency")
     parser.add_argument("--kills", type=int, default=3, help="leaders killed (default 3)")
+    parser.add_argument("--requests", type=int, default=600, help="async requests per front-door count")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle load measured (default 10)")
     args = parser.parse_args(argv)
     results = measure(args)

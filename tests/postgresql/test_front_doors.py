@@ -44,10 +44,16 @@ def invoke(url: str, endpoint: str, model: dict[str, Any]) -> None:
 
 
 def invocations(url: str, endpoint: str) -> float:
-    """The endpoint's Invocations metric over the last ten minutes, as CloudWatch on `url` sums it."""
+    """The endpoint's answered invocations over the last ten minutes, as CloudWatch on `url` sums them: Invocations
+    less Invocation5XXErrors, since a request sent to an instance that was just going away counts as a failed
+    invocation before the retry that answers it."""
+    return _sum(url, endpoint, "Invocations") - _sum(url, endpoint, "Invocation5XXErrors")
+
+
+def _sum(url: str, endpoint: str, metric: str) -> float:
     now = datetime.now(UTC)
     points = boto_client("cloudwatch", url).get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName="Invocations", StartTime=now - timedelta(minutes=10), EndTime=now,
+        Namespace="AWS/SageMaker", MetricName=metric, StartTime=now - timedelta(minutes=10), EndTime=now,
         Period=600, Statistics=["Sum"],
         Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}],
     )["Datapoints"]  # fmt: skip

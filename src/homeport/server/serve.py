@@ -363,8 +363,10 @@ class Server:
 
     async def shutdown(self) -> None:
         log.info("stopping: shutting down every instance")
-        for task in [*self._tasks, *filter(None, [self._following])]:
+        loops = [*self._tasks, *filter(None, [self._following])]
+        for task in loops:
             task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)  # each ends before the loop does: none left pending
         self.follower.stop()
         await self.transforms.shutdown()
         await self.trainings.shutdown()
