@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import os
@@ -16,14 +18,28 @@ from tests.conftest import KEYS, XGBOOST_IMAGE, csv_rows, deploy, unique
 
 
 def homeport(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homeport", *args, "--endpoint-url", url],
-        env={**os.environ, **KEYS},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """`homeport ARGS --endpoint-url URL` as a command line runs it (its exit status, stdout and stderr), but in
+    this process: a new interpreter per command would spend a second importing boto3 and reading the service
+    models, dozens of times per suite. `python -m homeport` itself runs as a process in tests/integration/test_auth.py
+    and test_model_registry.py (`events --follow`)."""
+    from homeport.cli.main import main
+
+    argv = [*args, "--endpoint-url", url]
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(KEYS)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # argparse's refusals, --help, SystemExit("message"): as Python ends
+                code = exit_.code if isinstance(exit_.code, int) else 1
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def test_endpoints_describe_invoke(server: Any, sm: Any, xgb_model: dict[str, Any], tmp_path: Path) -> None:
