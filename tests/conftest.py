@@ -102,6 +102,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield proc
 
 
+@pytest.fixture(scope="module")
+def remote() -> Iterator[str]:
+    """An external S3-compatible store on loopback (moto's server): its URL."""
+    server_mod = pytest.importorskip("moto.server")
+    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        yield f"http://127.0.0.1:{moto._server.server_port}"
+    finally:
+        moto.stop()
+
+
 @pytest.fixture(scope="module")  # per module: tests/services overrides `server`
 def sm(server: Any) -> Any:
     return boto_client("sagemaker", server.url)

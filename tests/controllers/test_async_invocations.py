@@ -146,6 +146,13 @@ def test_an_endpoint_at_zero_is_started_once_and_again_only_after_a_pause_or_an_
     store.close()
 
 
+def _queued(i: int) -> AsyncRequest:
+    """Request r<i> of endpoint ep, received at i s, expiring at 99 s."""
+    return AsyncRequest(
+        f"r{i}", "ep", f"i{i}", "s3://b/in", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
+    )
+
+
 def test_ending_a_request_hands_its_slot_the_next_one_while_the_endpoint_has_room(tmp_path: Path) -> None:
     clock = ManualClock()
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -160,12 +167,7 @@ def test_ending_a_request_hands_its_slot_the_next_one_while_the_endpoint_has_roo
     worker = AsyncWorker(ctx, router, notify=lambda: None)
     with store.transaction() as conn:
         for i in range(3):
-            queue.enqueue(
-                conn,
-                AsyncRequest(
-                    f"r{i}", "ep", f"i{i}", "s3://b/in", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
-                ),
-            )
+            queue.enqueue(conn, _queued(i))
         (first,) = queue.claim(conn, "ep", 1, 0)
     done = Result("Completed", "s3://b/o", "text/csv", b"1")
     worker.in_flight["ep"] = 1
@@ -215,12 +217,7 @@ def test_front_doors_share_the_endpoints_room_and_end_only_what_they_hold(tmp_pa
     a, b = _Door(ctx, 1, config), _Door(ctx, 2, config)
     with store.transaction() as conn:
         for i in range(4):
-            queue.enqueue(
-                conn,
-                AsyncRequest(
-                    f"r{i}", "ep", f"i{i}", "s3://b/i", "s3://b/o", "s3://b/f", None, None, None, float(i), 99.0, 9.0
-                ),
-            )
+            queue.enqueue(conn, _queued(i))
 
     async def tick(*workers: _Door) -> None:
         for worker in workers:
@@ -234,7 +231,7 @@ def test_front_doors_share_the_endpoints_room_and_end_only_what_they_hold(tmp_pa
         assert queue.requeue_orphans(conn, lambda c, door: door == 2) == 2  # a is gone: its two queued again
     asyncio.run(tick(b))
     assert b.started == ["r0", "r1"]
-    r0 = AsyncRequest("r0", "ep", "i0", "s3://b/i", "s3://b/o", "s3://b/f", None, None, None, 0.0, 99.0, 9.0)
+    r0 = _queued(0)
     done = Result("Completed", "s3://b/o", "text/csv", b"1")
     with store.transaction() as conn:
         assert a._finish(conn, r0, config, done, True) == (False, None)  # a, back, ends and claims nothing

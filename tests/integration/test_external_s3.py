@@ -16,17 +16,6 @@ pytest.importorskip("s3fs")
 
 
 @pytest.fixture(scope="module")
-def remote() -> Iterator[str]:
-    server_mod = pytest.importorskip("moto.server")
-    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        yield f"http://127.0.0.1:{moto._server.server_port}"
-    finally:
-        moto.stop()
-
-
-@pytest.fixture(scope="module")
 def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from homeport.server.process import ServerProcess
 

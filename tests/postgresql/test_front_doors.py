@@ -7,12 +7,11 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, wait_in_service
@@ -165,18 +164,7 @@ def test_a_leader_that_loses_its_lease_stops_and_the_follower_takes_over(
 
 
 # Async requests: every front door claims from the one queue in the database, so they need one object store
-# they all read inputs from and write outputs to: moto's S3 server stands in for it, on loopback.
-
-
-@pytest.fixture(scope="module")
-def remote() -> Iterator[str]:
-    server_mod = pytest.importorskip("moto.server")
-    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        yield f"http://127.0.0.1:{moto._server.server_port}"
-    finally:
-        moto.stop()
+# they all read inputs from and write outputs to: moto's S3 server stands in for it (tests/conftest.py `remote`).
 
 
 def _s3_settings(remote: str) -> dict[str, str]:
