@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "HOMEPORT_S3_ENDPOINT_URL": remote,
         "HOMEPORT_S3_ACCESS_KEY_ID": "remote-key",
         "HOMEPORT_S3_SECRET_ACCESS_KEY": "remote-secret",
+        "HOMEPORT_CAPTURE_FLUSH_S": "0.2",
     }
     with ServerProcess(tmp_path_factory.mktemp("external"), env=env) as proc:
         yield proc
@@ -116,3 +118,26 @@ def test_async_requests_read_and_write_the_external_store(
     )
     kind, body = result(store, reply)
     assert kind == "output" and body == payload
+
+
+def test_data_capture_writes_to_the_external_store(
+    remote: str, external_server: Any, xgb_model: dict[str, Any]
+) -> None:
+    """Captured requests and replies land in the external store, under SageMaker's layout."""
+    from tests.integration.test_data_capture import capture_config, captured
+    from tests.integration.test_data_capture import deploy as deploy_captured
+    from tests.integration.test_transform_jobs import create_model
+
+    store = boto_client("s3", remote)
+    store.create_bucket(Bucket="remote-captures")
+    store.upload_file(str(xgb_model["path"]), "remote-captures", "model.tar.gz")
+    sm = boto_client("sagemaker", external_server.url)
+    model = create_model(sm, "s3://remote-captures/model.tar.gz", image=XGBOOST_IMAGE)
+    endpoint = deploy_captured(sm, model, capture_config("remote-captures"))
+    x = xgb_model["x"][:2]
+    runtime = boto_client("sagemaker-runtime", external_server.url)
+    answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_rows(x))["Body"].read()
+    (record,) = captured(store, "remote-captures", endpoint, 1)
+    sent, replied = record["captureData"]["endpointInput"], record["captureData"]["endpointOutput"]
+    assert (sent["encoding"], replied["encoding"]) == ("BASE64", "BASE64")  # no CaptureContentTypeHeader given
+    assert base64.b64decode(sent["data"]) == csv_rows(x) and base64.b64decode(replied["data"]) == answer
