@@ -1,4 +1,5 @@
-"""The metric loop wakes the other controllers when an alarm changes state (a deployment may have to roll back)."""
+"""The metric loop wakes the other controllers when an alarm changes state (a deployment may have to roll back);
+every front door stores its own metrics, the leader alone the queue-wide ones."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from homeport.store import Store
 
 
 class Collector:
-    async def run_once(self, now: float) -> None:
+    async def run_once(self, now: float, leading: bool = True) -> None:
         pass
 
 
@@ -41,8 +42,8 @@ def test_a_follower_front_door_stores_its_metrics_and_leaves_alarms_and_scaling_
     seen: list[str] = []
 
     class Recording(Collector):
-        async def run_once(self, now: float) -> None:
-            seen.append("collect")
+        async def run_once(self, now: float, leading: bool = True) -> None:
+            seen.append("collect" if leading else "collect its own")
 
     class Evaluator(Alarms):
         def run_once(self, now: float) -> list[str]:
@@ -56,7 +57,34 @@ def test_a_follower_front_door_stores_its_metrics_and_leaves_alarms_and_scaling_
     ctx = Context(Settings(data_dir=tmp_path), Store(f"sqlite:///{tmp_path / 'db.sqlite'}"), ManualClock())
     loop = MetricLoop(ctx, Recording(), Evaluator([]), [scale], leading=lambda: leading[0])  # type: ignore[arg-type]
     asyncio.run(loop.run_once(10.0))
-    assert seen == ["collect"]
+    assert seen == ["collect its own"]  # not the async backlogs: those are the leader's to store
     leading[0] = True  # took the lease over
     asyncio.run(loop.run_once(20.0))
-    assert seen == ["collect", "collect", "alarms", "scale"]
+    assert seen == ["collect its own", "collect", "alarms", "scale"]
+
+
+def test_only_the_leading_front_door_stores_the_async_backlog(tmp_path: Path) -> None:
+    """The backlog is the queue's, in the database: one reading per period (the leader's), not one per front door,
+    or its Sum and SampleCount would grow with the number of doors."""
+    from homeport.controllers.metric_collector import MetricCollector
+    from homeport.core.datapoints import Metric
+    from homeport.dataplane.meters import SAGEMAKER, Meters
+    from homeport.dataplane.router import Route, Router, VariantRoute
+    from homeport.store import metric_points
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    ctx = Context(Settings(data_dir=tmp_path, metric_period_seconds=1), store, ManualClock())
+    router = Router()
+    router.publish({"ep": Route("ep", [VariantRoute("v", 1.0, [])], {"OutputConfig": {"S3OutputPath": "s3://b/"}})})
+    collector = MetricCollector(ctx, Meters(), router, lambda: [])
+    backlog = Metric(SAGEMAKER, "ApproximateBacklogSize", (("EndpointName", "ep"),))
+
+    def stored() -> int:
+        with store.reading() as conn:
+            return len(metric_points.series(conn, backlog, 0.0, 100.0, None))
+
+    asyncio.run(collector.run_once(10.5, leading=False))
+    assert stored() == 0
+    asyncio.run(collector.run_once(11.5, leading=True))
+    assert stored() == 1
+    store.close()

@@ -44,8 +44,9 @@ class MetricCollector:
     def period(self) -> int:
         return self.ctx.settings.metric_period_seconds
 
-    async def run_once(self, now: float) -> None:
-        """Store the period that ended at the boundary before `now`."""
+    async def run_once(self, now: float, leading: bool = True) -> None:
+        """Store the period that ended at the boundary before `now`: this front door's own metrics, and when it
+        leads, the queue-wide ones (async backlogs: one reading per period, not one per door)."""
         start = period_start(now, self.period) - self.period
         if start <= self._stored:
             return
@@ -60,7 +61,9 @@ class MetricCollector:
                     for inst in [*variant.instances, *variant.green]:
                         self.meters.sample(metric, float(len(inst.models.loaded)), NONE)
         serving = [(r.endpoint, v.name) for r in routes if r.asynchronous is None for v in [*r.variants, *r.shadows]]
-        asynchronous = {r.endpoint: sum(len(v.instances) for v in r.variants) for r in routes if r.asynchronous}
+        asynchronous = {
+            r.endpoint: sum(len(v.instances) for v in r.variants) for r in routes if r.asynchronous and leading
+        }
         points = self.meters.flush(start, self.period, serving)
         await asyncio.to_thread(self._write, points, asynchronous, start, now)
 

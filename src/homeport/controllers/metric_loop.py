@@ -38,8 +38,9 @@ class MetricLoop:
 
     async def run_once(self, now: float | None = None) -> None:
         now = self.ctx.clock.now() if now is None else now
-        await self.collector.run_once(now)
-        if not self.leading():
+        leading = self.leading()
+        await self.collector.run_once(now, leading)
+        if not leading:
             return
         if await asyncio.to_thread(self.alarms.run_once, now):
             self.ctx.wake()  # an alarm that changed state may roll a deployment back: the endpoint controller looks now
