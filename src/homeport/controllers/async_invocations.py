@@ -61,6 +61,7 @@ MAX_ATTEMPTS = 3  # an instance dying under the same request this often fails it
 REQUEUE_PAUSE_S = 0.2
 DEFAULT_PER_INSTANCE = 1
 STREAM_ABOVE = 8 << 20  # larger payloads stream to the instance and on to the output, in a thread
+ONE_GET_BELOW = 1 << 20  # from an external store, smaller payloads are read with one request
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,12 @@ class AsyncWorker:
 
     def _open(self, url: str) -> bytes | Streamed:
         """The payload: read whole when small, else an open stream to send from (the caller closes it)."""
+        if self.ctx.objects.external is not None:
+            # Most payloads are small: one ranged GET rather than a HEAD and a GET. A larger one costs its first
+            # MiB read twice.
+            small = self.ctx.objects.read_small(url, ONE_GET_BELOW)
+            if small is not None:
+                return small
         with contextlib.ExitStack() as closing:
             stream = closing.enter_context(self.ctx.objects.open(url))
             size = stream.seek(0, os.SEEK_END)

@@ -149,6 +149,14 @@ class Locator:
         opened: BinaryIO = fsspec.open(location.url, "rb", **location.storage_options).open()
         return opened
 
+    def read_small(self, url: str, limit: int) -> bytes | None:
+        """An object of an external S3 store whole if it is at most `limit` bytes, else None: one ranged GET,
+        where opening it would cost a HEAD (its size) and then a GET."""
+        location = self.locate(url)
+        fs, path = fsspec.core.url_to_fs(location.url, **location.storage_options)
+        data: bytes = fs.cat_file(path, start=0, end=limit + 1)
+        return data if len(data) <= limit else None
+
     def check_readable(self, url: str) -> None:
         """Fail now when an s3:// source in the embedded store is not there (other stores are read later)."""
         url = s3_form(url)
