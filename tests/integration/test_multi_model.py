@@ -20,7 +20,7 @@ SLOW_LOAD = """
 import time
 
 def model_fn(model_dir):
-    time.sleep(3)
+    time.sleep(5)  # well past the servers' 1 s load wait, even when a busy machine holds up their event loops
     return None
 
 def transform_fn(model, data, content_type, accept):
