@@ -118,6 +118,11 @@ def test_async_requests_read_and_write_the_external_store(
     )
     kind, body = result(store, reply)
     assert kind == "output" and body == payload
+    store.put_object(Bucket="remote-async", Key="in/empty.csv", Body=b"")  # S3 serves no range of it
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=echo, InputLocation="s3://remote-async/in/empty.csv", ContentType="text/csv"
+    )
+    assert result(store, reply) == ("output", b"")
 
 
 def test_data_capture_writes_to_the_external_store(

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -150,11 +151,16 @@ class Locator:
         return opened
 
     def read_small(self, url: str, limit: int) -> bytes | None:
-        """An object of an external S3 store whole if it is at most `limit` bytes, else None: one ranged GET,
-        where opening it would cost a HEAD (its size) and then a GET."""
+        """An object of an external S3 store whole if it is at most `limit` bytes, else None (as for an empty
+        one, of which S3 cannot serve a range): one ranged GET, where opening it would cost a HEAD and a GET."""
         location = self.locate(url)
         fs, path = fsspec.core.url_to_fs(location.url, **location.storage_options)
-        data: bytes = fs.cat_file(path, start=0, end=limit + 1)
+        try:
+            data: bytes = fs.cat_file(path, start=0, end=limit + 1)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # 416: the range is not satisfiable (an empty object)
+                return None
+            raise
         return data if len(data) <= limit else None
 
     def check_readable(self, url: str) -> None:
