@@ -239,3 +239,22 @@ def test_front_doors_share_the_endpoints_room_and_end_only_what_they_hold(tmp_pa
         stats = queue.stats(conn, "ep")
     assert (stats.queued, stats.running, stats.done) == (2, 1, 1)
     store.close()
+
+
+def test_a_request_running_since_before_owners_existed_is_queued_again(tmp_path: Path) -> None:
+    """A store migrated while requests ran holds running requests without an owner: nobody can end them, so they
+    are orphans whatever doors are alive."""
+    from sqlalchemy import update
+
+    from homeport.store.async_queue import async_requests
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.transaction() as conn:
+        for i in range(2):
+            queue.enqueue(conn, _queued(i))
+        queue.claim(conn, "ep", 2, DOOR)
+        conn.execute(update(async_requests).where(async_requests.c.id == "r0").values(owner=None))
+        assert queue.requeue_orphans(conn, lambda c, door: True) == 1
+        assert (queue.stats(conn, "ep").queued, queue.stats(conn, "ep").running) == (1, 1)
+        assert queue.requeue_orphans(conn, lambda c, door: True) == 0
+    store.close()

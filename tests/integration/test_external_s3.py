@@ -32,12 +32,18 @@ def external_server(remote: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield proc
 
 
+def bucket_with_model(remote: str, bucket: str, xgb_model: dict[str, Any], key: str = "model.tar.gz") -> Any:
+    """A client of the external store, in which `bucket` now holds the XGBoost model archive at `key`."""
+    store = boto_client("s3", remote)
+    store.create_bucket(Bucket=bucket)
+    store.upload_file(str(xgb_model["path"]), bucket, key)
+    return store
+
+
 def test_models_come_from_the_external_store(
     remote: str, external_server: Any, xgb_model: dict[str, Any], tmp_path: Path
 ) -> None:
-    store = boto_client("s3", remote)
-    store.create_bucket(Bucket="remote-models")
-    store.upload_file(str(xgb_model["path"]), "remote-models", "abalone/model.tar.gz")
+    bucket_with_model(remote, "remote-models", xgb_model, "abalone/model.tar.gz")
     sm = boto_client("sagemaker", external_server.url)
     names = deploy(sm, "s3://remote-models/abalone/model.tar.gz")
     runtime = boto_client("sagemaker-runtime", external_server.url)
@@ -64,9 +70,7 @@ def test_transform_jobs_read_and_write_the_external_store(
 ) -> None:
     from tests.integration.test_transform_jobs import create_model, run_job
 
-    store = boto_client("s3", remote)
-    store.create_bucket(Bucket="remote-batch")
-    store.upload_file(str(xgb_model["path"]), "remote-batch", "model/model.tar.gz")
+    store = bucket_with_model(remote, "remote-batch", xgb_model, "model/model.tar.gz")
     x = xgb_model["x"]
     store.put_object(Bucket="remote-batch", Key="in/part-1.csv", Body=csv_rows(x[:100]) + b"\n")
     store.put_object(Bucket="remote-batch", Key="in/deep/part-2.csv", Body=csv_rows(x[100:]) + b"\n")
@@ -94,9 +98,7 @@ def test_async_requests_read_and_write_the_external_store(
     """Small payloads (read whole, one PUT) and a large one (streamed both ways, a multipart upload)."""
     from tests.integration.test_async_inference import deploy_async, result
 
-    store = boto_client("s3", remote)
-    store.create_bucket(Bucket="remote-async")
-    store.upload_file(str(xgb_model["path"]), "remote-async", "model.tar.gz")
+    store = bucket_with_model(remote, "remote-async", xgb_model)
     sm = boto_client("sagemaker", external_server.url)
     runtime = boto_client("sagemaker-runtime", external_server.url)
     endpoint = deploy_async(sm, "s3://remote-async/model.tar.gz", "remote-async", image=XGBOOST_IMAGE)
@@ -123,6 +125,11 @@ def test_async_requests_read_and_write_the_external_store(
         EndpointName=echo, InputLocation="s3://remote-async/in/empty.csv", ContentType="text/csv"
     )
     assert result(store, reply) == ("output", b"")
+    reply = runtime.invoke_endpoint_async(  # read only when it runs: a missing input fails then, saying why
+        EndpointName=echo, InputLocation="s3://remote-async/in/absent.csv", ContentType="text/csv"
+    )
+    kind, body = result(store, reply)
+    assert kind == "failure" and "Cannot read the InputLocation s3://remote-async/in/absent.csv" in body.decode()
 
 
 def test_data_capture_writes_to_the_external_store(
@@ -133,9 +140,7 @@ def test_data_capture_writes_to_the_external_store(
     from tests.integration.test_data_capture import deploy as deploy_captured
     from tests.integration.test_transform_jobs import create_model
 
-    store = boto_client("s3", remote)
-    store.create_bucket(Bucket="remote-captures")
-    store.upload_file(str(xgb_model["path"]), "remote-captures", "model.tar.gz")
+    store = bucket_with_model(remote, "remote-captures", xgb_model)
     sm = boto_client("sagemaker", external_server.url)
     model = create_model(sm, "s3://remote-captures/model.tar.gz", image=XGBOOST_IMAGE)
     endpoint = deploy_captured(sm, model, capture_config("remote-captures"))

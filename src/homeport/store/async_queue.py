@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
-    false,
     func,
     or_,
     select,
@@ -189,16 +188,13 @@ def requeue_orphans(conn: Connection, alive: Callable[[Connection, int], bool]) 
     """Queue again what front doors that are not `alive` were running (a door that crashed, was killed, or was
     cut off from the database; on SQLite, the server's previous run). Claims older than owners count as
     orphans."""
-    owners = conn.execute(select(_t.owner).where(_t.state == RequestState.RUNNING.value).distinct()).scalars()
-    gone = [owner for owner in owners if owner is None or not alive(conn, owner)]
-    if not gone:
+    owners = list(conn.execute(select(_t.owner).where(_t.state == RequestState.RUNNING.value).distinct()).scalars())
+    gone = [owner for owner in owners if owner is not None and not alive(conn, owner)]
+    if not gone and None not in owners:
         return 0
-    owned_by_gone = or_(
-        _t.owner.in_([g for g in gone if g is not None]), _t.owner.is_(None) if None in gone else false()
-    )
     result = conn.execute(
         update(async_requests)
-        .where(_t.state == RequestState.RUNNING.value, owned_by_gone)
+        .where(_t.state == RequestState.RUNNING.value, or_(_t.owner.in_(gone), _t.owner.is_(None)))
         .values(state=RequestState.QUEUED.value, owner=None)
     )
     return int(result.rowcount or 0)
