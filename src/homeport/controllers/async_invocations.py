@@ -99,9 +99,12 @@ class AsyncWorker:
     def restore(self) -> None:
         """Queue again what front doors that are gone were running (on SQLite: the server's previous run)."""
         with self.ctx.store.transaction() as conn:
-            count = queue.requeue_orphans(conn, lambda c, door: doors.alive(c, door, self.door))
+            count = queue.requeue_orphans(conn, self._alive)
         if count:
             log.info("%d asynchronous requests were running at a front door that stopped; queued again", count)
+
+    def _alive(self, conn: Connection, door: int) -> bool:
+        return doors.alive(conn, door, self.door)
 
     async def run_forever(self) -> None:
         await self.loop.run(self.run_once, lambda: FAST_TICK_S if self.waiting else TICK_S)
@@ -154,7 +157,7 @@ class AsyncWorker:
         routes = self.router.routes
         ended: list[tuple[AsyncRequest, str, int]] = []
         with self.ctx.store.transaction() as conn:
-            requeued = queue.requeue_orphans(conn, lambda c, door: doors.alive(c, door, self.door))
+            requeued = queue.requeue_orphans(conn, self._alive)
             for request in queue.claim_expired(conn, now, SWEEP_BATCH, self.door):
                 ended.append((request, _expired(request), 400))
             for endpoint in queue.queued_endpoints(conn):
