@@ -72,7 +72,9 @@ class InProcessServer:
         self.data_dir = data_dir
         # Durability against power loss is what tests/integration/test_durability.py checks; here it only costs time.
         settings = {"log_level": "warning", "prefork": False, "durable_commits": False, **settings}
-        self.server = Server(Settings(data_dir=data_dir, **settings), engine=InProcessEngine())
+        self.server = Server(
+            Settings(data_dir=data_dir, **settings), engine=InProcessEngine(settings.get("instance_host", ""))
+        )
         self.http = TestClient(self.server.app, base_url=self.url, raise_server_exceptions=True)
 
     @property

@@ -50,6 +50,9 @@ class Settings:
     # "process": each instance is a process of its own (isolated). "inline": instances are served from the server's
     # own event loop (engines/inline.py): no second process on a request's path, and no isolation.
     instance_mode: str = "process"
+    # Instances listen on TCP on this address of this machine, each answering only requests with its own secret, so
+    # that front doors on other machines route to them too. Empty: Unix sockets, which this machine's alone reach.
+    instance_host: str = ""
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     # A multi-model variant's downloaded models kept on disk, at most (bytes; the variant's VolumeSizeInGB wins).

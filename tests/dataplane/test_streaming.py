@@ -14,6 +14,7 @@ import pytest
 
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout
 from homeport.dataplane.streaming import invoke_streaming
+from homeport.runtime.address import Address
 
 MiB = 1 << 20
 PIECE_S = 0.05  # how often a trickling instance reads or sends its next piece
@@ -81,7 +82,7 @@ def invoke(instance: FakeInstance, payload: bytes, timeout: float) -> bytes:
         received.extend(chunks)
 
     reply = invoke_streaming(
-        instance.path, [("Content-Type", "text/csv")], io.BytesIO(payload), len(payload), timeout, sink
+        Address.unix(instance.path), [("Content-Type", "text/csv")], io.BytesIO(payload), len(payload), timeout, sink
     )
     assert reply.status == 200
     return b"".join(received)

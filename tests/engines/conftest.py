@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from homeport.engines.base import InstanceSpec
+from homeport.runtime.address import SECRET_HEADER, Address
 
 
 def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -28,21 +29,29 @@ def exit_of(engine: Any, spec: InstanceSpec) -> int:
     return code
 
 
-def ping(socket_path: Path) -> bool:
+def ping(where: Path | Address, secret: str | None = None) -> bool:
+    """Whether /ping answers 200 at `where` (a socket path or an address), sending `secret` (default: the
+    address's own)."""
+    return status(where, secret) == 200
+
+
+def status(where: Path | Address, secret: str | None = None) -> int | None:
+    """/ping's status at `where`, None when nothing answers."""
     import http.client
-    import socket
+
+    address = where if isinstance(where, Address) else Address.unix(where)
 
     class Conn(http.client.HTTPConnection):
         def connect(self) -> None:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.connect(str(socket_path))
+            self.sock = address.connect(2)
 
     conn = Conn("instance", timeout=2)
+    given = address.secret if secret is None else secret
     try:
-        conn.request("GET", "/ping")
-        return conn.getresponse().status == 200
+        conn.request("GET", "/ping", headers={SECRET_HEADER: given} if given else {})
+        return conn.getresponse().status
     except (OSError, urllib.error.URLError, http.client.HTTPException):
-        return False
+        return None
     finally:
         conn.close()
 

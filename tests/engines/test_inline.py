@@ -12,6 +12,7 @@ import pytest
 from homeport.dataplane.connection import InstanceClient, InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.direct import DirectClient
 from homeport.engines.inline import InlineEngine
+from homeport.runtime.address import Address
 from tests.engines.conftest import spec
 
 
@@ -39,7 +40,7 @@ def test_an_instance_answers_directly_and_on_its_socket_then_stops(tmp_path: Pat
         reply = await direct.request("POST", "/invocations", [("content-type", "text/csv")], b"1,2,3,4")
         assert reply.status == 200 and np.isfinite(float(reply.body))
         assert reply.headers[b"content-type"].startswith(b"text/csv")
-        via_socket = await InstanceClient(str(one.socket_path)).request(
+        via_socket = await InstanceClient(Address.unix(one.socket_path)).request(
             "POST", "/invocations", [("content-type", "text/csv")], b"1,2,3,4"
         )
         assert via_socket.body == reply.body  # the same instance, through its socket

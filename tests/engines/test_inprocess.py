@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from homeport.engines.inprocess import KILLED, InProcessEngine
-from tests.engines.conftest import exit_of, ping, spec, until
+from tests.engines.conftest import exit_of, ping, spec, status, until
 
 
 @pytest.fixture
@@ -53,3 +53,14 @@ def test_kill_all_stops_every_instance_at_once(tmp_path: Path, model_dir: Path, 
     until(lambda: all(ping(tmp_path / f"{name}.sock") for name in ("one", "two")))
     engine.kill_all()
     assert [engine.exit_code(h) for h in handles] == [KILLED, KILLED]
+
+
+def test_an_instance_on_tcp_answers_only_requests_with_its_secret(tmp_path: Path, model_dir: Path) -> None:
+    engine = InProcessEngine(host="127.0.0.1")
+    try:
+        one = spec(tmp_path, model_dir, "one")
+        address = engine.address(engine.start(one))
+        until(lambda: ping(address))
+        assert status(address, secret="guess") == 403
+    finally:
+        engine.kill_all()

@@ -13,7 +13,7 @@ import pytest
 
 from homeport.engines.base import InstanceSpec
 from homeport.engines.local import ForkedProcess, LocalEngine
-from tests.engines.conftest import exit_of, ping, spec, until
+from tests.engines.conftest import exit_of, ping, spec, status, until
 
 
 @pytest.fixture
@@ -204,3 +204,27 @@ def test_user_code_forked_from_the_zygote_gets_xgboost_whole(tmp_path: Path, eng
     conn.request("POST", "/invocations", body=b"[1]", headers={"Content-Type": "application/json"})
     reply = conn.getresponse()
     assert (reply.status, reply.read()) == (200, b"[true]")
+
+
+@pytest.mark.parametrize("prefork", [True, False], ids=["forked", "fresh"])
+def test_an_instance_on_tcp_answers_only_requests_with_its_secret(
+    tmp_path: Path, model_dir: Path, prefork: bool
+) -> None:
+    engine = LocalEngine(prefork=prefork, host="127.0.0.1")
+    engine.warm()
+    try:
+        one, two = spec(tmp_path, model_dir, "one"), spec(tmp_path, model_dir, "two")
+        first, second = engine.start(one), engine.start(two)
+        address = engine.address(first)
+        assert address.host == "127.0.0.1" and address.port and not address.path
+        assert engine.address(second).secret != address.secret  # each instance its own
+        until(lambda: ping(address))
+        assert status(address, secret="") == 403
+        assert status(address, secret=engine.address(second).secret) == 403
+        assert not one.socket_path.exists()  # no Unix socket besides
+        until(lambda: ping(engine.address(second)))
+        asyncio.run(engine.stop(first, grace_s=10))
+        assert status(address) is None
+    finally:
+        engine.kill_all()
+        engine.close()

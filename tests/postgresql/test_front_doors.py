@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from homeport.store import instance_routes
 from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, wait_in_service
 from tests.inprocess import InProcessServer
 
@@ -62,7 +63,8 @@ def _sum(url: str, endpoint: str, metric: str) -> float:
 def test_one_front_door_leads_a_follower_write_wakes_it_and_a_follower_takes_over(
     database: Callable[[str], dict[str, str]], xgb_model: dict[str, Any], tmp_path: Path
 ) -> None:
-    shared = {**database("doors"), **KEY_PAIR, **SLOW_TICKS}
+    # Instances on TCP with their secrets: what front doors on other machines would reach them by.
+    shared = {**database("doors"), **KEY_PAIR, **SLOW_TICKS, "instance_host": "127.0.0.1"}
     b = InProcessServer(tmp_path / "b", **shared).__enter__()
     b_running = True
     try:
@@ -77,6 +79,8 @@ def test_one_front_door_leads_a_follower_write_wakes_it_and_a_follower_takes_ove
             assert b.engine.instances and not a.engine.instances
             # The follower routes to the leader's instances, from the routes it published in the database.
             until(lambda: _serves(a.url, names["endpoint"], xgb_model))
+            with a.server.store.reading() as conn:
+                assert all(r.address.startswith("tcp://") for r in instance_routes.read(conn))
             for _ in range(5):
                 invoke(a.url, names["endpoint"], xgb_model)
             # Each front door stores the metrics of the requests it answered; read through either, they add up.

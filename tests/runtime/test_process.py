@@ -135,3 +135,10 @@ def test_a_memory_size_limits_the_process_and_lowers_its_cpu_share(xgb_dir: Path
         client.close()
         process.kill()
         process.wait(10)
+
+
+def test_serving_on_tcp_without_a_secret_is_refused(xgb_dir: Path) -> None:
+    argv = [sys.executable, "-m", "homeport.runtime", "--runtime", "xgboost", "--model-dir", str(xgb_dir)]
+    env = {k: v for k, v in os.environ.items() if k != "HOMEPORT_INSTANCE_SECRET"}
+    refused = subprocess.run([*argv, "--port", "0"], env=env, capture_output=True, timeout=STARTUP_SECONDS)
+    assert refused.returncode == 2 and b"HOMEPORT_INSTANCE_SECRET" in refused.stderr

@@ -277,6 +277,11 @@ def parser() -> argparse.ArgumentParser:
         help="the state's database: postgresql+psycopg://user:password@host/db (HOMEPORT_DATABASE_URL; "
         "default SQLite in the data directory)",
     )
+    serve.add_argument(
+        "--instance-host",
+        help="instances listen on TCP on this address, each with a secret, so that front doors on other machines "
+        "reach them (HOMEPORT_INSTANCE_HOST; default Unix sockets)",
+    )
     serve.set_defaults(func=cmd_serve)
     from homeport.cli.db import add_arguments as db_arguments
     from homeport.cli.db import cmd_db
@@ -389,7 +394,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level", "database_url")}
+    overrides = {
+        k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level", "database_url", "instance_host")
+    }
     try:
         settings = Settings.load(**overrides)
     except ValueError as exc:

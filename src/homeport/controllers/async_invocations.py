@@ -356,7 +356,7 @@ class AsyncWorker:
         try:
             reply = await asyncio.to_thread(
                 invoke_streaming,
-                str(instance.socket_path),
+                instance.address,
                 headers,
                 payload.stream,
                 payload.size,

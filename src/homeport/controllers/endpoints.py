@@ -321,7 +321,7 @@ class EndpointController:
 
     def _share(self, conn: Connection) -> None:
         shared = frozenset(
-            InstanceRoute(i.id, i.endpoint, i.config, i.variant, f"unix:{i.socket_path}", i.zone)
+            InstanceRoute(i.id, i.endpoint, i.config, i.variant, str(i.address), i.zone)
             for i in self.instances.values()
             if i.state == InstanceState.HEALTHY
         )

@@ -98,6 +98,8 @@ async def provision(
         app = engine.direct(inst.handle)
         if app is not None:  # served in this process: called directly, not through its socket
             inst.client = DirectClient(app)
+        else:
+            inst.reach(engine.address(inst.handle))
 
 
 async def _with_code(ctx: Context, env: dict[str, str], model_dir: Path) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """A follower front door's route table: the endpoints' documents and the leader's healthy instances, read from the
 shared database, so that every front door serves the data plane, not only the one that runs the instances.
 
-Instances are reached at the address the leader published; the local engine's are Unix sockets, so a follower
-routes to them when it is on the leader's machine. Multi-model and serverless variants are left to the leader:
-their loading and their concurrency gates live in the front door that runs the instances.
+Instances are reached at the address the leader published: a Unix socket, which a follower on the leader's machine
+reaches, or TCP with the instance's secret (`homeport serve --instance-host`), which any front door reaches.
+Multi-model and serverless variants are left to the leader: their loading and their concurrency gates live in the
+front door that runs the instances.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from homeport.controllers.loop import Loop
 from homeport.controllers.routes import healthy_among, route_for
 from homeport.dataplane.instances import Instance, InstanceState
 from homeport.dataplane.router import Route, Router
+from homeport.runtime.address import Address
 from homeport.services.context import Context
 from homeport.store import Kind, instance_routes
 from homeport.store.instance_routes import InstanceRoute
@@ -31,6 +33,7 @@ class RouteFollower:
         self.router = router
         self.instances: dict[str, Instance] = {}
         self._seen: tuple[list[InstanceRoute], list[tuple[Any, ...]]] | None = None
+        self._unreadable: set[str] = set()
         self.loop = Loop("route follower")
 
     async def run_forever(self) -> None:
@@ -59,18 +62,23 @@ class RouteFollower:
 
     def _follow(self, published: list[InstanceRoute]) -> None:
         """Keep an Instance (and its pooled connections) per published instance; close the gone ones'."""
-        wanted = {r.id: r for r in published if r.address.startswith("unix:")}
+        wanted: dict[str, tuple[InstanceRoute, Address]] = {}
+        for r in published:
+            try:
+                wanted[r.id] = r, Address.parse(r.address)
+            except ValueError as exc:  # written by a newer front door, or by hand: not routed to, said once
+                if r.id not in self._unreadable:
+                    log.warning("instance %s is not routed to from this front door: %s", r.id, exc)
+                    self._unreadable.add(r.id)
         # A new leader numbers its instances from 1 again: the same id at a new address is a new instance.
-        moved = [
-            i for i, inst in self.instances.items() if i in wanted and f"unix:{inst.socket_path}" != wanted[i].address
-        ]
+        moved = [i for i, inst in self.instances.items() if i in wanted and inst.address != wanted[i][1]]
         for gone in [i for i in self.instances if i not in wanted] + moved:
             self.instances.pop(gone).client.close()
-        for r in wanted.values():
+        for r, address in wanted.values():
             if r.id not in self.instances:
                 self.instances[r.id] = Instance(
-                    r.id, r.endpoint, r.config, r.variant, 0.0, Path(r.address.removeprefix("unix:")), Path(),
-                    r.zone, InstanceState.HEALTHY,
+                    r.id, r.endpoint, r.config, r.variant, 0.0, Path(address.path), Path(), r.zone,
+                    InstanceState.HEALTHY, address=address,
                 )  # fmt: skip
 
     def stop(self) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import httptools
 
+from homeport.runtime.address import Address
+
 
 class InstanceUnreachable(Exception):
     """The request never reached the instance (connect failed, or a reused connection was closed)."""
@@ -158,10 +160,11 @@ class _Connection(asyncio.Protocol):
 
 
 class InstanceClient:
-    """Requests to one instance over a pool of keep-alive connections on its Unix socket."""
+    """Requests to one instance over a pool of keep-alive connections to its address (a Unix socket, or TCP with
+    the instance's secret on every request)."""
 
-    def __init__(self, socket_path: str, max_idle: int = 64) -> None:
-        self.socket_path = socket_path
+    def __init__(self, address: Address, max_idle: int = 64) -> None:
+        self.address = address
         self.max_idle = max_idle
         self.idle: list[_Connection] = []
         self.outstanding = 0
@@ -169,7 +172,10 @@ class InstanceClient:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_unix_connection(lambda: _Connection(loop), self.socket_path)
+            if self.address.path:
+                _, conn = await loop.create_unix_connection(lambda: _Connection(loop), self.address.path)
+            else:  # asyncio sets TCP_NODELAY: a request's head and body are not held back
+                _, conn = await loop.create_connection(lambda: _Connection(loop), self.address.host, self.address.port)
         except OSError as exc:
             raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
         return conn
@@ -188,10 +194,10 @@ class InstanceClient:
         self.outstanding += 1
         try:
             if chunked:
-                head = _head(method, path, [*headers, ("transfer-encoding", "chunked")], None)
+                head = self._head(method, path, [*headers, ("transfer-encoding", "chunked")], None)
                 body = _chunked(body)
             else:
-                head = _head(method, path, headers, len(body))
+                head = self._head(method, path, headers, len(body))
             while self.idle:
                 conn = self.idle.pop()
                 if conn.closed:
@@ -221,11 +227,19 @@ class InstanceClient:
         conn = None
         try:
             conn = await self._connect()
-            yield await conn.stream(_head(method, path, headers, len(body)), body, timeout)
+            yield await conn.stream(self._head(method, path, headers, len(body)), body, timeout)
         finally:
             self.outstanding -= 1
             if conn is not None:
                 conn.close()
+
+    def _head(self, method: str, path: str, headers: list[tuple[str, str]], length: int | None) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1\r\nhost: instance\r\n{self.address.header}"]
+        if length is not None:
+            lines.append(f"content-length: {length}\r\n")
+        lines.extend(f"{k}: {v}\r\n" for k, v in headers)
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
 
     def _release(self, conn: _Connection, reply: Reply) -> Reply:
         if conn.keep_alive and not conn.closed and len(self.idle) < self.max_idle:
@@ -238,14 +252,6 @@ class InstanceClient:
         for conn in self.idle:
             conn.close()
         self.idle.clear()
-
-
-def _head(method: str, path: str, headers: list[tuple[str, str]], length: int | None) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "host: instance"]
-    if length is not None:
-        lines.append(f"content-length: {length}")
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _chunked(body: bytes, size: int = 1 << 20) -> bytes:

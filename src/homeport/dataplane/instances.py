@@ -10,6 +10,7 @@ from typing import Any
 from homeport.dataplane.connection import InstanceClient
 from homeport.dataplane.direct import DirectClient
 from homeport.dataplane.multi_model import ModelSet
+from homeport.runtime.address import Address
 
 
 class InstanceState(StrEnum):
@@ -21,6 +22,7 @@ class InstanceState(StrEnum):
     DRAINING = "Draining"  # out of routing, waiting for in-flight requests, then stopped
 
 
+UNSET = Address()
 LIVE = frozenset({InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.HEALTHY})
 
 
@@ -41,9 +43,15 @@ class Instance:
     handle: Any = None
     client: InstanceClient | DirectClient = field(init=False)
     models: ModelSet = field(default_factory=ModelSet)  # a multi-model endpoint's models loaded here
+    address: Address = UNSET  # where the engine has it listen: `socket_path` unless the engine says otherwise
 
     def __post_init__(self) -> None:
-        self.client = InstanceClient(str(self.socket_path))
+        self.reach(Address.unix(self.socket_path) if self.address is UNSET else self.address)
+
+    def reach(self, address: Address) -> None:
+        """Send its requests to `address` from now on."""
+        self.address = address
+        self.client = InstanceClient(address)
 
     @property
     def outstanding(self) -> int:

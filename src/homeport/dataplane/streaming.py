@@ -1,7 +1,7 @@
 """One invocation whose payload streams from a file to the instance, and whose reply streams on to a sink.
 
 For async requests up to 1 GB: neither side is ever whole in homeport's memory. It runs in a worker thread
-with a blocking client (http.client over the instance's Unix socket), so the event loop never waits on it,
+with a blocking client (http.client to the instance's address), so the event loop never waits on it,
 and maps its failures onto the router's: InstanceUnreachable (never reached the instance), InstanceDropped
 (the instance went away after it got the request), InstanceTimeout.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
+from homeport.runtime.address import SECRET_HEADER, Address
 
 BLOCK = 1 << 20
 
@@ -27,24 +28,17 @@ class StreamedReply:
     error: bytes  # the start of a reply that was not 2xx; a 2xx reply went to the sink
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
+class _InstanceConnection(http.client.HTTPConnection):
+    def __init__(self, address: Address, timeout: float) -> None:
         super().__init__("instance", timeout=timeout, blocksize=BLOCK)
-        self.path = path
+        self.address = address
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = self.address.connect(self.timeout)
 
 
 def invoke_streaming(
-    socket_path: str,
+    address: Address,
     headers: list[tuple[str, str]],
     body: BinaryIO,
     length: int,
@@ -55,7 +49,7 @@ def invoke_streaming(
     `timeout` bounds the whole exchange: sending, waiting and reading (an instance that reads or answers a
     trickle at a time cannot stretch it)."""
     deadline = _Deadline(timeout)
-    conn = _UnixConnection(socket_path, timeout)
+    conn = _InstanceConnection(address, timeout)
     try:
         try:
             conn.connect()
@@ -63,7 +57,10 @@ def invoke_streaming(
             raise InstanceUnreachable(f"cannot connect to the instance: {exc}") from exc
         try:
             timed = _TimedBody(body, conn, deadline)
-            conn.request("POST", "/invocations", timed, {**dict(headers), "Content-Length": str(length)})
+            sent = {**dict(headers), "Content-Length": str(length)}
+            if address.secret:
+                sent[SECRET_HEADER] = address.secret
+            conn.request("POST", "/invocations", timed, sent)
             deadline.arm(conn.sock)
             reply = conn.getresponse()
             content_type = reply.getheader("Content-Type") or "application/octet-stream"

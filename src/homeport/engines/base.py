@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from homeport.runtime.address import Address, free_port, new_secret
+
 LOCAL_ZONE = "local"
 
 
@@ -17,7 +19,7 @@ class InstanceSpec:
     runtime: str
     model_dir: Path
     environment: dict[str, str]
-    socket_path: Path
+    socket_path: Path  # where an engine that serves the instance on a Unix socket puts it
     log_path: Path
     zone: str = LOCAL_ZONE  # the failure domain (a node's zone label) the instance is placed in
 
@@ -27,6 +29,12 @@ def prepare(spec: InstanceSpec) -> None:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     spec.socket_path.parent.mkdir(parents=True, exist_ok=True)
     spec.socket_path.unlink(missing_ok=True)
+
+
+def listen_at(host: str, spec: InstanceSpec) -> Address:
+    """Where a new instance of this machine listens: TCP on `host` with a secret of its own, or (no host) its
+    Unix socket."""
+    return Address.tcp(host, free_port(host), new_secret()) if host else Address.unix(spec.socket_path)
 
 
 def spread(zones: Sequence[str], taken: Collection[str]) -> str:
@@ -52,6 +60,9 @@ class Engine(Protocol):
 
     def exit_code(self, handle: Any) -> int | None:
         """None while the instance runs, else how it ended."""
+
+    def address(self, handle: Any) -> Address:
+        """Where the instance's model server listens (its secret included, when that is TCP)."""
 
     def direct(self, handle: Any) -> Callable[[], Any] | None:
         """For an instance served in this process's event loop: a getter of its ASGI app (None until it has

@@ -24,6 +24,7 @@ from typing import Any
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
 from homeport.engines.jobs import JobSpec, LocalJob, start_local
 from homeport.runtime.__main__ import container_app, server_config
+from homeport.runtime.address import Address
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
 from homeport.runtime.images import Runtime
@@ -118,6 +119,9 @@ class InlineEngine:
 
     def exit_code(self, handle: InlineInstance) -> int | None:
         return handle.code
+
+    def address(self, handle: InlineInstance) -> Address:
+        return Address.unix(handle.spec.socket_path)
 
     def direct(self, handle: InlineInstance) -> Callable[[], Any]:
         return lambda: handle.app if handle.code is None else None

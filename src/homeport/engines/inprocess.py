@@ -20,9 +20,10 @@ from typing import Any
 
 import uvicorn
 
-from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
+from homeport.engines.base import LOCAL_ZONE, InstanceSpec, listen_at, prepare
 from homeport.engines.jobs import JobSpec, LocalJob, start_local
 from homeport.runtime.__main__ import container_app, server_config
+from homeport.runtime.address import Address, RequireSecret
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError
 from homeport.runtime.images import Runtime
@@ -33,8 +34,9 @@ KILLED = -signal.SIGKILL
 class InstanceThread:
     """One instance: loads its model, then serves until stopped. `code` is None while it runs."""
 
-    def __init__(self, spec: InstanceSpec, on_exit: Callable[[], None]) -> None:
+    def __init__(self, spec: InstanceSpec, on_exit: Callable[[], None], address: Address) -> None:
         self.spec = spec
+        self.address = address
         self.code: int | None = None
         self.server: uvicorn.Server | None = None
         self.stopping = False
@@ -65,7 +67,12 @@ class InstanceThread:
             self._log(f"homeport.runtime: {exc}")
             pool.shutdown(wait=False)
             return 1
-        self.server = uvicorn.Server(server_config(app, env, uds=str(spec.socket_path)))
+        where = self.address
+        if where.path:
+            config = server_config(app, env, uds=where.path)
+        else:
+            config = server_config(RequireSecret(app, where.secret), env, host=where.host, port=where.port)
+        self.server = uvicorn.Server(config)
         self.server.should_exit, self.server.force_exit = self.stopping, self.forced  # stopped while loading
         try:
             asyncio.run(self.server.serve())
@@ -89,7 +96,8 @@ class InstanceThread:
 class InProcessEngine:
     zones: Sequence[str] = (LOCAL_ZONE,)
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "") -> None:
+        self.host = host  # as LocalEngine's: TCP on this address, with a secret each; empty: Unix sockets
         self.instances: dict[str, InstanceThread] = {}
         self._on_exit: Callable[[], None] = lambda: None
 
@@ -104,12 +112,15 @@ class InProcessEngine:
 
     def start(self, spec: InstanceSpec) -> InstanceThread:
         prepare(spec)
-        instance = InstanceThread(spec, lambda: self._on_exit())
+        instance = InstanceThread(spec, lambda: self._on_exit(), listen_at(self.host, spec))
         self.instances[spec.instance_id] = instance
         return instance
 
     def exit_code(self, handle: InstanceThread) -> int | None:
         return handle.code
+
+    def address(self, handle: InstanceThread) -> Address:
+        return handle.address
 
     def direct(self, handle: Any) -> None:
         return None  # its own thread and event loop: reached through its socket

@@ -1,4 +1,5 @@
-"""The local engine: each instance is a `python -m homeport.runtime` process on a Unix socket.
+"""The local engine: each instance is a `python -m homeport.runtime` process on a Unix socket, or on TCP with a
+secret of its own when other machines' front doors must reach it (`homeport serve --instance-host`).
 
 Instances are forked from the zygote (`homeport.engines.zygote`, imports done once) when it is ready, which
 makes an instance start in tens of milliseconds instead of ~0.5 s; until then, or without it, each is a fresh
@@ -20,8 +21,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
+from homeport.engines.base import LOCAL_ZONE, InstanceSpec, listen_at, prepare
 from homeport.engines.jobs import JobSpec, LocalJob, die_with_parent, start_local
+from homeport.runtime.address import SECRET_ENV, Address
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +150,11 @@ class ForkedProcess:
 class LocalEngine:
     zones: Sequence[str] = (LOCAL_ZONE,)  # one machine: one failure domain
 
-    def __init__(self, prefork: bool = False) -> None:
+    def __init__(self, prefork: bool = False, host: str = "") -> None:
         self.on_exit: Callable[[], None] = lambda: None
         self.procs: dict[str, Any] = {}
+        self.host = host  # instances listen on TCP on this address, with a secret each; empty: Unix sockets
+        self.addresses: dict[Any, Address] = {}
         self.prefork = prefork
         self.zygote: Zygote | None = None
 
@@ -177,7 +181,13 @@ class LocalEngine:
         prepare(spec)
         env = {**os.environ, **spec.environment}
         env.setdefault("PYTHONUNBUFFERED", "1")
-        argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir), "--uds", str(spec.socket_path)]
+        argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir)]
+        address = listen_at(self.host, spec)
+        if address.path:
+            argv += ["--uds", address.path]
+        else:
+            argv += ["--host", address.host, "--port", str(address.port)]
+            env[SECRET_ENV] = address.secret
         proc: Any = None
         # A zygote still importing is waited for: it is ready about as soon as a fresh process would be, and an
         # instance forked from it shares its memory (a fresh one would hold a second copy of every library).
@@ -201,6 +211,7 @@ class LocalEngine:
             # A fresh process has no zygote to report its end: a thread waits for it instead.
             threading.Thread(target=self._await_exit, args=(proc,), name="homeport-exit", daemon=True).start()
         self.procs[spec.instance_id] = proc
+        self.addresses[proc] = address
         return proc
 
     def _await_exit(self, proc: subprocess.Popen[bytes]) -> None:
@@ -210,6 +221,9 @@ class LocalEngine:
     def exit_code(self, handle: Any) -> int | None:
         code: int | None = handle.poll()
         return code
+
+    def address(self, handle: Any) -> Address:
+        return self.addresses[handle]
 
     def direct(self, handle: Any) -> None:
         return None  # its own process: reached through its socket
@@ -225,6 +239,7 @@ class LocalEngine:
                 handle.kill()
                 await asyncio.to_thread(handle.wait, 10)
         self.procs = {k: p for k, p in self.procs.items() if p is not handle}
+        self.addresses.pop(handle, None)
 
     def kill_all(self) -> None:
         for proc in self.procs.values():
@@ -234,6 +249,7 @@ class LocalEngine:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
         self.procs.clear()
+        self.addresses.clear()
 
     def close(self) -> None:
         if self.zygote is not None:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from homeport.runtime.address import SECRET_ENV, RequireSecret
 from homeport.runtime.environment import ContainerEnvironment
 from homeport.runtime.errors import ModelLoadError, first_line
 from homeport.runtime.images import Runtime
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.uds is None) == (args.port is None):
         parser.error("give either --uds PATH or --port N")
+    if args.port is not None and not os.environ.get(SECRET_ENV):
+        parser.error(f"serving on TCP needs a secret in {SECRET_ENV}: requests without it are refused")
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
     return args
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"homeport.runtime: {exc}", file=sys.stderr)
         return 2
+    secret = os.environ.pop(SECRET_ENV, "")  # the model's code has no use for it
     logging.basicConfig(level=env.log_level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     run_as_batch()
     if env.memory_limit_mb:
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if env.memory_limit_mb and hasattr(app, "out_of_memory"):  # stop, finishing what else is in flight
         app.out_of_memory = lambda: os.kill(os.getpid(), signal.SIGTERM)
     where = {"uds": args.uds} if args.uds else {"host": args.host, "port": args.port}
+    if secret:  # reached over TCP: only the front doors, which know the secret, get through
+        app = RequireSecret(app, secret)
     config = server_config(app, env, **where)
     log.info("serving %s runtime on %s", args.runtime, args.uds or f"{args.host}:{args.port}")
     import uvicorn

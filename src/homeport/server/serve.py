@@ -139,12 +139,17 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
 def default_engine(settings: Settings) -> Engine:
     """Where instances run: processes of their own, or (HOMEPORT_INSTANCE_MODE=inline) this server's event loop."""
     if settings.instance_mode == "inline":
+        if settings.instance_host:
+            sys.exit(
+                "homeport: HOMEPORT_INSTANCE_HOST needs HOMEPORT_INSTANCE_MODE=process (inline instances are "
+                "served by this front door alone)"
+            )
         from homeport.engines.inline import InlineEngine
 
         return InlineEngine()
     if settings.instance_mode != "process":
         sys.exit(f"homeport: HOMEPORT_INSTANCE_MODE must be process or inline, not {settings.instance_mode!r}")
-    return LocalEngine(prefork=settings.prefork)
+    return LocalEngine(prefork=settings.prefork, host=settings.instance_host)
 
 
 def external_store(settings: Settings) -> ExternalStore | None:

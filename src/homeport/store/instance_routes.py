@@ -20,7 +20,7 @@ instance_routes = Table(
     Column("endpoint", String(63), nullable=False),
     Column("config", String(63), nullable=False),
     Column("variant", String(63), nullable=False),
-    Column("address", Text, nullable=False),  # unix:/path/to/socket
+    Column("address", Text, nullable=False),  # unix:/path/to/socket or tcp://SECRET@HOST:PORT (runtime/address.py)
     Column("zone", String(64), nullable=False),
 )
 
