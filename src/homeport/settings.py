@@ -53,6 +53,11 @@ class Settings:
     # Instances listen on TCP on this address of this machine, each answering only requests with its own secret, so
     # that front doors on other machines route to them too. Empty: Unix sockets, which this machine's alone reach.
     instance_host: str = ""
+    # Where instances run: "local" (this machine: processes, or the server's own loop per `instance_mode`) or "ray"
+    # (actors on the nodes of the Ray cluster at `ray_address`, the `ray` extra; "auto": the one `ray start` began
+    # on this machine).
+    engine: str = "local"
+    ray_address: str = "auto"
     # Largest unpacked model archive accepted (bytes).
     max_model_bytes: int = 20 * 1024**3
     # A multi-model variant's downloaded models kept on disk, at most (bytes; the variant's VolumeSizeInGB wins).

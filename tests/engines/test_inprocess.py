@@ -59,7 +59,7 @@ def test_an_instance_on_tcp_answers_only_requests_with_its_secret(tmp_path: Path
     engine = InProcessEngine(host="127.0.0.1")
     try:
         one = spec(tmp_path, model_dir, "one")
-        address = engine.address(engine.start(one))
+        address = asyncio.run(engine.address(engine.start(one)))
         until(lambda: ping(address))
         assert status(address, secret="guess") == 403
     finally:

@@ -215,14 +215,14 @@ def test_an_instance_on_tcp_answers_only_requests_with_its_secret(
     try:
         one, two = spec(tmp_path, model_dir, "one"), spec(tmp_path, model_dir, "two")
         first, second = engine.start(one), engine.start(two)
-        address = engine.address(first)
+        address, other = asyncio.run(engine.address(first)), asyncio.run(engine.address(second))
         assert address.host == "127.0.0.1" and address.port and not address.path
-        assert engine.address(second).secret != address.secret  # each instance its own
+        assert other.secret != address.secret  # each instance its own
         until(lambda: ping(address))
         assert status(address, secret="") == 403
-        assert status(address, secret=engine.address(second).secret) == 403
+        assert status(address, secret=other.secret) == 403
         assert not one.socket_path.exists()  # no Unix socket besides
-        until(lambda: ping(engine.address(second)))
+        until(lambda: ping(other))
         asyncio.run(engine.stop(first, grace_s=10))
         assert status(address) is None
     finally:

@@ -282,6 +282,16 @@ def parser() -> argparse.ArgumentParser:
         help="instances listen on TCP on this address, each with a secret, so that front doors on other machines "
         "reach them (HOMEPORT_INSTANCE_HOST; default Unix sockets)",
     )
+    serve.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        help="where instances run: this machine (default) or a Ray cluster's nodes (HOMEPORT_ENGINE)",
+    )
+    serve.add_argument(
+        "--ray-address",
+        help="the Ray cluster's address, HOST:PORT of its head (HOMEPORT_RAY_ADDRESS; default auto: the cluster "
+        "`ray start` began on this machine)",
+    )
     serve.set_defaults(func=cmd_serve)
     from homeport.cli.db import add_arguments as db_arguments
     from homeport.cli.db import cmd_db
@@ -395,7 +405,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides = {
-        k: getattr(args, k, None) for k in ("host", "port", "data_dir", "log_level", "database_url", "instance_host")
+        k: getattr(args, k, None)
+        for k in ("host", "port", "data_dir", "log_level", "database_url", "instance_host", "engine", "ray_address")
     }
     try:
         settings = Settings.load(**overrides)

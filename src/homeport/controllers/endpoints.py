@@ -244,6 +244,7 @@ class EndpointController:
             variant=variant["VariantName"],
             started_at=self.ctx.clock.now(),
             socket_path=self.socket_dir / f"{number}.sock",
+            instance_type=variant.get("InstanceType", ""),
             log_path=settings.logs_dir / "endpoints" / action.endpoint / variant["VariantName"] / f"{instance_id}.log",
         )
         taken = [

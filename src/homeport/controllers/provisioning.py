@@ -85,7 +85,9 @@ async def provision(
         for env in reversed(envs):
             shared.update(env)
         environment = {**shared, "HOMEPORT_PIPELINE": json.dumps(pipeline)}
-    spec = InstanceSpec(inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone)
+    spec = InstanceSpec(
+        inst.id, runtime, model_dir, environment, inst.socket_path, inst.log_path, inst.zone, inst.instance_type
+    )
     if inst.state == InstanceState.DRAINING:  # stopped while its model was downloading
         return
     try:
@@ -99,7 +101,10 @@ async def provision(
         if app is not None:  # served in this process: called directly, not through its socket
             inst.client = DirectClient(app)
         else:
-            inst.reach(engine.address(inst.handle))
+            try:
+                inst.reach(await engine.address(inst.handle))
+            except OSError as exc:  # never placed: the engine's exit code says it ended
+                inst.failure = str(exc)
 
 
 async def _with_code(ctx: Context, env: dict[str, str], model_dir: Path) -> dict[str, str]:

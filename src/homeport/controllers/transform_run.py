@@ -31,7 +31,7 @@ from homeport.controllers.provisioning import log_tail, ping, provision
 from homeport.core.states import TransformJobStatus, move
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable
 from homeport.dataplane.instances import Instance, InstanceState
-from homeport.engines.base import Engine
+from homeport.engines.base import Engine, spread
 from homeport.objects.locations import UnreachableObject
 from homeport.services import events
 from homeport.services.context import Context
@@ -204,12 +204,16 @@ class TransformJobRun:
 
     async def _start_instances(self) -> None:
         count = self.doc["TransformResources"]["InstanceCount"]
-        self.instances = [self._new_instance(f"{self.name}-{number}") for number in range(1, count + 1)]
+        self.instances = []
+        for number in range(1, count + 1):  # spread over the engine's zones, as an endpoint's are
+            self.instances.append(self._new_instance(f"{self.name}-{number}"))
         self._environment_vars = self._environment(count)
         await asyncio.gather(*(self._provision(inst) for inst in self.instances))
         self._startup_deadline = asyncio.get_running_loop().time() + self.ctx.settings.startup_timeout_s
 
     def _new_instance(self, instance_id: str) -> Instance:
+        """An instance in the zone that holds fewest of the job's live ones."""
+        live = [i.zone for i in self.instances if i.state is not InstanceState.EXITED]
         return Instance(
             id=instance_id,
             endpoint=self.name,
@@ -217,6 +221,8 @@ class TransformJobRun:
             variant="",
             started_at=self.ctx.clock.now(),
             socket_path=self.socket_dir / f"job-{uuid.uuid4().hex[:12]}.sock",
+            instance_type=self.doc["TransformResources"]["InstanceType"],
+            zone=spread(self.engine.zones, live),
             log_path=self.ctx.settings.logs_dir / "transform-jobs" / self.name / f"{instance_id}.log",
         )
 

@@ -36,6 +36,7 @@ class Instance:
     socket_path: Path
     log_path: Path
     zone: str = "local"  # the engine's failure domain it was placed in
+    instance_type: str = ""  # what the engine places it with (ml.m5.large, …); none for serverless
     state: InstanceState = InstanceState.PROVISIONING
     ever_healthy: bool = False
     ping_failures: int = 0

@@ -22,6 +22,7 @@ class InstanceSpec:
     socket_path: Path  # where an engine that serves the instance on a Unix socket puts it
     log_path: Path
     zone: str = LOCAL_ZONE  # the failure domain (a node's zone label) the instance is placed in
+    instance_type: str = ""  # ml.m5.large, …: what it stands for in resources (none for serverless)
 
 
 def prepare(spec: InstanceSpec) -> None:
@@ -53,7 +54,9 @@ class Job(Protocol):
 
 
 class Engine(Protocol):
-    zones: Sequence[str]  # the failure domains it can place instances in
+    @property
+    def zones(self) -> Sequence[str]:
+        """The failure domains it can place instances in now."""
 
     def start(self, spec: InstanceSpec) -> Any:
         """Start the instance's model server; returns the engine's handle for it."""
@@ -61,8 +64,9 @@ class Engine(Protocol):
     def exit_code(self, handle: Any) -> int | None:
         """None while the instance runs, else how it ended."""
 
-    def address(self, handle: Any) -> Address:
-        """Where the instance's model server listens (its secret included, when that is TCP)."""
+    async def address(self, handle: Any) -> Address:
+        """Where the instance's model server listens (its secret included, when that is TCP), once it is placed
+        (OSError if it could not be)."""
 
     def direct(self, handle: Any) -> Callable[[], Any] | None:
         """For an instance served in this process's event loop: a getter of its ASGI app (None until it has

@@ -120,7 +120,7 @@ class InlineEngine:
     def exit_code(self, handle: InlineInstance) -> int | None:
         return handle.code
 
-    def address(self, handle: InlineInstance) -> Address:
+    async def address(self, handle: InlineInstance) -> Address:
         return Address.unix(handle.spec.socket_path)
 
     def direct(self, handle: InlineInstance) -> Callable[[], Any]:

@@ -119,7 +119,7 @@ class InProcessEngine:
     def exit_code(self, handle: InstanceThread) -> int | None:
         return handle.code
 
-    def address(self, handle: InstanceThread) -> Address:
+    async def address(self, handle: InstanceThread) -> Address:
         return handle.address
 
     def direct(self, handle: Any) -> None:

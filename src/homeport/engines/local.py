@@ -222,7 +222,7 @@ class LocalEngine:
         code: int | None = handle.poll()
         return code
 
-    def address(self, handle: Any) -> Address:
+    async def address(self, handle: Any) -> Address:
         return self.addresses[handle]
 
     def direct(self, handle: Any) -> None:

@@ -137,7 +137,14 @@ def build_services(ctx: Context, tailer: LogTailer | None = None) -> Services:
 
 
 def default_engine(settings: Settings) -> Engine:
-    """Where instances run: processes of their own, or (HOMEPORT_INSTANCE_MODE=inline) this server's event loop."""
+    """Where instances run: processes of their own, or (HOMEPORT_INSTANCE_MODE=inline) this server's event loop, or
+    (HOMEPORT_ENGINE=ray) a Ray cluster's nodes."""
+    if settings.engine == "ray":
+        from homeport.engines.ray_engine import RayEngine
+
+        return RayEngine(settings.ray_address)
+    if settings.engine != "local":
+        sys.exit(f"homeport: HOMEPORT_ENGINE must be local or ray, not {settings.engine!r}")
     if settings.instance_mode == "inline":
         if settings.instance_host:
             sys.exit(

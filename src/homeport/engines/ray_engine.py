@@ -1,0 +1,231 @@
+"""The Ray engine (`homeport serve --engine ray --ray-address HOST:PORT`): each instance is an actor placed on a
+cluster node with the resources its instance type stands for (core/instance_types.py), running the model server
+there on TCP with a secret of its own (runtime/address.py). A variant's instances spread over the cluster's zones:
+the values of the nodes' `zone` label (`ray start --labels zone=a`); a node without one is a zone of its own.
+
+The model (and the code, where it is apart from the model) is packed once per directory, put in Ray's object store,
+and unpacked once per node (engines/ray_actor.py), so that nodes need no disk in common with the front door. A node
+lost is its actors lost: each instance on it ends (exit code -9), and the endpoint controller replaces it on the
+nodes that are left. Training and processing jobs still run on the front door's machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import io
+import logging
+import signal
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from homeport.core.instance_types import capacity
+from homeport.engines.base import InstanceSpec
+from homeport.engines.jobs import JobSpec, LocalJob, start_local
+from homeport.engines.ray_actor import InstanceActor
+from homeport.runtime.address import Address, new_secret
+
+log = logging.getLogger(__name__)
+
+ZONE_LABEL = "zone"
+UNLABELLED = "node-"  # the zone of a node without the label: this and its node id
+ZONES_FRESH_S = 1.0  # how long the cluster's list of zones is taken as it is
+LOST = -signal.SIGKILL  # the exit code of an instance whose actor (or node) is gone
+DEFAULT_TYPE = "ml.m5.large"  # for an instance without one (serverless): a small share of a node
+SERVERLESS_CPUS = 1
+
+
+def require_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("homeport: the Ray engine needs Ray: pip install 'homeport[ray]'") from None
+    return ray
+
+
+class RayInstance:
+    """An instance as the engine tracks it: its actor once placed, its address once it listens, its exit code."""
+
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec
+        self.actor: Any = None
+        self.code: int | None = None
+        self.ready: concurrent.futures.Future[Address] = concurrent.futures.Future()
+        self.stopping = False
+
+
+class RayEngine:
+    def __init__(self, address: str, zone_label: str = ZONE_LABEL) -> None:
+        self.ray = ray = require_ray()
+        ray.init(address=address, namespace="homeport", log_to_driver=False, configure_logging=False)
+        self.actor_class = ray.remote(InstanceActor)
+        self.zone_label = zone_label
+        self.instances: dict[str, RayInstance] = {}
+        self.on_exit: Callable[[], None] = lambda: None
+        self._packed: dict[tuple[str, float], tuple[str, Any]] = {}  # (directory, its mtime) → (digest, ref)
+        self._zones: tuple[float, dict[str, list[dict[str, float]]]] = (-ZONES_FRESH_S, {})
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="homeport-ray")
+
+    # --- where instances go ---------------------------------------------------------------------------
+
+    @property
+    def zones(self) -> Sequence[str]:
+        """The zones of the cluster's live nodes."""
+        return sorted(self._nodes())
+
+    def _nodes(self) -> dict[str, list[dict[str, float]]]:
+        """Each zone's live nodes (their resources) that have CPUs to give: a head started with `--num-cpus 0`
+        hosts no instance. A node without the zone label is a zone of its own, `node-` and its id."""
+        with self._lock:
+            taken, nodes = self._zones
+            if time.monotonic() - taken >= ZONES_FRESH_S:
+                nodes = {}
+                for node in self.ray.nodes():
+                    if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0:  # one that can host
+                        zone = (node.get("Labels") or {}).get(self.zone_label) or f"{UNLABELLED}{node['NodeID']}"
+                        nodes.setdefault(zone, []).append(node["Resources"])
+                self._zones = (time.monotonic(), nodes)
+            return nodes
+
+    def _placement(self, spec: InstanceSpec) -> dict[str, Any]:
+        """The actor's options: the instance type's resources, on a node of the instance's zone. OSError when no node
+        there could ever hold it (Ray would wait for one to join)."""
+        limit = spec.environment.get("HOMEPORT_MEMORY_LIMIT_MB")
+        if limit:  # serverless: its memory size, and a CPU
+            need = {"CPU": SERVERLESS_CPUS, "memory": int(limit) * 1024**2, "GPU": 0}
+        else:
+            size = capacity(spec.instance_type or DEFAULT_TYPE)
+            need = {"CPU": size.vcpus, "memory": int(size.memory_gib * 1024**3), "GPU": size.gpus}
+        nodes = self._nodes().get(spec.zone) or [n for zone in self._nodes().values() for n in zone]
+        if not any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+            raise OSError(
+                f"no node of zone {spec.zone} has the {need['CPU']} CPUs, {need['memory'] / 1024**3:g} GiB of memory "
+                f"and {need['GPU']} GPUs that {spec.instance_type or 'a serverless instance'} stands for"
+            )
+        options: dict[str, Any] = {
+            "max_concurrency": 4, "num_cpus": need["CPU"], "memory": need["memory"], "num_gpus": need["GPU"]
+        }  # fmt: skip
+        if spec.zone.startswith(UNLABELLED):
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(spec.zone[len(UNLABELLED) :], soft=False)
+        elif spec.zone in self._nodes():
+            options["label_selector"] = {self.zone_label: spec.zone}
+        return options
+
+    # --- the Engine interface ---------------------------------------------------------------------------
+
+    def start(self, spec: InstanceSpec) -> RayInstance:
+        instance = RayInstance(spec)
+        self.instances[spec.instance_id] = instance
+        self._pool.submit(self._launch, instance)
+        return instance
+
+    def _launch(self, instance: RayInstance) -> None:
+        """Pack what the instance needs, place its actor, and learn where it listens (in a thread: packing a
+        model and waiting for a node take time)."""
+        spec = instance.spec
+        try:
+            shipped = {str(spec.model_dir): self._pack(spec.model_dir)}
+            code = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+            if code and not Path(code).is_relative_to(spec.model_dir) and Path(code).is_dir():
+                shipped[code] = self._pack(Path(code))
+            secret = new_secret()
+            argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir)]
+            actor = self.actor_class.options(**self._placement(spec)).remote(
+                argv, spec.environment, secret, shipped, str(spec.log_path)
+            )
+            instance.actor = actor
+            if instance.stopping:  # stopped while it was being packed
+                self.ray.kill(actor)
+            host, port = self.ray.get(actor.address.remote())
+        except Exception as exc:  # cannot pack, place or start it: the instance ends, as a process that failed
+            why = "it was stopped" if instance.stopping else str(exc)
+            self._end(instance, 1, f"homeport: could not start instance {spec.instance_id} on the cluster: {why}")
+            return
+        instance.ready.set_result(Address.tcp(host, port, secret))
+        ended = actor.wait.remote().future()
+        ended.add_done_callback(lambda done: self._ended(instance, done))
+
+    def _ended(self, instance: RayInstance, done: concurrent.futures.Future[int]) -> None:
+        try:
+            code = done.result()
+        except Exception as exc:  # the actor is gone: its node was lost, or it was killed
+            self._end(instance, LOST, f"homeport: instance {instance.spec.instance_id} was lost: {exc}")
+        else:
+            self._end(instance, code)
+
+    def _end(self, instance: RayInstance, code: int, line: str = "") -> None:
+        if line:
+            log.warning("%s", line)
+            with contextlib.suppress(OSError):
+                instance.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(instance.spec.log_path, "a") as out:
+                    out.write(line + "\n")
+        if not instance.ready.done():
+            instance.ready.set_exception(OSError(line or f"instance ended with {code}"))
+        instance.code = code
+        self.on_exit()
+
+    def _pack(self, directory: Path) -> tuple[str, Any]:
+        """(digest, object ref) of `directory` as a tar archive, packed once while it is unchanged."""
+        key = (str(directory), directory.stat().st_mtime)
+        with self._lock:
+            if key in self._packed:
+                return self._packed[key]
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(directory, arcname=".")
+        archive = buffer.getvalue()
+        packed = hashlib.sha256(archive).hexdigest()[:32], self.ray.put(archive)
+        with self._lock:
+            self._packed[key] = packed
+        return packed
+
+    def exit_code(self, handle: RayInstance) -> int | None:
+        return handle.code
+
+    async def address(self, handle: RayInstance) -> Address:
+        return await asyncio.wrap_future(handle.ready)
+
+    def direct(self, handle: Any) -> None:
+        return None  # on a node: reached over TCP
+
+    async def stop(self, handle: RayInstance, grace_s: float) -> None:
+        handle.stopping = True
+        actor = handle.actor
+        if actor is not None and handle.ready.done() and handle.code is None:
+            with contextlib.suppress(Exception):  # an actor already gone has nothing left to stop
+                await asyncio.wait_for(asyncio.wrap_future(actor.stop.remote(grace_s).future()), grace_s + 15)
+        if actor is not None:  # placed or not: its resources go back to the cluster
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor)
+        self.instances.pop(handle.spec.instance_id, None)
+
+    async def start_job(self, spec: JobSpec) -> LocalJob:
+        return await start_local(spec)  # jobs run on the front door's machine (not yet on the cluster)
+
+    def warm(self) -> None:
+        pass  # nodes are started by the cluster's operator
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        self.on_exit = callback
+
+    def kill_all(self) -> None:
+        for instance in self.instances.values():
+            if instance.actor is not None:
+                with contextlib.suppress(Exception):
+                    self.ray.kill(instance.actor)
+        self.instances.clear()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.ray.shutdown()

@@ -1,0 +1,92 @@
+"""The Ray engine on a real cluster of several nodes: instances placed by zone with their type's resources, reached
+over TCP with their secrets, and ended (for the controller to replace) when their node is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeport.engines.base import InstanceSpec
+from tests.engines.conftest import ping, status, until
+from tests.ray.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def engine(cluster: Cluster) -> Iterator[Any]:
+    from homeport.engines.ray_engine import RayEngine
+
+    engine = RayEngine(cluster.address)
+    yield engine
+    engine.kill_all()
+    engine.close()
+
+
+def _spec(tmp_path: Path, model_dir: Path, name: str, zone: str, instance_type: str = "ml.m5.large") -> InstanceSpec:
+    return InstanceSpec(
+        name, "xgboost", model_dir, {}, tmp_path / f"{name}.sock", tmp_path / f"{name}.log", zone, instance_type
+    )
+
+
+def test_the_cluster_zones_are_its_nodes_labels(engine: Any, cluster: Cluster) -> None:
+    assert list(engine.zones) == ["a", "b", "c"]
+
+
+def test_an_instance_runs_on_a_node_of_its_zone_and_answers_only_with_its_secret(
+    engine: Any, cluster: Cluster, model_dir: Path, tmp_path: Path
+) -> None:
+    handle = engine.start(_spec(tmp_path, model_dir, "one", "b"))
+    address = asyncio.run(engine.address(handle))
+    assert address.host == cluster.nodes["b"]
+    until(lambda: ping(address))
+    assert status(address, secret="") == 403
+    assert engine.exit_code(handle) is None
+    asyncio.run(engine.stop(handle, grace_s=10))
+    assert status(address) is None
+
+
+def test_an_instance_too_big_for_any_node_fails_saying_why(engine: Any, model_dir: Path, tmp_path: Path) -> None:
+    spec = _spec(tmp_path, model_dir, "big", "a", "ml.m5.24xlarge")  # 96 vCPUs: no node has them
+    handle = engine.start(spec)
+    until(lambda: engine.exit_code(handle) is not None)
+    assert engine.exit_code(handle) == 1
+    assert "no node of zone a has the 96 CPUs, 384 GiB of memory and 0 GPUs" in spec.log_path.read_text()
+    with pytest.raises(OSError, match="96 CPUs"):
+        asyncio.run(engine.address(handle))
+
+
+def test_an_instance_stopped_before_it_is_placed_gives_its_place_back(
+    engine: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    # Two fill zone a's node (4 CPUs); a third waits for room, and is stopped while it waits.
+    first, second = (engine.start(_spec(tmp_path, model_dir, n, "a")) for n in ("first", "second"))
+    for handle in (first, second):
+        asyncio.run(engine.address(handle))
+    waiting = engine.start(_spec(tmp_path, model_dir, "waiting", "a"))
+    asyncio.run(engine.stop(waiting, grace_s=1))
+    until(lambda: engine.exit_code(waiting) is not None)
+    asyncio.run(engine.stop(first, grace_s=5))
+    late = engine.start(_spec(tmp_path, model_dir, "late", "a"))  # first's room, which waiting did not keep
+    until(lambda: ping(asyncio.run(engine.address(late))))
+    for handle in (second, late):
+        asyncio.run(engine.stop(handle, grace_s=5))
+
+
+def test_a_lost_node_ends_its_instances(engine: Any, cluster: Cluster, model_dir: Path, tmp_path: Path) -> None:
+    ended: list[bool] = []
+    engine.watch(lambda: ended.append(True))
+    handle = engine.start(_spec(tmp_path, model_dir, "doomed", "c"))
+    address = asyncio.run(engine.address(handle))
+    until(lambda: ping(address))
+    cluster.kill("c")
+    until(lambda: engine.exit_code(handle) is not None, timeout=60)
+    assert engine.exit_code(handle) == -signal.SIGKILL and ended
+    until(lambda: "c" not in engine.zones, timeout=30)
+    assert "was lost" in (tmp_path / "doomed.log").read_text()
+    cluster.add("c")  # for the tests after
