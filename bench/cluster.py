@@ -21,6 +21,12 @@ on loopback, with PostgreSQL's durable defaults: fsync on, as SQLite's commits a
   instances, through one front door and then through two on one queue (requests alternating between them), the
   front doors sharing one S3 store (a third `homeport serve`'s S3 face stands in for it): two ÷ one.
 
+- instances (`--part instances`, needs the `ray` extra): one front door, an endpoint of one instance, reached
+  over a Unix socket (the default), over TCP with its secret (`--instance-host`), and as a Ray actor on a node of a
+  real 3-node cluster on this machine (`--engine ray`): median latency of one client, requests/s of 4, and
+  CreateEndpoint → first answer, each ÷ the Unix socket's; then a node SIGKILLed under an endpoint of 3 instances:
+  seconds until its replacement listens on a node that is left (Ray's health checks: three missed, 0.5 s apart).
+
 Results in bench/results/cluster-<time>.json.
 """
 
@@ -267,14 +273,78 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def instance_paths(work: Path, url: str, body: bytes, requests: int) -> dict[str, Any]:
+    from tests.ray.conftest import ENV as RAY_ENV
+    from tests.ray.conftest import ray_cluster
+    from tests.ray.test_serve import nodes_of
+
+    from homeport.server.process import ServerProcess
+
+    results: dict[str, Any] = {}
+    with ray_cluster(["a", "b", "c"]) as cluster:
+        ray = {**RAY_ENV, "HOMEPORT_ENGINE": "ray", "HOMEPORT_RAY_ADDRESS": cluster.address}
+        for path, env in (("unix", {}), ("tcp", {"HOMEPORT_INSTANCE_HOST": "127.0.0.1"}), ("ray", ray)):
+            with ServerProcess(work / f"paths-{path}", env={**ENV, **env}, startup_timeout_s=120) as door:
+                sm, runtime = client(door, "sagemaker"), client(door, "sagemaker-runtime")
+                deploy(sm, "abalone", url)
+                cold = until(lambda: answers(runtime, "abalone", body), every=0.05)  # noqa: B023
+                latencies = []
+                for _ in range(requests):
+                    sent = time.perf_counter()
+                    runtime.invoke_endpoint(EndpointName="abalone", ContentType="text/csv", Body=body)
+                    latencies.append(time.perf_counter() - sent)
+                started = time.perf_counter()
+                with ThreadPoolExecutor(THREADS) as pool:
+                    list(pool.map(lambda _: answers(runtime, "abalone", body), range(requests)))  # noqa: B023
+                rate = requests / (time.perf_counter() - started)
+                results[path] = {
+                    "cold_create_to_first_answer_s": round(cold, 2),
+                    "median_latency_ms": round(statistics.median(latencies) * 1000, 2),
+                    f"requests_per_s_{THREADS}_clients": round(rate, 1),
+                }
+                say(f"{path}: {results[path]}")
+                if path == "ray":
+                    results["node_lost_to_replacement_listening_s"] = node_loss(sm, cluster, door, url, nodes_of)
+    for path in ("tcp", "ray"):
+        for key in results["unix"]:
+            results[f"{path}_over_unix_{key}"] = round(results[path][key] / results["unix"][key], 2)
+    return results
+
+
+def node_loss(sm: Any, cluster: Any, door: Any, url: str, nodes_of: Callable[[Path], dict[str, str]]) -> float:
+    """An endpoint of 3 instances, one per zone; zone c's node SIGKILLed: seconds until the replacement listens."""
+    env = {"SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}  # the instance logs where it listens
+    sm.create_model(
+        ModelName="spread",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": url, "Environment": env},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "spread", "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(EndpointConfigName="spread", ProductionVariants=[{**variant, "InitialInstanceCount": 3}])
+    sm.create_endpoint(EndpointName="spread", EndpointConfigName="spread")
+    logs = door.data_dir / "logs" / "endpoints" / "spread"
+    until(lambda: len(nodes_of(logs)) == 3)
+    cluster.kill("c")
+    killed = time.perf_counter()
+    until(lambda: len(nodes_of(logs)) == 4)
+    took = round(time.perf_counter() - killed, 2)
+    say(f"node lost: its instance's replacement listens {took} s later")
+    return took
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=200, help="control-plane rounds per database and concurrency")
     parser.add_argument("--kills", type=int, default=3, help="leaders killed (default 3)")
     parser.add_argument("--requests", type=int, default=600, help="async requests per front-door count")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle load measured (default 10)")
+    parser.add_argument("--part", choices=["all", "doors", "instances"], default="all")
     args = parser.parse_args(argv)
-    results = measure(args)
+    results = measure(args) if args.part != "instances" else {}
+    if args.part != "doors":
+        work = Path(tempfile.mkdtemp(prefix="homeport-clusterbench-"))
+        _, tarball, _, body = build_model(work)
+        results["instances"] = instance_paths(work, tarball.as_uri(), body, args.requests)
     write_results("cluster", results)
     print(results)
     return 0

@@ -90,3 +90,22 @@ def test_a_lost_node_ends_its_instances(engine: Any, cluster: Cluster, model_dir
     until(lambda: "c" not in engine.zones, timeout=30)
     assert "was lost" in (tmp_path / "doomed.log").read_text()
     cluster.add("c")  # for the tests after
+
+
+def test_what_an_instance_needs_shipped_is_each_directory_once(tmp_path: Path) -> None:
+    import json
+
+    from homeport.engines.ray_engine import _directories
+
+    model, code, other = tmp_path / "model", tmp_path / "code", tmp_path / "second"
+    for d in (model / "code", code, other):
+        d.mkdir(parents=True)
+    spec = _spec(tmp_path, model, "x", "a")
+    assert _directories(spec) == [model]
+    inside = InstanceSpec(**{**spec.__dict__, "environment": {"SAGEMAKER_SUBMIT_DIRECTORY": str(model / "code")}})
+    assert _directories(inside) == [model]  # travels with the model
+    apart = InstanceSpec(**{**spec.__dict__, "environment": {"SAGEMAKER_SUBMIT_DIRECTORY": str(code)}})
+    assert _directories(apart) == [model, code]
+    pipeline = {"containers": [{"model_dir": str(model)}, {"model_dir": str(other)}]}
+    chained = InstanceSpec(**{**spec.__dict__, "environment": {"HOMEPORT_PIPELINE": json.dumps(pipeline)}})
+    assert _directories(chained) == [model, other]

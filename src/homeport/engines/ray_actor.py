@@ -63,10 +63,9 @@ class InstanceActor:
             for path, (digest, ref) in shipped.items()
         }
 
-        def here(value: str) -> str:
+        def here(value: str) -> str:  # in a value or anywhere in one (a pipeline's JSON names its models' paths)
             for path, local in moved.items():
-                if value == path or value.startswith(path + "/"):
-                    return local + value[len(path) :]
+                value = value.replace(path, local)
             return value
 
         self.host = host = ray.util.get_node_ip_address()

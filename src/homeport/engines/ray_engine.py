@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import signal
 import tarfile
@@ -133,10 +134,10 @@ class RayEngine:
         model and waiting for a node take time)."""
         spec = instance.spec
         try:
-            shipped = {str(spec.model_dir): self._pack(spec.model_dir)}
-            code = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-            if code and not Path(code).is_relative_to(spec.model_dir) and Path(code).is_dir():
-                shipped[code] = self._pack(Path(code))
+            if spec.environment.get("SAGEMAKER_MULTI_MODEL"):
+                raise OSError("multi-model endpoints are not served by the Ray engine yet (their models load from "
+                              "the front door's disk)")  # fmt: skip
+            shipped = {str(d): self._pack(d) for d in _directories(spec)}
             secret = new_secret()
             argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir)]
             actor = self.actor_class.options(**self._placement(spec)).remote(
@@ -229,3 +230,16 @@ class RayEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.ray.shutdown()
+
+
+def _directories(spec: InstanceSpec) -> list[Path]:
+    """The directories of this machine the instance reads: its model, its code where that is apart, and each
+    container's model in a serial inference pipeline."""
+    found = [spec.model_dir]
+    code = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if code and Path(code).is_dir():
+        found.append(Path(code))
+    if "HOMEPORT_PIPELINE" in spec.environment:
+        found += [Path(c["model_dir"]) for c in json.loads(spec.environment["HOMEPORT_PIPELINE"])["containers"]]
+    # A directory inside another one travels with it.
+    return [d for d in dict.fromkeys(found) if not any(d != o and d.is_relative_to(o) for o in found)]
