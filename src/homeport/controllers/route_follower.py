@@ -77,8 +77,8 @@ class RouteFollower:
         for r, address in wanted.values():
             if r.id not in self.instances:
                 self.instances[r.id] = Instance(
-                    r.id, r.endpoint, r.config, r.variant, 0.0, Path(address.path), Path(), r.zone,
-                    InstanceState.HEALTHY, address=address,
+                    r.id, r.endpoint, r.config, r.variant, 0.0, Path(address.path), Path(), zone=r.zone,
+                    state=InstanceState.HEALTHY, address=address,
                 )  # fmt: skip
 
     def stop(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class Instance:
     started_at: float
     socket_path: Path
     log_path: Path
+    _: KW_ONLY  # the rest by name: an added field cannot shift the others
     zone: str = "local"  # the engine's failure domain it was placed in
     instance_type: str = ""  # what the engine places it with (ml.m5.large, …); none for serverless
     state: InstanceState = InstanceState.PROVISIONING
