@@ -313,6 +313,7 @@ def instance_paths(work: Path, url: str, body: bytes, requests: int) -> dict[str
 
 def node_loss(sm: Any, cluster: Any, door: Any, url: str, nodes_of: Callable[[Path], dict[str, str]]) -> float:
     """An endpoint of 3 instances, one per zone; zone c's node SIGKILLed: seconds until the replacement listens."""
+    sm.delete_endpoint(EndpointName="abalone")  # its room: a replacement waits for room in its own zone
     env = {"SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}  # the instance logs where it listens
     sm.create_model(
         ModelName="spread",
