@@ -46,23 +46,47 @@ def traced(server: ServerProcess, log: Path) -> Iterator[None]:
     assert server.proc is not None
     cmd = ["strace", "-f", "-qq", "-y", "-s", "80", "-e", "trace=read,write,fsync,fdatasync"]
     tracer = subprocess.Popen([*cmd, "-o", str(log), "-p", str(server.proc.pid)])
-    deadline = time.monotonic() + 30
-    while "/ping" not in (log.read_text() if log.exists() else ""):  # attached once it sees a request
-        assert time.monotonic() < deadline, "strace did not attach"
-        urllib.request.urlopen(f"{server.url}/ping", timeout=5).read()
-        time.sleep(0.05)
+    _ping_until_seen(server, log, after=0)  # attached once it sees a request
     try:
         yield
+        # strace prints a call when it sees it end, which can lag behind the reply the client already has: a ping
+        # seen after the block means the event loop's earlier calls (its replies) are in the log too.
+        _ping_until_seen(server, log, after=log.read_text().count("GET /ping"))
     finally:
         tracer.terminate()
         tracer.wait(timeout=30)
+
+
+def _ping_until_seen(server: ServerProcess, log: Path, after: int) -> None:
+    deadline = time.monotonic() + 30
+    while (log.read_text() if log.exists() else "").count("GET /ping") <= after:
+        assert time.monotonic() < deadline, "strace does not see the server's requests"
+        urllib.request.urlopen(f"{server.url}/ping", timeout=5).read()
+        time.sleep(0.05)
+
+
+UNFINISHED, RESUMED = " <unfinished ...>", re.compile(r"<\.\.\. \w+ resumed>(.*)")
+
+
+def _calls(log: Path) -> Iterator[str]:
+    """Whole system calls, in the order they ended: with -f, a call another thread interrupts is printed as an
+    `<unfinished ...>` line and a `<... read resumed>` line later, which are joined here (its thread id first)."""
+    pending: dict[str, str] = {}
+    for line in log.read_text().splitlines():
+        thread, _, call = line.partition(" ")
+        if call.endswith(UNFINISHED):
+            pending[thread] = call.removesuffix(UNFINISHED)
+        elif (resumed := RESUMED.match(call.lstrip())) and thread in pending:
+            yield pending.pop(thread) + resumed.group(1)
+        else:
+            yield call
 
 
 def windows(log: Path) -> list[tuple[str, int, list[str]]]:
     """(request line, status, paths synced between reading the request and writing its reply), in order."""
     found: list[tuple[str, int, list[str]]] = []
     open_requests: dict[str, tuple[str, list[str]]] = {}  # socket fd → (request line, synced so far)
-    for line in log.read_text().splitlines():
+    for line in _calls(log):
         if read := READ.search(line):
             open_requests[read.group(1)] = (read.group(2), [])
         elif sync := SYNC.search(line):
