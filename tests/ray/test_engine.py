@@ -1,17 +1,22 @@
 """The Ray engine on a real cluster of several nodes: instances placed by zone with their type's resources, reached
-over TCP with their secrets, and ended (for the controller to replace) when their node is lost."""
+over TCP with their secrets, and ended (for the controller to replace) when their node is lost; jobs run on a node
+with their directory sent along, and what they wrote comes back, stopped or not."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from homeport.engines.base import InstanceSpec
+from homeport.engines.base import InstanceSpec, NoCapacity
+from homeport.engines.jobs import JobSpec
 from tests.engines.conftest import ping, status, until
 from tests.ray.conftest import Cluster
 
@@ -109,3 +114,67 @@ def test_what_an_instance_needs_shipped_is_each_directory_once(tmp_path: Path) -
     pipeline = {"containers": [{"model_dir": str(model)}, {"model_dir": str(other)}]}
     chained = InstanceSpec(**{**spec.__dict__, "environment": {"HOMEPORT_PIPELINE": json.dumps(pipeline)}})
     assert _directories(chained) == [model, other]
+
+
+JOB = r"""
+import os, sys, time
+here = sys.argv[1]
+print("read", open(os.path.join(here, "input", "rows.txt")).read(), flush=True)
+os.makedirs(os.path.join(here, "model"))
+with open(os.path.join(here, "model", "weights.txt"), "w") as f:
+    f.write(os.environ["SCALE"])
+print("saved", flush=True)
+time.sleep(float(os.environ.get("SLEEP", "0")))
+"""
+
+
+def _job(tmp_path: Path, env: dict[str, str], instance_type: str = "ml.m5.large") -> JobSpec:
+    base = tmp_path / "job"
+    (base / "input").mkdir(parents=True)
+    (base / "input" / "rows.txt").write_text("1 2 3")
+    (base / "job.py").write_text(JOB)
+    argv = [sys.executable, str(base / "job.py"), str(base)]  # its directory's path is rewritten on the node
+    return JobSpec(argv, env, base, tmp_path / "logs" / "job.log", instance_type)
+
+
+def _printed(spec: JobSpec, text: str) -> bool:
+    return spec.log_path.is_file() and text in spec.log_path.read_text()
+
+
+def test_a_job_runs_on_a_node_and_what_it_wrote_comes_back(engine: Any, cluster: Cluster, tmp_path: Path) -> None:
+    spec = _job(tmp_path, {"SCALE": "2"})
+
+    async def run() -> int:
+        job = await engine.start_job(spec)
+        return int(await job.wait())
+
+    assert asyncio.run(run()) == 0
+    output = spec.log_path.read_text()
+    node = re.search(r"homeport: on node (\S+) ", output)
+    assert node and node.group(1) in cluster.nodes.values(), output
+    assert "read 1 2 3\nsaved\n" in output
+    assert (spec.cwd / "model" / "weights.txt").read_text() == "2"
+    assert not engine.jobs  # its actor is gone, and its resources with it
+
+
+def test_a_stopped_job_keeps_what_it_saved(engine: Any, tmp_path: Path) -> None:
+    spec = _job(tmp_path, {"SCALE": "3", "SLEEP": "120"})
+
+    async def run() -> int:
+        job = await engine.start_job(spec)
+        deadline = time.monotonic() + 60
+        while not _printed(spec, "saved"):  # its output arrives while it runs
+            assert time.monotonic() < deadline, "the job's output never came"
+            await asyncio.sleep(0.1)
+        await job.stop(grace_s=5)
+        return int(await job.wait())
+
+    assert asyncio.run(run()) == -signal.SIGTERM
+    assert (spec.cwd / "model" / "weights.txt").read_text() == "3"
+
+
+def test_a_job_too_big_for_any_node_is_refused_saying_why(engine: Any, tmp_path: Path) -> None:
+    with pytest.raises(
+        NoCapacity, match=r"no node has the 96 CPUs, 384 GiB of memory and 0 GPUs that ml\.m5\.24xlarge"
+    ):
+        asyncio.run(engine.start_job(_job(tmp_path, {}, "ml.m5.24xlarge")))

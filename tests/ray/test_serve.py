@@ -1,6 +1,6 @@
 """`homeport serve --engine ray` on a real cluster of three zones, driven with boto3: an endpoint's instances spread
 over the zones, a node lost under load costs no client a request and its instances come back on the zones left,
-and a batch transform's ranges run on instances on different nodes."""
+a batch transform's ranges run on instances on different nodes, and training and processing jobs run on nodes."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from homeport.server.process import ServerProcess
-from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy
+from tests.conftest import KEYS, assert_scores, boto_client, csv_rows, deploy, synthetic_regression
 from tests.engines.conftest import until
+from tests.integration import test_processing_jobs as processing
+from tests.integration import test_training_jobs as training
 from tests.integration.test_transform_jobs import create_model, id_rows, read, run_job
 from tests.ray.conftest import ENV, Cluster
 
@@ -107,3 +110,26 @@ def test_a_batch_transforms_ranges_run_on_instances_on_different_nodes(
     assert len({line.split(",")[1] for line in lines}) == 2  # both instances worked on the one file
     placed = nodes_of(server.data_dir / "logs" / "transform-jobs" / job["TransformJobName"])
     assert len(placed) == 2 and len(set(placed.values())) == 2  # on two nodes
+
+
+def test_training_and_processing_jobs_run_on_the_nodes_and_leave_their_output(
+    sm: Any, s3: Any, bucket: str, server: ServerProcess, cluster: Cluster
+) -> None:
+    def node(kind: str, name: str) -> str:
+        log = (server.data_dir / "logs" / kind / name / "algo-1.log").read_text()
+        found = re.search(r"homeport: on node (127\.0\.0\.\d+) ", log)
+        assert found, log
+        return found.group(1)
+
+    x, y = synthetic_regression(rows=200, features=4)
+    s3.put_object(Bucket=bucket, Key="train/part-1.csv", Body=csv_rows(np.column_stack([y, x])))
+    job = training.wait(sm, training.create(sm, bucket))
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert [m["MetricName"] for m in job["FinalMetricDataList"]] == ["train:rmse"]  # read from its output
+    assert list(training.untar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])) == ["xgboost-model"]
+    assert node("training-jobs", job["TrainingJobName"]) in cluster.nodes.values()
+
+    done = processing.wait(sm, processing.create(sm, s3, bucket))
+    assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
+    assert s3.get_object(Bucket=bucket, Key="processed/train/nested/count.txt")["Body"].read() == b"3"
+    assert node("processing-jobs", done["ProcessingJobName"]) in cluster.nodes.values()

@@ -159,6 +159,7 @@ def fuzz(
     one()
 
 
+@pytest.mark.timeout(480)  # every operation of four services: 70 s alone, twice that beside another worker
 def test_every_operation_survives_generated_requests(
     server: Any, json_protocol: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from homeport.batch.plan import PlanError, inputs
-from homeport.engines.base import Engine, Job
+from homeport.engines.base import Engine, Job, NoCapacity
+from homeport.engines.jobs import JobSpec
 from homeport.objects.locations import Locator, UnreachableObject
 from homeport.services.context import Context
 
@@ -38,6 +39,16 @@ def download(locator: Locator, source: dict[str, Any], folder: Path, label: str)
                 shutil.copyfileobj(stream, out, 1 << 20)
     except (PlanError, UnreachableObject, OSError) as exc:
         raise JobFailed(f"ClientError: {label}: {exc}") from None
+
+
+async def launch(engine: Engine, spec: JobSpec) -> Job:
+    """The job's process, started by the engine; JobFailed when it cannot be."""
+    try:
+        return await engine.start_job(spec)
+    except NoCapacity as exc:
+        raise JobFailed(f"CapacityError: Unable to provision requested ML compute capacity: {exc}") from None
+    except OSError as exc:
+        raise JobFailed(f"ClientError: the job's process could not start: {exc}") from None
 
 
 async def finish(job: Job, budget: float) -> int | None:

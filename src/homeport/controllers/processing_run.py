@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import sys
 from datetime import datetime
@@ -52,7 +51,9 @@ class ProcessingJobRun(job_process.JobRun):
         self._update(ProcessingStartTime=started)
         await asyncio.to_thread(self._prepare)
         budget = self.doc["StoppingCondition"]["MaxRuntimeInSeconds"] - (self.ctx.clock.now() - started)
-        self._job = await self.engine.start_job(JobSpec(self._argv(), self._environment(), self.base, self.log_path))
+        instance_type = self.doc["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+        spec = JobSpec(self._argv(), self._environment(), self.base, self.log_path, instance_type)
+        self._job = await job_process.launch(self.engine, spec)
         code = await job_process.finish(self._job, budget)
         if code is None:
             self._end(ProcessingJobStatus.STOPPED, exit_message="Processing job exceeded MaxRuntimeInSeconds")
@@ -104,7 +105,6 @@ class ProcessingJobRun(job_process.JobRun):
     def _environment(self) -> dict[str, str]:
         own = {k: v.replace(PROCESSING_ROOT, f"{self.base}/") for k, v in self.doc.get("Environment", {}).items()}
         return {
-            **os.environ,
             **own,
             "PROCESSING_JOB_NAME": self.name,
             METRICS_DIR: str(self.base / METRICS_FOLDER),

@@ -2,9 +2,10 @@
 run the training process (`homeport.runtime.training`) within MaxRuntimeInSeconds, upload `model.tar.gz` (and
 `output.tar.gz`), and record each step in SecondaryStatus, the final metrics and the times.
 
-The process runs on this machine, its output in `logs/training-jobs/<job>/algo-1.log` (the CloudWatch Logs
-stream `<job>/algo-1-<epoch>`). A stop or a timeout sends SIGTERM to its process group, then SIGKILL after
-120 s; what it saved to the model directory is still uploaded, as SageMaker does.
+The process runs where the engine puts it (this machine, or a Ray node: engines/ray_job.py), its output in
+`logs/training-jobs/<job>/algo-1.log` (the CloudWatch Logs stream `<job>/algo-1-<epoch>`). A stop or a timeout
+sends SIGTERM to its process group, then SIGKILL after 120 s; what it saved to the model directory is still
+uploaded, as SageMaker does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -146,7 +146,6 @@ class TrainingJobRun(job_process.JobRun):
     async def _train(self, budget: float) -> int | None:
         """The process's exit code, or None when it ran out of time (it has then been stopped)."""
         env = {
-            **os.environ,
             **self.doc.get("Environment", {}),
             "TRAINING_JOB_NAME": self.name,
             "TRAINING_JOB_ARN": self.doc["TrainingJobArn"],
@@ -156,7 +155,8 @@ class TrainingJobRun(job_process.JobRun):
         if self._packages:
             env["HOMEPORT_CODE_PACKAGES"] = self._packages
         argv = [sys.executable, "-m", "homeport.runtime.training", str(self.base)]
-        self._job = await self.engine.start_job(JobSpec(argv, env, self.base, self.log_path))
+        instance_type = self.doc.get("ResourceConfig", {}).get("InstanceType", "")
+        self._job = await job_process.launch(self.engine, JobSpec(argv, env, self.base, self.log_path, instance_type))
         return await job_process.finish(self._job, budget)
 
     def _failure_reason(self, code: int) -> str:

@@ -25,6 +25,10 @@ class InstanceSpec:
     instance_type: str = ""  # ml.m5.large, …: what it stands for in resources (none for serverless)
 
 
+class NoCapacity(OSError):
+    """No node of the cluster could ever hold what was asked for (an instance type bigger than every node)."""
+
+
 def prepare(spec: InstanceSpec) -> None:
     """Make the instance's log and socket directories, and clear a socket a previous instance left behind."""
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)

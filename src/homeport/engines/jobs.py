@@ -24,9 +24,10 @@ def die_with_parent() -> None:
 @dataclass(frozen=True)
 class JobSpec:
     argv: list[str]
-    env: dict[str, str]
-    cwd: Path
+    env: dict[str, str]  # the job's own variables: a local job gets them over the server's, a job on a node alone
+    cwd: Path  # the job's directory: its inputs, configs and code; where it leaves its model and output
     log_path: Path  # stdout and stderr, appended (shipped to CloudWatch Logs)
+    instance_type: str = ""  # ml.m5.xlarge, …: the resources a cluster engine places it with
 
 
 class LocalJob:
@@ -59,7 +60,7 @@ async def start_local(spec: JobSpec) -> LocalJob:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             cwd=spec.cwd,
-            env=spec.env,
+            env={**os.environ, **spec.env},
             start_new_session=True,  # its own process group: a stop reaches its children too
             preexec_fn=die_with_parent,  # and a killed server's job does not go on as an orphan
         )

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,26 @@ def unpack(archive: bytes, digest: str, root: Path) -> Path:
     return target
 
 
+def localize(
+    shipped: dict[str, tuple[str, Any]], root: Path, moved: dict[str, str] | None = None
+) -> Callable[[str], str]:
+    """Each shipped directory (path on the front door → (digest, object ref of its archive)) unpacked under `root`
+    once per node; returns what rewrites a value naming those paths (anywhere in it: a pipeline's JSON names its
+    models' paths) to where they are on this node. `moved`: paths already placed elsewhere."""
+    import ray
+
+    moved = dict(moved or {})
+    for path, (digest, ref) in shipped.items():
+        moved[path] = str(root / digest if (root / digest).is_dir() else unpack(ray.get(ref), digest, root))
+
+    def here(value: str) -> str:
+        for path, local in moved.items():
+            value = value.replace(path, local)
+        return value
+
+    return here
+
+
 class InstanceActor:
     def __init__(
         self,
@@ -58,16 +79,7 @@ class InstanceActor:
         import ray
 
         root = Path(tempfile.gettempdir()) / "homeport-models"
-        moved = {
-            path: str(root / digest if (root / digest).is_dir() else unpack(ray.get(ref), digest, root))
-            for path, (digest, ref) in shipped.items()
-        }
-
-        def here(value: str) -> str:  # in a value or anywhere in one (a pipeline's JSON names its models' paths)
-            for path, local in moved.items():
-                value = value.replace(path, local)
-            return value
-
+        here = localize(shipped, root)
         self.host = host = ray.util.get_node_ip_address()
         self.port = free_port(host)
         log = Path(log_path)

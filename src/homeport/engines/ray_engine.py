@@ -6,7 +6,8 @@ the values of the nodes' `zone` label (`ray start --labels zone=a`); a node with
 The model (and the code, where it is apart from the model) is packed once per directory, put in Ray's object store,
 and unpacked once per node (engines/ray_actor.py), so that nodes need no disk in common with the front door. A node
 lost is its actors lost: each instance on it ends (exit code -9), and the endpoint controller replaces it on the
-nodes that are left. Training and processing jobs still run on the front door's machine.
+nodes that are left. A training or processing job is an actor too (engines/ray_job.py): its directory is sent to
+a node with the resources of its instance type, and what it wrote there comes back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import io
 import json
 import logging
-import signal
+import sys
 import tarfile
 import threading
 import time
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from homeport.core.instance_types import capacity
-from homeport.engines.base import InstanceSpec
-from homeport.engines.jobs import JobSpec, LocalJob, start_local
+from homeport.engines.base import InstanceSpec, NoCapacity
+from homeport.engines.jobs import JobSpec
 from homeport.engines.ray_actor import InstanceActor
+from homeport.engines.ray_job import LOST, RayJob
+from homeport.engines.ray_job_actor import JobActor
 from homeport.runtime.address import Address, new_secret
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 ZONE_LABEL = "zone"
 UNLABELLED = "node-"  # the zone of a node without the label: this and its node id
 ZONES_FRESH_S = 1.0  # how long the cluster's list of zones is taken as it is
-LOST = -signal.SIGKILL  # the exit code of an instance whose actor (or node) is gone
+PACKAGES_ENV = "HOMEPORT_CODE_PACKAGES"  # where the code's requirements.txt was installed, on the front door
 DEFAULT_TYPE = "ml.m5.large"  # for an instance without one (serverless): a small share of a node
 SERVERLESS_CPUS = 1
 
@@ -66,6 +69,8 @@ class RayEngine:
         self.ray = ray = require_ray()
         ray.init(address=address, namespace="homeport", log_to_driver=False, configure_logging=False)
         self.actor_class = ray.remote(InstanceActor)
+        self.job_class = ray.remote(JobActor)
+        self.jobs: set[RayJob] = set()
         self.zone_label = zone_label
         self.instances: dict[str, RayInstance] = {}
         self.on_exit: Callable[[], None] = lambda: None
@@ -95,30 +100,31 @@ class RayEngine:
                 self._zones = (time.monotonic(), nodes)
             return nodes
 
-    def _placement(self, spec: InstanceSpec) -> dict[str, Any]:
-        """The actor's options: the instance type's resources, on a node of the instance's zone. OSError when no node
-        there could ever hold it (Ray would wait for one to join)."""
-        limit = spec.environment.get("HOMEPORT_MEMORY_LIMIT_MB")
-        if limit:  # serverless: its memory size, and a CPU
-            need = {"CPU": SERVERLESS_CPUS, "memory": int(limit) * 1024**2, "GPU": 0}
-        else:
-            size = capacity(spec.instance_type or DEFAULT_TYPE)
-            need = {"CPU": size.vcpus, "memory": int(size.memory_gib * 1024**3), "GPU": size.gpus}
-        nodes = self._nodes().get(spec.zone) or [n for zone in self._nodes().values() for n in zone]
+    def _need(self, instance_type: str, memory_mb: str | None = None) -> dict[str, float]:
+        """The resources an instance type stands for; a serverless instance's (its memory size, and a CPU)."""
+        if memory_mb:
+            return {"CPU": SERVERLESS_CPUS, "memory": int(memory_mb) * 1024**2, "GPU": 0}
+        size = capacity(instance_type or DEFAULT_TYPE)
+        return {"CPU": size.vcpus, "memory": int(size.memory_gib * 1024**3), "GPU": size.gpus}
+
+    def _placement(self, need: dict[str, float], zone: str | None, what: str) -> dict[str, Any]:
+        """An actor's options: `need`, on a node of `zone` (any node: None). NoCapacity when no node there could
+        ever hold it (Ray would wait for one to join)."""
+        nodes = (zone and self._nodes().get(zone)) or [n for found in self._nodes().values() for n in found]
         if not any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
-            raise OSError(
-                f"no node of zone {spec.zone} has the {need['CPU']} CPUs, {need['memory'] / 1024**3:g} GiB of memory "
-                f"and {need['GPU']} GPUs that {spec.instance_type or 'a serverless instance'} stands for"
+            raise NoCapacity(
+                f"no node{f' of zone {zone}' if zone else ''} has the {need['CPU']:g} CPUs, "
+                f"{need['memory'] / 1024**3:g} GiB of memory and {need['GPU']:g} GPUs that {what} stands for"
             )
         options: dict[str, Any] = {
             "max_concurrency": 4, "num_cpus": need["CPU"], "memory": need["memory"], "num_gpus": need["GPU"]
         }  # fmt: skip
-        if spec.zone.startswith(UNLABELLED):
+        if zone and zone.startswith(UNLABELLED):
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(spec.zone[len(UNLABELLED) :], soft=False)
-        elif spec.zone in self._nodes():
-            options["label_selector"] = {self.zone_label: spec.zone}
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(zone[len(UNLABELLED) :], soft=False)
+        elif zone and zone in self._nodes():
+            options["label_selector"] = {self.zone_label: zone}
         return options
 
     # --- the Engine interface ---------------------------------------------------------------------------
@@ -140,7 +146,9 @@ class RayEngine:
             shipped = {str(d): self._pack(d) for d in _directories(spec)}
             secret = new_secret()
             argv = ["--runtime", spec.runtime, "--model-dir", str(spec.model_dir)]
-            actor = self.actor_class.options(**self._placement(spec)).remote(
+            need = self._need(spec.instance_type, spec.environment.get("HOMEPORT_MEMORY_LIMIT_MB"))
+            what = spec.instance_type or "a serverless instance"
+            actor = self.actor_class.options(**self._placement(need, spec.zone, what)).remote(
                 argv, spec.environment, secret, shipped, str(spec.log_path)
             )
             instance.actor = actor
@@ -181,14 +189,18 @@ class RayEngine:
         with self._lock:
             if key in self._packed:
                 return self._packed[key]
+        packed = self._put(directory)
+        with self._lock:
+            self._packed[key] = packed
+        return packed
+
+    def _put(self, directory: Path) -> tuple[str, Any]:
+        """(digest, object ref) of `directory` as a tar archive in the object store."""
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             tar.add(directory, arcname=".")
         archive = buffer.getvalue()
-        packed = hashlib.sha256(archive).hexdigest()[:32], self.ray.put(archive)
-        with self._lock:
-            self._packed[key] = packed
-        return packed
+        return hashlib.sha256(archive).hexdigest()[:32], self.ray.put(archive)
 
     def exit_code(self, handle: RayInstance) -> int | None:
         return handle.code
@@ -210,8 +222,23 @@ class RayEngine:
                 self.ray.kill(actor)
         self.instances.pop(handle.spec.instance_id, None)
 
-    async def start_job(self, spec: JobSpec) -> LocalJob:
-        return await start_local(spec)  # jobs run on the front door's machine (not yet on the cluster)
+    async def start_job(self, spec: JobSpec) -> RayJob:
+        """The job's actor, on any node with the resources of its instance type; its directory goes with it."""
+        options = self._placement(self._need(spec.instance_type), None, spec.instance_type or DEFAULT_TYPE)
+        loop = asyncio.get_running_loop()
+        shipped = await loop.run_in_executor(self._pool, self._ship_job, spec)
+        actor = self.job_class.options(**options).remote(spec.argv, spec.env, str(spec.cwd), shipped, sys.executable)
+        job = RayJob(self.ray, actor, spec, self.jobs.discard)
+        self.jobs.add(job)
+        return job
+
+    def _ship_job(self, spec: JobSpec) -> dict[str, tuple[str, Any]]:
+        """The job's directory (packed anew: the job's own) and the packages its requirements.txt installed."""
+        shipped = {str(spec.cwd): self._put(spec.cwd)}
+        packages = spec.env.get(PACKAGES_ENV, "")
+        if packages and Path(packages).is_dir():
+            shipped[packages] = self._pack(Path(packages))
+        return shipped
 
     def warm(self) -> None:
         pass  # nodes are started by the cluster's operator
@@ -220,10 +247,10 @@ class RayEngine:
         self.on_exit = callback
 
     def kill_all(self) -> None:
-        for instance in self.instances.values():
-            if instance.actor is not None:
-                with contextlib.suppress(Exception):
-                    self.ray.kill(instance.actor)
+        actors = [i.actor for i in self.instances.values() if i.actor is not None] + [j.actor for j in self.jobs]
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor)
         self.instances.clear()
 
     def close(self) -> None:
@@ -236,9 +263,9 @@ def _directories(spec: InstanceSpec) -> list[Path]:
     """The directories of this machine the instance reads: its model, its code where that is apart, and each
     container's model in a serial inference pipeline."""
     found = [spec.model_dir]
-    code = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-    if code and Path(code).is_dir():
-        found.append(Path(code))
+    for named in (spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", ""), spec.environment.get(PACKAGES_ENV, "")):
+        if named and Path(named).is_dir():  # its code apart from the model; what its requirements.txt installed
+            found.append(Path(named))
     if "HOMEPORT_PIPELINE" in spec.environment:
         found += [Path(c["model_dir"]) for c in json.loads(spec.environment["HOMEPORT_PIPELINE"])["containers"]]
     # A directory inside another one travels with it.
