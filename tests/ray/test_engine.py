@@ -46,10 +46,14 @@ def test_the_cluster_zones_are_its_nodes_labels(engine: Any, cluster: Cluster) -
 def test_an_instance_runs_on_a_node_of_its_zone_and_answers_only_with_its_secret(
     engine: Any, cluster: Cluster, model_dir: Path, tmp_path: Path
 ) -> None:
-    handle = engine.start(_spec(tmp_path, model_dir, "one", "b"))
+    spec = _spec(tmp_path, model_dir, "one", "b")
+    spec.environment["SAGEMAKER_CONTAINER_LOG_LEVEL"] = "20"  # it logs where it listens
+    handle = engine.start(spec)
     address = asyncio.run(engine.address(handle))
     assert address.host == cluster.nodes["b"]
     until(lambda: ping(address))
+    # Its output is written on the node and copied into its log here as it grows.
+    until(lambda: spec.log_path.is_file() and f"runtime on {address.host}:" in spec.log_path.read_text())
     assert status(address, secret="") == 403
     assert engine.exit_code(handle) is None
     asyncio.run(engine.stop(handle, grace_s=10))

@@ -25,6 +25,7 @@ from homeport.engines.jobs import die_with_parent
 from homeport.runtime.address import SECRET_ENV, free_port
 
 STOP_WAIT_S = 10.0
+OUTPUT_CHUNK = 1 << 20  # bytes of a process's output handed over per call
 
 
 def unpack(archive: bytes, digest: str, root: Path) -> Path:
@@ -42,6 +43,13 @@ def unpack(archive: bytes, digest: str, root: Path) -> Path:
     except OSError:  # another instance of the same model on this node unpacked it first
         shutil.rmtree(aside, ignore_errors=True)
     return target
+
+
+def read_output(log: Path, offset: int) -> bytes:
+    """A process's output from `offset` on, at most OUTPUT_CHUNK bytes of it."""
+    with open(log, "rb") as out:
+        out.seek(offset)
+        return out.read(OUTPUT_CHUNK)
 
 
 def localize(
@@ -71,7 +79,7 @@ class InstanceActor:
         env: dict[str, str],
         secret: str,
         shipped: dict[str, tuple[str, Any]],
-        log_path: str,
+        instance_id: str,
     ) -> None:
         """`argv`: the runtime's arguments but its address; `shipped`: each directory of the front door's machine
         the instance needs (its model, its code) → (digest, an object ref of its tar archive); its paths in `argv`
@@ -82,12 +90,10 @@ class InstanceActor:
         here = localize(shipped, root)
         self.host = host = ray.util.get_node_ip_address()
         self.port = free_port(host)
-        log = Path(log_path)
-        with contextlib.suppress(OSError):  # a node that shares the front door's disk writes the log where it reads it
-            log.parent.mkdir(parents=True, exist_ok=True)
-        if not log.parent.is_dir():
-            log = root / "logs" / log.name
-            log.parent.mkdir(parents=True, exist_ok=True)
+        # Its output stays on the node, where the front door copies it from (`output`): a node need not share the
+        # front door's disk, and one that did would still be written to at the path the front door reads.
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        self.log = log = Path(tempfile.mkstemp(dir=root / "logs", prefix=f"{instance_id}-", suffix=".log")[1])
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "homeport.runtime", *map(here, argv), "--host", host, "--port", str(self.port)],
@@ -99,6 +105,9 @@ class InstanceActor:
                 start_new_session=True,
                 preexec_fn=die_with_parent,  # a worker process killed (its node lost) takes its model server along
             )
+
+    def output(self, offset: int) -> bytes:
+        return read_output(self.log, offset)
 
     def address(self) -> tuple[str, int]:
         return self.host, self.port
@@ -122,3 +131,4 @@ class InstanceActor:
         with contextlib.suppress(Exception):
             if self.proc.poll() is None:
                 self.proc.kill()
+            self.log.unlink()

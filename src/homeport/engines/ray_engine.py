@@ -4,7 +4,8 @@ there on TCP with a secret of its own (runtime/address.py). A variant's instance
 the values of the nodes' `zone` label (`ray start --labels zone=a`); a node without one is a zone of its own.
 
 The model (and the code, where it is apart from the model) is packed once per directory, put in Ray's object store,
-and unpacked once per node (engines/ray_actor.py), so that nodes need no disk in common with the front door. A node
+and unpacked once per node (engines/ray_actor.py), so that nodes need no disk in common with the front door; an
+instance's output is written on its node and copied into its log here as it grows. A node
 lost is its actors lost: each instance on it ends (exit code -9), and the endpoint controller replaces it on the
 nodes that are left. A training or processing job is an actor too (engines/ray_job.py): its directory is sent to
 a node with the resources of its instance type, and what it wrote there comes back.
@@ -30,8 +31,8 @@ from typing import Any
 from homeport.core.instance_types import capacity
 from homeport.engines.base import InstanceSpec, NoCapacity
 from homeport.engines.jobs import JobSpec
-from homeport.engines.ray_actor import InstanceActor
-from homeport.engines.ray_job import LOST, RayJob
+from homeport.engines.ray_actor import OUTPUT_CHUNK, InstanceActor
+from homeport.engines.ray_job import CALL_TIMEOUT_S, FOLLOW_S, LOST, RayJob
 from homeport.engines.ray_job_actor import JobActor
 from homeport.runtime.address import Address, new_secret
 
@@ -62,6 +63,8 @@ class RayInstance:
         self.code: int | None = None
         self.ready: concurrent.futures.Future[Address] = concurrent.futures.Future()
         self.stopping = False
+        self.copied = 0  # how much of its output is in its log here
+        self.copying = threading.Lock()
 
 
 class RayEngine:
@@ -78,6 +81,8 @@ class RayEngine:
         self._zones: tuple[float, dict[str, list[dict[str, float]]]] = (-ZONES_FRESH_S, {})
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="homeport-ray")
+        self._closing = threading.Event()
+        threading.Thread(target=self._follow_output, name="homeport-ray-output", daemon=True).start()
 
     # --- where instances go ---------------------------------------------------------------------------
 
@@ -149,7 +154,7 @@ class RayEngine:
             need = self._need(spec.instance_type, spec.environment.get("HOMEPORT_MEMORY_LIMIT_MB"))
             what = spec.instance_type or "a serverless instance"
             actor = self.actor_class.options(**self._placement(need, spec.zone, what)).remote(
-                argv, spec.environment, secret, shipped, str(spec.log_path)
+                argv, spec.environment, secret, shipped, spec.instance_id
             )
             instance.actor = actor
             if instance.stopping:  # stopped while it was being packed
@@ -161,15 +166,39 @@ class RayEngine:
             return
         instance.ready.set_result(Address.tcp(host, port, secret))
         ended = actor.wait.remote().future()
-        ended.add_done_callback(lambda done: self._ended(instance, done))
+        ended.add_done_callback(lambda done: self._after(self._ended, instance, done))
+
+    def _after(self, then: Callable[..., None], *args: Any) -> None:
+        """`then(*args)` in the engine's threads (it calls Ray, which a Ray callback must not wait on)."""
+        with contextlib.suppress(RuntimeError):  # the engine is closing
+            self._pool.submit(then, *args)
 
     def _ended(self, instance: RayInstance, done: concurrent.futures.Future[int]) -> None:
         try:
             code = done.result()
         except Exception as exc:  # the actor is gone: its node was lost, or it was killed
-            self._end(instance, LOST, f"homeport: instance {instance.spec.instance_id} was lost: {exc}")
+            lost = "" if instance.stopping else f"homeport: instance {instance.spec.instance_id} was lost: {exc}"
+            self._end(instance, LOST, lost)
         else:
+            self._copy_output(instance)  # what it printed last (why it ended) is in its log before it ends
             self._end(instance, code)
+
+    def _follow_output(self) -> None:
+        """Copy each running instance's new output from its node into its log here, every FOLLOW_S."""
+        while not self._closing.wait(FOLLOW_S):
+            for instance in list(self.instances.values()):
+                if instance.code is None and instance.ready.done() and instance.ready.exception() is None:
+                    self._copy_output(instance)
+
+    def _copy_output(self, instance: RayInstance) -> None:
+        with instance.copying, contextlib.suppress(Exception):  # a lost actor's output ends where it was copied to
+            while chunk := self.ray.get(instance.actor.output.remote(instance.copied), timeout=CALL_TIMEOUT_S):
+                instance.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(instance.spec.log_path, "ab") as out:
+                    out.write(chunk)
+                instance.copied += len(chunk)
+                if len(chunk) < OUTPUT_CHUNK:
+                    break
 
     def _end(self, instance: RayInstance, code: int, line: str = "") -> None:
         if line:
@@ -217,6 +246,7 @@ class RayEngine:
         if actor is not None and handle.ready.done() and handle.code is None:
             with contextlib.suppress(Exception):  # an actor already gone has nothing left to stop
                 await asyncio.wait_for(asyncio.wrap_future(actor.stop.remote(grace_s).future()), grace_s + 15)
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._copy_output, handle)
         if actor is not None:  # placed or not: its resources go back to the cluster
             with contextlib.suppress(Exception):
                 self.ray.kill(actor)
@@ -254,6 +284,7 @@ class RayEngine:
         self.instances.clear()
 
     def close(self) -> None:
+        self._closing.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.ray.shutdown()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.engines.jobs import JobSpec
-from homeport.engines.ray_job_actor import OUTPUT_CHUNK
+from homeport.engines.ray_actor import OUTPUT_CHUNK
 
 LOST = -signal.SIGKILL  # the exit code of a job whose actor (or node) is gone
 FOLLOW_S = 0.5  # how often the output is copied while the command runs

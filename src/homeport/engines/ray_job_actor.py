@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.engines.jobs import die_with_parent
-from homeport.engines.ray_actor import localize
-
-OUTPUT_CHUNK = 1 << 20  # bytes of output handed over per call
-STOP_WAIT_S = 10.0
+from homeport.engines.ray_actor import STOP_WAIT_S, localize, read_output
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
@@ -82,10 +79,8 @@ class JobActor:
         return self.proc.wait()
 
     def output(self, offset: int) -> bytes:
-        """The command's output from `offset` on (stdout and stderr), at most OUTPUT_CHUNK bytes of it."""
-        with open(self.log, "rb") as log:
-            log.seek(offset)
-            return log.read(OUTPUT_CHUNK)
+        """The command's output (stdout and stderr) from `offset` on."""
+        return read_output(self.log, offset)
 
     def stop(self, grace_s: float) -> int:
         """SIGTERM the command's process group, SIGKILL it after `grace_s`."""
