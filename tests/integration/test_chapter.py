@@ -14,6 +14,7 @@ pytest.importorskip("sagemaker")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(600)  # the whole notebook: fit, transform, deploy; over 120 s on a loaded two-worker run
 def test_the_chapter_runs_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HOMEPORT_"))}
     done = subprocess.run(

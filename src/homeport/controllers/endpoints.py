@@ -32,6 +32,7 @@ from homeport.controllers.serverless_plan import Policy
 from homeport.core.deployment_plan import PROVISIONING, Progress, rollback_alarms, schedule_of, variant_status
 from homeport.core.rolling_plan import RollingProgress, rolling_of, rolling_status
 from homeport.core.states import EndpointStatus, move
+from homeport.core.waiting import within
 from homeport.dataplane.instances import LIVE, Instance, InstanceState
 from homeport.dataplane.multi_model import Loader, ModelFiles
 from homeport.dataplane.router import Route, Router
@@ -116,7 +117,7 @@ class EndpointController:
         for inst in self.instances.values():
             inst.client.close()
         try:
-            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), STOP_GRACE_S + 5)
+            await within(asyncio.gather(*stops, return_exceptions=True), STOP_GRACE_S + 5)
         finally:
             self.engine.kill_all()
             self.instances.clear()

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from homeport.batch.plan import PlanError, inputs
+from homeport.core.waiting import within
 from homeport.engines.base import Engine, Job, NoCapacity
 from homeport.engines.jobs import JobSpec
 from homeport.objects.locations import Locator, UnreachableObject
@@ -54,7 +55,7 @@ async def launch(engine: Engine, spec: JobSpec) -> Job:
 async def finish(job: Job, budget: float) -> int | None:
     """The exit code, or None when the job ran past `budget` seconds (it has then been stopped)."""
     try:
-        return await asyncio.wait_for(job.wait(), max(budget, 0.0))
+        return await within(job.wait(), max(budget, 0.0))
     except TimeoutError:
         await job.stop(STOP_GRACE_S)
         return None

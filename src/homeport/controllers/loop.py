@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+
+from homeport.core.waiting import event_within
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,5 @@ class Loop:
                     await done
             except Exception:  # a controller must outlive any one bad tick
                 log.exception("%s tick failed", self.what)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay())
+            await event_within(self._wake, delay())
             self._wake.clear()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from homeport.core.waiting import event_within
+
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED = 64 * 1024 * 1024  # records held for a destination that cannot be written, at most
@@ -152,18 +154,21 @@ class CaptureWriter:
 
     async def run_forever(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self.flush_s)
+            await event_within(self._full, self.flush_s)
             self._full.clear()
             await self.flush()
 
     async def flush(self) -> None:
         """Write every batch gathered so far, each as one object; what fails waits for the next flush."""
-        batches, self._batches, self._sizes = self._batches, {}, {}
-        for prefix, lines in batches.items():
+        batches, self._batches, self._sizes = list(self._batches.items()), {}, {}
+        for i, (prefix, lines) in enumerate(batches):
             data = b"".join(lines)
             try:
                 await asyncio.to_thread(self._put, object_url(prefix, time.time()), data)
+            except asyncio.CancelledError:  # stopping: this batch's thread writes on; the batches after it wait
+                for later, later_lines in batches[i + 1 :]:
+                    self._keep(later, later_lines)
+                raise
             except Exception as exc:  # the destination is gone or unreachable: keep the records, within reason
                 log.warning("data capture: could not write %d records under %s: %s", len(lines), prefix, exc)
                 self._keep(prefix, lines)

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from homeport.core.waiting import within
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable, Reply, Streamed
 
 
@@ -34,7 +35,7 @@ class DirectClient:
             raise InstanceUnreachable("the instance is still loading its model")
         self.outstanding += 1
         try:
-            return await asyncio.wait_for(_call(app, method, path, headers, body), timeout)
+            return await within(_call(app, method, path, headers, body), timeout)
         except TimeoutError:
             raise InstanceTimeout() from None
         finally:
@@ -74,7 +75,7 @@ class DirectClient:
         task.add_done_callback(ended)
         try:
             try:
-                status, reply_headers = await asyncio.wait_for(asyncio.shield(head), timeout)
+                status, reply_headers = await within(asyncio.shield(head), timeout)
             except TimeoutError:
                 raise InstanceTimeout() from None
             yield Streamed(status, reply_headers, _drain(parts, timeout))
@@ -89,7 +90,7 @@ class DirectClient:
 async def _drain(parts: asyncio.Queue[bytes | Exception | None], timeout: float) -> AsyncIterator[bytes]:
     while True:
         try:
-            part = await asyncio.wait_for(parts.get(), timeout)
+            part = await within(parts.get(), timeout)
         except TimeoutError:
             raise InstanceTimeout() from None
         if part is None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from homeport.core.waiting import within
 from homeport.dataplane.connection import InstanceDropped, InstanceTimeout, InstanceUnreachable, Reply
 from homeport.objects import archives
 from homeport.objects.locations import Location, UnreachableObject
@@ -220,7 +221,7 @@ class Loader:
             self.files.hold(target, 1)
             task.add_done_callback(lambda t: self._loaded(models, target, t))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self.wait_s)
+            return await within(asyncio.shield(task), self.wait_s)
         except TimeoutError:
             raise ModelNotReady(
                 f"Model {target} is still loading after {self.wait_s:g} s; it keeps loading: retry the request."

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from homeport.core.waiting import within
 from homeport.dataplane.instances import Instance, InstanceState
 
 MAX_PAYLOAD = 4 * 1000 * 1000  # a serverless InvokeEndpoint's body: 4 MB, where instances take 6 MB
@@ -89,7 +90,7 @@ class Gate:
                 if left <= 0:
                     raise ColdStartFailed(f"no instance was ready within {timeout:g} seconds")
                 try:
-                    await asyncio.wait_for(self._ready.wait(), left)
+                    await within(self._ready.wait(), left)
                 except TimeoutError:
                     continue
         finally:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from homeport.core.waiting import within
 from homeport.engines.base import LOCAL_ZONE, InstanceSpec, prepare
 from homeport.engines.jobs import JobSpec, LocalJob, start_local
 from homeport.runtime.__main__ import container_app, server_config
@@ -89,7 +90,7 @@ class InlineInstance:
         if self.server is not None:
             self.server.should_exit = True
             try:
-                await asyncio.wait_for(self.server.shutdown(), grace_s)
+                await within(self.server.shutdown(), grace_s)
             except TimeoutError:
                 self.server.force_exit = True
         self._end(0)

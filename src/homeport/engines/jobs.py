@@ -12,6 +12,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from homeport.core.waiting import within
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -44,7 +46,7 @@ class LocalJob:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace_s)
+            await within(asyncio.shield(self.proc.wait()), grace_s)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

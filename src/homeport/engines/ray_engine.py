@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.core.instance_types import capacity
+from homeport.core.waiting import within
 from homeport.engines.base import InstanceSpec, NoCapacity
 from homeport.engines.jobs import JobSpec
 from homeport.engines.ray_actor import OUTPUT_CHUNK, InstanceActor
@@ -245,7 +246,7 @@ class RayEngine:
         actor = handle.actor
         if actor is not None and handle.ready.done() and handle.code is None:
             with contextlib.suppress(Exception):  # an actor already gone has nothing left to stop
-                await asyncio.wait_for(asyncio.wrap_future(actor.stop.remote(grace_s).future()), grace_s + 15)
+                await within(asyncio.wrap_future(actor.stop.remote(grace_s).future()), grace_s + 15)
             await asyncio.get_running_loop().run_in_executor(self._pool, self._copy_output, handle)
         if actor is not None:  # placed or not: its resources go back to the cluster
             with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from homeport.core.waiting import within
 from homeport.engines.jobs import JobSpec
 from homeport.engines.ray_actor import OUTPUT_CHUNK
 
@@ -41,7 +42,7 @@ class RayJob:
         if not self._ended.done():
             if self._started.done():
                 with contextlib.suppress(Exception):  # one that does not answer is killed below
-                    await asyncio.wait_for(self._call(self.actor.stop.remote(grace_s)), grace_s + CALL_TIMEOUT_S)
+                    await within(self._call(self.actor.stop.remote(grace_s)), grace_s + CALL_TIMEOUT_S)
             if not self._ended.done():
                 with contextlib.suppress(Exception):
                     self.ray.kill(self.actor)
@@ -76,7 +77,7 @@ class RayJob:
                     break
 
     async def _call(self, ref: Any) -> Any:
-        return await asyncio.wait_for(asyncio.wrap_future(ref.future()), CALL_TIMEOUT_S)
+        return await within(asyncio.wrap_future(ref.future()), CALL_TIMEOUT_S)
 
     def _append(self, chunk: bytes) -> None:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
