@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`pytest -m "not integration"` is the fast tier: everything in one process, no server, no instance."""
     for item in items:
         relative = item.path.relative_to(TESTS)
-        if relative.parts[0] in ("integration", "postgresql") or relative.as_posix() in PROCESS_TESTS:
+        if relative.parts[0] in ("integration", "postgresql", "console") or relative.as_posix() in PROCESS_TESTS:
             item.add_marker(pytest.mark.integration)
 
 

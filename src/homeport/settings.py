@@ -71,6 +71,8 @@ class Settings:
     # Webhooks (comma-separated http(s) URLs) that get SageMaker's state-change events, as EventBridge sends them.
     event_webhooks: str = ""
     log_level: str = "info"
+    # The web console's session cookie is sent over HTTPS only (Secure): set it when a TLS proxy fronts the server.
+    console_https_only: bool = False
     # A reply that acknowledges a write (an object stored, a resource created, an async request accepted) leaves
     # after the write is on disk: SQLite syncs its log at each commit, the object store its files and directories.
     # False: a crash of the server still loses nothing, but a power loss may lose the last acknowledged writes.

@@ -10,6 +10,7 @@ from typing import Any
 from homeport.api import query, rpcv2
 from homeport.api.asgi import ClientGone, Receive, Scope, Send, respond
 from homeport.api.auth.authenticator import (
+    CONSOLE,
     CONTROL,
     HEALTH,
     METRICS,
@@ -30,6 +31,7 @@ from homeport.api.service_api import CBOR, JSON, MAX_REQUEST_BYTES, QUERY, Calle
 from homeport.errors import UnknownOperation, UnknownPath
 
 Lifespan = Callable[[], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class App:
         startup: Lifespan,
         shutdown: Lifespan,
         metrics: Callable[[], bytes] = lambda: b"",
+        console: AsgiApp | None = None,
     ) -> None:
         self.control = {api.prefix: api for api in control}
         # Query-protocol requests name no target: the service they are for is the one their signature names.
@@ -55,6 +58,7 @@ class App:
         self.startup = startup
         self.shutdown = shutdown
         self.metrics = metrics  # the Prometheus exposition
+        self.console = console  # the web console at /console: it signs its users in itself
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -81,6 +85,9 @@ class App:
             return
         if where == METRICS:
             await respond(send, 200, self.metrics(), [(b"content-type", PROMETHEUS)])
+            return
+        if where == CONSOLE and self.console is not None:
+            await self.console(scope, receive, send)
             return
         # The JSON faces sign their body's hash without sending it: read the (bounded) body, then verify. An
         # oversized body is still hashed (up to a hard cap), so its refusal goes only to a signed request.

@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from botocore.model import OperationModel
+
 from homeport.api import query, rpcv2, shapes
 from homeport.api.asgi import Send, respond
 from homeport.errors import HomeportError, InternalFailure, SerializationError, UnknownOperation, ValidationError
@@ -111,12 +113,7 @@ class ServiceApi:
     def dispatch(
         self, operation: str, body: bytes, wire: str = JSON, fields: Any = None, caller: str = ""
     ) -> dict[str, Any]:
-        if operation not in self.model.operation_names:
-            raise UnknownOperation(f"Unknown operation {self.prefix}.{operation}.")
-        handler = self.handlers.get(operation)
-        if handler is None and operation not in self.callers:
-            raise UnknownOperation(f"homeport does not implement {self.prefix}.{operation} yet.")
-        model = self.model.operation_model(operation)
+        model = self._operation(operation)
         try:
             if wire == CBOR:
                 params = rpcv2.decode_request(body)
@@ -130,7 +127,20 @@ class ServiceApi:
             raise SerializationError(f"The request body is nested too deeply to be valid {wire}.") from None
         except ValueError as exc:
             raise self.invalid(f"The request body is not valid {wire}: {exc}") from exc
-        cleaned, problems = shapes.validate(model, params)
+        return self.call(operation, params, caller)
+
+    def call(self, operation: str, params: Any, caller: str = "") -> dict[str, Any]:
+        """One operation, its parameters checked against the service model as a request's are: how the console
+        acts, with the API's own handlers and refusals and no HTTP round trip."""
+        cleaned, problems = shapes.validate(self._operation(operation), params)
         if problems:
             raise self.invalid(shapes.problem_message(problems))
+        handler = self.handlers.get(operation)
         return handler(cleaned) if handler is not None else self.callers[operation](cleaned, caller)
+
+    def _operation(self, operation: str) -> OperationModel:
+        if operation not in self.model.operation_names:
+            raise UnknownOperation(f"Unknown operation {self.prefix}.{operation}.")
+        if operation not in self.handlers and operation not in self.callers:
+            raise UnknownOperation(f"homeport does not implement {self.prefix}.{operation} yet.")
+        return self.model.operation_model(operation)

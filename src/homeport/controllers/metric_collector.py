@@ -36,6 +36,7 @@ class MetricCollector:
         self.meters = meters
         self.router = router
         self.instances = instances
+        self.readings: dict[str, tuple[float, float]] = {}  # instance → (CPU, memory) at its last reading
         self._processes: dict[str, psutil.Process] = {}
         self._pruned = 0.0
         self._stored = 0.0  # the last period stored: an early tick must not store one twice
@@ -85,11 +86,13 @@ class MetricCollector:
                 cpu, memory = process.cpu_percent(None), process.memory_percent()
             except psutil.Error:
                 continue
+            self.readings[inst.id] = (cpu, memory)
             dims = (("EndpointName", inst.endpoint), ("VariantName", inst.variant))
             self.meters.sample(Metric(INSTANCES, "CPUUtilization", dims), cpu, PERCENT)
             self.meters.sample(Metric(INSTANCES, "MemoryUtilization", dims), memory, PERCENT)
         for gone in set(self._processes) - seen:
             del self._processes[gone]
+            self.readings.pop(gone, None)
 
     def _write(self, points: list[Point], asynchronous: dict[str, int], start: float, now: float) -> None:
         store = self.ctx.store

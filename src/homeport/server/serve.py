@@ -32,6 +32,8 @@ from homeport.api.prometheus import exposition
 from homeport.api.runtime import RuntimeApi
 from homeport.api.s3.handlers import ExternalS3Notice, S3Api
 from homeport.api.service_api import ServiceApi
+from homeport.console.app import console_app
+from homeport.console.context import Console, InstanceView
 from homeport.controllers.alarms import AlarmEvaluator
 from homeport.controllers.async_invocations import AsyncWorker
 from homeport.controllers.autoscaler import Autoscaler
@@ -259,15 +261,16 @@ class Server:
         )
         self.ctx.wake = self._wake
         self._tasks: list[asyncio.Task[None]] = []
+        apis = {
+            "sagemaker": ServiceApi("sagemaker", sagemaker_handlers(self.services)),
+            # CloudWatch names a malformed request ValidationError, not ValidationException.
+            "cloudwatch": ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
+            "application-autoscaling": ServiceApi("application-autoscaling", autoscaling_handlers(self.services)),
+            "logs": ServiceApi("logs", logs_handlers(self.services), InvalidParameterException),
+            "sts": ServiceApi("sts", {}, RuntimeValidationError, callers=sts_callers(settings.account_id)),
+        }
         self.app = App(
-            [
-                ServiceApi("sagemaker", sagemaker_handlers(self.services)),
-                # CloudWatch names a malformed request ValidationError, not ValidationException.
-                ServiceApi("cloudwatch", cloudwatch_handlers(self.services), RuntimeValidationError),
-                ServiceApi("application-autoscaling", autoscaling_handlers(self.services)),
-                ServiceApi("logs", logs_handlers(self.services), InvalidParameterException),
-                ServiceApi("sts", {}, RuntimeValidationError, callers=sts_callers(settings.account_id)),
-            ],
+            list(apis.values()),
             RuntimeApi(
                 settings, self.router, self._endpoint_status, AsyncInvocationService(self.ctx, self._wake_async)
             ),
@@ -276,6 +279,16 @@ class Server:
             self.startup,
             self.shutdown,
             exposition(self.meters, self.router),
+            console_app(
+                Console(
+                    self.keys,
+                    clock,
+                    lambda service, operation, params: apis[service].call(operation, params),
+                    self._instance_views,
+                    settings.metric_period_seconds,
+                    settings.console_https_only,
+                )
+            ),
         )
         self.url = ""
         self.stepped_down = False
@@ -299,6 +312,17 @@ class Server:
     def _wake_async(self) -> None:
         self.async_worker.wake()
         self.lease.poke()
+
+    def _instance_views(self, endpoint: str) -> list[InstanceView]:
+        readings = self.metric_loop.collector.readings
+        return [
+            InstanceView(
+                i.id, i.variant, i.zone, i.instance_type, i.state.value, i.started_at, i.failure,
+                *readings.get(i.id, (None, None)),
+            )
+            for i in self.controller.instances.values()
+            if i.endpoint == endpoint
+        ]  # fmt: skip
 
     def _endpoint_status(self, name: str) -> str | None:
         with self.store.reading() as conn:

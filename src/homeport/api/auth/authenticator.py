@@ -15,6 +15,7 @@ from homeport.api.auth.keys import KeyRing
 from homeport.core.clock import Clock
 
 S3, CONTROL, RUNTIME, HEALTH, METRICS, UNKNOWN = "s3", "control", "runtime", "health", "metrics", "unknown"
+CONSOLE = "console"  # the web console: signs in with a form and a cookie, not SigV4
 CBOR_PATH = "/service/"  # Smithy RPC v2 CBOR: /service/<service>/operation/<Operation>
 HASH_CAP = 64 * 1024 * 1024  # an oversized JSON-face body is hashed this far, for its signature
 
@@ -58,6 +59,8 @@ def face(scope: Scope) -> str:
     ):
         return CONTROL
     if service is None:
+        if path == "/console" or path.startswith("/console/"):  # a signed request for a bucket so named is S3's
+            return CONSOLE
         if method == "GET" and path in ("/ping", "/metrics"):
             return HEALTH if path == "/ping" else METRICS
         return S3

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""The web console's pages with 100 endpoints and 10,000 transform jobs in the store, against the API calls that
+read the same data, measured in the same run.
+
+    .venv/bin/python bench/console.py                  # about 2 minutes
+    .venv/bin/python bench/console.py --endpoints 100 --jobs 10000 --rounds 30
+
+- 100 endpoints of the worked example's Abalone model, each with one instance (inline: in the server's event
+  loop, so a hundred fit on this machine; a page costs the same whichever engine runs them), all InService.
+- One real transform job, run to completion; its stored description is then copied 9,999 times under new names
+  with the server stopped (running ten thousand jobs would measure batch transform, not the console).
+- Each page fetched `--rounds` times by one signed-in client (httpx, keep-alive): median and p95 milliseconds,
+  and median ÷ the median of the API call (boto3 over HTTP, same server, same run) that reads what the page
+  shows: ListEndpoints (100) for the endpoints page, DescribeEndpoint for an endpoint's, ListTransformJobs (50)
+  for the jobs page. The issue's target is each page under 300 ms.
+
+Results in bench/results/console-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from invoke import IMAGE, ROLE, ROOT, build_model
+
+from batch import say, write_results  # bench/ is on sys.path: this file runs beside them
+
+TARGET_MS = 300.0
+
+
+def client(server: Any, service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def timed(call: Callable[[], Any], rounds: int) -> dict[str, float]:
+    call()  # warm: the first call pays for imports and caches
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))]}
+
+
+def populate(server: Any, work: Path, endpoints: int) -> tuple[str, str]:
+    """The endpoints and one finished transform job; (an endpoint's name, the job's name)."""
+    _, tarball, _, body = build_model(work)
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    s3.create_bucket(Bucket="bench")
+    s3.upload_file(str(tarball), "bench", "model.tar.gz")
+    s3.put_object(Bucket="bench", Key="in/rows.csv", Body=b"\n".join([body] * 100))
+    sm.create_model(
+        ModelName="abalone",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="abalone",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "abalone",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    names = [f"abalone-{i:03}" for i in range(endpoints)]
+    for name in names:
+        sm.create_endpoint(EndpointName=name, EndpointConfigName="abalone")
+    for name in names:
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 600})
+    sm.create_transform_job(
+        TransformJobName="job-00000",
+        ModelName="abalone",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bench/in/"}},
+                        "ContentType": "text/csv", "SplitType": "Line"},
+        TransformOutput={"S3OutputPath": "s3://bench/out/"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )  # fmt: skip
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName="job-00000", WaiterConfig={"Delay": 0.5, "MaxAttempts": 600}
+    )
+    return names[0], "job-00000"
+
+
+def copy_jobs(data_dir: Path, template: str, count: int) -> None:
+    """`count - 1` copies of the finished job's stored description, under new names (the server is stopped)."""
+    from homeport.settings import Settings
+    from homeport.store import Kind, Store
+
+    store = Store(Settings(data_dir=data_dir).database)
+    with store.transaction() as conn:
+        doc = store.get(conn, Kind.TRANSFORM_JOB, template)
+        assert doc is not None
+        for i in range(1, count):
+            name = f"job-{i:05}"
+            copy = json.loads(json.dumps(doc))
+            copy["TransformJobName"] = name
+            copy["TransformJobArn"] = doc["TransformJobArn"].replace(template, name)
+            copy["CreationTime"] = doc["CreationTime"] + i * 0.001
+            store.insert(conn, Kind.TRANSFORM_JOB, copy, name=name, arn=copy["TransformJobArn"], status="Completed")
+    store.close()
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    from homeport.server.process import ServerProcess
+
+    work = Path(tempfile.mkdtemp(prefix="homeport-consolebench-"))
+    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_INSTANCE_MODE": "inline"}
+    say(f"populating: {args.endpoints} endpoints and a transform job")
+    with ServerProcess(work / "data", env=env) as server:
+        keys = {"HOMEPORT_ACCESS_KEY_ID": server.access_key_id, "HOMEPORT_SECRET_ACCESS_KEY": server.secret_access_key}
+        endpoint, _ = populate(server, work, args.endpoints)
+    say(f"copying the job: {args.jobs} in all")
+    copy_jobs(work / "data", "job-00000", args.jobs)
+    results: dict[str, Any] = {"endpoints": args.endpoints, "transform_jobs": args.jobs, "rounds": args.rounds}
+    with ServerProcess(work / "data", env={**env, **keys}) as server:
+        sm = client(server, "sagemaker")
+        for name in (endpoint, f"abalone-{args.endpoints - 1:03}"):
+            sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.5})
+        floors = {
+            "ListEndpoints": timed(lambda: sm.list_endpoints(MaxResults=100), args.rounds),
+            "DescribeEndpoint": timed(lambda: sm.describe_endpoint(EndpointName=endpoint), args.rounds),
+            "ListTransformJobs": timed(lambda: sm.list_transform_jobs(MaxResults=50), args.rounds),
+        }
+        with httpx.Client(base_url=server.url, timeout=60, follow_redirects=True) as http:
+            signed = http.post(
+                "/console/login",
+                data={"access_key_id": server.access_key_id, "secret_access_key": server.secret_access_key},
+            )
+            assert signed.status_code == 200 and "Endpoints" in signed.text, signed.status_code
+            page_two = quote(sm.list_transform_jobs(MaxResults=50)["NextToken"], safe="")
+            pages = {
+                "endpoints": ("/console/endpoints", "ListEndpoints"),
+                "endpoint": (f"/console/endpoints/{endpoint}", "DescribeEndpoint"),
+                "endpoint live part": (f"/console/endpoints/{endpoint}/live", "DescribeEndpoint"),
+                "endpoint logs": (f"/console/endpoints/{endpoint}/logs", "DescribeEndpoint"),
+                "auto scaling": (f"/console/endpoints/{endpoint}/variants/AllTraffic/scaling", "DescribeEndpoint"),
+                "transform jobs": ("/console/transform-jobs", "ListTransformJobs"),
+                "transform jobs, page 2": (f"/console/transform-jobs?next={page_two}", "ListTransformJobs"),
+                "transform jobs, InProgress only": ("/console/transform-jobs?status=InProgress", "ListTransformJobs"),
+            }  # fmt: skip
+
+            def fetch(path: str) -> Callable[[], None]:
+                def get() -> None:
+                    reply = http.get(path)
+                    assert reply.status_code == 200, (path, reply.status_code)
+
+                return get
+
+            # What the pages show: every endpoint of the page, 50 jobs a page, none InProgress.
+            listed = http.get("/console/endpoints").text
+            assert all(f">abalone-{i:03}<" in listed for i in range(min(args.endpoints, 100))), "endpoints missing"
+            assert http.get("/console/transform-jobs").text.count("<tr data-job=") == 50
+            assert "No transform jobs that are InProgress" in http.get(pages["transform jobs, InProgress only"][0]).text
+            results["pages"] = {}
+            for label, (path, floor) in pages.items():
+                took = timed(fetch(path), args.rounds)
+                took["floor"] = floor
+                took["vs_floor"] = took["median_ms"] / floors[floor]["median_ms"]
+                took["under_target"] = took["p95_ms"] < TARGET_MS
+                results["pages"][label] = took
+                say(
+                    f"{label:46} median {took['median_ms']:7.1f} ms  p95 {took['p95_ms']:7.1f} ms  "
+                    f"{took['vs_floor']:5.1f}x {floor} ({floors[floor]['median_ms']:.1f} ms)"
+                )
+        results["floors"] = floors
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoints", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    results = measure(args)
+    slow = [label for label, page in results["pages"].items() if not page["under_target"]]
+    say(f"pages over {TARGET_MS:.0f} ms at p95: {', '.join(slow) if slow else 'none'}")
+    write_results("console", results)
+
+
+if __name__ == "__main__":
+    main()
