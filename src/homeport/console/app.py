@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homeport.console import endpoints, jobs, scaling
+from homeport.console import alarms, endpoints, jobs, scaling
 from homeport.console.context import Console
 from homeport.console.pages import form_of, local_path, render, when
 from homeport.console.session import COOKIE, SESSION_S, check_pair, sign_in, signing_secret
@@ -50,6 +50,7 @@ def console_app(console: Console) -> ASGIApp:
         *endpoints.routes(),
         *scaling.routes(),
         *jobs.routes(),
+        *alarms.routes(),
         Mount("/console/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

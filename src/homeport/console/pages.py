@@ -96,3 +96,19 @@ def when(value: Any) -> str:
         return ""
     moment = value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def epoch(value: Any) -> float:
+    """Seconds since the epoch, from what a reply holds (a number, or a datetime)."""
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d"
