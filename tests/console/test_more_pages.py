@@ -112,3 +112,40 @@ def test_alarms_are_listed_with_their_state_and_history(signed_in: Any, console_
     screenshot(page, "alarm")
     page.goto("/console/alarms?state=ALARM")
     expect(page.locator("#alarm-list")).not_to_contain_text(name)
+
+
+def test_a_registry_version_is_approved_and_rejected_from_the_console(
+    signed_in: Any, console_server: ServerProcess, csm: Any, probe_url: str
+) -> None:
+    group = unique("registry-group")
+    csm.create_model_package_group(ModelPackageGroupName=group, ModelPackageGroupDescription="the console's test")
+    spec = {
+        "Containers": [{"Image": "homeport/python", "ModelDataUrl": probe_url}],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
+    arns = [
+        csm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec)["ModelPackageArn"]
+        for _ in range(2)
+    ]
+    page = signed_in
+    page.goto("/console/registry")
+    page.get_by_role("link", name=group).click()
+    rows = page.locator("#versions tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("PendingManualApproval")
+    forged = page.request.post(f"/console/registry/{group}/1/approve", form={"csrf": "forged"}, max_redirects=0)
+    assert forged.status == 403
+    assert csm.describe_model_package(ModelPackageName=arns[0])["ModelApprovalStatus"] == "PendingManualApproval"
+    page.locator("tr[data-version='1']").get_by_role("button", name="Approve").click()
+    expect(page.locator("tr[data-version='1']")).to_contain_text("Approved")
+    page.locator("tr[data-version='2']").get_by_role("button", name="Reject").click()
+    expect(page.locator("tr[data-version='2']")).to_contain_text("Rejected")
+    statuses = [csm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] for arn in arns]
+    assert statuses == ["Approved", "Rejected"]
+    screenshot(page, "registry")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    missing = page.request.post(f"/console/registry/{group}/9/approve", form={"csrf": token}, max_redirects=0)
+    assert missing.status == 404 and "no version 9" in missing.text()
+    odd = page.request.post(f"/console/registry/{group}/1/promote", form={"csrf": token}, max_redirects=0)
+    assert odd.status == 404
