@@ -30,25 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cluster import client
 from invoke import IMAGE, ROLE, ROOT, build_model
 
 from batch import say, write_results  # bench/ is on sys.path: this file runs beside them
 
 TARGET_MS = 300.0
-
-
-def client(server: Any, service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def timed(call: Callable[[], Any], rounds: int) -> dict[str, float]:

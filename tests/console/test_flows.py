@@ -200,3 +200,5 @@ def test_a_forged_change_is_refused_and_changes_nothing(
     aas.deregister_scalable_target(
         ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension="sagemaker:variant:DesiredInstanceCount"
     )
+    again = page.request.post(path + "/remove", form={"csrf": token}, max_redirects=0)
+    assert again.status == 400 and "ObjectNotFoundException" in again.text()  # nothing left to deregister

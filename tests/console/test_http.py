@@ -84,6 +84,10 @@ def test_hostile_paths_and_bodies_get_a_4xx_not_a_5xx(client: httpx.Client) -> N
         assert "<script>" not in reply.text.replace('<script src="/console/static/', "")
     scaling = "/console/endpoints/nope/variants/v1/scaling"
     assert client.post(scaling, data={"csrf": csrf, "min": "1"}).status_code == 404
+    assert client.post(scaling + "/remove", data={"csrf": csrf}).status_code == 404
+    for gone in ("/console/alarms/no-such-alarm", "/console/registry/no-such-group"):
+        assert client.get(gone).status_code == 404
+    assert client.get("/console/endpoints/nope/live", headers={"HX-Request": "true"}).status_code == 404
     not_form = client.post(
         "/console/transform-jobs/x/stop", content=b"{}", headers={"content-type": "application/json"}
     )

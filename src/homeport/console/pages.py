@@ -94,8 +94,7 @@ def when(value: Any) -> str:
     """A time as the console shows it: UTC, to the second."""
     if value is None or value == "":
         return ""
-    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(epoch(value), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def epoch(value: Any) -> float:

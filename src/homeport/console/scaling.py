@@ -60,6 +60,9 @@ async def _remove(request: Request, console: Console, who: Viewer) -> Response:
     form = await change_form(request, who)
     if isinstance(form, Response):
         return form
+    current = scaling_view(console, endpoint, variant)
+    if current is None:
+        return failure(request, who, 404, "No such variant", f"Endpoint {endpoint} has no variant {variant}.")
     params = {
         "ServiceNamespace": NAMESPACE,
         "ResourceId": resource_id(endpoint, variant),
@@ -67,7 +70,6 @@ async def _remove(request: Request, console: Console, who: Viewer) -> Response:
     }
     _, error = attempt(console, "application-autoscaling", "DeregisterScalableTarget", params)
     if error is not None:
-        current = scaling_view(console, endpoint, variant) or {}
         return render(request, "scaling.html", 400, who=who, error=error, saved=False, **current)
     return RedirectResponse(page_path(endpoint, variant), status_code=303)
 
@@ -170,16 +172,16 @@ def configure(
 
 
 def _whole(form: dict[str, str], field: str, label: str) -> int:
-    text = form.get(field, "").strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{label} must be a whole number, not {text!r}.") from None
+    return int(_parsed(form, field, label, int, "a whole number"))
 
 
 def _number(form: dict[str, str], field: str, label: str) -> float:
+    return _parsed(form, field, label, float, "a number")
+
+
+def _parsed(form: dict[str, str], field: str, label: str, kind: type[float] | type[int], what: str) -> float:
     text = form.get(field, "").strip()
     try:
-        return float(text)
+        return kind(text)
     except ValueError:
-        raise ValueError(f"{label} must be a number, not {text!r}.") from None
+        raise ValueError(f"{label} must be {what}, not {text!r}.") from None
