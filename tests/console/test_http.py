@@ -13,6 +13,7 @@ from homeport.api.auth.keys import AccessKey, KeyRing
 from homeport.console.app import console_app
 from homeport.console.context import Console
 from homeport.core.clock import ManualClock
+from homeport.objects.locations import Locator
 from homeport.server.process import ServerProcess
 from tests.conftest import KEYS
 
@@ -85,7 +86,7 @@ def test_hostile_paths_and_bodies_get_a_4xx_not_a_5xx(client: httpx.Client) -> N
     scaling = "/console/endpoints/nope/variants/v1/scaling"
     assert client.post(scaling, data={"csrf": csrf, "min": "1"}).status_code == 404
     assert client.post(scaling + "/remove", data={"csrf": csrf}).status_code == 404
-    for gone in ("/console/alarms/no-such-alarm", "/console/registry/no-such-group"):
+    for gone in ("/console/alarms/no-such-alarm", "/console/registry/no-such-group", "/console/monitoring/nope"):
         assert client.get(gone).status_code == 404
     assert client.get("/console/endpoints/nope/live", headers={"HX-Request": "true"}).status_code == 404
     not_form = client.post(
@@ -117,13 +118,13 @@ def test_a_session_ends_when_it_expires_or_its_key_goes() -> None:
         assert (service, operation) == ("sagemaker", "ListEndpoints")
         return {"Endpoints": []}
 
-    console = Console(keys, clock, operate, lambda _: [], 60)
+    console = Console(keys, clock, operate, lambda _: [], 60, Locator(None))
     with TestClient(console_app(console), base_url="http://testserver", follow_redirects=False) as http:
         assert http.post("/console/login", data={"access_key_id": KEY, "secret_access_key": SECRET}).status_code == 303
         assert http.get("/console/endpoints").status_code == 200
         clock.advance(12 * 3600 + 1)
         assert http.get("/console/endpoints").status_code == 303
-    other = Console(KeyRing([AccessKey("someone-else", SECRET)]), clock, operate, lambda _: [], 60)
+    other = Console(KeyRing([AccessKey("someone-else", SECRET)]), clock, operate, lambda _: [], 60, Locator(None))
     with TestClient(console_app(console), base_url="http://testserver", follow_redirects=False) as first:
         first.post("/console/login", data={"access_key_id": KEY, "secret_access_key": SECRET})
         cookie = first.cookies["homeport-console"]

@@ -75,37 +75,21 @@ def cmd_monitor(args: argparse.Namespace, clients: Clients) -> int:
     return 0
 
 
-def _files(sm: Any, execution: dict[str, Any]) -> tuple[dict[str, str], str]:
-    """The S3 URIs of the execution's job's inputs, by name, and of its report."""
-    job = sm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job.get("ProcessingInputs", [])}
-    return inputs, job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+def _job(sm: Any, execution: dict[str, Any]) -> dict[str, Any]:
+    job: dict[str, Any] = sm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[1])
+    return job
 
 
 def _model_metrics(sm: Any, s3: Any, execution: dict[str, Any]) -> list[Any]:
-    from homeport.monitoring.report import model_metrics
+    from homeport.monitoring.report import execution_metrics
 
-    inputs, report = _files(sm, execution)
-    return model_metrics(
-        _read(s3, f"{report}/statistics.json"),
-        _read(s3, inputs["constraints"]) if "constraints" in inputs else {},
-        _read(s3, f"{report}/constraint_violations.json"),
-    )
+    return execution_metrics(_job(sm, execution), lambda uri: _read(s3, uri))
 
 
 def _features(sm: Any, s3: Any, execution: dict[str, Any]) -> list[Any]:
-    """The execution's report against its baseline, from the files its processing job read and wrote."""
-    from homeport.monitoring.report import features
+    from homeport.monitoring.report import execution_features
 
-    inputs, report = _files(sm, execution)
-    if "statistics" not in inputs:
-        return []
-    return features(
-        _read(s3, inputs["statistics"]),
-        _read(s3, inputs["constraints"]) if "constraints" in inputs else {},
-        _read(s3, f"{report}/statistics.json"),
-        _read(s3, f"{report}/constraint_violations.json"),
-    )
+    return execution_features(_job(sm, execution), lambda uri: _read(s3, uri))
 
 
 def _read(s3: Any, uri: str) -> dict[str, Any]:

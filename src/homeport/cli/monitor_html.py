@@ -7,8 +7,8 @@ from html import escape
 from typing import Any
 
 from homeport.cli.output import when
+from homeport.console.charts import distribution
 
-CHART_W, CHART_H = 220, 56
 STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
@@ -16,9 +16,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; ver
 th { background: #f4f4f4; }
 .bad { color: #b00020; font-weight: 600; }
 .warn { color: #a15c00; }
-.legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px; }
 """
-BASELINE, CURRENT = "#4c72b0", "#dd8452"
 
 
 def page(
@@ -68,8 +66,6 @@ def page(
         parts += [
             f"<h2>Features at {escape(when(latest['ScheduledTime']))} "
             f"({escape(latest['MonitoringScheduleName'])})</h2>",
-            f"<p class='legend'><span style='background:{BASELINE}'></span>baseline"
-            f"<span style='background:{CURRENT}'></span>current</p>",
             _table(
                 ("Feature", "Type", "Baseline", "Current", "Non-null", "Drift", "Distribution", "Violations"),
                 [
@@ -80,7 +76,7 @@ def page(
                         f.current,
                         "" if f.completeness is None else f"{f.completeness:.1%}",
                         _drift(f),
-                        Raw(_chart(f.baseline_shares, f.current_shares)),
+                        Raw(distribution(f.name, f.labels, f.baseline_shares, f.current_shares)),
                         Raw(f"<span class='bad'>{escape(', '.join(f.violations))}</span>") if f.violations else "",
                     )
                     for f in features
@@ -139,23 +135,3 @@ def _drift(f: Any) -> Any:
         return ""
     text = escape(f"{f.drift:.3f} / {f.threshold:g}")
     return Raw(f"<span class='bad'>{text}</span>" if f.drift > f.threshold else text)
-
-
-def _chart(first: list[float], second: list[float]) -> str:
-    """The baseline's and the current share of each bucket, side by side on one scale, as an inline SVG."""
-    if not first:
-        return ""
-    top = max([*first, *second]) or 1.0
-    slot = CHART_W / len(first)
-    bars = []
-    for i, value in enumerate(first):
-        for j, (share, color) in enumerate(((value, BASELINE), (second[i] if i < len(second) else None, CURRENT))):
-            if share is None:
-                continue
-            height = share / top * (CHART_H - 2)
-            x = i * slot + j * slot / 2
-            bars.append(
-                f"<rect x='{x:.1f}' y='{CHART_H - height:.1f}' width='{max(slot / 2 - 1, 1):.1f}' "
-                f"height='{height:.1f}' fill='{color}'/>"
-            )
-    return f"<svg width='{CHART_W}' height='{CHART_H}' role='img'>{''.join(bars)}</svg>"

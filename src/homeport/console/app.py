@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homeport.console import alarms, endpoints, jobs, registry, scaling
+from homeport.console import alarms, endpoints, jobs, monitoring, registry, scaling
 from homeport.console.context import Console
 from homeport.console.pages import form_of, local_path, render, when
 from homeport.console.session import COOKIE, SESSION_S, check_pair, sign_in, signing_secret
@@ -52,6 +52,7 @@ def console_app(console: Console) -> ASGIApp:
         *jobs.routes(),
         *alarms.routes(),
         *registry.routes(),
+        *monitoring.routes(),
         Mount("/console/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

@@ -81,3 +81,46 @@ def svg(title: str, lines: Sequence[Line], start: float, end: float, unit: str =
 
 def _clock(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+
+BASELINE, CURRENT = "#2563eb", "#d97706"
+BAR_W, BAR_H = 380, 140
+BAR_LEFT, BAR_BOTTOM, BAR_TOP = 36, 30, 16
+
+
+def distribution(title: str, labels: Sequence[str], baseline: Sequence[float], current: Sequence[float]) -> Markup:
+    """Two distributions over the same buckets as grouped bars on one scale (shares of 1), styled by attributes of
+    its own so that it reads the same in the console and in a page saved alone. Each bar's title gives its share."""
+    if not labels:
+        return Markup("")
+    top = nice_ceiling(max([*baseline, *current, 0.0]))
+    plot_w, plot_h = BAR_W - BAR_LEFT - 4, BAR_H - BAR_TOP - BAR_BOTTOM
+    slot = plot_w / len(labels)
+    every = max(1, math.ceil(len(labels) / 12))  # at most a dozen labels under the axis
+    parts = [
+        f'<svg class="distribution" viewBox="0 0 {BAR_W} {BAR_H}" width="{BAR_W}" height="{BAR_H}" role="img"'
+        f' aria-label="{escape(title)}" data-buckets="{len(labels)}" font-family="system-ui, sans-serif">',
+        f'<rect x="{BAR_LEFT}" y="{BAR_TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#e5e7eb"/>',
+        f'<text x="{BAR_LEFT - 4}" y="{BAR_TOP + 8}" font-size="9" fill="#6b7280" text-anchor="end">{top:.0%}</text>',
+        f'<text x="{BAR_LEFT - 4}" y="{BAR_TOP + plot_h}" font-size="9" fill="#6b7280" text-anchor="end">0</text>',
+        f'<text x="{BAR_LEFT}" y="10" font-size="10" fill="{BASELINE}">■ baseline</text>',
+        f'<text x="{BAR_LEFT + 70}" y="10" font-size="10" fill="{CURRENT}">■ current</text>',
+    ]
+    for i, label in enumerate(labels):
+        for j, (series, name, colour) in enumerate(((baseline, "baseline", BASELINE), (current, "current", CURRENT))):
+            if i >= len(series):
+                continue
+            height = series[i] / top * plot_h
+            x = BAR_LEFT + i * slot + 1 + j * (slot - 2) / 2
+            parts.append(
+                f'<rect x="{x:.1f}" y="{BAR_TOP + plot_h - height:.1f}" width="{max((slot - 2) / 2, 0.5):.1f}"'
+                f' height="{height:.1f}" fill="{colour}" class="{name}">'
+                f"<title>{escape(label)}: {name} {series[i]:.1%}</title></rect>"
+            )
+        if i % every == 0:
+            parts.append(
+                f'<text x="{BAR_LEFT + i * slot + slot / 2:.1f}" y="{BAR_TOP + plot_h + 11}" font-size="8"'
+                f' fill="#6b7280" text-anchor="middle">{escape(label[:10])}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeport.api.auth.keys import KeyRing
 from homeport.core.clock import Clock
+from homeport.objects.locations import Locator
 
 # (service, operation, parameters) → reply: the API's own handler, its parameters checked as a request's are.
 Operate = Callable[[str, str, dict[str, Any]], dict[str, Any]]
@@ -35,4 +36,5 @@ class Console:
     operate: Operate
     instances: Callable[[str], Sequence[InstanceView]]  # an endpoint's, by name
     metric_period: int  # seconds, the server's metric period: the charts' resolution
+    objects: Locator  # to read the reports jobs wrote (Model Monitor's statistics and violations)
     https_only: bool = False  # the session cookie's Secure flag: set when a TLS proxy fronts the server

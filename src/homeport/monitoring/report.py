@@ -5,11 +5,14 @@ that failed. A pure function of the execution's four files."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.monitoring.drift import Cdf
 from homeport.monitoring.violations import drift
+
+Read = Callable[[str], dict[str, Any]]  # an S3 URI → the JSON document stored there
 
 
 @dataclass
@@ -132,3 +135,33 @@ def model_metrics(
             )
         )
     return reports
+
+
+def job_files(job: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """From an execution's DescribeProcessingJob: the S3 URIs of its inputs, by name, and of its report's folder."""
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job.get("ProcessingInputs", []) if "S3Input" in i}
+    return inputs, job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
+
+
+def execution_features(job: dict[str, Any], read: Read) -> list[FeatureReport]:
+    """A data quality execution's report against its baseline, from the files its processing job read and wrote
+    (none without a baseline's statistics)."""
+    inputs, report = job_files(job)
+    if "statistics" not in inputs:
+        return []
+    return features(
+        read(inputs["statistics"]),
+        read(inputs["constraints"]) if "constraints" in inputs else {},
+        read(f"{report}/statistics.json"),
+        read(f"{report}/constraint_violations.json"),
+    )
+
+
+def execution_metrics(job: dict[str, Any], read: Read) -> list[MetricReport]:
+    """A model quality execution's metrics against its baseline's constraints."""
+    inputs, report = job_files(job)
+    return model_metrics(
+        read(f"{report}/statistics.json"),
+        read(inputs["constraints"]) if "constraints" in inputs else {},
+        read(f"{report}/constraint_violations.json"),
+    )

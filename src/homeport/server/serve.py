@@ -286,6 +286,7 @@ class Server:
                     lambda service, operation, params: apis[service].call(operation, params),
                     self._instance_views,
                     settings.metric_period_seconds,
+                    self.ctx.objects,
                     settings.console_https_only,
                 )
             ),
