@@ -3,6 +3,7 @@ from the same operations the API runs (no HTTP round trip to itself), htmx for t
 
 from __future__ import annotations
 
+import math
 import urllib.parse
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from homeport.console import alarms, endpoints, jobs, monitoring, registry, scal
 from homeport.console.context import Console
 from homeport.console.pages import form_of, local_path, render, when
 from homeport.console.session import COOKIE, SESSION_S, check_pair, sign_in, signing_secret
+from homeport.console.throttle import SignInThrottle
 
 HERE = Path(__file__).parent
 # Scripts, styles and images from the console alone; no frames; nothing inline but SVG markup.
@@ -71,6 +73,7 @@ def console_app(console: Console) -> ASGIApp:
         exception_handlers={404: _not_found},
     )
     app.state.console = console
+    app.state.throttle = SignInThrottle()
     app.state.templates = templates()
     return _Secured(app)
 
@@ -99,16 +102,26 @@ async def _login(request: Request) -> Response:
     after = local_path(request.query_params.get("next", "/console/endpoints"))
     if request.method == "GET":
         return render(request, "login.html", after=after, error=None, key="")
+    throttle: SignInThrottle = request.app.state.throttle
+    client, now = request.client.host if request.client else "", console.clock.now()
+    if (wait := throttle.wait(client, now)) > 0:
+        seconds = math.ceil(wait)
+        message = f"Too many failed sign-ins from this address: try again in {seconds} s."
+        reply = render(request, "login.html", 429, after=after, error=message, key="")
+        reply.headers["retry-after"] = str(seconds)
+        return reply
     form = await form_of(request)
     if form is None:
         return render(request, "login.html", 400, after=after, error="Send the form from this page.", key="")
     key, secret = form.get("access_key_id", "").strip(), form.get("secret_access_key", "")
     if not check_pair(console.keys, key, secret):
+        throttle.failed(client, now)
         return render(
             request, "login.html", 401, after=after, key=key,
             error="The access key ID and secret access key are not a pair this server knows.",
         )  # fmt: skip
-    sign_in(request, key, console.clock.now())
+    throttle.succeeded(client)
+    sign_in(request, key, now)
     return RedirectResponse(after, status_code=303)
 
 
