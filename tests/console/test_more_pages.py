@@ -64,6 +64,10 @@ def test_a_canary_deployment_shows_its_split_and_phase_and_rolls_back_when_its_a
     expect(page.locator("#green-share")).to_have_text(re.compile(r"^[1-9]\d? %$"))
     expect(section).to_contain_text(green)
     expect(section.get_by_role("link", name=alarm)).to_be_visible()
+    # The split over time: from 0 % to the canary's share at the step's event, held until now.
+    legend = section.locator("figure.split-history text.legend")
+    expect(legend).to_have_text(re.compile(r"^new fleet [1-9][\d.]* %$"))
+    assert int(legend.get_attribute("data-points") or 0) >= 5
     screenshot(page, "deployment")
     cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="the console test's rollback")
     # The live part follows the rollback without a reload: back on the blue fleet, no deployment under way.
