@@ -75,7 +75,7 @@ def split_history(console: Console, endpoint_arn: str, since: float, now: float,
     )
     points: list[tuple[float, float]] = [(since, 0.0)]
     for event in found.get("events", []):
-        share = _green_share(event.get("message", ""))
+        share = _green_share(event.get("message", ""), endpoint_arn)
         if share is not None:
             t = event["timestamp"] / 1000
             points += [(t, points[-1][1]), (t, share)]  # a step: the share holds until the next event
@@ -83,9 +83,13 @@ def split_history(console: Console, endpoint_arn: str, since: float, now: float,
     return svg("The new fleet's share of the traffic", [Line("new fleet", points)], since, now, " %")
 
 
-def _green_share(message: str) -> float | None:
+def _green_share(message: str, endpoint_arn: str) -> float | None:
+    """The new fleet's share in an event of this endpoint's (the filter's terms also match a longer name's)."""
     try:
-        detail = json.loads(message)["detail"]
+        event = json.loads(message)
+        if event["resources"] != [endpoint_arn]:
+            return None
+        detail = event["detail"]
         blue = sum(v.get("CurrentWeight", 0.0) for v in detail.get("ProductionVariants", []))
         green = sum(v.get("CurrentWeight", 0.0) for v in detail["PendingDeploymentSummary"]["ProductionVariants"])
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from homeport.console.context import Console, InstanceView
 from homeport.console.deployments import deployment_view
 from homeport.console.endpoint_metrics import endpoint_charts
-from homeport.console.pages import attempt, duration, failure, render, signed_in
+from homeport.console.pages import attempt, duration, failure, newest_first, render, signed_in
 from homeport.console.session import Viewer
 
 PAGE_SIZE = 100
@@ -28,9 +28,7 @@ def routes() -> list[Route]:
 
 
 async def _list(request: Request, console: Console, who: Viewer) -> Response:
-    params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
-    if token := request.query_params.get("next"):
-        params["NextToken"] = token
+    params = newest_first(request, PAGE_SIZE)
     if contains := request.query_params.get("name", "").strip():
         params["NameContains"] = contains
     reply, error = attempt(console, "sagemaker", "ListEndpoints", params)

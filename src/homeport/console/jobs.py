@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from homeport.console.context import Console
-from homeport.console.pages import attempt, change_form, failure, render, signed_in
+from homeport.console.pages import attempt, change_form, failure, newest_first, render, signed_in
 from homeport.console.session import Viewer
 
 PAGE_SIZE = 50
@@ -26,12 +26,10 @@ def routes() -> list[Route]:
 
 
 async def _list(request: Request, console: Console, who: Viewer) -> Response:
-    params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
+    params = newest_first(request, PAGE_SIZE)
     status = request.query_params.get("status", "")
     if status in STATUSES:
         params["StatusEquals"] = status
-    if token := request.query_params.get("next"):
-        params["NextToken"] = token
     reply, error = attempt(console, "sagemaker", "ListTransformJobs", params)
     now = console.clock.now()
     rows = [job_row(console, summary, now) for summary in reply.get("TransformJobSummaries", [])]

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from homeport.console.charts import distribution
 from homeport.console.context import Console
-from homeport.console.pages import attempt, failure, render, signed_in
+from homeport.console.pages import attempt, failure, newest_first, render, signed_in
 from homeport.console.session import Viewer
 from homeport.monitoring.report import FeatureReport, execution_features, execution_metrics, job_files
 from homeport.objects.locations import UnreachableObject
@@ -43,9 +43,7 @@ def schedule_path(name: str) -> str:
 
 
 async def _schedules(request: Request, console: Console, who: Viewer) -> Response:
-    params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
-    if token := request.query_params.get("next"):
-        params["NextToken"] = token
+    params = newest_first(request, PAGE_SIZE)
     if endpoint := request.query_params.get("endpoint", "").strip():
         params["EndpointName"] = endpoint
     reply, error = attempt(console, "sagemaker", "ListMonitoringSchedules", params)

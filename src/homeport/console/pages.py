@@ -90,6 +90,14 @@ def attempt(
         return {}, f"{exc.code}: {exc.message}"
 
 
+def newest_first(request: Request, page_size: int) -> dict[str, Any]:
+    """A SageMaker List call's paging: `page_size` a page, newest first, from the page the link named (`next`)."""
+    params: dict[str, Any] = {"MaxResults": page_size, "SortBy": "CreationTime", "SortOrder": "Descending"}
+    if token := request.query_params.get("next"):
+        params["NextToken"] = token
+    return params
+
+
 def when(value: Any) -> str:
     """A time as the console shows it: UTC, to the second."""
     if value is None or value == "":

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from homeport.console.context import Console
-from homeport.console.pages import attempt, change_form, failure, render, signed_in
+from homeport.console.pages import attempt, change_form, failure, newest_first, render, signed_in
 from homeport.console.session import Viewer
 
 PAGE_SIZE = 100
@@ -31,9 +31,7 @@ def group_path(group: str) -> str:
 
 
 async def _groups(request: Request, console: Console, who: Viewer) -> Response:
-    params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
-    if token := request.query_params.get("next"):
-        params["NextToken"] = token
+    params = newest_first(request, PAGE_SIZE)
     reply, error = attempt(console, "sagemaker", "ListModelPackageGroups", params)
     groups = reply.get("ModelPackageGroupSummaryList", [])
     return render(request, "registry.html", who=who, groups=groups, next=reply.get("NextToken"), error=error)
