@@ -17,7 +17,9 @@ read the same data, measured in the same run.
 - Each page fetched `--rounds` times by one signed-in client (httpx, keep-alive): median and p95 milliseconds,
   and median ÷ the median of the API call (boto3 over HTTP, same server, same run, under the same load) that
   reads what the page shows: ListEndpoints (100) for the endpoints page, DescribeEndpoint for an endpoint's,
-  ListTransformJobs (50) for the jobs page, DescribeMonitoringSchedule for a schedule's. The issue's target is
+  ListTransformJobs (50) for the jobs page, DescribeLogStreams and 5 GetLogEvents for the logs part,
+  DescribeMonitoringSchedule for the schedules page, and for a schedule's report the same reads and
+  computation done with boto3 (as `homeport monitor` does them). The issue's target is
   each page under 300 ms.
 
 Results in bench/results/console-<time>.json.
@@ -131,6 +133,33 @@ def put_logs(server: Any, endpoint: str) -> None:
         logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=events)
 
 
+def read_logs(logs: Any, endpoint: str) -> None:
+    """What the logs part reads, as a boto3 client would: the 5 latest streams, the last 50 lines of each."""
+    group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=5)
+    for stream in streams["logStreams"]:
+        logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=False, limit=50)
+
+
+def read_report(sm: Any, s3: Any) -> None:
+    """What the report page reads and computes, as `homeport monitor` does it with boto3: the schedule, its
+    executions, the latest one's processing job, its four files, and the per-feature report."""
+    from homeport.monitoring.report import execution_features
+
+    sm.describe_monitoring_schedule(MonitoringScheduleName=MONITORED)
+    executions = sm.list_monitoring_executions(
+        MonitoringScheduleName=MONITORED, SortBy="ScheduledTime", SortOrder="Descending", MaxResults=20
+    )["MonitoringExecutionSummaries"]
+    job = sm.describe_processing_job(ProcessingJobName=executions[0]["ProcessingJobArn"].rsplit("/", 1)[1])
+
+    def read(uri: str) -> dict[str, Any]:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        document: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return document
+
+    assert len(execution_features(job, read)) == 10
+
+
 def load(server: Any, endpoint: str, body: bytes) -> tuple[threading.Event, threading.Thread]:
     """About 20 requests a second to the endpoint until the event is set."""
     runtime = client(server, "sagemaker-runtime")
@@ -189,7 +218,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "load_seconds": args.load_seconds,
     }
     with ServerProcess(work / "data", env={**env, **keys}) as server:
-        sm = client(server, "sagemaker")
+        sm, logs, s3 = client(server, "sagemaker"), client(server, "logs"), client(server, "s3")
         for name in (endpoint, f"abalone-{args.endpoints - 1:03}"):
             sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.5})
         put_logs(server, endpoint)
@@ -200,6 +229,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "ListEndpoints": timed(lambda: sm.list_endpoints(MaxResults=100), args.rounds),
             "DescribeEndpoint": timed(lambda: sm.describe_endpoint(EndpointName=endpoint), args.rounds),
             "ListTransformJobs": timed(lambda: sm.list_transform_jobs(MaxResults=50), args.rounds),
+            "the same log reads": timed(lambda: read_logs(logs, endpoint), args.rounds),
+            "the same report reads": timed(lambda: read_report(sm, s3), args.rounds),
             "DescribeMonitoringSchedule": timed(
                 lambda: sm.describe_monitoring_schedule(MonitoringScheduleName=MONITORED), args.rounds
             ),
@@ -215,13 +246,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "endpoints": ("/console/endpoints", "ListEndpoints"),
                 "endpoint": (f"/console/endpoints/{endpoint}", "DescribeEndpoint"),
                 "endpoint live part": (f"/console/endpoints/{endpoint}/live", "DescribeEndpoint"),
-                "endpoint logs": (f"/console/endpoints/{endpoint}/logs", "DescribeEndpoint"),
+                "endpoint logs": (f"/console/endpoints/{endpoint}/logs", "the same log reads"),
                 "auto scaling": (f"/console/endpoints/{endpoint}/variants/AllTraffic/scaling", "DescribeEndpoint"),
                 "transform jobs": ("/console/transform-jobs", "ListTransformJobs"),
                 "transform jobs, page 2": (f"/console/transform-jobs?next={page_two}", "ListTransformJobs"),
                 "transform jobs, InProgress only": ("/console/transform-jobs?status=InProgress", "ListTransformJobs"),
                 "model monitor schedules": ("/console/monitoring", "DescribeMonitoringSchedule"),
-                "a schedule's report (10 features)": (f"/console/monitoring/{MONITORED}", "DescribeMonitoringSchedule"),
+                "a schedule's report (10 features)": (f"/console/monitoring/{MONITORED}", "the same report reads"),
             }  # fmt: skip
 
             def fetch(path: str) -> Callable[[], None]:
