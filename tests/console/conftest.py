@@ -31,14 +31,14 @@ def chromium_path() -> str | None:
     return os.environ.get("HOMEPORT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")  # one server and one browser for every console module of a worker
+@pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
     with ServerProcess(tmp_path_factory.mktemp("console-data"), env=env) as proc:
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not longer: Playwright's sync API holds a running event loop on this thread
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     path = chromium_path()
@@ -76,7 +76,7 @@ def signed_in(page: Any) -> Any:
     return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def csm(console_server: ServerProcess) -> Any:
     return boto_client("sagemaker", console_server.url)
 
