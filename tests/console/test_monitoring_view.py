@@ -100,6 +100,7 @@ def test_a_model_quality_execution_shows_each_metric_against_its_constraint(tmp_
         ("{not json", "is not JSON"),
         ("[1, 2]", "is not a JSON object"),
         ({"features": [{"name": "x", "numerical_statistics": {}}]}, "not in Model Monitor&#39;s format"),
+        ({"features": "none"}, "not in Model Monitor&#39;s format"),
     ],
 )
 def test_a_report_it_cannot_read_is_said_on_the_page(tmp_path: Path, statistics: Any, said: str) -> None:
@@ -111,6 +112,17 @@ def test_a_report_it_cannot_read_is_said_on_the_page(tmp_path: Path, statistics:
         write(tmp_path / "baseline/statistics.json", statistics)
     reply = page(console)
     assert reply.status_code == 200 and 'role="alert"' in reply.text and said in reply.text, reply.text
+
+
+def test_violations_that_are_not_a_list_of_objects_are_left_out(tmp_path: Path) -> None:
+    console = fake_server(tmp_path, "DataQuality")
+    write(tmp_path / "baseline/statistics.json", {"features": []})
+    write(tmp_path / "baseline/constraints.json", {})
+    write(tmp_path / "report/statistics.json", {"features": []})
+    for listed in (5, ["text", {"feature_name": "x", "constraint_check_type": "data_type_check"}]):
+        write(tmp_path / "report/constraint_violations.json", {"violations": listed})
+        reply = page(console)
+        assert reply.status_code == 200 and ("data_type_check" in reply.text) == (listed != 5)
 
 
 def test_a_report_over_the_size_limit_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

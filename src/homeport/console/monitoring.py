@@ -18,7 +18,7 @@ from homeport.console.charts import distribution
 from homeport.console.context import Console
 from homeport.console.pages import attempt, failure, newest_first, render, signed_in
 from homeport.console.session import Viewer
-from homeport.monitoring.report import FeatureReport, execution_features, execution_metrics, job_files
+from homeport.monitoring.report import FeatureReport, execution_features, execution_metrics, job_files, listed
 from homeport.objects.locations import UnreachableObject
 
 PAGE_SIZE = 100
@@ -104,7 +104,7 @@ def report_view(console: Console, execution: dict[str, Any]) -> dict[str, Any]:
         return {"report_error": error}
     read = functools.cache(lambda uri: _read_json(console, uri))
     try:
-        violations = read(f"{job_files(job)[1]}/constraint_violations.json").get("violations", [])
+        violations = listed(read(f"{job_files(job)[1]}/constraint_violations.json"))
         if execution.get("MonitoringType") == "ModelQuality":
             return {"metrics": execution_metrics(job, read), "violations": violations}
         features = execution_features(job, read)

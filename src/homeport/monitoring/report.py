@@ -36,7 +36,7 @@ def features(
     comparison = constraints.get("monitoring_config", {}).get("distribution_constraints", {})
     now = {f["name"]: f for f in current.get("features", [])}
     failed: dict[str, list[str]] = {}
-    for v in violations.get("violations", []):
+    for v in listed(violations):
         failed.setdefault(v.get("feature_name", ""), []).append(v.get("constraint_check_type", ""))
     items = (current.get("dataset") or {}).get("item_count") or 0.0
     reports = []
@@ -118,7 +118,7 @@ def model_metrics(
 ) -> list[MetricReport]:
     section = next((v for k, v in current.items() if k.endswith("_metrics") and isinstance(v, dict)), {})
     held = next((v for k, v in constraints.items() if k.endswith("_constraints") and isinstance(v, dict)), {})
-    broken = {v.get("metric_name") for v in violations.get("violations", [])}
+    broken = {v.get("metric_name") for v in listed(violations)}
     reports = []
     for name, entry in section.items():
         if not isinstance(entry, dict) or "value" not in entry:
@@ -135,6 +135,12 @@ def model_metrics(
             )
         )
     return reports
+
+
+def listed(violations: dict[str, Any]) -> list[dict[str, Any]]:
+    """constraint_violations.json's entries (what a custom image wrote that is not one is left out)."""
+    listed = violations.get("violations")
+    return [v for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
 
 
 def job_files(job: dict[str, Any]) -> tuple[dict[str, str], str]:
