@@ -33,7 +33,12 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"HOMEPORT_LOG_LEVEL": "warning", "HOMEPORT_METRIC_PERIOD_SECONDS": "1", **KEYS}
+    env = {
+        "HOMEPORT_LOG_LEVEL": "warning",
+        "HOMEPORT_METRIC_PERIOD_SECONDS": "1",
+        "HOMEPORT_CAPTURE_FLUSH_S": "0.2",
+        **KEYS,
+    }
     with ServerProcess(tmp_path_factory.mktemp("console-data"), env=env) as proc:
         yield proc
 

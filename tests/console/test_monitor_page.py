@@ -5,22 +5,24 @@ so, and one that is not there is a 404."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from homeport.monitoring.statistics import constraints, statistics
 from homeport.server.process import ServerProcess
 from tests.conftest import ROLE, boto_client, unique
 from tests.console.conftest import screenshot
 from tests.integration.conftest import PROBE, code_only_model
 from tests.integration.test_data_capture import capture_config, deploy
 from tests.integration.test_lifecycle import until
-from tests.integration.test_model_monitor import baseline_job, to_csv
+from tests.integration.test_model_monitor import to_csv
 from tests.integration.test_monitoring_schedules import definition, finished, schedule
-from tests.integration.test_processing_jobs import wait
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -33,9 +35,10 @@ def monitored(console_server: ServerProcess, csm: Any, tmp_path_factory: pytest.
     bucket = unique("monitored")
     s3.create_bucket(Bucket=bucket)
     rows = np.random.default_rng(11).normal(size=(260, 3))
-    s3.put_object(Bucket=bucket, Key="train/train.csv", Body=("f0,f1,f2\n" + to_csv(rows[:200])).encode())
-    baseline = baseline_job(csm, bucket, f"s3://{bucket}/train/", {"csv": {"header": True}})
-    assert wait(csm, baseline)["ProcessingJobStatus"] == "Completed"
+    # The baseline's two files as the analyzer writes them (its job is driven in test_model_monitor.py).
+    stats = statistics(pa.table({f"f{i}": rows[:200, i] for i in range(3)}))
+    for name, document in (("statistics", stats), ("constraints", constraints(stats))):
+        s3.put_object(Bucket=bucket, Key=f"baseline/{name}.json", Body=json.dumps(document).encode())
     model = unique("probe")
     container = {"Image": "homeport/python", "ModelDataUrl": code_only_model(tmp_path_factory.mktemp("p"), PROBE)}
     csm.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=ROLE)
@@ -45,7 +48,7 @@ def monitored(console_server: ServerProcess, csm: Any, tmp_path_factory: pytest.
         runtime.invoke_endpoint(EndpointName=endpoint, Body=to_csv(row[None, :]).encode(), ContentType="text/csv")
     until(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{endpoint}/").get("KeyCount", 0) > 0)
     time.sleep(0.5)  # the last flush of what was captured
-    name = schedule(csm, definition(csm, endpoint, bucket, baseline))
+    name = schedule(csm, definition(csm, endpoint, bucket, "baseline"))
     execution = finished(csm, name)
     assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", execution.get("FailureReason")
     return {"endpoint": endpoint, "schedule": name, "execution": execution, "bucket": bucket, "s3": s3}
