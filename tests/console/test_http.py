@@ -86,6 +86,9 @@ def test_hostile_paths_and_bodies_get_a_4xx_not_a_5xx(client: httpx.Client) -> N
     scaling = "/console/endpoints/nope/variants/v1/scaling"
     assert client.post(scaling, data={"csrf": csrf, "min": "1"}).status_code == 404
     assert client.post(scaling + "/remove", data={"csrf": csrf}).status_code == 404
+    for listing in ("/console/monitoring", "/console/registry", "/console/endpoints", "/console/alarms"):
+        garbled = client.get(listing, params={"next": "\x00not-a-token", "endpoint": "<b>"})
+        assert garbled.status_code == 200 and 'role="alert"' in garbled.text and "<b>" not in garbled.text, listing
     for gone in ("/console/alarms/no-such-alarm", "/console/registry/no-such-group", "/console/monitoring/nope"):
         assert client.get(gone).status_code == 404
     assert client.get("/console/endpoints/nope/live", headers={"HX-Request": "true"}).status_code == 404

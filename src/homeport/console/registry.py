@@ -68,6 +68,17 @@ def versions_of(console: Console, group: str) -> list[dict[str, Any]]:
     return found
 
 
+def version_arn(console: Console, group: str, version: int) -> str | None:
+    """The version's ARN, derived from its group's (`model-package-group/G` → `model-package/G/V`) whatever the
+    group's size, or None when the group or the version does not exist."""
+    described, error = attempt(console, "sagemaker", "DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+    if error is not None:
+        return None
+    arn = str(described["ModelPackageGroupArn"]).replace(":model-package-group/", ":model-package/") + f"/{version}"
+    _, missing = attempt(console, "sagemaker", "DescribeModelPackage", {"ModelPackageName": arn})
+    return None if missing else arn
+
+
 async def _decide(request: Request, console: Console, who: Viewer) -> Response:
     group, version, decision = (request.path_params[k] for k in ("group", "version", "decision"))
     form = await change_form(request, who)
@@ -75,17 +86,10 @@ async def _decide(request: Request, console: Console, who: Viewer) -> Response:
         return form
     if decision not in DECISIONS:
         return failure(request, who, 404, "No such decision", "A version is approved or rejected.")
-    listed, _ = attempt(
-        console, "sagemaker", "ListModelPackages", {"ModelPackageGroupName": group, "MaxResults": PAGE_SIZE}
-    )
-    arns = [
-        s["ModelPackageArn"]
-        for s in listed.get("ModelPackageSummaryList", [])
-        if s.get("ModelPackageVersion") == version
-    ]
-    if not arns:
+    package = version_arn(console, group, version)
+    if package is None:
         return failure(request, who, 404, "No such version", f"Group {group} has no version {version}.")
-    params = {"ModelPackageArn": arns[0], "ModelApprovalStatus": DECISIONS[decision]}
+    params = {"ModelPackageArn": package, "ModelApprovalStatus": DECISIONS[decision]}
     if note := form.get("description", "").strip():
         params["ApprovalDescription"] = note
     _, error = attempt(console, "sagemaker", "UpdateModelPackage", params)
